@@ -1,0 +1,528 @@
+"""The alert rules file: thresholds, the escalation ladder, reminders, colours, retention.
+
+Operators edit ``govpulse/data/rules.toml`` (or the file named by ``GOVPULSE_RULES_FILE``);
+:meth:`RulesConfig.from_file` reads it once at start-up into a frozen tree. Every key has
+the default written here and in the packaged file; unknown keys are errors, so a typo
+never silently falls back to a default.
+
+Audience entries in the file are ``wall`` (the control-room display), ``leaders`` (city
+leaders), ``unit`` (the alert's unit) and ``parent`` (the unit above it; the city's
+leaders when that is the city itself). :func:`alerts.lifecycle.audience_for` resolves them
+to the board scopes ``wall``, ``leaders`` and ``unit:<code>``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alerts.model import (
+    ITEM_DUE_SOON,
+    ITEM_OVERDUE,
+    UNIT_ON_TIME_RATE,
+    UNIT_OVERDUE_COUNT,
+    UNIT_P90_LATENCY,
+    UNIT_QUEUE_DEPTH,
+    UNIT_SURGE,
+    Severity,
+)
+from govpulse.durations import parse_duration
+from govpulse.errors import ConfigError
+from stream.items import DeadlinePolicy
+
+AUDIENCES = frozenset({"wall", "leaders", "unit", "parent"})
+_SECTIONS = ("due_soon", "overdue", "escalation", "reminders", "unit", "colours", "retention")
+_UNIT_SECTIONS = ("on_time_rate", "overdue_count", "queue_depth", "p90_latency", "surge")
+_HOUR = 3600.0
+
+#: Colour names returned by the colour functions, best to worst; ``grey`` means no data.
+COLOURS = ("grey", "green", "orange", "red")
+
+
+@dataclass(frozen=True, slots=True)
+class DueSoonRule:
+    """``item_due_soon``: when an item counts as due soon, and how loud that is.
+
+    An item is due soon once ``share`` of its period is used or ``working_hours_left``
+    remain, whichever comes first (the time-left test only applies to periods longer
+    than twice it; elapsed-clock items count clock hours).
+    """
+
+    share: float = 0.75
+    working_hours_left: float = 8.0
+    severity: Severity = Severity.INFO
+    audience: tuple[str, ...] = ("unit",)
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueRule:
+    """``item_overdue`` before any escalation step."""
+
+    severity: Severity = Severity.WARNING
+    audience: tuple[str, ...] = ("unit", "wall", "leaders")
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationStep:
+    """One step of the ladder, taken ``after_working_hours`` after the previous one
+    (the first: after the item became overdue). The audience adds to the earlier ones."""
+
+    after_working_hours: float
+    audience: tuple[str, ...]
+    severity: Severity
+    label_vi: str
+    label_en: str
+
+
+DEFAULT_LADDER = (
+    EscalationStep(4.0, ("unit",), Severity.WARNING, "Trưởng đơn vị", "Unit head"),
+    EscalationStep(
+        8.0, ("parent", "leaders"), Severity.CRITICAL,
+        "Đơn vị cấp trên, lãnh đạo sở", "Parent unit, department leader",
+    ),
+    EscalationStep(16.0, ("leaders",), Severity.CRITICAL, "Lãnh đạo Thành phố", "City leadership"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reminders:
+    """Firing, unacknowledged, unsilenced alerts of at least ``min_severity`` are
+    notified again every ``repeat_interval`` clock seconds."""
+
+    repeat_interval: float = 4 * _HOUR
+    min_severity: Severity = Severity.WARNING
+
+
+@dataclass(frozen=True, slots=True)
+class OnTimeRateRule:
+    """``unit_on_time_rate``: on-time share of the items resolved in the current
+    ``window`` is below ``below``, once at least ``min_resolved`` were resolved."""
+
+    window: str = "1d"
+    below: float = 0.80
+    min_resolved: int = 10
+    severity: Severity = Severity.WARNING
+    audience: tuple[str, ...] = ("unit", "wall", "leaders")
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdRule:
+    """``unit_overdue_count`` / ``unit_queue_depth``: a gauge is above ``above``."""
+
+    above: int
+    severity: Severity = Severity.WARNING
+    audience: tuple[str, ...] = ("unit", "wall", "leaders")
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class P90LatencyRule:
+    """``unit_p90_latency``: the p90 of the share of the SLA used by items resolved in
+    the current ``window`` is above ``sla_share_above`` (1.0 = p90 latency above SLA)."""
+
+    window: str = "1d"
+    sla_share_above: float = 1.0
+    min_resolved: int = 10
+    severity: Severity = Severity.WARNING
+    audience: tuple[str, ...] = ("unit", "wall", "leaders")
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SurgeRule:
+    """``unit_surge``: items received in the current ``window`` exceed ``factor`` × the
+    unit's baseline for that window kind, once at least ``min_received`` arrived."""
+
+    window: str = "1h"
+    factor: float = 2.0
+    min_received: int = 10
+    severity: Severity = Severity.WARNING
+    audience: tuple[str, ...] = ("unit", "wall", "leaders")
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Colours:
+    """Dashboard colours: on-time rate ≥ green → green, ≥ orange → orange, else red;
+    late rate ≤ green → green, ≤ orange → orange, else red."""
+
+    on_time_green: float = 0.90
+    on_time_orange: float = 0.70
+    late_green: float = 0.05
+    late_orange: float = 0.15
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """Resolved alerts are kept ``resolved_alerts`` clock seconds (dedup and history)."""
+
+    resolved_alerts: float = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class RulesConfig:
+    """Everything the alert rules and lifecycle need; defaults equal the packaged file."""
+
+    due_soon: DueSoonRule = DueSoonRule()
+    overdue: OverdueRule = OverdueRule()
+    escalation: tuple[EscalationStep, ...] = DEFAULT_LADDER
+    reminders: Reminders = Reminders()
+    on_time_rate: OnTimeRateRule = OnTimeRateRule()
+    overdue_count: ThresholdRule = ThresholdRule(above=10)
+    queue_depth: ThresholdRule = ThresholdRule(
+        above=300, severity=Severity.INFO, audience=("unit", "wall")
+    )
+    p90_latency: P90LatencyRule = P90LatencyRule()
+    surge: SurgeRule = SurgeRule()
+    colours: Colours = Colours()
+    retention: Retention = Retention()
+
+    @classmethod
+    def from_file(cls, path: Path) -> RulesConfig:
+        """Read and validate a rules TOML file.
+
+        Raises:
+            ConfigError: unreadable file, unknown section or key, or a bad value; the
+                message names the file, the section and the key.
+        """
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"rules file {path}: {exc}") from None
+        return cls.from_mapping(data, source=f"rules file {path}")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "rules") -> RulesConfig:
+        """Validate already-parsed TOML data (see :meth:`from_file`)."""
+        _known(f"{source}:", data, _SECTIONS, what="unknown section")
+        units = _table(f"{source}: [unit]", data.get("unit", {}))
+        _known(f"{source}: [unit]", units, _UNIT_SECTIONS)
+        base = cls()
+
+        def section(name: str) -> _Section:
+            parent, _, key = name.rpartition(".")
+            return _Section(f"{source}: [{name}]", (units if parent else data).get(key, {}))
+
+        with section("due_soon") as s:
+            due_soon = DueSoonRule(
+                share=s.number("share", base.due_soon.share, above=0, maximum=1),
+                working_hours_left=s.number(
+                    "working_hours_left", base.due_soon.working_hours_left, minimum=0
+                ),
+                severity=s.severity("severity", base.due_soon.severity),
+                audience=s.audience("audience", base.due_soon.audience),
+                enabled=s.flag("enabled", base.due_soon.enabled),
+            )
+        with section("overdue") as s:
+            overdue = OverdueRule(
+                severity=s.severity("severity", base.overdue.severity),
+                audience=s.audience("audience", base.overdue.audience),
+            )
+        escalation = _ladder(source, data.get("escalation"), base.escalation)
+        with section("reminders") as s:
+            reminders = Reminders(
+                repeat_interval=s.duration(
+                    "repeat_interval", base.reminders.repeat_interval, positive=True
+                ),
+                min_severity=s.severity("min_severity", base.reminders.min_severity),
+            )
+        with section("unit.on_time_rate") as s:
+            default = base.on_time_rate
+            on_time_rate = OnTimeRateRule(
+                window=s.window("window", default.window),
+                below=s.share("below", default.below),
+                min_resolved=s.count("min_resolved", default.min_resolved),
+                severity=s.severity("severity", default.severity),
+                audience=s.audience("audience", default.audience),
+                enabled=s.flag("enabled", default.enabled),
+            )
+        thresholds: list[ThresholdRule] = []
+        for key in ("overdue_count", "queue_depth"):
+            default_rule: ThresholdRule = getattr(base, key)
+            with section(f"unit.{key}") as s:
+                thresholds.append(
+                    ThresholdRule(
+                        above=s.count("above", default_rule.above),
+                        severity=s.severity("severity", default_rule.severity),
+                        audience=s.audience("audience", default_rule.audience),
+                        enabled=s.flag("enabled", default_rule.enabled),
+                    )
+                )
+        with section("unit.p90_latency") as s:
+            default_p90 = base.p90_latency
+            p90_latency = P90LatencyRule(
+                window=s.window("window", default_p90.window),
+                sla_share_above=s.number("sla_share_above", default_p90.sla_share_above, minimum=0),
+                min_resolved=s.count("min_resolved", default_p90.min_resolved),
+                severity=s.severity("severity", default_p90.severity),
+                audience=s.audience("audience", default_p90.audience),
+                enabled=s.flag("enabled", default_p90.enabled),
+            )
+        with section("unit.surge") as s:
+            default_surge = base.surge
+            surge = SurgeRule(
+                window=s.window("window", default_surge.window),
+                factor=s.number("factor", default_surge.factor, minimum=1),
+                min_received=s.count("min_received", default_surge.min_received),
+                severity=s.severity("severity", default_surge.severity),
+                audience=s.audience("audience", default_surge.audience),
+                enabled=s.flag("enabled", default_surge.enabled),
+            )
+        with section("colours") as s:
+            colours = Colours(
+                on_time_green=s.share("on_time_green", base.colours.on_time_green),
+                on_time_orange=s.share("on_time_orange", base.colours.on_time_orange),
+                late_green=s.share("late_green", base.colours.late_green),
+                late_orange=s.share("late_orange", base.colours.late_orange),
+            )
+        if colours.on_time_orange > colours.on_time_green:
+            raise ConfigError(f"{source}: [colours] on_time_orange must not be above on_time_green")
+        if colours.late_orange < colours.late_green:
+            raise ConfigError(f"{source}: [colours] late_orange must not be below late_green")
+        with section("retention") as s:
+            retention = Retention(
+                resolved_alerts=s.duration("resolved_alerts", base.retention.resolved_alerts)
+            )
+        return cls(
+            due_soon=due_soon, overdue=overdue, escalation=escalation, reminders=reminders,
+            on_time_rate=on_time_rate, overdue_count=thresholds[0], queue_depth=thresholds[1],
+            p90_latency=p90_latency, surge=surge, colours=colours, retention=retention,
+        )
+
+    # -- derived values ------------------------------------------------------------------
+
+    def deadline_policy(self, *, purge_after: float, dedup_ids: int) -> DeadlinePolicy:
+        """The item state machine's time rules (due soon, escalation delays) from this file.
+
+        Args:
+            purge_after: closed items are removed this long after closing (clock seconds).
+            dedup_ids: event ids remembered per item.
+        """
+        return DeadlinePolicy(
+            due_soon_share=self.due_soon.share,
+            due_soon_left=self.due_soon.working_hours_left * _HOUR,
+            escalation_delays=tuple(step.after_working_hours * _HOUR for step in self.escalation),
+            purge_after=purge_after,
+            dedup_ids=dedup_ids,
+        )
+
+    def step(self, level: int) -> EscalationStep | None:
+        """Ladder step ``level`` (1-based; levels past the ladder give the last step)."""
+        if level < 1 or not self.escalation:
+            return None
+        return self.escalation[min(level, len(self.escalation)) - 1]
+
+    def windows(self) -> frozenset[str]:
+        """Window kinds the enabled unit rules read (the unit stage must keep them)."""
+        rules = (self.on_time_rate, self.p90_latency, self.surge)
+        return frozenset(rule.window for rule in rules if rule.enabled)
+
+    def audience_of(self, rule: str) -> tuple[str, ...]:
+        """Audience entries of ``rule`` before any escalation."""
+        return self._rule(rule).audience
+
+    def severity_of(self, rule: str) -> Severity:
+        """Severity of ``rule`` before any escalation."""
+        return self._rule(rule).severity
+
+    def _rule(self, rule: str) -> _Rule:
+        by_name: dict[str, _Rule] = {
+            ITEM_DUE_SOON: self.due_soon, ITEM_OVERDUE: self.overdue,
+            UNIT_ON_TIME_RATE: self.on_time_rate, UNIT_OVERDUE_COUNT: self.overdue_count,
+            UNIT_QUEUE_DEPTH: self.queue_depth, UNIT_P90_LATENCY: self.p90_latency,
+            UNIT_SURGE: self.surge,
+        }
+        try:
+            return by_name[rule]
+        except KeyError:
+            raise ValueError(f"unknown rule {rule!r}") from None
+
+    # -- colours ---------------------------------------------------------------------------
+
+    def colour_on_time(self, rate: float | None) -> str:
+        """``green``/``orange``/``red`` for an on-time rate (higher is better); ``grey`` if None."""
+        if rate is None:
+            return "grey"
+        if rate >= self.colours.on_time_green:
+            return "green"
+        return "orange" if rate >= self.colours.on_time_orange else "red"
+
+    def colour_late(self, rate: float | None) -> str:
+        """``green``/``orange``/``red`` for a late rate (lower is better); ``grey`` if None."""
+        if rate is None:
+            return "grey"
+        if rate <= self.colours.late_green:
+            return "green"
+        return "orange" if rate <= self.colours.late_orange else "red"
+
+    def colour(self, on_time_rate: float | None, late_rate: float | None) -> str:
+        """The worse of the two colours (``grey`` only when both rates are unknown)."""
+        colours = (self.colour_on_time(on_time_rate), self.colour_late(late_rate))
+        return max(colours, key=COLOURS.index)
+
+
+_Rule = DueSoonRule | OverdueRule | OnTimeRateRule | ThresholdRule | P90LatencyRule | SurgeRule
+
+# -- parsing ----------------------------------------------------------------------------------
+
+
+def _table(where: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table")
+    return value
+
+
+def _known(
+    where: str, data: Mapping[str, Any], keys: tuple[str, ...], *, what: str = "has unknown key"
+) -> None:
+    unknown = sorted(set(data) - set(keys))
+    if unknown:
+        raise ConfigError(f"{where} {what} {unknown[0]!r}; known: {', '.join(keys)}")
+
+
+class _Section:
+    """Reads the keys of one table; unknown keys are reported when the block ends.
+
+    A ``default`` of ``None`` makes the key required.
+    """
+
+    def __init__(self, where: str, data: Any) -> None:
+        self.where = where
+        self.data = _table(where, data)
+        self.used: list[str] = []
+
+    def __enter__(self) -> _Section:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if kind is None:
+            _known(self.where, self.data, tuple(self.used))
+
+    def _get(self, key: str, required: bool) -> Any:
+        self.used.append(key)
+        value = self.data.get(key)
+        if value is None and required:
+            raise ConfigError(f"{self.where} is missing {key!r}")
+        return value
+
+    def number(
+        self, key: str, default: float | None, *, minimum: float | None = None,
+        maximum: float | None = None, above: float | None = None,
+    ) -> float:
+        value = self._get(key, default is None)
+        if value is None:
+            assert default is not None
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{self.where} {key} must be a number, got {value!r}")
+        if (
+            (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)
+            or (above is not None and value <= above)
+        ):
+            bounds = [f">= {minimum:g}"] if minimum is not None else []
+            bounds += [f"> {above:g}"] if above is not None else []
+            bounds += [f"<= {maximum:g}"] if maximum is not None else []
+            raise ConfigError(f"{self.where} {key} must be {' and '.join(bounds)}, got {value!r}")
+        return float(value)
+
+    def share(self, key: str, default: float) -> float:
+        return self.number(key, default, minimum=0, maximum=1)
+
+    def count(self, key: str, default: int) -> int:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{self.where} {key} must be a whole number >= 0, got {value!r}")
+        return int(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self.where} {key} must be true or false, got {value!r}")
+        return value
+
+    def text(self, key: str) -> str:
+        value = self._get(key, True)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{self.where} {key} must be a non-empty string, got {value!r}")
+        return str(value)
+
+    def severity(self, key: str, default: Severity | None) -> Severity:
+        value = self._get(key, default is None)
+        if value is None:
+            assert default is not None
+            return default
+        try:
+            return Severity(value)
+        except ValueError:
+            allowed = ", ".join(s.value for s in Severity)
+            raise ConfigError(
+                f"{self.where} {key} must be one of {allowed}, got {value!r}"
+            ) from None
+
+    def audience(self, key: str, default: tuple[str, ...] | None) -> tuple[str, ...]:
+        value = self._get(key, default is None)
+        if value is None:
+            assert default is not None
+            return default
+        if not isinstance(value, list) or not all(entry in AUDIENCES for entry in value):
+            allowed = ", ".join(sorted(AUDIENCES))
+            raise ConfigError(f"{self.where} {key} must be a list of {allowed}, got {value!r}")
+        return tuple(value)
+
+    def duration(self, key: str, default: float, *, positive: bool = False) -> float:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ConfigError(f"{self.where} {key} must be a duration such as '4h', got {value!r}")
+        seconds = parse_duration(str(value), name=f"{self.where} {key}")
+        if positive and seconds <= 0:
+            raise ConfigError(f"{self.where} {key} must be longer than 0, got {value!r}")
+        return seconds
+
+    def window(self, key: str, default: str) -> str:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if value == "period":
+            return "period"
+        if not isinstance(value, str):
+            raise ConfigError(
+                f"{self.where} {key} must be a window name such as '1h', '1d' or 'period', "
+                f"got {value!r}"
+            )
+        if parse_duration(value, name=f"{self.where} {key}") <= 0:
+            raise ConfigError(f"{self.where} {key} must be a window longer than 0, got {value!r}")
+        return value
+
+
+def _ladder(
+    source: str, value: Any, default: tuple[EscalationStep, ...]
+) -> tuple[EscalationStep, ...]:
+    if value is None:
+        return default
+    if not isinstance(value, list):
+        raise ConfigError(f"{source}: escalation must be an array of tables ([[escalation]])")
+    steps: list[EscalationStep] = []
+    for index, entry in enumerate(value):
+        with _Section(f"{source}: [[escalation]] #{index + 1}", entry) as s:
+            steps.append(
+                EscalationStep(
+                    after_working_hours=s.number("after_working_hours", None, above=0),
+                    audience=s.audience("audience", None),
+                    severity=s.severity("severity", None),
+                    label_vi=s.text("label_vi"),
+                    label_en=s.text("label_en"),
+                )
+            )
+    return tuple(steps)

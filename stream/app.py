@@ -1,0 +1,493 @@
+"""The Faust application: topics, tables, three agents, three timers, and the publisher.
+
+Shells only — the logic is in :mod:`stream.stages` (pure processors). Each agent takes a
+batch of events, hands it to its processor, then does the I/O in the order that keeps
+results exact under at-least-once delivery:
+
+1. send the batch's outputs (transitions, signals, alert events, dead letters) and
+   await their delivery;
+2. write the batch's table records (one changelog message per key per batch, sent with
+   the producer directly: Faust's per-key ``send_soon`` path costs ~100 µs a write);
+3. update in-memory indexes and hand board changes to the publisher.
+
+Faust commits an offset only after the agent returns for its events and the producer is
+flushed, so a crash at any point redelivers events whose effects are then recognised:
+items by event id, counters by per-record source offsets (:mod:`stream.metrics`), alerts
+by state. Timers never write tables: they produce tick messages to the partition the
+key lives in, and the agent applies them inside the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import Any
+
+import faust
+import orjson
+from aiokafka.partitioner import murmur2
+from faust.types import TP
+
+from alerts.config import RulesConfig
+from govpulse.board import BoardStore
+from govpulse.clock import Clock
+from govpulse.settings import Settings
+from govpulse.topics import Topics
+from stream import transport
+from stream.calendar import WorkCalendar
+from stream.catalog import Catalog
+from stream.deadlines import DeadlineIndex, Gate
+from stream.gauges import GaugeIndex
+from stream.items import ItemPolicy, item_summary
+from stream.publish import Publisher
+from stream.sla import SlaPolicy
+from stream.stages.alerts import COMMAND, SIGNAL, AlertProcessor
+from stream.stages.items import FEEDBACK, TASKS, TICKS, DeadLetter, ItemProcessor, Message, encode_tick
+from stream.stages.units import UnitProcessor
+from stream.transitions import NodeBatch, Tick
+from stream.transitions import decode as decode_internal
+from stream.windows import window_specs
+
+log = logging.getLogger(__name__)
+
+
+def key_partition(key: str, partitions: int) -> int:
+    """Partition of ``key`` under Kafka's default partitioner (murmur2), as producers use."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+class Pipeline:
+    """One govpulse worker: the Faust app and the stages it runs.
+
+    Args:
+        settings: validated settings.
+        clock: time source (defaults to the configured clock).
+        worker_id: identity in logs and ``board:workers``.
+    """
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, worker_id: str | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or settings.clock.build()
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.topics = Topics.for_settings(settings)
+        self.catalog = Catalog.from_file(settings.units_file)
+        self.calendar = WorkCalendar.from_file(settings.calendar_file)
+        self.rules = RulesConfig.from_file(settings.rules_file)
+        self.policy = ItemPolicy(
+            calendar=self.calendar,
+            sla=SlaPolicy.from_file(settings.sla_file),
+            catalog=self.catalog,
+            deadlines=self.rules.deadline_policy(
+                purge_after=settings.closed_item_retention, dedup_ids=settings.dedup_ids
+            ),
+        )
+        self.partitions = settings.partitions
+        transport.set_fetch_wait(settings.fetch_wait)
+        self.app = self._create_app()
+        self._create_tables()
+        self.gauges = GaugeIndex(self.catalog)
+        self.item_deadlines = DeadlineIndex()
+        self.alert_wakeups = DeadlineIndex()
+        self.gates: dict[int, Gate] = {}
+        self.items = ItemProcessor(
+            self.policy,
+            self.rules,
+            load=self.items_table.data.get,
+            gauges=self.gauges,
+            max_event_bytes=settings.max_event_bytes,
+            max_future_skew=settings.max_future_skew,
+        )
+        self.units = UnitProcessor(
+            catalog=self.catalog,
+            rules=self.rules,
+            calendar=self.calendar,
+            specs=window_specs(settings.windows, settings.window_retention, period_anchor=settings.reporting_period),
+            grace=settings.window_grace,
+            load_metrics=self.metrics_table.data.get,
+            load_gauges=self.gauges_table.data.get,
+            metric_keys=lambda: list(self.metrics_table.data.keys()),
+        )
+        self.alerts = AlertProcessor(
+            rules=self.rules, catalog=self.catalog, calendar=self.calendar, load=self.alerts_table.data.get
+        )
+        self.publisher = Publisher(
+            BoardStore.from_url(settings.redis_target, feed_maxlen=settings.feed_maxlen),
+            worker_id=self.worker_id,
+            clock_now=self.clock.now,
+        )
+        self.publisher.on_republish(self._republish)
+        self.publisher.set_info(self._info)
+        self.owned: set[int] = set()
+        self._unit_boards: dict[str, bytes] = {}
+        self._node_partition = {code: key_partition(code, self.partitions) for code in self.catalog.units}
+        self.stats = {"events": 0, "dead_letters": 0, "alert_events": 0, "batches": 0}
+        self._register()
+
+    # -- construction ------------------------------------------------------------------
+
+    def _create_app(self) -> faust.App:
+        settings = self.settings
+        brokers = [f"govkafka://{host.strip()}" for host in settings.broker_bootstrap.split(",") if host.strip()]
+        session = settings.session_timeout
+        data_dir = settings.data_dir / "workers" / self.worker_id
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        return faust.App(
+            settings.app_id,
+            broker=brokers,
+            store=settings.store,
+            datadir=str(data_dir),
+            autodiscover=False,
+            topic_partitions=settings.partitions,
+            topic_replication_factor=1,
+            topic_disable_leader=True,
+            topic_allow_declare=True,
+            table_standby_replicas=0,
+            web_enabled=False,
+            consumer_auto_offset_reset="earliest",
+            broker_session_timeout=session,
+            broker_rebalance_timeout=session,
+            broker_heartbeat_interval=max(0.3, min(3.0, session / 5)),
+            broker_request_timeout=max(30.0, session * 2),
+            broker_commit_interval=settings.commit_interval,
+            broker_max_poll_records=2000,
+            consumer_max_fetch_size=4 * 1024 * 1024,
+            stream_buffer_maxsize=16384,
+            producer_linger=0.002,
+            producer_max_batch_size=256 * 1024,
+            producer_acks=-1,
+        )
+
+    def _create_tables(self) -> None:
+        def table(name: str, help_text: str) -> Any:
+            return self.app.Table(
+                name, partitions=self.partitions, key_type=bytes, value_type=bytes, help=help_text
+            )
+
+        self.items_table = table("items", "Item state by item id (stream.items, encoded).")
+        self.metrics_table = table("metrics", "Window records by NODE|WINDOW|START.")
+        self.gauges_table = table("gauges", "Per item-partition gauges by node.")
+        self.alerts_table = table("alerts", "Alerts by fingerprint.")
+        self.silences_table = table("silences", "Silences by ID@PARTITION.")
+        self.items_table.on_recover(self._on_recovered)
+
+    def _register(self) -> None:
+        t = self.topics
+        raw = {"key_type": bytes, "value_type": bytes}
+        self.item_sources = {t.feedback: FEEDBACK, t.tasks: TASKS, t.item_ticks: TICKS}
+        item_topic = self.app.topic(t.feedback, t.tasks, t.item_ticks, **raw)
+        unit_topic = self.app.topic(t.transitions, **raw)
+        alert_topic = self.app.topic(t.signals, t.commands, **raw)
+        size, within = self.settings.batch_size, self.settings.batch_window
+
+        def agent(handle: Any) -> Any:
+            async def run(stream: Any) -> None:
+                try:
+                    async for events in stream.take_events(size, within=within):
+                        await handle(events)
+                except Exception as exc:
+                    # Never skip a batch: stop the worker so its events are redelivered
+                    # (to a restarted worker or to another one of the group).
+                    log.critical("%s failed; stopping the worker", handle.__name__, exc_info=True)
+                    await self.app.crash(exc)
+                    raise
+
+            return run
+
+        items_agent, units_agent, alerts_agent = (
+            agent(self.handle_items), agent(self.handle_units), agent(self.handle_alerts)
+        )
+
+        self.app.agent(item_topic, name="items")(items_agent)
+        self.app.agent(unit_topic, name="units")(units_agent)
+        self.app.agent(alert_topic, name="alerts")(alerts_agent)
+        self.app.timer(self.settings.tick_interval, name="deadline-timer")(self.fire_item_ticks)
+        self.app.timer(max(1.0, self.settings.tick_interval), name="unit-timer")(self.fire_unit_ticks)
+        self.app.timer(self.settings.tick_interval, name="alert-timer")(self.fire_alert_ticks)
+        self.app.timer(60.0, name="cache-trim")(self._trim)
+
+        async def start_publisher() -> None:
+            await self.publisher.start()
+
+        async def stop_publisher(app: faust.App, **_: Any) -> None:
+            await self.publisher.stop()
+
+        self.app.task(start_publisher)
+        self.app.on_before_shutdown.connect(stop_publisher)
+
+    # -- I/O helpers -------------------------------------------------------------------
+
+    async def _send_all(self, sends: Iterable[tuple[str, bytes | None, bytes | None, int | None, Any]]) -> None:
+        """Send messages and wait until the broker has them all."""
+        producer = self.app.producer
+        futures = [
+            await producer.send(topic, key, value, partition, None, headers)
+            for topic, key, value, partition, headers in sends
+        ]
+        if futures:
+            await asyncio.gather(*futures)
+
+    async def _write(self, table: Any, writes: dict[int, dict[bytes, bytes | None]]) -> None:
+        """Apply table writes and send one changelog message per key (not awaited:
+        the commit that follows flushes the producer first)."""
+        producer = self.app.producer
+        changelog = table.changelog_topic.get_topic_name()
+        data = table.data
+        for partition, records in writes.items():
+            for key, value in records.items():
+                if value is None:
+                    data.pop(key, None)
+                else:
+                    data[key] = value
+                await producer.send(changelog, key, value, partition, None, None)
+
+    def _dead_letters(self, letters: Sequence[DeadLetter]) -> list[tuple[str, bytes | None, bytes | None, int | None, Any]]:
+        out = []
+        for letter in letters:
+            message = letter.message
+            headers = [
+                ("govpulse.reason", letter.reason.encode()[:4000]),
+                ("govpulse.source.topic", message.topic.encode()),
+                ("govpulse.source.partition", str(message.partition).encode()),
+                ("govpulse.source.offset", str(message.offset).encode()),
+                ("govpulse.stage", letter.stage.encode()),
+            ]
+            out.append((self.topics.deadletter, message.key, message.value, None, headers))
+        self.stats["dead_letters"] += len(letters)
+        return out
+
+    @staticmethod
+    def _messages(events: Sequence[Any], sources: dict[str, str]) -> list[Message]:
+        return [
+            Message(
+                source=sources.get(event.message.topic, "?"),
+                topic=event.message.topic,
+                partition=event.message.partition,
+                offset=event.message.offset,
+                key=event.message.key,
+                value=event.message.value,
+            )
+            for event in events
+        ]
+
+    # -- items -------------------------------------------------------------------------
+
+    async def handle_items(self, events: Sequence[Any]) -> None:
+        messages = self._messages(events, self.item_sources)
+        result = self.items.process(messages, now=self.clock.now())
+        t = self.topics
+        sends: list[tuple[str, bytes | None, bytes | None, int | None, Any]] = [
+            (t.transitions, batch.node.encode(), batch.encode(), self._node_partition[batch.node], None)
+            for batch in result.node_batches
+        ]
+        sends += [(t.signals, s.fingerprint.encode(), s.encode(), None, None) for s in result.signals]
+        sends += self._dead_letters(result.dead_letters)
+        await self._send_all(sends)
+        await self._write(self.items_table, result.writes)
+        for partition, item_id, at in result.schedule:
+            self.item_deadlines.schedule(partition, item_id, at)
+        for tag, offset, event_time in result.events:
+            if tag[0] != TICKS:
+                self.gates.setdefault(int(tag[1:]), Gate()).observe(tag, offset, event_time)
+        for change in result.queue:
+            self.publisher.queue(change.unit, change.item_id, change.summary)
+        self.stats["events"] += len(messages)
+        self.stats["batches"] += 1
+
+    async def fire_item_ticks(self) -> None:
+        """Produce a tick for every item deadline that is due (and allowed by its gate)."""
+        now, real = self.clock.now(), time.time()
+        sends = []
+        for partition in sorted(self.owned):
+            gate = self.gates.setdefault(partition, Gate())
+            limit = gate.limit(now, self._highwaters(partition))
+            for item_id, at in self.item_deadlines.pop_due(partition, limit, real_now=real):
+                sends.append((self.topics.item_ticks, item_id.encode(), encode_tick(item_id, at), partition, None))
+        for partition, item_id, at in self.item_deadlines.retry(real_now=real):
+            sends.append((self.topics.item_ticks, item_id.encode(), encode_tick(item_id, at), partition, None))
+        if sends:
+            await self._send_all(sends)
+
+    def _highwaters(self, partition: int) -> dict[str, int | None]:
+        consumer = self.app.consumer
+        return {
+            f"{FEEDBACK}{partition}": consumer.highwater(TP(self.topics.feedback, partition)),
+            f"{TASKS}{partition}": consumer.highwater(TP(self.topics.tasks, partition)),
+        }
+
+    # -- units -------------------------------------------------------------------------
+
+    async def handle_units(self, events: Sequence[Any]) -> None:
+        inputs: list[tuple[int, NodeBatch | Tick]] = []
+        for event in events:
+            try:
+                inputs.append((event.message.partition, decode_internal(event.message.value)))
+            except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+                log.error("unreadable transitions message partition=%d offset=%d skipped",
+                          event.message.partition, event.message.offset)
+        now = self.clock.now()
+        result = self.units.process(inputs, now=now)
+        nodes = set(result.dirty_nodes)
+        if result.ticks:
+            ticked = {p for p, m in inputs if isinstance(m, Tick)}
+            nodes |= {node for node, p in self._node_partition.items() if p in ticked}
+        signals = self.units.evaluate(sorted(nodes), now=now)
+        await self._send_all(
+            (self.topics.signals, s.fingerprint.encode(), s.encode(), None, None) for s in signals
+        )
+        await self._write(self.metrics_table, result.metrics_writes)
+        await self._write(self.gauges_table, result.gauge_writes)  # type: ignore[arg-type]
+        for node in nodes:
+            self._publish_unit(node, now)
+
+    def _publish_unit(self, node: str, now: float) -> None:
+        board = orjson.dumps(self.units.board(node, now=now))
+        if self._unit_boards.get(node) != board:
+            self._unit_boards[node] = board
+            self.publisher.unit(node, board)
+
+    async def fire_unit_ticks(self) -> None:
+        """Tick every owned partition of the unit stage (windows roll, rules re-evaluate)."""
+        at = self.clock.now()
+        await self._send_all(
+            (self.topics.transitions, None, Tick(at).encode(), partition, None) for partition in sorted(self.owned)
+        )
+
+    # -- alerts ------------------------------------------------------------------------
+
+    async def handle_alerts(self, events: Sequence[Any]) -> None:
+        sources = {self.topics.signals: SIGNAL, self.topics.commands: COMMAND}
+        messages = self._messages(events, sources)
+        now = self.clock.now()
+        result = self.alerts.process(messages, now=now)
+        sends: list[tuple[str, bytes | None, bytes | None, int | None, Any]] = [
+            (self.topics.alerts, e.fingerprint.encode(), e.encode(), None, None) for e in result.events
+        ]
+        sends += self._dead_letters(result.dead_letters)
+        await self._send_all(sends)
+        await self._write(self.alerts_table, result.writes)
+        await self._write(self.silences_table, result.silence_writes)  # type: ignore[arg-type]
+        for partition, fingerprint, at in result.schedule:
+            self.alert_wakeups.schedule(partition, fingerprint, at)
+        for fingerprint, (unit, board) in result.board.items():
+            self.publisher.alert(fingerprint, unit, board)
+        self.stats["alert_events"] += len(result.events)
+
+    async def fire_alert_ticks(self) -> None:
+        now, real = self.clock.now(), time.time()
+        sends = []
+        for partition in sorted(self.owned):
+            for fingerprint, _at in self.alert_wakeups.pop_due(partition, now, real_now=real):
+                sends.append((self.topics.signals, fingerprint.encode(), Tick(now, fingerprint).encode(), partition, None))
+        for partition, fingerprint, _at in self.alert_wakeups.retry(real_now=real):
+            sends.append((self.topics.signals, fingerprint.encode(), Tick(now, fingerprint).encode(), partition, None))
+        if sends:
+            await self._send_all(sends)
+
+    # -- rebalance ---------------------------------------------------------------------
+
+    async def _on_recovered(self) -> None:
+        """Rebuild in-memory indexes for the partitions this worker now owns."""
+        started = time.monotonic()
+        assigned = self.app.assignor.assigned_actives()
+        owned = {tp.partition for tp in assigned if tp.topic == self.topics.feedback}
+        for partition in self.owned - owned:
+            self.item_deadlines.drop_partition(partition)
+            self.alert_wakeups.drop_partition(partition)
+            self.gauges.drop_partition(partition)
+            self.gates.pop(partition, None)
+        self.owned = owned
+        for partition in owned:
+            self.item_deadlines.drop_partition(partition)
+            self.gates[partition] = Gate()
+        count = 0
+        for partition, item_id, at in self.items.rebuild(owned, list(self.items_table.data.items())):
+            self.item_deadlines.schedule(partition, item_id, at)
+            count += 1
+        # Every owned partition re-announces its gauges (a dead worker may have left the
+        # unit stage with older values).
+        batches = [
+            NodeBatch(node, (), tuple(self.gauges.snapshot(p, node) for p in sorted(owned)))
+            for node in self.catalog.units
+        ]
+        await self._send_all(
+            (self.topics.transitions, b.node.encode(), b.encode(), self._node_partition[b.node], None)
+            for b in batches
+        )
+        self.units.reset()
+        for node, partition in self._node_partition.items():
+            if partition in owned:
+                self.units.own(node, partition)
+        self._unit_boards.clear()
+        self.alerts.reset(list(self.silences_table.data.values()))
+        now = self.clock.now()
+        alerts_by_partition: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in owned}
+        for key, raw in list(self.alerts_table.data.items()):
+            partition = key_partition(key.decode(), self.partitions)
+            if partition in alerts_by_partition and raw is not None:
+                alerts_by_partition[partition].append((key, raw))
+        for partition, stored in alerts_by_partition.items():
+            self.alert_wakeups.drop_partition(partition)
+            for fingerprint, at in self.alerts.rebuild(partition, stored, now=now):
+                self.alert_wakeups.schedule(partition, fingerprint, at)
+        log.info(
+            "partitions %s recovered: rebuilt deadline index for %d items (%d pending) in %.2fs",
+            sorted(owned), count, len(self.item_deadlines), time.monotonic() - started,
+        )
+        if self.publisher.up:
+            await self._republish()
+
+    async def _republish(self) -> None:
+        """Enqueue this worker's whole board state (after Redis lost it, or a rebalance)."""
+        now = self.clock.now()
+        from stream.items import decode_item
+
+        queued = 0
+        for _key, raw in list(self.items_table.data.items()):
+            if raw is None:
+                continue
+            item = decode_item(raw)
+            if item.partition in self.owned and item.is_open:
+                self.publisher.queue(item.unit, item.item_id, item_summary(item))
+                queued += 1
+            if queued % 5000 == 0:
+                await asyncio.sleep(0)
+        self._unit_boards.clear()
+        for node, partition in self._node_partition.items():
+            if partition in self.owned:
+                self._publish_unit(node, now)
+        for partition in self.owned:
+            for fingerprint in self.alerts.active(partition):
+                raw = self.alerts_table.data.get(fingerprint.encode())
+                if raw is not None:
+                    from alerts.model import Alert
+
+                    alert = Alert.decode(raw)
+                    self.publisher.alert(fingerprint, alert.unit, alert.to_board(self.catalog))
+        log.info("republishing board state: %d queue entries, owned partitions %s", queued, sorted(self.owned))
+
+    async def _trim(self) -> None:
+        self.units.store.trim_cache(self.clock.now())
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "partitions": sorted(self.owned),
+            "events": self.stats["events"],
+            "open_deadlines": len(self.item_deadlines),
+            "publisher_backlog": self.publisher.backlog,
+        }
+
+    # -- running -----------------------------------------------------------------------
+
+    def run(self, *, loglevel: str = "info") -> int:
+        """Run the worker until stopped (blocks)."""
+        worker = faust.Worker(self.app, loglevel=loglevel, quiet=True)
+        worker.execute_from_commandline()
+        return 0
+
+
+def await_all(awaitables: Iterable[Awaitable[Any]]) -> Awaitable[list[Any]]:
+    return asyncio.gather(*awaitables)

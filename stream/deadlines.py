@@ -1,0 +1,129 @@
+"""The deadline index: the next instant at which time alone changes each key.
+
+For the partitions a worker owns, :class:`DeadlineIndex` keeps one pending instant per
+key (an item's next due-soon / overdue / escalation / purge instant, or an alert's next
+reminder) in a min-heap per partition, with lazy invalidation: rescheduling a key just
+pushes a new entry, and stale entries are skipped when popped.
+
+Keys handed out by :meth:`pop_due` are *in flight* until the stage applies the tick and
+reschedules them; if that does not happen within ``retry_after`` seconds (the tick was
+lost with a crashed producer, say), :meth:`retry` hands them out again. Ticks are
+idempotent, so a duplicate costs nothing.
+
+:class:`Gate` decides whether a partition's ticks may fire up to ``now``: only when the
+stage has caught up with the partition's input, or when the partition's own event time
+has passed the instant. A worker replaying a backlog therefore never fires a deadline
+before the events that precede it in event time, which keeps results equal to a
+sequential execution.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+
+class DeadlineIndex:
+    """Pending instants per key, grouped by partition."""
+
+    def __init__(self, *, retry_after: float = 5.0) -> None:
+        self.retry_after = retry_after
+        self._heaps: dict[int, list[tuple[float, str]]] = {}
+        self._pending: dict[str, tuple[int, float]] = {}
+        self._inflight: dict[str, tuple[int, float, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._pending
+
+    def pending(self, key: str) -> float | None:
+        entry = self._pending.get(key)
+        return None if entry is None else entry[1]
+
+    def schedule(self, partition: int, key: str, at: float | None) -> None:
+        """Set (or clear, with ``at=None``) the next instant of ``key``."""
+        self._inflight.pop(key, None)
+        if at is None:
+            self._pending.pop(key, None)
+            return
+        current = self._pending.get(key)
+        if current == (partition, at):
+            return
+        self._pending[key] = (partition, at)
+        heapq.heappush(self._heaps.setdefault(partition, []), (at, key))
+
+    def next_at(self, partition: int) -> float | None:
+        """Earliest valid instant pending in ``partition``."""
+        heap = self._heaps.get(partition)
+        while heap:
+            at, key = heap[0]
+            if self._pending.get(key) == (partition, at):
+                return at
+            heapq.heappop(heap)
+        return None
+
+    def pop_due(self, partition: int, until: float, *, real_now: float) -> list[tuple[str, float]]:
+        """Remove and return the keys of ``partition`` due at or before ``until``."""
+        heap = self._heaps.get(partition)
+        out: list[tuple[str, float]] = []
+        while heap and heap[0][0] <= until:
+            at, key = heapq.heappop(heap)
+            if self._pending.get(key) != (partition, at):
+                continue
+            del self._pending[key]
+            self._inflight[key] = (partition, at, real_now)
+            out.append((key, at))
+        return out
+
+    def retry(self, *, real_now: float) -> list[tuple[int, str, float]]:
+        """In-flight keys not rescheduled within ``retry_after`` real seconds."""
+        out: list[tuple[int, str, float]] = []
+        for key, (partition, at, fired) in list(self._inflight.items()):
+            if real_now - fired >= self.retry_after:
+                self._inflight[key] = (partition, at, real_now)
+                out.append((partition, key, at))
+        return out
+
+    def partitions(self) -> list[int]:
+        return list(self._heaps)
+
+    def drop_partition(self, partition: int) -> None:
+        """Forget everything about ``partition`` (revoked from this worker)."""
+        self._heaps.pop(partition, None)
+        for mapping in (self._pending, self._inflight):
+            for key in [k for k, v in mapping.items() if v[0] == partition]:
+                del mapping[key]
+
+
+@dataclass(slots=True)
+class Gate:
+    """Progress of one partition's input, deciding how far its ticks may fire."""
+
+    event_time: float = 0.0
+    processed: dict[str, int] = field(default_factory=dict)  # source tag -> next offset
+
+    def observe(self, source: str, offset: int, event_time: float | None) -> None:
+        """Record that the message at ``offset`` of ``source`` was processed."""
+        if offset + 1 > self.processed.get(source, 0):
+            self.processed[source] = offset + 1
+        if event_time is not None and event_time > self.event_time:
+            self.event_time = event_time
+
+    def caught_up(self, highwaters: dict[str, int | None]) -> bool:
+        """Whether every source has been processed up to its high-water mark."""
+        for source, highwater in highwaters.items():
+            if highwater is not None and self.processed.get(source, 0) < highwater:
+                return False
+        return True
+
+    def limit(self, now: float, highwaters: dict[str, int | None]) -> float:
+        """The instant up to which ticks may fire: ``now`` when caught up, else event time.
+
+        Event time is exclusive (an event at exactly the deadline is still on time),
+        hence the tiny step back.
+        """
+        if self.caught_up(highwaters):
+            return now
+        return min(now, self.event_time - 1e-6)

@@ -1,0 +1,359 @@
+"""Per-node windowed counters and latency sketches, exact under redelivery.
+
+A :class:`WindowRecord` holds the counters and sketches of one (node, window kind,
+window start). It also remembers, per source topic-partition, the offset of the last
+source event it includes (``marks``). :meth:`MetricsStore.apply` adds an
+:class:`~stream.transitions.Entry` to a record only if the entry's offset is past the
+record's mark for that source, then moves the mark. Because a record and its marks are
+written together, in one changelog message, a record can never count an event twice or
+lose one, whatever is redelivered or re-emitted after a crash.
+
+Lateness: an event whose window ended more than ``grace`` before the newest event time
+already seen from the same source is late. Its counts are not added to the window's
+counters; they increment the window's ``late_events`` instead (and are logged), so
+nothing is silently dropped. (Counts derived from deadlines, e.g. an overdue instant
+found when a later event arrives, follow the verdict of the event that revealed them.) Records whose window ended more than the window's retention
+before the newest event time are expired (deleted, with a changelog tombstone).
+
+The read side (:func:`node_board`, :func:`node_status`) turns records and gauges into
+the plain dicts the board publishes and the unit alert rules evaluate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from stream.items import COUNTERS
+from stream.sketch import Sketch
+from stream.transitions import Entry, PartitionGauges
+from stream.windows import WindowSpec
+
+log = logging.getLogger(__name__)
+
+SEPARATOR = "|"
+
+
+@dataclass(slots=True)
+class WindowRecord:
+    """Counters of one node in one window."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    latency: Sketch = field(default_factory=Sketch)
+    sla_used: Sketch = field(default_factory=Sketch)
+    late_events: int = 0
+    marks: dict[str, int] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return orjson.dumps(
+            {
+                "c": self.counts,
+                "l": self.latency.to_json(),
+                "s": self.sla_used.to_json(),
+                "x": self.late_events,
+                "m": self.marks,
+            }
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes) -> WindowRecord:
+        data = orjson.loads(raw)
+        return cls(
+            counts=dict(data.get("c", {})),
+            latency=Sketch.from_json(data.get("l")),
+            sla_used=Sketch.from_json(data.get("s")),
+            late_events=int(data.get("x", 0)),
+            marks=dict(data.get("m", {})),
+        )
+
+    def count(self, name: str) -> int:
+        return self.counts.get(name, 0)
+
+
+def record_key(node: str, window: str, start: float) -> str:
+    """Table key of a window record: ``NODE|WINDOW|START`` (start in whole seconds)."""
+    return f"{node}{SEPARATOR}{window}{SEPARATOR}{int(start)}"
+
+
+def parse_record_key(key: str) -> tuple[str, str, float]:
+    node, window, start = key.split(SEPARATOR)
+    return node, window, float(start)
+
+
+class MetricsStore:
+    """Window records of the nodes one unit-stage worker owns.
+
+    Args:
+        specs: the window kinds.
+        grace: how long after a window ends late events still update it.
+        load: returns a record's stored bytes by key (the table), or None.
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[WindowSpec],
+        *,
+        grace: float,
+        load: Callable[[str], bytes | None],
+    ) -> None:
+        self.specs = tuple(specs)
+        self._by_name = {spec.name: spec for spec in self.specs}
+        self.grace = grace
+        self._load = load
+        self._cache: dict[str, WindowRecord] = {}
+        self._dirty: set[str] = set()
+        self._source_time: dict[str, float] = {}
+        self.late_events = 0
+
+    @property
+    def horizon(self) -> float:
+        """Newest event time seen from any source (0 before the first entry)."""
+        return max(self._source_time.values(), default=0.0)
+
+    def spec(self, name: str) -> WindowSpec:
+        return self._by_name[name]
+
+    def get(self, key: str) -> WindowRecord | None:
+        """The record stored under ``key``, decoded once and cached."""
+        record = self._cache.get(key)
+        if record is None:
+            raw = self._load(key)
+            if raw is None:
+                return None
+            record = self._cache[key] = WindowRecord.decode(raw)
+        return record
+
+    def record(self, node: str, window: str, start: float) -> WindowRecord | None:
+        return self.get(record_key(node, window, start))
+
+    def apply(self, node: str, entry: Entry) -> None:
+        """Add ``entry`` to every window record of ``node`` it touches, at most once.
+
+        Lateness is judged per window kind on the source event's own time: if the window
+        containing ``entry.event_at`` closed (end + grace) before the newest event time
+        already seen from the same source, the entry's counts for that window kind go to
+        ``late_events`` of the window they target instead of its counters.
+        """
+        seen = self._source_time.get(entry.source, 0.0)
+        changes: dict[str, list[str]] = {}
+        samples: dict[str, tuple[float | None, float | None]] = {}
+        late: dict[str, int] = {}
+        event_at = entry.event_at
+        for spec in self.specs:
+            is_late = False
+            if event_at is not None and seen:
+                own = spec.start(event_at)
+                is_late = spec.end(own) + self.grace < seen
+            for at, counter in entry.counts:
+                key = record_key(node, spec.name, spec.start(at))
+                if is_late:
+                    late[key] = late.get(key, 0) + 1
+                else:
+                    changes.setdefault(key, []).append(counter)
+            if not is_late and (entry.latency is not None or entry.sla_used is not None):
+                key = record_key(node, spec.name, spec.start(entry.sample_at))
+                samples[key] = (entry.latency, entry.sla_used)
+        for key in {*changes, *samples, *late}:
+            record = self.get(key)
+            if record is None:
+                record = self._cache[key] = WindowRecord()
+            if entry.offset <= record.marks.get(entry.source, -1):
+                continue  # this record already includes the entry (redelivery)
+            for counter in changes.get(key, ()):
+                record.counts[counter] = record.counts.get(counter, 0) + 1
+            if key in samples:
+                latency, sla_used = samples[key]
+                if latency is not None:
+                    record.latency.add(latency)
+                if sla_used is not None:
+                    record.sla_used.add(sla_used)
+            if key in late:
+                record.late_events += late[key]
+                self.late_events += late[key]
+                log.warning(
+                    "late event counted in late_events, not in the window: node=%s record=%s "
+                    "item=%s source=%s offset=%d",
+                    node, key, entry.item_id, entry.source, entry.offset,
+                )
+            record.marks[entry.source] = entry.offset
+            self._dirty.add(key)
+        if event_at is not None and event_at > seen:
+            self._source_time[entry.source] = event_at
+
+    def flush(self) -> dict[str, bytes]:
+        """Encoded records changed since the last flush (write each key once per batch)."""
+        out = {key: self._cache[key].encode() for key in self._dirty}
+        self._dirty.clear()
+        return out
+
+    def expired(self, keys: Iterable[str]) -> list[str]:
+        """Keys among ``keys`` whose window ended longer ago than its retention."""
+        horizon = self.horizon
+        out: list[str] = []
+        for key in keys:
+            try:
+                _, window, start = parse_record_key(key)
+                spec = self._by_name[window]
+            except (ValueError, KeyError):
+                continue
+            if spec.end(start) + spec.retention < horizon:
+                out.append(key)
+        return out
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop ``keys`` from the cache (after they were deleted from the table)."""
+        for key in keys:
+            self._cache.pop(key, None)
+            self._dirty.discard(key)
+
+    def trim_cache(self, now: float) -> int:
+        """Evict clean records of windows that ended well before ``now``; return how many."""
+        stale = []
+        for key in self._cache:
+            if key in self._dirty:
+                continue
+            _, window, start = parse_record_key(key)
+            spec = self._by_name.get(window)
+            if spec is None or spec.end(start) + max(self.grace, 3600.0) < now:
+                stale.append(key)
+        for key in stale:
+            del self._cache[key]
+        return len(stale)
+
+
+# -- gauges ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Gauges:
+    """Live gauges of a node, summed over item partitions."""
+
+    open: int = 0
+    overdue: int = 0
+    due_soon: int = 0
+    oldest_open_at: float | None = None
+
+    @classmethod
+    def merge(cls, parts: Iterable[PartitionGauges]) -> Gauges:
+        open_ = overdue = due_soon = 0
+        oldest: float | None = None
+        for part in parts:
+            open_ += part.open
+            overdue += part.overdue
+            due_soon += part.due_soon
+            if part.oldest_open_at is not None and (oldest is None or part.oldest_open_at < oldest):
+                oldest = part.oldest_open_at
+        return cls(open_, overdue, due_soon, oldest)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "open": self.open,
+            "overdue": self.overdue,
+            "due_soon": self.due_soon,
+            "oldest_open_at": self.oldest_open_at,
+        }
+
+
+def encode_gauges(parts: Mapping[int, PartitionGauges]) -> bytes:
+    return orjson.dumps([part.to_json() for part in parts.values()])
+
+
+def decode_gauges(raw: bytes) -> dict[int, PartitionGauges]:
+    parts = (PartitionGauges.from_json(item) for item in orjson.loads(raw))
+    return {part.partition: part for part in parts}
+
+
+# -- read side ------------------------------------------------------------------------
+
+
+def on_time_rate(record: WindowRecord | None) -> float | None:
+    """QĐ 766: handled on time or early ÷ handled (None when nothing was handled)."""
+    if record is None:
+        return None
+    handled = record.count("resolved")
+    return record.count("resolved_on_time") / handled if handled else None
+
+
+def window_summary(
+    spec: WindowSpec,
+    start: float,
+    record: WindowRecord | None,
+    *,
+    gauges: Gauges,
+    net_since_start: int | None,
+) -> dict[str, Any]:
+    """One window of one node as the board shows it.
+
+    ``net_since_start`` (opened − closed from the window start until now) gives the
+    carried-over figure for the current window: open now − net change. The late rate
+    (QĐ 766) = (late still open + resolved late) ÷ (received + carried over).
+    """
+    counts = {name: (record.count(name) if record else 0) for name in COUNTERS}
+    summary: dict[str, Any] = {"start": start, "end": spec.end(start), **counts}
+    summary["late_events"] = record.late_events if record else 0
+    latency = record.latency if record else None
+    summary["latency"] = {
+        "p50": latency.quantile(0.5) if latency else None,
+        "p90": latency.quantile(0.9) if latency else None,
+        "p99": latency.quantile(0.99) if latency else None,
+    }
+    summary["sla_used_p90"] = record.sla_used.quantile(0.9) if record else None
+    summary["on_time_rate"] = on_time_rate(record)
+    if net_since_start is not None:
+        carried = max(0, gauges.open - net_since_start)
+        denominator = counts["received"] + carried
+        summary["carried_over"] = carried
+        summary["late_rate"] = (
+            (gauges.overdue + counts["resolved_late"]) / denominator if denominator else None
+        )
+    else:
+        summary["carried_over"] = None
+        summary["late_rate"] = None
+    return summary
+
+
+def current_windows(
+    store: MetricsStore, node: str, now: float, gauges: Gauges
+) -> dict[str, dict[str, Any]]:
+    """Summaries of the windows of ``node`` that contain ``now``."""
+    out: dict[str, dict[str, Any]] = {}
+    for spec in store.specs:
+        start = spec.start(now)
+        record = store.record(node, spec.name, start)
+        net = (record.count("opened") - record.count("closed")) if record else 0
+        out[spec.name] = window_summary(spec, start, record, gauges=gauges, net_since_start=net)
+    return out
+
+
+def sparkline(store: MetricsStore, node: str, now: float, *, points: int = 24) -> list[int]:
+    """Received per window of the smallest window kind, oldest first, ending at ``now``."""
+    sized = [spec for spec in store.specs if spec.size is not None]
+    if not sized:
+        return []
+    spec = min(sized, key=lambda s: s.size or 0.0)
+    start = spec.start(now)
+    values: list[int] = []
+    for _ in range(points):
+        record = store.record(node, spec.name, start)
+        values.append(record.count("received") if record else 0)
+        start = spec.previous(start)
+    values.reverse()
+    return values
+
+
+def baseline(store: MetricsStore, node: str, window: str, now: float, *, periods: int = 24) -> float | None:
+    """Mean received per window over the ``periods`` windows before the current one."""
+    spec = store.spec(window)
+    start = spec.previous(spec.start(now))
+    total, seen = 0, 0
+    for _ in range(periods):
+        record = store.record(node, window, start)
+        if record is not None:
+            seen += 1
+        total += record.count("received") if record else 0
+        start = spec.previous(start)
+    return total / periods if seen else None

@@ -1,0 +1,180 @@
+"""Publishes the board's state from the worker to Redis, surviving Redis outages.
+
+Stages hand changes to :class:`Publisher` (queue entries, unit boards, alerts). Changes
+are coalesced by key — only the latest value of each board entry matters — and flushed
+in order by one background task through :class:`govpulse.board.BoardStore` (hash write
+and feed delta in one Lua call). While Redis is unreachable, changes keep coalescing in
+memory (bounded by the number of distinct entries, not by time) and are flushed when it
+returns. If Redis came back empty (its epoch is gone: a restart without persistence),
+every stage is asked to republish its whole state, so the board converges to the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from redis.exceptions import RedisError
+
+from govpulse.board import BoardStore, Change, check_change
+
+log = logging.getLogger(__name__)
+
+Republish = Callable[[], Awaitable[None]]
+
+
+class Publisher:
+    """Coalescing, outage-tolerant writer of board changes.
+
+    Args:
+        store: the board store.
+        worker_id: identity of this worker in ``board:workers``.
+        interval: flush period in seconds (alerts are flushed at once).
+        clock_now: the clock, for the worker heartbeat.
+    """
+
+    def __init__(
+        self,
+        store: BoardStore,
+        *,
+        worker_id: str,
+        interval: float = 0.05,
+        clock_now: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.worker_id = worker_id
+        self.interval = interval
+        self.clock_now = clock_now
+        self.up = False
+        self.epoch: str | None = None
+        self.published = 0
+        self.failures = 0
+        self._pending: dict[tuple[str, str, str], Change] = {}
+        self._wakeup = asyncio.Event()
+        self._republishers: list[Republish] = []
+        self._task: asyncio.Task[None] | None = None
+        self._info: Callable[[], dict[str, Any]] = dict
+
+    # -- producers ---------------------------------------------------------------------
+
+    def on_republish(self, callback: Republish) -> None:
+        """Register a coroutine that re-enqueues a stage's whole state."""
+        self._republishers.append(callback)
+
+    def set_info(self, info: Callable[[], dict[str, Any]]) -> None:
+        """What the worker heartbeat reports (partitions, lag…)."""
+        self._info = info
+
+    def put(self, change: Change, *, urgent: bool = False) -> None:
+        """Queue ``change``, replacing any pending change of the same entry.
+
+        A malformed change is logged and dropped: it must never block the others.
+        """
+        try:
+            check_change(change)
+        except ValueError as exc:
+            log.error("dropped malformed board change kind=%s key=%r: %s", change.kind, change.key, exc)
+            return
+        self._pending[(change.kind, change.unit if change.kind == "queue" else "", change.key)] = change
+        if urgent:
+            self._wakeup.set()
+
+    def queue(self, unit: str, item_id: str, summary: dict[str, Any] | None) -> None:
+        data = None if summary is None else orjson.dumps(summary)
+        self.put(Change("queue", item_id, unit, data))
+
+    def unit(self, node: str, board: bytes) -> None:
+        self.put(Change("unit", node, node, board))
+
+    def alert(self, fingerprint: str, unit: str, board: dict[str, Any] | None) -> None:
+        data = None if board is None else orjson.dumps(board)
+        self.put(Change("alert", fingerprint, unit, data), urgent=True)
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pending)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="board-publisher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        try:
+            await asyncio.wait_for(self._flush(), timeout=2.0)
+        except (RedisError, OSError, asyncio.TimeoutError):
+            pass
+        try:
+            await self.store.forget_worker(self.worker_id)
+        except (RedisError, OSError):
+            pass
+        await self.store.close()
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        last_beat = 0.0
+        while True:
+            try:
+                if not self.up:
+                    await self._connect()
+                    backoff = 0.2
+                if time.monotonic() - last_beat >= 1.0:
+                    await self.store.beat(self.worker_id, now=self.clock_now(), info=self._info())
+                    last_beat = time.monotonic()
+                await self._flush()
+            except (RedisError, OSError) as exc:
+                if self.up:
+                    log.warning("Redis unreachable (%s); board changes are kept and retried", exc)
+                self.up = False
+                self.failures += 1
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.error("board publisher failed; retrying", exc_info=True)
+                await asyncio.sleep(1.0)
+                continue
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self.interval)
+            except asyncio.TimeoutError:
+                pass
+            self._wakeup.clear()
+
+    async def _connect(self) -> None:
+        epoch, created = await self.store.ensure_epoch()
+        changed = created or (self.epoch is not None and epoch != self.epoch)
+        first = self.epoch is None
+        self.epoch = epoch
+        self.up = True
+        if changed or first:
+            if not first:
+                log.warning("Redis lost the board (new epoch %s); republishing current state", epoch)
+            for republish in self._republishers:
+                await republish()
+        log.info("publishing the board to Redis (epoch %s, %d pending changes)", epoch, len(self._pending))
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch = list(self._pending.values())[:2000]
+            await self.store.publish(batch)
+            for change in batch:
+                key = (change.kind, change.unit if change.kind == "queue" else "", change.key)
+                if self._pending.get(key) is change:
+                    del self._pending[key]
+            self.published += len(batch)
+        # A publish may have created a new epoch (Redis was flushed between beats).
+        epoch = await self.store.read_epoch()
+        if epoch is not None and self.epoch is not None and epoch != self.epoch:
+            self.up = False

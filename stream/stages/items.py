@@ -1,0 +1,335 @@
+"""Item stage logic: a batch of input messages → item states and everything they imply.
+
+:class:`ItemProcessor` is the pure core of the items agent. For a batch of messages from
+``gov.feedback``, ``gov.tasks`` and the deadline-tick topic it validates and applies each
+one to the item state machine, and returns an :class:`ItemBatchResult`: the item table
+writes, one :class:`~stream.transitions.NodeBatch` per touched roll-up node (counter
+entries + the partition's gauges), alert signals, dead letters with reasons, board queue
+changes, and deadline-index updates. The agent shell does the I/O, in the order that
+keeps results exact: outputs first (awaited), then the item table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from alerts.config import RulesConfig
+from alerts.model import Signal
+from alerts.rules import item_signals
+from stream.errors import InvalidEvent, Rejected
+from stream.events import Event, parse_event
+from stream.gauges import GaugeIndex, QueueView, queue_view
+from stream.items import (
+    Item,
+    ItemPolicy,
+    Kind,
+    Outcome,
+    Transition,
+    apply_event,
+    apply_tick,
+    decode_item,
+    encode_item,
+    item_summary,
+    next_deadline,
+)
+from stream.transitions import Entry, NodeBatch
+
+log = logging.getLogger(__name__)
+
+FEEDBACK, TASKS, TICKS = "f", "t", "k"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One input message, stripped of Faust."""
+
+    source: str  # FEEDBACK | TASKS | TICKS
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+    @property
+    def tag(self) -> str:
+        return f"{self.source}{self.partition}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An input message that could not be applied, and why."""
+
+    message: Message
+    reason: str
+    stage: str = "items"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueChange:
+    """The board's queue entry of ``item_id`` at ``unit`` changed (None = removed)."""
+
+    unit: str
+    item_id: str
+    summary: dict[str, Any] | None
+
+
+@dataclass(slots=True)
+class ItemBatchResult:
+    writes: dict[int, dict[bytes, bytes | None]] = field(default_factory=dict)
+    node_batches: list[NodeBatch] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    queue: list[QueueChange] = field(default_factory=list)
+    schedule: list[tuple[int, str, float | None]] = field(default_factory=list)
+    applied: int = 0
+    duplicates: int = 0
+    #: every message processed: (source tag, offset, event time if it was a valid event)
+    events: list[tuple[str, int, float | None]] = field(default_factory=list)
+
+
+def encode_tick(item_id: str, at: float) -> bytes:
+    """Value of a deadline tick message (key = item id)."""
+    return orjson.dumps({"item_id": item_id, "at": at})
+
+
+class ItemProcessor:
+    """Applies batches of input messages to the items of the partitions a worker owns.
+
+    Args:
+        policy: calendar, SLA, catalog and deadline policy of the state machine.
+        rules: alert rules (item signals).
+        load: reads an item's stored bytes from the table.
+        gauges: the worker's gauge index (updated in place).
+        max_event_bytes: larger messages are dead-lettered.
+        max_future_skew: events dated further ahead of ``now`` are dead-lettered.
+    """
+
+    def __init__(
+        self,
+        policy: ItemPolicy,
+        rules: RulesConfig,
+        *,
+        load: Callable[[bytes], bytes | None],
+        gauges: GaugeIndex,
+        max_event_bytes: int,
+        max_future_skew: float,
+    ) -> None:
+        self.policy = policy
+        self.rules = rules
+        self.load = load
+        self.gauges = gauges
+        self.max_event_bytes = max_event_bytes
+        self.max_future_skew = max_future_skew
+
+    def process(self, messages: Sequence[Message], *, now: float) -> ItemBatchResult:
+        """Apply ``messages`` in order; never raises for bad input (it is dead-lettered)."""
+        result = ItemBatchResult()
+        overlay: dict[bytes, Item | None] = {}
+        first_unit: dict[bytes, tuple[int, str | None]] = {}
+        entries: dict[str, list[Entry]] = {}
+        touched: dict[str, set[int]] = {}
+        for message in messages:
+            result.events.append((message.tag, message.offset, None))
+            try:
+                applied = self._apply(message, overlay, now)
+            except Rejected as exc:
+                result.dead_letters.append(DeadLetter(message, exc.reason))
+                log.info(
+                    "dead-lettered topic=%s partition=%d offset=%d: %s",
+                    message.topic, message.partition, message.offset, exc.reason,
+                )
+                continue
+            except Exception as exc:  # a bug must not stop the stream: dead-letter and go on
+                log.error(
+                    "failed to apply topic=%s partition=%d offset=%d",
+                    message.topic, message.partition, message.offset, exc_info=True,
+                )
+                result.dead_letters.append(DeadLetter(message, f"internal error: {exc!r}"))
+                continue
+            if applied.event_time is not None:
+                result.events[-1] = (message.tag, message.offset, applied.event_time)
+            outcome = applied.outcome
+            if outcome is None or outcome.duplicate:
+                result.duplicates += outcome is not None
+                continue
+            key = applied.key
+            first_unit.setdefault(key, (message.partition, applied.old_unit))
+            overlay[key] = outcome.item
+            if not outcome.transitions:
+                continue
+            result.applied += 1
+            for node, entry in self._entries(message, outcome.transitions, applied.event_time).items():
+                entries.setdefault(node, []).append(entry)
+            summary = item_summary(outcome.item) if outcome.item is not None else {}
+            for transition in outcome.transitions:
+                if transition.kind is not Kind.PURGED:
+                    result.signals.extend(
+                        item_signals(
+                            transition, summary, self.rules, self.policy.catalog, self.policy.calendar
+                        )
+                    )
+            new_view = queue_view(outcome.item)
+            item_id = key.decode()
+            for node in self.gauges.update(message.partition, item_id, applied.old_view, new_view):
+                touched.setdefault(node, set()).add(message.partition)
+
+        for key, (partition, old_unit) in first_unit.items():
+            item = overlay[key]
+            item_id = key.decode()
+            result.writes.setdefault(partition, {})[key] = None if item is None else encode_item(item)
+            deadline = None if item is None else next_deadline(item, self.policy)
+            result.schedule.append((partition, item_id, None if deadline is None else deadline.at))
+            if item is not None and item.is_open:
+                result.queue.append(QueueChange(item.unit, item_id, item_summary(item)))
+                if old_unit is not None and old_unit != item.unit:
+                    result.queue.append(QueueChange(old_unit, item_id, None))
+            else:
+                for unit in {u for u in (old_unit, item.unit if item else None) if u}:
+                    result.queue.append(QueueChange(unit, item_id, None))
+
+        for node in {*entries, *touched}:
+            gauges = tuple(self.gauges.snapshot(p, node) for p in sorted(touched.get(node, ())))
+            result.node_batches.append(NodeBatch(node, tuple(entries.get(node, ())), gauges))
+        return result
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _current(self, key: bytes, overlay: dict[bytes, Item | None]) -> Item | None:
+        if key in overlay:
+            return overlay[key]
+        raw = self.load(key)
+        if raw is None:
+            return None
+        try:
+            return decode_item(raw)
+        except (ValueError, TypeError):
+            log.error("unreadable item record key=%r; treating the item as unknown", key, exc_info=True)
+            return None
+
+    def _apply(self, message: Message, overlay: dict[bytes, Item | None], now: float) -> _Applied:
+        if message.source == TICKS:
+            tick = _parse_tick(message.value)
+            if tick is None:
+                raise InvalidEvent("not a deadline tick written by govpulse")
+            item_id, at = tick
+            key = item_id.encode()
+            item = self._current(key, overlay)
+            if item is None:
+                return _Applied(None, key, None, None, None)
+            old_view, old_unit = queue_view(item), item.unit
+            return _Applied(apply_tick(item, at, self.policy), key, None, old_view, old_unit)
+        if message.value is None:
+            raise InvalidEvent("message has no value (tombstone); expected a JSON event")
+        event = parse_event(message.value, max_bytes=self.max_event_bytes)
+        if event.occurred_at > now + self.max_future_skew:
+            raise InvalidEvent(
+                f"occurred_at is {(event.occurred_at - now) / 3600:.1f} h ahead of the clock "
+                f"(limit GOVPULSE_MAX_FUTURE_SKEW)"
+            )
+        if message.key is not None and message.key != event.item_id.encode():
+            raise InvalidEvent(
+                f"message key {message.key[:64]!r} differs from item_id {event.item_id!r}; "
+                f"producers must key events by item_id"
+            )
+        key = event.item_id.encode()
+        item = self._current(key, overlay)
+        old_view = queue_view(item)
+        old_unit = item.unit if item is not None else None
+        kind = "task" if message.source == TASKS else "feedback"
+        outcome = apply_event(item, event, self.policy, kind=kind, partition=message.partition)
+        return _Applied(outcome, key, event.occurred_at, old_view, old_unit)
+
+    def _entries(
+        self, message: Message, transitions: list[Transition], event_time: float | None
+    ) -> dict[str, Entry]:
+        """One counter entry per roll-up node touched by the transitions of one message."""
+        lineage = self.policy.catalog.lineage
+        counts: dict[str, list[tuple[float, str]]] = {}
+        kinds: dict[str, list[str]] = {}
+        samples: dict[str, Transition] = {}
+        for transition in transitions:
+            for unit, counter in transition.counts:
+                for node in lineage(unit):
+                    counts.setdefault(node, []).append((transition.at, counter))
+                    node_kinds = kinds.setdefault(node, [])
+                    if not node_kinds or node_kinds[-1] != transition.kind.value:
+                        node_kinds.append(transition.kind.value)
+            if transition.latency is not None:
+                for node in lineage(transition.unit):
+                    samples[node] = transition
+        last = transitions[-1]
+        out: dict[str, Entry] = {}
+        for node, node_counts in counts.items():
+            sample = samples.get(node)
+            out[node] = Entry(
+                source=message.tag,
+                offset=message.offset,
+                item_id=last.item_id,
+                seq=last.seq,
+                kinds=tuple(kinds[node]),
+                counts=tuple(node_counts),
+                latency=sample.latency if sample else None,
+                sla_used=sample.sla_used if sample else None,
+                sample_at=sample.at if sample else 0.0,
+                event_at=event_time,
+            )
+        return out
+
+    def rebuild(
+        self, owned: set[int], stored: Sequence[tuple[bytes, bytes]]
+    ) -> list[tuple[int, str, float | None]]:
+        """Rebuild the gauges of the ``owned`` partitions from the stored items.
+
+        Items of other partitions (left in the store by an earlier assignment) are
+        skipped. Returns ``(partition, item_id, next deadline)`` to schedule.
+        """
+        for partition in owned:
+            self.gauges.drop_partition(partition)
+        schedule: list[tuple[int, str, float | None]] = []
+        for key, raw in stored:
+            if raw is None:
+                continue
+            try:
+                item = decode_item(raw)
+            except (ValueError, TypeError):
+                log.error("unreadable item record key=%r during rebuild", key)
+                continue
+            if item.partition not in owned:
+                continue
+            view: QueueView | None = queue_view(item)
+            if view is not None:
+                self.gauges.update(item.partition, item.item_id, None, view)
+            deadline = next_deadline(item, self.policy)
+            if deadline is not None:
+                schedule.append((item.partition, item.item_id, deadline.at))
+        return schedule
+
+
+@dataclass(frozen=True, slots=True)
+class _Applied:
+    outcome: Outcome | None
+    key: bytes
+    event_time: float | None
+    old_view: QueueView | None
+    old_unit: str | None
+
+
+def _parse_tick(raw: bytes | None) -> tuple[str, float] | None:
+    if raw is None:
+        return None
+    try:
+        data = orjson.loads(raw)
+        return str(data["item_id"]), float(data["at"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
+__all__ = [
+    "FEEDBACK", "TASKS", "TICKS", "DeadLetter", "Event", "ItemBatchResult", "ItemProcessor",
+    "Message", "QueueChange", "encode_tick",
+]

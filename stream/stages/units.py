@@ -1,0 +1,230 @@
+"""Unit stage logic: counter entries and gauges per roll-up node → window records, board, signals.
+
+:class:`UnitProcessor` is the pure core of the units agent. It applies
+:class:`~stream.transitions.NodeBatch` messages to the :class:`~stream.metrics.MetricsStore`
+(exactly once per record, see :mod:`stream.metrics`), keeps each node's latest gauges per
+item partition, expires old windows on ticks, evaluates the unit alert rules, and renders
+the board's view of a node.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from alerts.config import RulesConfig
+from alerts.model import Signal, UnitStatus, WindowStats
+from alerts.rules import unit_signals
+from stream.calendar import WorkCalendar
+from stream.catalog import Catalog
+from stream.metrics import (
+    Gauges,
+    MetricsStore,
+    baseline,
+    current_windows,
+    decode_gauges,
+    encode_gauges,
+    sparkline,
+)
+from stream.transitions import NodeBatch, PartitionGauges, Tick
+from stream.windows import WindowSpec
+
+log = logging.getLogger(__name__)
+
+#: Active unit signals are re-sent this often (clock seconds) so facts stay fresh.
+SIGNAL_REFRESH = 300.0
+#: Expired windows are looked for at most this often (clock seconds).
+EXPIRY_INTERVAL = 60.0
+
+
+@dataclass(slots=True)
+class UnitBatchResult:
+    metrics_writes: dict[int, dict[bytes, bytes | None]] = field(default_factory=dict)
+    gauge_writes: dict[int, dict[bytes, bytes]] = field(default_factory=dict)
+    dirty_nodes: set[str] = field(default_factory=set)
+    signals: list[Signal] = field(default_factory=list)
+    ticks: int = 0
+
+
+class UnitProcessor:
+    """Counters, gauges and unit rules of the nodes one worker owns.
+
+    Args:
+        catalog: the unit hierarchy (node names, kinds).
+        rules: unit rule thresholds and colours.
+        calendar: for texts that speak in working time.
+        specs: window kinds.
+        grace: late-event grace period.
+        load_metrics: stored bytes of a window record by key.
+        load_gauges: stored bytes of a node's gauges by node code.
+        metric_keys: the keys stored in the window-record table (for expiry on ticks).
+    """
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        rules: RulesConfig,
+        calendar: WorkCalendar,
+        specs: Sequence[WindowSpec],
+        grace: float,
+        load_metrics: Callable[[bytes], bytes | None],
+        load_gauges: Callable[[bytes], bytes | None],
+        metric_keys: Callable[[], Iterable[bytes]] = tuple,
+    ) -> None:
+        self.catalog = catalog
+        self.rules = rules
+        self.calendar = calendar
+        self._load_metrics = load_metrics
+        self._load_gauges = load_gauges
+        self._metric_keys = metric_keys
+        self.store = MetricsStore(specs, grace=grace, load=lambda key: load_metrics(key.encode()))
+        self._gauges: dict[str, dict[int, PartitionGauges]] = {}
+        self._node_partition: dict[str, int] = {}
+        self._last_signal: dict[str, tuple[bool, str, float]] = {}
+        self._next_expiry = 0.0
+
+    def reset(self) -> None:
+        """Forget cached state (after a rebalance the tables are the truth)."""
+        self.store = MetricsStore(
+            self.store.specs, grace=self.store.grace, load=lambda key: self._load_metrics(key.encode())
+        )
+        self._gauges.clear()
+        self._last_signal.clear()
+
+    # -- batches -----------------------------------------------------------------------
+
+    def process(self, inputs: Sequence[tuple[int, NodeBatch | Tick]], *, now: float) -> UnitBatchResult:
+        """Apply a batch of transitions-topic messages (partition, message)."""
+        result = UnitBatchResult()
+        gauge_dirty: dict[str, int] = {}
+        for partition, message in inputs:
+            if isinstance(message, Tick):
+                result.ticks += 1
+                continue
+            node = message.node
+            if node not in self.catalog:
+                log.warning("transitions for unknown node=%s (catalog changed?) skipped", node)
+                continue
+            self._node_partition[node] = partition
+            for entry in message.entries:
+                self.store.apply(node, entry)
+            if message.gauges:
+                parts = self.gauges_of(node)
+                for gauges in message.gauges:
+                    parts[gauges.partition] = gauges
+                gauge_dirty[node] = partition
+            result.dirty_nodes.add(node)
+        for key, raw in self.store.flush().items():
+            node = key.split("|", 1)[0]
+            partition = self._node_partition[node]
+            result.metrics_writes.setdefault(partition, {})[key.encode()] = raw
+        for node, partition in gauge_dirty.items():
+            result.gauge_writes.setdefault(partition, {})[node.encode()] = encode_gauges(self._gauges[node])
+        if result.ticks and now >= self._next_expiry:
+            self._next_expiry = now + EXPIRY_INTERVAL
+            self._expire(result)
+        return result
+
+    def _expire(self, result: UnitBatchResult) -> None:
+        """Delete window records older than their retention (tombstones in the changelog)."""
+        expired = self.store.expired(key.decode() for key in list(self._metric_keys()))
+        for key in expired:
+            node = key.split("|", 1)[0]
+            partition = self._node_partition.get(node)
+            if partition is None:
+                continue
+            result.metrics_writes.setdefault(partition, {})[key.encode()] = None
+        self.store.forget(expired)
+        if expired:
+            log.info("expired %d window records older than their retention", len(expired))
+
+    def own(self, node: str, partition: int) -> None:
+        """Record that ``node`` lives in ``partition`` (from the key partitioner)."""
+        self._node_partition[node] = partition
+
+    # -- reads -------------------------------------------------------------------------
+
+    def gauges_of(self, node: str) -> dict[int, PartitionGauges]:
+        parts = self._gauges.get(node)
+        if parts is None:
+            raw = self._load_gauges(node.encode())
+            parts = self._gauges[node] = decode_gauges(raw) if raw else {}
+        return parts
+
+    def gauges(self, node: str) -> Gauges:
+        return Gauges.merge(self.gauges_of(node).values())
+
+    def board(self, node: str, *, now: float) -> dict[str, Any]:
+        """The node as the board shows it (JSON-ready)."""
+        unit = self.catalog.get(node)
+        gauges = self.gauges(node)
+        windows = current_windows(self.store, node, now, gauges)
+        day = windows.get("1d") or next(iter(windows.values()))
+        return {
+            "code": unit.code,
+            "name_vi": unit.name_vi,
+            "name_en": unit.name_en,
+            "kind": unit.kind,
+            "parent": unit.parent,
+            "at": self.store.horizon or None,
+            "gauges": gauges.to_json(),
+            "windows": windows,
+            "colour": self.rules.colour(day["on_time_rate"], day["late_rate"]),
+            "spark": sparkline(self.store, node, now),
+        }
+
+    def status(self, node: str, *, now: float) -> UnitStatus:
+        """Input of the unit alert rules for ``node`` at ``now``."""
+        gauges = self.gauges(node)
+        windows: dict[str, WindowStats] = {}
+        for spec in self.store.specs:
+            start = spec.start(now)
+            record = self.store.record(node, spec.name, start)
+            windows[spec.name] = WindowStats(
+                window=spec.name,
+                start=start,
+                received=record.count("received") if record else 0,
+                resolved=record.count("resolved") if record else 0,
+                resolved_on_time=record.count("resolved_on_time") if record else 0,
+                resolved_late=record.count("resolved_late") if record else 0,
+                became_overdue=record.count("became_overdue") if record else 0,
+                p90_latency=record.latency.quantile(0.9) if record else None,
+                p90_sla_used=record.sla_used.quantile(0.9) if record else None,
+            )
+        surge_window = self.rules.surge.window
+        return UnitStatus(
+            unit=node,
+            at=now,
+            open=gauges.open,
+            overdue=gauges.overdue,
+            due_soon=gauges.due_soon,
+            oldest_open_at=gauges.oldest_open_at,
+            windows=windows,
+            baseline_received=(
+                baseline(self.store, node, surge_window, now) if surge_window in windows else None
+            ),
+        )
+
+    def evaluate(self, nodes: Iterable[str], *, now: float) -> list[Signal]:
+        """Unit rule signals for ``nodes`` that changed (or are due for a refresh)."""
+        out: list[Signal] = []
+        for node in nodes:
+            for signal in unit_signals(self.status(node, now=now), self.rules, self.catalog, self.calendar):
+                last = self._last_signal.get(signal.fingerprint)
+                state = (signal.active, signal.severity.value)
+                if last is not None and (last[0], last[1]) == state and (
+                    not signal.active or now - last[2] < SIGNAL_REFRESH
+                ):
+                    continue
+                if last is None and not signal.active:
+                    # Nothing was ever active here in this process: still tell the alert
+                    # stage once, in case an alert was left firing before a restart.
+                    self._last_signal[signal.fingerprint] = (*state, now)
+                    out.append(signal)
+                    continue
+                self._last_signal[signal.fingerprint] = (*state, now)
+                out.append(signal)
+        return out

@@ -1,0 +1,136 @@
+"""Wire format of the internal topic ``<app>.transitions`` (item stage → unit stage).
+
+One message per roll-up node (a unit or one of its ancestors) per item-stage batch,
+keyed by the node code. It carries one :class:`Entry` per source event that changed the
+node's counters, tagged with the event's source topic-partition and offset, and the
+source partition's current gauges for the node.
+
+The source tag + offset is what makes counters exact under at-least-once delivery: a
+counter record remembers, per source, the last offset it includes (see
+:mod:`stream.metrics`), so a redelivered or re-emitted entry is recognised and skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """The effect of one source event (or deadline tick) on one node.
+
+    Args:
+        source: source topic-partition tag, e.g. ``"f3"`` (feedback partition 3),
+            ``"t3"`` (tasks), ``"k3"`` (deadline ticks).
+        offset: the source message's offset.
+        item_id: the item that changed.
+        seq: the item's transition sequence number after the change.
+        kinds: transition kinds applied (e.g. ``("overdue", "resolved")``).
+        counts: ``(at, counter)`` pairs, each +1 in the windows containing ``at``.
+        latency: handling time in seconds when resolved here.
+        sla_used: share of the unit's period used when resolved here.
+        sample_at: instant the latency sample belongs to.
+        event_at: ``occurred_at`` of the source event (None for deadline ticks); lateness
+            is judged on it, since counts derived from deadlines may lie further back.
+    """
+
+    source: str
+    offset: int
+    item_id: str
+    seq: int
+    kinds: tuple[str, ...]
+    counts: tuple[tuple[float, str], ...]
+    latency: float | None = None
+    sla_used: float | None = None
+    sample_at: float = 0.0
+    event_at: float | None = None
+
+    def to_json(self) -> list[Any]:
+        return [
+            self.source, self.offset, self.item_id, self.seq, list(self.kinds),
+            [[at, name] for at, name in self.counts], self.latency, self.sla_used, self.sample_at,
+            self.event_at,
+        ]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> Entry:
+        source, offset, item_id, seq, kinds, counts, latency, sla_used, sample_at, event_at = data
+        return cls(
+            source, int(offset), item_id, int(seq), tuple(kinds),
+            tuple((float(at), name) for at, name in counts), latency, sla_used, float(sample_at),
+            event_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionGauges:
+    """Live gauges of one node, counted over the items of one item partition."""
+
+    partition: int
+    open: int
+    overdue: int
+    due_soon: int
+    oldest_open_at: float | None
+
+    def to_json(self) -> list[Any]:
+        return [self.partition, self.open, self.overdue, self.due_soon, self.oldest_open_at]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> PartitionGauges:
+        partition, open_, overdue, due_soon, oldest = data
+        return cls(int(partition), int(open_), int(overdue), int(due_soon), oldest)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeBatch:
+    """One message on the transitions topic."""
+
+    node: str
+    entries: tuple[Entry, ...] = ()
+    gauges: tuple[PartitionGauges, ...] = ()
+
+    def encode(self) -> bytes:
+        return orjson.dumps(
+            {
+                "n": self.node,
+                "e": [entry.to_json() for entry in self.entries],
+                "g": [gauges.to_json() for gauges in self.gauges],
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A timer tick delivered through a stage's own input topic."""
+
+    at: float
+    key: str | None = None
+
+    def encode(self) -> bytes:
+        return orjson.dumps({"tick": self.at, "key": self.key})
+
+
+def decode(raw: bytes) -> NodeBatch | Tick:
+    """Decode a message of the transitions (or signals) topic.
+
+    Raises:
+        ValueError: not a message this module wrote.
+    """
+    data = orjson.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    if "tick" in data:
+        return Tick(float(data["tick"]), data.get("key"))
+    return NodeBatch(
+        node=str(data["n"]),
+        entries=tuple(Entry.from_json(entry) for entry in data.get("e", ())),
+        gauges=tuple(PartitionGauges.from_json(g) for g in data.get("g", ())),
+    )
+
+
+def source_tag(kind: str, partition: int) -> str:
+    """Short tag of a source topic-partition: ``f`` feedback, ``t`` tasks, ``k`` ticks."""
+    return f"{kind}{partition}"

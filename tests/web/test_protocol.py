@@ -1,0 +1,362 @@
+"""The websocket protocol as pure functions: frames, scopes, resume, commands, rate limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from govpulse.board import FeedBounds, Snapshot
+from web import protocol
+from web.auth import Scope
+from web.errors import ProtocolError
+from web.protocol import (
+    AckFrame,
+    AuthFrame,
+    Denied,
+    ExplainFrame,
+    PingFrame,
+    Resume,
+    ResumeDecision,
+    TokenBucket,
+    ViewFrame,
+)
+
+WALL = Scope("wall")
+LEADER = Scope("leader")
+UNIT_A = Scope("unit", "P-A")
+
+# -- parsing ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "frame"),
+    [
+        ({"type": "auth", "token": "t"}, AuthFrame("t")),
+        (
+            {"type": "auth", "token": "t", "resume": {"epoch": "e1", "seq": "17-3"}, "view": "P-A"},
+            AuthFrame("t", Resume("e1", "17-3"), "P-A"),
+        ),
+        ({"type": "ack", "alert": "item_overdue/PA-1"}, AckFrame("item_overdue/PA-1")),
+        ({"type": "ack", "alert": "fp", "ref": "c1"}, AckFrame("fp", "c1")),
+        ({"type": "explain", "alert": "fp", "text": "  Vì sao?  "}, ExplainFrame("fp", "Vì sao?")),
+        ({"type": "view", "unit": "P-B"}, ViewFrame("P-B")),
+        ({"type": "view", "unit": None}, ViewFrame(None)),
+        ({"type": "ping"}, PingFrame()),
+        ({"type": "ping", "extra": [1, 2]}, PingFrame()),
+    ],
+)
+def test_parse_client_frame_accepts_every_frame_type(raw: dict[str, Any], frame: object) -> None:
+    assert protocol.parse_client_frame(orjson.dumps(raw)) == frame
+    assert protocol.parse_client_frame(orjson.dumps(raw).decode()) == frame
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "message"),
+    [
+        (b"{not json", "bad_json", "frames must be JSON objects"),
+        (b"[1,2]", "bad_json", "frames must be JSON objects"),
+        (b'{"type":"dance"}', "unknown_type", "unknown frame type 'dance'; use auth, ack, explain, view or ping"),
+        (b'{"kind":"ack"}', "unknown_type", "unknown frame type None"),
+        (b'{"type":"auth"}', "bad_frame", "auth needs a 'token' string"),
+        (b'{"type":"auth","token":5}', "bad_frame", "auth needs a 'token' string"),
+        (b'{"type":"auth","token":"t","resume":"x"}', "bad_frame", "auth 'resume' must be"),
+        (b'{"type":"auth","token":"t","resume":{"epoch":"e","seq":"x"}}', "bad_frame", "auth 'resume.seq' must be a stream id"),
+        (b'{"type":"auth","token":"t","resume":{"epoch":"<e>","seq":"1-0"}}', "bad_frame", "auth 'resume.epoch'"),
+        (b'{"type":"auth","token":"t","view":"p-a"}', "bad_frame", "auth 'view' must be a unit code"),
+        (b'{"type":"ack"}', "bad_frame", "ack needs an 'alert' fingerprint string"),
+        (b'{"type":"ack","alert":"a\\nb"}', "bad_frame", "ack needs an 'alert' fingerprint string"),
+        (b'{"type":"ack","alert":"fp","ref":"has space"}', "bad_frame", "'ref' must be 1-64 characters"),
+        (b'{"type":"explain","alert":"fp"}', "bad_frame", "explain needs a non-empty 'text'"),
+        (b'{"type":"explain","alert":"fp","text":"   "}', "bad_frame", "explain needs a non-empty 'text'"),
+        (b'{"type":"view","unit":"<script>"}', "bad_frame", "view 'unit' must be a unit code"),
+    ],
+)
+def test_parse_client_frame_errors_name_the_problem(raw: bytes, code: str, message: str) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        protocol.parse_client_frame(raw)
+
+    assert caught.value.code == code
+    assert caught.value.message.startswith(message)
+
+
+def test_explain_text_is_bounded() -> None:
+    ok = protocol.parse_client_frame(orjson.dumps({"type": "explain", "alert": "fp", "text": "x" * 2000}))
+    assert isinstance(ok, ExplainFrame) and len(ok.text) == 2000
+    with pytest.raises(ProtocolError, match="longer than 2000 characters"):
+        protocol.parse_client_frame(orjson.dumps({"type": "explain", "alert": "fp", "text": "x" * 2001}))
+
+
+# -- scope filter ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scope", "view", "kind", "unit", "accepted"),
+    [
+        (WALL, None, "unit", "P-A", True),
+        (WALL, None, "alert", "P-B", True),
+        (WALL, None, "queue", "P-A", False),
+        (WALL, "P-A", "queue", "P-A", True),
+        (WALL, "P-A", "queue", "P-B", False),
+        (LEADER, None, "unit", "HCM", True),
+        (LEADER, "P-B", "queue", "P-B", True),
+        (LEADER, "P-B", "queue", "P-A", False),
+        (UNIT_A, "P-A", "unit", "P-A", True),
+        (UNIT_A, "P-A", "alert", "P-A", True),
+        (UNIT_A, "P-A", "queue", "P-A", True),
+        (UNIT_A, "P-A", "unit", "P-B", False),
+        (UNIT_A, "P-A", "unit", "HCM", False),
+        (UNIT_A, "P-A", "alert", "P-B", False),
+        (UNIT_A, "P-A", "queue", "P-B", False),
+        (UNIT_A, "P-B", "queue", "P-B", False),  # a unit scope never views another queue
+        (WALL, None, "other", "P-A", False),
+    ],
+)
+def test_scope_filter(scope: Scope, view: str | None, kind: str, unit: str, accepted: bool) -> None:
+    assert protocol.accepts(scope, view, kind, unit) is accepted
+
+
+@pytest.mark.parametrize(
+    ("scope", "unit", "allowed"),
+    [
+        (WALL, "P-B", True),
+        (LEADER, "P-B", True),
+        (WALL, None, True),
+        (UNIT_A, "P-A", True),
+        (UNIT_A, "P-B", False),
+        (UNIT_A, None, False),
+    ],
+)
+def test_can_view(scope: Scope, unit: str | None, allowed: bool) -> None:
+    assert protocol.can_view(scope, unit) is allowed
+
+
+@pytest.mark.parametrize(
+    ("scope", "requested", "view"),
+    [(UNIT_A, None, "P-A"), (UNIT_A, "P-B", "P-B"), (WALL, None, None), (LEADER, "P-B", "P-B")],
+)
+def test_default_view(scope: Scope, requested: str | None, view: str | None) -> None:
+    assert protocol.default_view(scope, requested) == view
+
+
+# -- resume ----------------------------------------------------------------------------
+
+UNTRIMMED = FeedBounds(first="100-0", last="200-5", length=50, added=50)
+TRIMMED = FeedBounds(first="150-0", last="200-5", length=40, added=90)
+EMPTY_NEW = FeedBounds(first=None, last="0-0", length=0, added=0)
+OLD_REDIS = FeedBounds(first="150-0", last="200-5", length=40, added=None)
+
+
+@pytest.mark.parametrize(
+    ("resume", "bounds", "decision"),
+    [
+        (None, UNTRIMMED, ResumeDecision(False, "no resume position")),
+        (Resume("other", "150-0"), UNTRIMMED, ResumeDecision(False, "epoch changed")),
+        (Resume("E", "300-0"), UNTRIMMED, ResumeDecision(False, "position beyond the end of the feed")),
+        (Resume("E", "0-0"), UNTRIMMED, ResumeDecision(True, "feed never trimmed")),
+        (Resume("E", "200-5"), UNTRIMMED, ResumeDecision(True, "feed never trimmed")),
+        (Resume("E", "0-0"), EMPTY_NEW, ResumeDecision(True, "feed never trimmed")),
+        (Resume("E", "150-0"), TRIMMED, ResumeDecision(True, "position retained")),
+        (Resume("E", "199-0"), TRIMMED, ResumeDecision(True, "position retained")),
+        (Resume("E", "149-9"), TRIMMED, ResumeDecision(False, "position trimmed from the feed")),
+        (Resume("E", "0-0"), TRIMMED, ResumeDecision(False, "position trimmed from the feed")),
+        (Resume("E", "150-0"), OLD_REDIS, ResumeDecision(True, "position retained")),
+        (Resume("E", "100-0"), OLD_REDIS, ResumeDecision(False, "position trimmed from the feed")),
+        (
+            Resume("E", "200-5"),
+            FeedBounds(first=None, last="200-5", length=0, added=10),
+            ResumeDecision(True, "at the end of the feed"),
+        ),
+        (
+            Resume("E", "100-0"),
+            FeedBounds(first=None, last="200-5", length=0, added=10),
+            ResumeDecision(False, "position trimmed from the feed"),
+        ),
+    ],
+)
+def test_decide_resume(resume: Resume | None, bounds: FeedBounds, decision: ResumeDecision) -> None:
+    assert protocol.decide_resume(resume, epoch="E", bounds=bounds) == decision
+
+
+@pytest.mark.parametrize(
+    ("after", "bounds", "gapless"),
+    [
+        ("120-0", UNTRIMMED, True),
+        ("160-0", TRIMMED, True),
+        ("140-0", TRIMMED, False),
+        ("200-5", TRIMMED, True),
+    ],
+)
+def test_page_gapless(after: str, bounds: FeedBounds, gapless: bool) -> None:
+    assert protocol.page_gapless(after, bounds) is gapless
+
+
+# -- commands --------------------------------------------------------------------------
+
+ACK = AckFrame("fp")
+EXPLAIN = ExplainFrame("fp", "why?")
+
+
+@pytest.mark.parametrize(
+    ("scope", "frame", "alert_unit", "outcome"),
+    [
+        (LEADER, ACK, "P-A", "ack"),
+        (LEADER, EXPLAIN, "P-A", "explain_request"),
+        (LEADER, ACK, None, Denied("not_found", "alert 'fp' is not on the board")),
+        (UNIT_A, EXPLAIN, "P-A", "explain_answer"),
+        (UNIT_A, EXPLAIN, "P-B", Denied("forbidden", "a unit answers explanation requests on its own alerts only")),
+        (UNIT_A, EXPLAIN, None, Denied("forbidden", "a unit answers explanation requests on its own alerts only")),
+        (UNIT_A, ACK, "P-A", Denied("forbidden", "only leaders acknowledge alerts")),
+        (WALL, ACK, "P-A", Denied("forbidden", "scope wall is read-only")),
+        (WALL, EXPLAIN, "P-A", Denied("forbidden", "scope wall is read-only")),
+    ],
+)
+def test_authorize_command(scope: Scope, frame: AckFrame | ExplainFrame, alert_unit: str | None, outcome: object) -> None:
+    assert protocol.authorize_command(scope, frame, alert_unit) == outcome
+
+
+def test_command_body_is_the_gov_commands_contract() -> None:
+    body = protocol.command_body(
+        command_id="abc",
+        command_type="explain_request",
+        alert="fp",
+        text="Giải trình?",
+        scope=LEADER,
+        subject="lanh.dao",
+        at=1_750_000_000.25,
+    )
+
+    assert orjson.loads(body) == {
+        "command_id": "abc",
+        "type": "explain_request",
+        "alert": "fp",
+        "text": "Giải trình?",
+        "by": {"scope": "leader", "sub": "lanh.dao"},
+        "at": "2025-06-15T22:06:40.250+07:00",
+    }
+
+
+@pytest.mark.parametrize(
+    ("takes", "expected"),
+    [
+        # (instant, allowed?) with rate 2/s and burst 3
+        ([0.0, 0.0, 0.0, 0.0], [True, True, True, False]),
+        ([0.0, 0.0, 0.0, 0.4, 0.5], [True, True, True, False, True]),
+        ([0.0, 0.0, 0.0, 10.0, 10.0, 10.0, 10.0], [True, True, True, True, True, True, False]),
+        ([5.0, 4.0], [True, True]),  # time going backwards never adds tokens
+    ],
+)
+def test_token_bucket(takes: list[float], expected: list[bool]) -> None:
+    bucket = TokenBucket(rate=2.0, burst=3, now=0.0)
+
+    assert [bucket.take(at) for at in takes] == expected
+
+
+def test_token_bucket_refuses_nonsense_parameters() -> None:
+    with pytest.raises(ValueError, match="rate > 0 and burst >= 1"):
+        TokenBucket(rate=0, burst=1, now=0.0)
+
+
+# -- health ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("beats", "now", "age"),
+    [([], 100.0, None), ([90.0, 95.5], 100.0, 4.5), ([101.0], 100.0, 0.0)],
+)
+def test_worker_age(beats: list[float], now: float, age: float | None) -> None:
+    assert protocol.worker_age(beats, now) == age
+
+
+@pytest.mark.parametrize(
+    ("redis_up", "age", "stale"),
+    [(True, 1.0, False), (True, 10.0, False), (True, 10.5, True), (True, None, True), (False, 1.0, True)],
+)
+def test_board_stale(redis_up: bool, age: float | None, stale: bool) -> None:
+    assert protocol.board_stale(redis_up=redis_up, age=age) is stale
+
+
+# -- server frames ---------------------------------------------------------------------
+
+BODY = b'{"kind":"alert","op":"upsert","key":"fp","unit":"P-A","data":{"title":"<img src=x>"}}'
+
+
+def test_delta_frame_is_the_stored_body_with_type_and_seq() -> None:
+    assert orjson.loads(protocol.delta_frame("5-1", BODY)) == {
+        "type": "delta",
+        "seq": "5-1",
+        "kind": "alert",
+        "op": "upsert",
+        "key": "fp",
+        "unit": "P-A",
+        "data": {"title": "<img src=x>"},
+    }
+    assert orjson.loads(protocol.delta_frame("5-1", BODY, recovered=True))["recovered"] is True
+
+
+def test_snapshot_frame_embeds_the_stored_values() -> None:
+    snapshot = Snapshot("E", "9-0", (b'{"code":"P-A"}', b'{"code":"P-B"}'), (), (b'{"id":"PA-1"}',))
+
+    frame = orjson.loads(
+        protocol.snapshot_frame(
+            snapshot, scope=UNIT_A, view="P-A", clock_now=12.5, speed=60.0, heartbeat=5.0, reason="initial"
+        )
+    )
+
+    assert frame == {
+        "type": "snapshot",
+        "epoch": "E",
+        "seq": "9-0",
+        "recovered": False,
+        "reason": "initial",
+        "view": "P-A",
+        "scope": "unit:P-A",
+        "clock": {"now": 12.5, "speed": 60.0},
+        "heartbeat": 5.0,
+        "units": [{"code": "P-A"}, {"code": "P-B"}],
+        "alerts": [],
+        "queue": [{"id": "PA-1"}],
+    }
+
+
+def test_heartbeat_resume_error_and_accepted_frames() -> None:
+    assert orjson.loads(
+        protocol.heartbeat_frame(
+            ts=1.0, clock_now=2.0, speed=60.0, seq=None, stale=True, redis_up=False, age=None, epoch=None
+        )
+    ) == {
+        "type": "heartbeat",
+        "ts": 1.0,
+        "clock": 2.0,
+        "speed": 60.0,
+        "seq": "0-0",
+        "epoch": None,
+        "stale": True,
+        "redis": "down",
+        "worker_age": None,
+    }
+    assert orjson.loads(
+        protocol.resume_frame(
+            epoch="E", after="1-0", seq="9-0", count=3, scope=WALL, view=None, clock_now=2.0, speed=1.0,
+            heartbeat=5.0,
+        )
+    ) == {
+        "type": "resume",
+        "recovered": True,
+        "epoch": "E",
+        "after": "1-0",
+        "seq": "9-0",
+        "count": 3,
+        "view": None,
+        "scope": "wall",
+        "clock": {"now": 2.0, "speed": 1.0},
+        "heartbeat": 5.0,
+    }
+    assert orjson.loads(protocol.error_frame("forbidden", "no", ref="c1")) == {
+        "type": "error",
+        "code": "forbidden",
+        "message": "no",
+        "ref": "c1",
+    }
+    assert orjson.loads(protocol.accepted_frame("abc")) == {"type": "accepted", "command_id": "abc"}

@@ -1,0 +1,43 @@
+"""Errors of the web package.
+
+::
+
+    GovpulseError
+    └── WebError
+        ├── AuthError        a token is missing, malformed, badly signed, expired or out of scope
+        └── ProtocolError    a client frame is not valid JSON or not a frame of the protocol
+
+Errors inside a websocket connection cannot reach a caller: the handler logs them with
+``exc_info=True`` and closes the connection with 1011; other connections go on.
+"""
+
+from __future__ import annotations
+
+from govpulse.errors import GovpulseError
+
+
+class WebError(GovpulseError):
+    """Base class of web errors."""
+
+
+class AuthError(WebError):
+    """The token cannot be accepted. :attr:`reason` is safe to log (it never holds the token)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ProtocolError(WebError):
+    """A client frame is invalid.
+
+    Args:
+        code: short machine code sent in the error frame (``bad_json``, ``bad_frame``,
+            ``unknown_type``, ``too_large``).
+        message: what is wrong and how to fix it.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

@@ -1,0 +1,87 @@
+// Number, time and name formatting. Times are shown in Asia/Ho_Chi_Minh whatever the
+// browser's zone is: the city runs on local time.
+
+import { lang, pick, t } from "./i18n.js";
+
+const ZONE = "Asia/Ho_Chi_Minh";
+const formatters = new Map();
+
+function formatter(kind) {
+  const key = `${kind}:${lang()}`;
+  let value = formatters.get(key);
+  if (!value) {
+    const locale = lang() === "en" ? "en-GB" : "vi-VN";
+    if (kind === "int") value = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 });
+    else if (kind === "pct") value = new Intl.NumberFormat(locale, { maximumFractionDigits: 1, minimumFractionDigits: 1 });
+    else if (kind === "time") value = new Intl.DateTimeFormat(locale, { timeZone: ZONE, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+    else value = new Intl.DateTimeFormat(locale, { timeZone: ZONE, day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false });
+    formatters.set(key, value);
+  }
+  return value;
+}
+
+/** 12345 → "12.345" (vi) / "12,345" (en); null → "—". */
+export function fmtInt(value) {
+  return typeof value === "number" && Number.isFinite(value) ? formatter("int").format(value) : "—";
+}
+
+/** 0.8734 → "87,3%"; null → "—". */
+export function fmtPct(rate) {
+  return typeof rate === "number" && Number.isFinite(rate) ? `${formatter("pct").format(rate * 100)}%` : "—";
+}
+
+/** Epoch seconds → "14:03:22" (local time of the city). */
+export function fmtTime(at) {
+  return typeof at === "number" && Number.isFinite(at) ? formatter("time").format(new Date(at * 1000)) : "—";
+}
+
+/** Epoch seconds → "25/11 14:03". */
+export function fmtDateTime(at) {
+  return typeof at === "number" && Number.isFinite(at) ? formatter("datetime").format(new Date(at * 1000)) : "—";
+}
+
+/** Seconds → "2 ngày 03:04:05" / "2d 03:04:05"; negative values get a minus sign. */
+export function fmtDuration(seconds) {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds)) return "—";
+  const sign = seconds < 0 ? "−" : "";
+  let rest = Math.floor(Math.abs(seconds));
+  const days = Math.floor(rest / 86400);
+  rest -= days * 86400;
+  const hh = String(Math.floor(rest / 3600)).padStart(2, "0");
+  const mm = String(Math.floor((rest % 3600) / 60)).padStart(2, "0");
+  const ss = String(rest % 60).padStart(2, "0");
+  const dayPart = days ? (lang() === "en" ? `${days}d ` : `${days} ${t("day")} `) : "";
+  return `${sign}${dayPart}${hh}:${mm}:${ss}`;
+}
+
+/** Latency seconds → "3,2 giờ" style short text. */
+export function fmtLatency(seconds) {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds)) return "—";
+  const en = lang() === "en";
+  if (seconds < 3600) return `${formatter("int").format(Math.round(seconds / 60))} ${en ? "min" : "phút"}`;
+  if (seconds < 2 * 86400) return `${formatter("pct").format(seconds / 3600)} ${en ? "h" : "giờ"}`;
+  return `${formatter("pct").format(seconds / 86400)} ${en ? "d" : "ngày"}`;
+}
+
+const PREFIXES = [/^Phường\s+/u, /^Xã\s+/u, /^Đặc khu\s+/u, /^Sở\s+/u, /^Ban Quản lý (các )?/u, /^Ban\s+/u, /\s+Ward$/u, /\s+Commune$/u, /\s+Special Zone$/u, /^Department of\s+/u];
+
+/** A unit's name without "Phường"/"Xã"/"Sở" etc., for compact tiles. */
+export function shortName(unit) {
+  let name = pick(unit, "name") || unit?.code || "";
+  for (const prefix of PREFIXES) name = name.replace(prefix, "");
+  return name;
+}
+
+/** Compare Redis stream ids ("ms-seq"); negative when a < b. */
+export function compareIds(a, b) {
+  const [am, as] = String(a).split("-").map(Number);
+  const [bm, bs] = String(b).split("-").map(Number);
+  return am === bm ? as - bs : am - bm;
+}
+
+/** A category code ("moi-truong") as a label, or the code itself when unknown. */
+export function categoryLabel(code) {
+  const key = `category.${code}`;
+  const label = t(key);
+  return label === key ? String(code ?? "") : label;
+}

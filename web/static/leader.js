@@ -1,0 +1,162 @@
+// Leaders: critical and escalated alerts first, filters, sound + flash on new critical
+// alerts, acknowledge, request an explanation, read the explanation thread.
+
+import {
+  becameCritical, compareAlerts, explanationThread, isPriority, reportCommand, severityBadge, stateBadge,
+} from "./alerts.js";
+import { Board, bindStatus, throttle } from "./board.js";
+import { byId, el, fill, setText } from "./dom.js";
+import { fmtDateTime, fmtInt, fmtPct } from "./format.js";
+import { applyLabels, bindToggle, onLangChange, pick, t } from "./i18n.js";
+import { beep, enableSound, soundEnabled } from "./sound.js";
+
+const board = new Board();
+applyLabels(document);
+bindToggle(byId("lang"));
+bindStatus(board);
+
+const cards = new Map(); // fingerprint -> card parts
+const filters = { severity: byId("f-severity"), state: byId("f-state"), unit: byId("f-unit"), escalated: byId("f-escalated") };
+const soundButton = byId("sound");
+
+soundButton.addEventListener("click", async () => {
+  const on = await enableSound();
+  soundButton.classList.toggle("on", on);
+  setText(soundButton, t(on ? "sound.on" : "sound.enable"));
+  if (on) beep(1);
+});
+
+function matches(alert) {
+  const severity = filters.severity.value;
+  const state = filters.state.value;
+  if (severity !== "all" && alert.severity !== severity) return false;
+  if (state === "active" && alert.state === "resolved") return false;
+  if (state !== "active" && state !== "all" && alert.state !== state) return false;
+  if (filters.escalated.checked && !((alert.escalation ?? 0) > 0)) return false;
+  const query = filters.unit.value.trim().toLocaleLowerCase("vi");
+  if (query) {
+    const hay = `${alert.unit ?? ""} ${alert.unit_name_vi ?? ""} ${alert.unit_name_en ?? ""}`.toLocaleLowerCase("vi");
+    if (!hay.includes(query)) return false;
+  }
+  return true;
+}
+
+function card(alert) {
+  let parts = cards.get(alert.fingerprint);
+  if (!parts) {
+    const head = el("div", { class: "card-head" });
+    const title = el("h3", { class: "card-title" });
+    const meta = el("div", { class: "card-meta" });
+    const text = el("p", { class: "card-text" });
+    const thread = el("div", { class: "card-thread" });
+    const ack = el("button", { class: "btn ack", attrs: { type: "button" } });
+    const ackResult = el("span", { class: "command-result" });
+    const box = el("textarea", { class: "explain-text", attrs: { rows: "2", maxlength: "2000" } });
+    const ask = el("button", { class: "btn explain", attrs: { type: "button" } });
+    const askResult = el("span", { class: "command-result" });
+    const actions = el("div", { class: "card-actions" }, ack, ackResult);
+    const explain = el("div", { class: "card-explain" }, box, el("div", { class: "row" }, ask, askResult));
+    const node = el("article", { class: "card", attrs: { "data-fingerprint": alert.fingerprint } }, head, title, meta, text, actions, explain, thread);
+    ack.addEventListener("click", () => {
+      reportCommand(ackResult, board.command({ type: "ack", alert: alert.fingerprint })).catch(() => {});
+    });
+    ask.addEventListener("click", () => {
+      const value = box.value.trim();
+      if (!value) {
+        box.focus();
+        return;
+      }
+      reportCommand(askResult, board.command({ type: "explain", alert: alert.fingerprint, text: value })).then(
+        () => {
+          box.value = "";
+        },
+        () => {},
+      );
+    });
+    parts = { node, head, title, meta, text, thread, ack, box, ask };
+    cards.set(alert.fingerprint, parts);
+  }
+  const { node, head, title, meta, text, thread, ack, box, ask } = parts;
+  node.className = `card sev-${alert.severity} state-${alert.state}${(alert.escalation ?? 0) > 0 ? " escalated" : ""}`;
+  const headBits = [severityBadge(alert), stateBadge(alert)];
+  if ((alert.escalation ?? 0) > 0) headBits.push(el("span", { class: "badge escalation", text: `${t("escalation")} ${alert.escalation}` }));
+  if (alert.silenced) headBits.push(el("span", { class: "badge silenced", text: t("silenced") }));
+  headBits.push(el("span", { class: "card-unit", text: `${pick(alert, "unit_name") || alert.unit} · ${alert.unit}` }));
+  fill(head, headBits);
+  setText(title, pick(alert, "title"));
+  const metaBits = [`${t("alert.opened")}: ${fmtDateTime(alert.opened_at)}`];
+  if (alert.item_id) metaBits.push(`${t("alert.item")}: ${alert.item_id}`);
+  if (alert.acked_by) metaBits.push(`${t("alert.acked_by")}: ${alert.acked_by} (${fmtDateTime(alert.acked_at)})`);
+  setText(meta, metaBits.join(" · "));
+  setText(text, pick(alert, "text"));
+  setText(ack, t("ack"));
+  ack.hidden = alert.state !== "firing";
+  box.placeholder = t("explain.request.placeholder");
+  setText(ask, t("explain.request"));
+  const threadList = explanationThread(alert);
+  fill(thread, threadList ? [el("h4", { text: t("explain.thread") }), threadList] : []);
+  return node;
+}
+
+function place(container, nodes) {
+  const current = [...container.children];
+  if (current.length === nodes.length && current.every((node, i) => node === nodes[i])) return;
+  fill(container, nodes);
+}
+
+function renderAlerts() {
+  const all = [...board.alerts.values()];
+  for (const fingerprint of [...cards.keys()]) if (!board.alerts.has(fingerprint)) cards.delete(fingerprint);
+  const shown = all.filter(matches).sort(compareAlerts);
+  const first = shown.filter(isPriority).map(card);
+  const rest = shown.filter((a) => !isPriority(a)).map(card);
+  place(byId("alerts-priority"), first.length ? first : [el("p", { class: "empty", text: t("alerts.none") })]);
+  place(byId("alerts-others"), rest.length ? rest : [el("p", { class: "empty", text: t("alerts.none") })]);
+  setText(byId("count-priority"), fmtInt(first.length));
+  setText(byId("count-others"), fmtInt(rest.length));
+}
+
+function renderSummary() {
+  const city = board.city();
+  const day = city?.windows?.["1d"] ?? {};
+  setText(byId("s-on-time"), fmtPct(day.on_time_rate));
+  setText(byId("s-overdue"), fmtInt(city?.gauges?.overdue));
+  const firing = [...board.alerts.values()].filter((a) => a.state === "firing");
+  setText(byId("s-critical"), fmtInt(firing.filter((a) => a.severity === "critical").length));
+  setText(byId("s-firing"), fmtInt(firing.length));
+}
+
+let flashTimer = null;
+function flash(alert) {
+  const node = byId("banner");
+  fill(node, [
+    el("span", { class: "banner-label", text: t("banner.critical") }),
+    el("ul", { class: "banner-list" }, el("li", {}, el("span", { class: "banner-unit", text: pick(alert, "unit_name") || alert.unit }), el("span", { class: "banner-title", text: pick(alert, "title") }))),
+  ]);
+  node.hidden = false;
+  document.body.classList.add("has-banner");
+  window.clearTimeout(flashTimer);
+  flashTimer = window.setTimeout(() => {
+    node.hidden = true;
+    document.body.classList.remove("has-banner");
+  }, 30000);
+  if (soundEnabled()) beep(3);
+}
+
+const render = throttle(() => {
+  renderSummary();
+  renderAlerts();
+});
+
+for (const control of Object.values(filters)) control.addEventListener("input", render);
+board.on("reset", render);
+board.on("change", (change) => {
+  if (becameCritical(change)) flash(change.value);
+  if (change.kind === "alert" || change.kind === "unit") render();
+});
+onLangChange(() => {
+  setText(soundButton, t(soundEnabled() ? "sound.on" : "sound.enable"));
+  render();
+});
+board.start();
+render();
