@@ -79,12 +79,9 @@ def item_signals(
             _item_signal(ITEM_DUE_SOON, False, transition, item, config, calendar),
             _item_signal(ITEM_OVERDUE, False, transition, item, config, calendar),
         ]
-    if item["status"] not in _OPEN:
-        return []
-    if kind is Kind.DUE_SOON:
-        if item["overdue_at"] is not None or not config.due_soon.enabled:
-            return []
-        return [_item_signal(ITEM_DUE_SOON, True, transition, item, config, calendar)]
+    # A breach is a breach: overdue and escalation signals are sent even when the same
+    # batch also closed the item (a late "resolved" that revealed the deadline had
+    # passed), so the alert opens and then resolves and no breach goes unrecorded.
     if kind is Kind.OVERDUE:
         return [
             _item_signal(ITEM_DUE_SOON, False, transition, item, config, calendar),
@@ -93,6 +90,12 @@ def item_signals(
     if kind is Kind.ESCALATED:
         level = transition.escalation
         return [_item_signal(ITEM_OVERDUE, True, transition, item, config, calendar, level=level)]
+    if item["status"] not in _OPEN:
+        return []
+    if kind is Kind.DUE_SOON:
+        if item["overdue_at"] is not None or not config.due_soon.enabled:
+            return []
+        return [_item_signal(ITEM_DUE_SOON, True, transition, item, config, calendar)]
     if kind in _REFRESHING or (kind in _MOVING and transition.from_unit is not None):
         if item["overdue_at"] is not None:
             level = int(item["escalation"])

@@ -205,8 +205,8 @@ class BoardStore:
     Args:
         client: a ``redis.asyncio.Redis`` (bytes responses, i.e. ``decode_responses=False``)
             for ordinary commands.
-        blocking: client for :meth:`read_after` with ``block_ms``; it needs
-            ``socket_timeout=None`` (or longer than the block), see DESIGN.md pitfalls.
+        blocking: client for :meth:`read_after` with ``block_ms``; its
+            ``socket_timeout`` must be longer than the block (DESIGN.md pitfalls).
             Defaults to ``client``.
         feed_maxlen: approximate bound of ``board:feed`` (``GOVPULSE_FEED_MAXLEN``).
     """
@@ -224,16 +224,31 @@ class BoardStore:
         self._publish = client.register_script(_PUBLISH_LUA)
 
     @classmethod
-    def from_url(cls, url: str, *, feed_maxlen: int = 100_000, timeout: float = 5.0) -> BoardStore:
-        """Build a store with its two clients (ordinary and blocking) for ``url``."""
+    def from_url(
+        cls,
+        url: str,
+        *,
+        feed_maxlen: int = 100_000,
+        timeout: float = 5.0,
+        block_timeout: float = 30.0,
+    ) -> BoardStore:
+        """Build a store with its two clients (ordinary and blocking) for ``url``.
+
+        Args:
+            url: ``redis://host:port/db``.
+            feed_maxlen: see the class.
+            timeout: socket timeout of ordinary commands.
+            block_timeout: socket timeout of the blocking client; keep every
+                ``read_after(block_ms=…)`` well below it (redis-py's default 5 s would
+                break longer blocks, DESIGN.md pitfalls; no timeout at all would let a
+                silently dead connection hang the reader forever).
+        """
         client = aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
         blocking = aioredis.Redis.from_url(
             url,
-            socket_timeout=None,
+            socket_timeout=block_timeout,
             socket_connect_timeout=timeout,
             socket_keepalive=True,
         )

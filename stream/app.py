@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
 import time
 from collections.abc import Awaitable, Iterable, Sequence
@@ -29,6 +30,8 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import IllegalStateError, KafkaError
 from aiokafka.partitioner import murmur2
 from faust.types import TP
 
@@ -161,11 +164,19 @@ class Pipeline:
             producer_acks=-1,
         )
 
+    @staticmethod
+    def _raw_schema() -> faust.Schema:
+        # Bytes in, bytes out: stages decode themselves, so that a malformed message
+        # reaches the processor (and the dead-letter topic) instead of failing in Faust.
+        return faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
     def _create_tables(self) -> None:
         def table(name: str, help_text: str) -> Any:
-            return self.app.Table(
-                name, partitions=self.partitions, key_type=bytes, value_type=bytes, help=help_text
-            )
+            created = self.app.Table(name, partitions=self.partitions, key_type=bytes, value_type=bytes, help=help_text)
+            # Faust derives serializers from the types ("json" for bytes); the changelog
+            # holds our own encodings, so recovery must hand them over untouched.
+            created.key_serializer = created.value_serializer = "raw"
+            return created
 
         self.items_table = table("items", "Item state by item id (stream.items, encoded).")
         self.metrics_table = table("metrics", "Window records by NODE|WINDOW|START.")
@@ -176,7 +187,7 @@ class Pipeline:
 
     def _register(self) -> None:
         t = self.topics
-        raw = {"key_type": bytes, "value_type": bytes}
+        raw = {"schema": self._raw_schema()}
         self.item_sources = {t.feedback: FEEDBACK, t.tasks: TASKS, t.item_ticks: TICKS}
         item_topic = self.app.topic(t.feedback, t.tasks, t.item_ticks, **raw)
         unit_topic = self.app.topic(t.transitions, **raw)
@@ -211,6 +222,8 @@ class Pipeline:
 
         async def start_publisher() -> None:
             await self.publisher.start()
+            # `kill -USR2 <pid>` logs every task's stack: how to see what a stuck worker waits on.
+            asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, self._dump_tasks)
 
         async def stop_publisher(app: faust.App, **_: Any) -> None:
             await self.publisher.stop()
@@ -231,18 +244,24 @@ class Pipeline:
             await asyncio.gather(*futures)
 
     async def _write(self, table: Any, writes: dict[int, dict[bytes, bytes | None]]) -> None:
-        """Apply table writes and send one changelog message per key (not awaited:
-        the commit that follows flushes the producer first)."""
+        """Apply table writes and send one changelog message per key.
+
+        Delivery is awaited: a changelog write that failed must stop the worker before
+        the batch's input offsets are committed (a flush alone does not report errors).
+        """
         producer = self.app.producer
         changelog = table.changelog_topic.get_topic_name()
         data = table.data
+        futures = []
         for partition, records in writes.items():
             for key, value in records.items():
                 if value is None:
                     data.pop(key, None)
                 else:
                     data[key] = value
-                await producer.send(changelog, key, value, partition, None, None)
+                futures.append(await producer.send(changelog, key, value, partition, None, None))
+        if futures:
+            await asyncio.gather(*futures)
 
     def _dead_letters(self, letters: Sequence[DeadLetter]) -> list[tuple[str, bytes | None, bytes | None, int | None, Any]]:
         out = []
@@ -313,10 +332,13 @@ class Pipeline:
 
     def _highwaters(self, partition: int) -> dict[str, int | None]:
         consumer = self.app.consumer
-        return {
-            f"{FEEDBACK}{partition}": consumer.highwater(TP(self.topics.feedback, partition)),
-            f"{TASKS}{partition}": consumer.highwater(TP(self.topics.tasks, partition)),
-        }
+        out: dict[str, int | None] = {}
+        for tag, topic in ((FEEDBACK, self.topics.feedback), (TASKS, self.topics.tasks)):
+            try:
+                out[f"{tag}{partition}"] = consumer.highwater(TP(topic, partition))
+            except (AssertionError, KeyError, IllegalStateError):  # not assigned (rebalancing)
+                out[f"{tag}{partition}"] = None
+        return out
 
     # -- units -------------------------------------------------------------------------
 
@@ -400,9 +422,14 @@ class Pipeline:
             self.gauges.drop_partition(partition)
             self.gates.pop(partition, None)
         self.owned = owned
+        committed = await self._committed_offsets()
         for partition in owned:
             self.item_deadlines.drop_partition(partition)
-            self.gates[partition] = Gate()
+            gate = self.gates[partition] = Gate()
+            for tag, topic in ((FEEDBACK, self.topics.feedback), (TASKS, self.topics.tasks)):
+                offset = committed.get((topic, partition))
+                if offset is not None and offset > 0:
+                    gate.processed[f"{tag}{partition}"] = offset
         count = 0
         for partition, item_id, at in self.items.rebuild(owned, list(self.items_table.data.items())):
             self.item_deadlines.schedule(partition, item_id, at)
@@ -440,6 +467,30 @@ class Pipeline:
         if self.publisher.up:
             await self._republish()
 
+    async def _committed_offsets(self) -> dict[tuple[str, int], int]:
+        """Committed offsets of this consumer group's input partitions (gates start there).
+
+        Read with a group consumer that never joins (OffsetFetch only), which the embedded
+        broker supports (its admin OffsetFetch does not decode).
+        """
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.broker_bootstrap, group_id=self.settings.app_id,
+            enable_auto_commit=False,
+        )
+        out: dict[tuple[str, int], int] = {}
+        try:
+            await reader.start()
+            for topic in (self.topics.feedback, self.topics.tasks):
+                for partition in range(self.partitions):
+                    offset = await reader.committed(TopicPartition(topic, partition))
+                    if offset is not None:
+                        out[(topic, partition)] = offset
+        except KafkaError:
+            log.warning("could not read committed offsets; deadline ticks wait for new input", exc_info=True)
+        finally:
+            await reader.stop()
+        return out
+
     async def _republish(self) -> None:
         """Enqueue this worker's whole board state (after Redis lost it, or a rebalance)."""
         now = self.clock.now()
@@ -471,6 +522,17 @@ class Pipeline:
 
     async def _trim(self) -> None:
         self.units.store.trim_cache(self.clock.now())
+
+    def _dump_tasks(self) -> None:
+        for task in asyncio.all_tasks():
+            chain: list[str] = []
+            awaited: Any = task.get_coro()
+            while awaited is not None and len(chain) < 20:
+                frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+                if frame is not None:
+                    chain.append(f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_code.co_name}:{frame.f_lineno}")
+                awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+            log.warning("task %s: %s", task.get_name(), " -> ".join(chain) or repr(task))
 
     def _info(self) -> dict[str, Any]:
         return {

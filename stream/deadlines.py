@@ -112,9 +112,13 @@ class Gate:
             self.event_time = event_time
 
     def caught_up(self, highwaters: dict[str, int | None]) -> bool:
-        """Whether every source has been processed up to its high-water mark."""
+        """Whether every source has been processed up to its high-water mark.
+
+        An unknown high-water mark (no fetch answered yet) is not caught up: right after
+        a (re)start the backlog is not known, and firing ticks then could overtake it.
+        """
         for source, highwater in highwaters.items():
-            if highwater is not None and self.processed.get(source, 0) < highwater:
+            if highwater is None or self.processed.get(source, 0) < highwater:
                 return False
         return True
 

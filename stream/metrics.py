@@ -9,10 +9,15 @@ written together, in one changelog message, a record can never count an event tw
 lose one, whatever is redelivered or re-emitted after a crash.
 
 Lateness: an event whose window ended more than ``grace`` before the newest event time
-already seen from the same source is late. Its counts are not added to the window's
+already seen for the same node from the same source is late. Its counts are not added to the window's
 counters; they increment the window's ``late_events`` instead (and are logged), so
-nothing is silently dropped. (Counts derived from deadlines, e.g. an overdue instant
-found when a later event arrives, follow the verdict of the event that revealed them.) Records whose window ended more than the window's retention
+nothing is silently dropped.
+
+Counts that time produces (an item becoming overdue) are different: the same fact may
+be revealed by a timer tick in one run and by a later event in another (after a crash,
+batches split differently), so they carry an id (item and transition sequence) instead
+of relying on a source offset, and each record counts an id once. They are never late:
+they are derived facts with an exact instant, not data arriving late. Records whose window ended more than the window's retention
 before the newest event time are expired (deleted, with a changelog tombstone).
 
 The read side (:func:`node_board`, :func:`node_status`) turns records and gauges into
@@ -47,6 +52,7 @@ class WindowRecord:
     sla_used: Sketch = field(default_factory=Sketch)
     late_events: int = 0
     marks: dict[str, int] = field(default_factory=dict)
+    once: set[str] = field(default_factory=set)
 
     def encode(self) -> bytes:
         return orjson.dumps(
@@ -56,6 +62,7 @@ class WindowRecord:
                 "s": self.sla_used.to_json(),
                 "x": self.late_events,
                 "m": self.marks,
+                "o": sorted(self.once),
             }
         )
 
@@ -68,6 +75,7 @@ class WindowRecord:
             sla_used=Sketch.from_json(data.get("s")),
             late_events=int(data.get("x", 0)),
             marks=dict(data.get("m", {})),
+            once=set(data.get("o", ())),
         )
 
     def count(self, name: str) -> int:
@@ -106,7 +114,10 @@ class MetricsStore:
         self._load = load
         self._cache: dict[str, WindowRecord] = {}
         self._dirty: set[str] = set()
-        self._source_time: dict[str, float] = {}
+        # Newest event time per (node, source): a node's entries from one source arrive
+        # in source order (one transitions partition per node), so lateness judged
+        # against it does not depend on how partitions interleave in a batch.
+        self._source_time: dict[tuple[str, str], float] = {}
         self.late_events = 0
 
     @property
@@ -136,9 +147,11 @@ class MetricsStore:
         Lateness is judged per window kind on the source event's own time: if the window
         containing ``entry.event_at`` closed (end + grace) before the newest event time
         already seen from the same source, the entry's counts for that window kind go to
-        ``late_events`` of the window they target instead of its counters.
+        ``late_events`` of the window they target instead of its counters. "Newest seen"
+        is per node and source, so it is the same however partitions interleave.
         """
-        seen = self._source_time.get(entry.source, 0.0)
+        clock_key = (node, entry.source)
+        seen = self._source_time.get(clock_key, 0.0)
         changes: dict[str, list[str]] = {}
         samples: dict[str, tuple[float | None, float | None]] = {}
         late: dict[str, int] = {}
@@ -157,6 +170,19 @@ class MetricsStore:
             if not is_late and (entry.latency is not None or entry.sla_used is not None):
                 key = record_key(node, spec.name, spec.start(entry.sample_at))
                 samples[key] = (entry.latency, entry.sla_used)
+        derived: dict[str, list[tuple[str, str]]] = {}
+        for spec in self.specs:
+            for at, counter, once in entry.derived:
+                derived.setdefault(record_key(node, spec.name, spec.start(at)), []).append((counter, once))
+        for key, facts in derived.items():
+            record = self.get(key)
+            if record is None:
+                record = self._cache[key] = WindowRecord()
+            for counter, once in facts:
+                if once not in record.once:
+                    record.once.add(once)
+                    record.counts[counter] = record.counts.get(counter, 0) + 1
+                    self._dirty.add(key)
         for key in {*changes, *samples, *late}:
             record = self.get(key)
             if record is None:
@@ -182,7 +208,7 @@ class MetricsStore:
             record.marks[entry.source] = entry.offset
             self._dirty.add(key)
         if event_at is not None and event_at > seen:
-            self._source_time[entry.source] = event_at
+            self._source_time[clock_key] = event_at
 
     def flush(self) -> dict[str, bytes]:
         """Encoded records changed since the last flush (write each key once per batch)."""

@@ -34,7 +34,7 @@ class Publisher:
         store: the board store.
         worker_id: identity of this worker in ``board:workers``.
         interval: flush period in seconds (alerts are flushed at once).
-        clock_now: the clock, for the worker heartbeat.
+        clock_now: the govpulse clock, reported in the worker heartbeat.
     """
 
     def __init__(
@@ -129,7 +129,10 @@ class Publisher:
                     await self._connect()
                     backoff = 0.2
                 if time.monotonic() - last_beat >= 1.0:
-                    await self.store.beat(self.worker_id, now=self.clock_now(), info=self._info())
+                    # Staleness is judged in real time; the (possibly accelerated) clock
+                    # travels in the info for countdowns.
+                    info = {**self._info(), "clock": self.clock_now()}
+                    await self.store.beat(self.worker_id, now=time.time(), info=info)
                     last_beat = time.monotonic()
                 await self._flush()
             except (RedisError, OSError) as exc:

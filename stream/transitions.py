@@ -35,6 +35,10 @@ class Entry:
         sample_at: instant the latency sample belongs to.
         event_at: ``occurred_at`` of the source event (None for deadline ticks); lateness
             is judged on it, since counts derived from deadlines may lie further back.
+        derived: ``(at, counter, once_id)`` counts that time produced (an item becoming
+            overdue). The same fact can be revealed by a tick in one run and by a later
+            event in another (after a crash, batches split differently), so it is not
+            tied to a source offset: a record counts each ``once_id`` once.
     """
 
     source: str
@@ -47,21 +51,23 @@ class Entry:
     sla_used: float | None = None
     sample_at: float = 0.0
     event_at: float | None = None
+    derived: tuple[tuple[float, str, str], ...] = ()
 
     def to_json(self) -> list[Any]:
         return [
             self.source, self.offset, self.item_id, self.seq, list(self.kinds),
             [[at, name] for at, name in self.counts], self.latency, self.sla_used, self.sample_at,
-            self.event_at,
+            self.event_at, [[at, name, once] for at, name, once in self.derived],
         ]
 
     @classmethod
     def from_json(cls, data: list[Any]) -> Entry:
-        source, offset, item_id, seq, kinds, counts, latency, sla_used, sample_at, event_at = data
+        (source, offset, item_id, seq, kinds, counts, latency, sla_used, sample_at, event_at,
+         derived) = data
         return cls(
             source, int(offset), item_id, int(seq), tuple(kinds),
             tuple((float(at), name) for at, name in counts), latency, sla_used, float(sample_at),
-            event_at,
+            event_at, tuple((float(at), name, str(once)) for at, name, once in derived),
         )
 
 

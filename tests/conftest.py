@@ -10,10 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from govpulse import services
+
+if TYPE_CHECKING:
+    from tests.stack import Stack
 
 # Tests never read the developer's GOVPULSE_* environment.
 for _name in [name for name in os.environ if name.startswith("GOVPULSE_")]:
@@ -50,3 +54,13 @@ def redis_url(redis_server: services.Service) -> str:
     client.flushall()
     client.close()
     return f"redis://127.0.0.1:{redis_server.port}/0"
+
+
+@pytest.fixture
+def stack(broker: services.Service, redis_url: str, tmp_path: Path) -> Iterator["Stack"]:
+    """An isolated deployment (own topics, group, Redis db emptied); workers stopped after."""
+    from tests.stack import Stack
+
+    deployment = Stack(broker_port=broker.port, redis_url=redis_url, workdir=tmp_path)
+    yield deployment
+    deployment.stop()

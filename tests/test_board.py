@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 import pytest
@@ -50,7 +51,12 @@ async def test_publish_writes_each_hash_and_one_feed_entry_per_change(
     ids = await store.publish(
         [
             unit("P-A"),
-            Change("alert", "item_overdue/PA-1", "P-A", b'{"fingerprint":"item_overdue/PA-1","unit":"P-A"}'),
+            Change(
+                "alert",
+                "item_overdue/PA-1",
+                "P-A",
+                b'{"fingerprint":"item_overdue/PA-1","unit":"P-A"}',
+            ),
             Change("queue", "PA-1", "P-A", b'{"id":"PA-1","title":"<b>x</b> \\"q\\""}'),
             Change("queue", "PA-2", "P-A", b'{"id":"PA-2"}'),
             Change("queue", "PA-2", "P-A", None),
@@ -63,16 +69,20 @@ async def test_publish_writes_each_hash_and_one_feed_entry_per_change(
     assert await raw.hgetall(ALERTS_KEY) == {
         b"item_overdue/PA-1": b'{"fingerprint":"item_overdue/PA-1","unit":"P-A"}'
     }
-    assert await raw.hgetall(queue_key("P-A")) == {b"PA-1": b'{"id":"PA-1","title":"<b>x</b> \\"q\\""}'}
-    epoch = (await raw.get(EPOCH_KEY)).decode()
-    entries = await raw.xrange(FEED_KEY)
+    assert await raw.hgetall(queue_key("P-A")) == {
+        b"PA-1": b'{"id":"PA-1","title":"<b>x</b> \\"q\\""}'
+    }
+    epoch_raw: Any = await raw.get(EPOCH_KEY)
+    epoch = epoch_raw.decode()
+    entries: Any = await raw.xrange(FEED_KEY)
     assert [entry_id.decode() for entry_id, _ in entries] == ids
     fields = [{k.decode(): v.decode() for k, v in f.items()} for _, f in entries]
     assert fields[2] == {
         "k": "queue",
         "u": "P-A",
         "e": epoch,
-        "b": '{"kind":"queue","op":"upsert","key":"PA-1","unit":"P-A","data":{"id":"PA-1","title":"<b>x</b> \\"q\\""}}',
+        "b": '{"kind":"queue","op":"upsert","key":"PA-1","unit":"P-A",'
+        '"data":{"id":"PA-1","title":"<b>x</b> \\"q\\""}}',
     }
     assert fields[4]["b"] == '{"kind":"queue","op":"remove","key":"PA-2","unit":"P-A","data":null}'
     assert orjson.loads(fields[1]["b"]) == {
@@ -100,12 +110,16 @@ async def test_keys_with_quotes_are_json_escaped_in_the_delta_body(store: BoardS
         (Change("unit", "K", "U", b"[1]"), "must be JSON object bytes"),
     ],
 )
-async def test_publish_rejects_malformed_changes(store: BoardStore, change: Change, message: str) -> None:
+async def test_publish_rejects_malformed_changes(
+    store: BoardStore, change: Change, message: str
+) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         await store.publish([change])
 
 
-async def test_snapshot_and_feed_position_agree_under_concurrent_publishing(store: BoardStore) -> None:
+async def test_snapshot_and_feed_position_agree_under_concurrent_publishing(
+    store: BoardStore,
+) -> None:
     """Snapshot + the deltas after its seq always rebuild exactly the final state."""
     stop = asyncio.Event()
 
@@ -173,7 +187,9 @@ async def test_ensure_epoch_creates_once_and_publish_recreates_after_a_flush(
     assert entry.epoch == after
 
 
-async def test_snapshot_of_an_empty_redis_creates_the_epoch_at_the_origin(store: BoardStore) -> None:
+async def test_snapshot_of_an_empty_redis_creates_the_epoch_at_the_origin(
+    store: BoardStore,
+) -> None:
     snapshot = await store.snapshot()
 
     assert snapshot.seq == ORIGIN_ID

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -153,10 +152,11 @@ class FeedHub:
         self.epoch: str | None = None
         self.position = ORIGIN_ID
         self.redis_up = False
-        self.worker_age: float | None = None
+        self.latest_beat: float | None = None  # freshest worker beat (real epoch seconds)
         self._subs: dict[RouteKey, set[Subscriber]] = collections.defaultdict(set)
         self._all: set[Subscriber] = set()
         self._check_epoch = True
+        self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- subscriptions --------------------------------------------------------------
@@ -184,10 +184,16 @@ class FeedHub:
         return len(self._all)
 
     @property
+    def worker_age(self) -> float | None:
+        """Seconds since the freshest worker beat seen (``None``: none, or Redis down)."""
+        return worker_age([] if self.latest_beat is None else [self.latest_beat], self.now())
+
+    @property
     def stale(self) -> bool:
         return board_stale(redis_up=self.redis_up, age=self.worker_age)
 
     def current_heartbeat(self) -> Heartbeat:
+        """Health as of now (sessions also send one right after each sync)."""
         return Heartbeat(
             ts=self.now(),
             clock_now=self.clock.now(),
@@ -204,6 +210,7 @@ class FeedHub:
         try:
             await self._sync_epoch(initial=True)
             self._set_up(True)
+            await self.refresh()
         except (RedisError, OSError) as exc:
             self._set_up(False, exc)
         self._tasks = [
@@ -212,18 +219,26 @@ class FeedHub:
         ]
 
     async def stop(self) -> None:
+        """Stop both tasks (within a few seconds even if a Redis call is stuck)."""
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # The loops also check _stopping: on Python 3.11 a cancellation that races with a
+        # completing asyncio.wait_for inside redis-py can be swallowed.
+        _, pending = (
+            await asyncio.wait(self._tasks, timeout=BLOCK_MS / 1000 + 2)
+            if self._tasks
+            else ((), ())
+        )
+        for task in pending:
+            log.warning("feed task %s did not stop in time; abandoning it", task.get_name())
         self._tasks = []
 
     # -- reader ---------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
         backoff = BACKOFF_START
-        while True:
+        while not self._stopping:
             try:
                 if self._check_epoch:
                     await self._sync_epoch(initial=False)
@@ -317,7 +332,7 @@ class FeedHub:
     # -- monitor --------------------------------------------------------------------
 
     async def _monitor_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.heartbeat_interval)
             try:
                 await self.beat()
@@ -326,19 +341,24 @@ class FeedHub:
             except Exception:
                 log.error("heartbeat failed", exc_info=True)
 
-    async def beat(self) -> None:
-        """Refresh the worker age and offer a heartbeat to every connection."""
+    async def refresh(self) -> None:
+        """Re-read the worker beats."""
         try:
             workers = await self.store.workers()
         except (RedisError, OSError) as exc:
             self._set_up(False, exc)
-            self.worker_age = None
+            self.latest_beat = None
         else:
             beats = [
                 float(w["beat"]) for w in workers.values() if isinstance(w.get("beat"), int | float)
             ]
-            self.worker_age = worker_age(beats, self.now())
-        self.metrics.worker_age.set(-1 if self.worker_age is None else self.worker_age)
+            self.latest_beat = max(beats, default=None)
+        age = self.worker_age
+        self.metrics.worker_age.set(-1 if age is None else age)
+
+    async def beat(self) -> None:
+        """Refresh the worker age and offer a heartbeat to every connection."""
+        await self.refresh()
         heartbeat = self.current_heartbeat()
         item = Outgoing(
             "heartbeat",

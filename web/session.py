@@ -13,7 +13,6 @@ Two tasks per connection:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -30,7 +29,7 @@ from web import protocol
 from web.auth import Claims
 from web.commands import CommandSink, CommandUnavailable
 from web.errors import ProtocolError
-from web.feed import FeedHub, Outbox, Outgoing
+from web.feed import FeedHub, Heartbeat, Outbox, Outgoing
 from web.metrics import WebMetrics
 from web.protocol import (
     AckFrame,
@@ -101,6 +100,7 @@ class Session:
         self._sync_resume = resume
         self._sync_reason: str | None = "resume" if resume is not None else "initial"
         self._closing = False
+        self._done = False
         self._close_task: asyncio.Task[None] | None = None
         self._keys = protocol.subscriptions(self.scope, self.view)
 
@@ -157,11 +157,18 @@ class Session:
         sender = asyncio.create_task(self._send_loop(), name=f"ws-send-{self.ident}")
         receiver = asyncio.create_task(self._receive_loop(), name=f"ws-recv-{self.ident}")
         done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        # Both loops also check _done: on Python 3.11 a cancellation racing with a
+        # completing asyncio.wait_for (inside redis-py) can be swallowed.
+        self._done = True
+        self.outbox.wake()
         for task in pending:
             task.cancel()
-        for task in pending:
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                await task
+        if pending:
+            _, stuck = await asyncio.wait(pending, timeout=5.0)
+            for task in stuck:
+                log.warning(
+                    "session #%d: task %s did not stop in time", self.ident, task.get_name()
+                )
         for task in done:
             exc = task.exception()
             if exc is not None and not isinstance(exc, ConnectionClosed):
@@ -172,7 +179,7 @@ class Session:
         self.config.metrics.frames_sent.labels(frame_type).inc()
 
     async def _send_loop(self) -> None:
-        while True:
+        while not self._done:
             if self._sync_reason is not None:
                 reason, resume = self._sync_reason, self._sync_resume
                 self._sync_reason, self._sync_resume = None, None
@@ -193,31 +200,34 @@ class Session:
                 ):
                     # Every entry up to the hub's position was offered before this heartbeat.
                     self._advance(item.seq, item.order)
-                beat = item.heartbeat
-                await self._send(
-                    protocol.heartbeat_frame(
-                        ts=beat.ts,
-                        clock_now=beat.clock_now,
-                        speed=beat.speed,
-                        seq=self.cursor,
-                        stale=beat.stale,
-                        redis_up=beat.redis_up,
-                        age=beat.age,
-                        epoch=self.epoch,
-                    ),
-                    "heartbeat",
-                )
+                await self._send_heartbeat(item.heartbeat)
 
     def _advance(self, seq: str, order: tuple[int, int]) -> None:
         self.cursor, self._cursor_key = seq, order
 
     async def _sync(self, reason: str, resume: Resume | None) -> None:
         try:
-            if resume is not None and await self._replay(resume):
-                return
-            await self._snapshot(reason)
+            if resume is None or not await self._replay(resume):
+                await self._snapshot(reason)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(str(exc)) from exc
+        # Health right away: a page must not wait a heartbeat interval to know it is fresh.
+        await self._send_heartbeat(self.config.hub.current_heartbeat())
+
+    async def _send_heartbeat(self, beat: Heartbeat) -> None:
+        await self._send(
+            protocol.heartbeat_frame(
+                ts=beat.ts,
+                clock_now=beat.clock_now,
+                speed=beat.speed,
+                seq=self.cursor,
+                stale=beat.stale,
+                redis_up=beat.redis_up,
+                age=beat.age,
+                epoch=self.epoch,
+            ),
+            "heartbeat",
+        )
 
     async def _snapshot(self, reason: str) -> None:
         store = self.config.store

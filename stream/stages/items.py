@@ -42,6 +42,8 @@ from stream.transitions import Entry, NodeBatch
 log = logging.getLogger(__name__)
 
 FEEDBACK, TASKS, TICKS = "f", "t", "k"
+#: Transitions that time produces (their counts are de-duplicated by item and sequence).
+TIME_KINDS = frozenset({Kind.DUE_SOON, Kind.OVERDUE, Kind.ESCALATED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,12 +252,18 @@ class ItemProcessor:
         """One counter entry per roll-up node touched by the transitions of one message."""
         lineage = self.policy.catalog.lineage
         counts: dict[str, list[tuple[float, str]]] = {}
+        derived: dict[str, list[tuple[float, str, str]]] = {}
         kinds: dict[str, list[str]] = {}
         samples: dict[str, Transition] = {}
         for transition in transitions:
+            by_time = transition.kind in TIME_KINDS
             for unit, counter in transition.counts:
                 for node in lineage(unit):
-                    counts.setdefault(node, []).append((transition.at, counter))
+                    if by_time:
+                        once = f"{transition.item_id}#{transition.seq}"
+                        derived.setdefault(node, []).append((transition.at, counter, once))
+                    else:
+                        counts.setdefault(node, []).append((transition.at, counter))
                     node_kinds = kinds.setdefault(node, [])
                     if not node_kinds or node_kinds[-1] != transition.kind.value:
                         node_kinds.append(transition.kind.value)
@@ -264,7 +272,8 @@ class ItemProcessor:
                     samples[node] = transition
         last = transitions[-1]
         out: dict[str, Entry] = {}
-        for node, node_counts in counts.items():
+        for node in kinds:
+            node_counts = counts.get(node, [])
             sample = samples.get(node)
             out[node] = Entry(
                 source=message.tag,
@@ -277,6 +286,7 @@ class ItemProcessor:
                 sla_used=sample.sla_used if sample else None,
                 sample_at=sample.at if sample else 0.0,
                 event_at=event_time,
+                derived=tuple(derived.get(node, ())),
             )
         return out
 

@@ -268,11 +268,14 @@ def test_other_transitions_signal_nothing(
     assert item.event(kind, local(12, 9, 12), **fields) == []
 
 
-def test_late_event_batch_does_not_flash_conditions_that_already_ended(item: Tracker) -> None:
-    # No timer ran: the resolution arrives after the due-soon and overdue instants.
+def test_late_resolution_still_records_the_breach_then_clears_it(item: Tracker) -> None:
+    # No timer ran: the resolution arrives after the due-soon and overdue instants. The
+    # breach happened, so the overdue alert opens and resolves; due-soon never flashes.
     signals = item.event(EventType.RESOLVED, local(12, 9, 9))
     assert [t.kind for t in item.seen[-3:]] == [Kind.DUE_SOON, Kind.OVERDUE, Kind.RESOLVED]
-    assert [(s.rule, s.active) for s in signals] == [(ITEM_DUE_SOON, False), (ITEM_OVERDUE, False)]
+    assert [(s.rule, s.active) for s in signals] == [
+        (ITEM_DUE_SOON, False), (ITEM_OVERDUE, True), (ITEM_DUE_SOON, False), (ITEM_OVERDUE, False),
+    ]
 
 
 def test_due_soon_then_overdue_in_one_batch_skips_the_due_soon_flash(item: Tracker) -> None:

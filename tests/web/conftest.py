@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from webtools import WebNode, running_node, web_environ
 
 from govpulse.board import BoardStore
+from tests.web.webtools import WebNode, running_node, web_environ
 
 
 @pytest.fixture

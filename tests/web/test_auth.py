@@ -52,9 +52,11 @@ def test_tampered_or_garbage_tokens_are_refused(mutate: object, reason: str) -> 
 
 
 def test_token_signed_with_another_secret_is_refused() -> None:
-    token = mint_token("another-secret-of-some-length", scope="wall", ttl_seconds=600, subject="s", now=NOW)
+    token = mint_token(
+        "another-secret-of-some-length", scope="wall", ttl_seconds=600, subject="s", now=NOW
+    )
 
-    with pytest.raises(AuthError, match="^bad signature$"):
+    with pytest.raises(AuthError, match=r"^bad signature$"):
         verify_token(SECRET, token, now=NOW)
 
 
@@ -80,13 +82,27 @@ def test_expiry_uses_the_injected_now_not_the_system_clock() -> None:
         ({"scope": "wall", "exp": NOW + 60, "aud": AUDIENCE}, "missing claim 'sub'"),
         ({"sub": "s", "exp": NOW + 60, "aud": AUDIENCE}, "missing claim 'scope'"),
         ({"scope": "wall", "sub": "s", "exp": NOW + 60, "aud": "other-app"}, "wrong audience"),
-        ({"scope": "admin", "sub": "s", "exp": NOW + 60, "aud": AUDIENCE}, "scope 'admin' must be 'wall', 'leader' or 'unit:<CODE>'"),
-        ({"scope": "unit:p-lower", "sub": "s", "exp": NOW + 60, "aud": AUDIENCE}, "scope 'unit:p-lower': unit code must be uppercase letters, digits and '-'"),
-        ({"scope": "unit:P-NOWHERE", "sub": "s", "exp": NOW + 60, "aud": AUDIENCE}, "scope 'unit:P-NOWHERE': unit P-NOWHERE is not in the unit catalog"),
-        ({"scope": ["wall"], "sub": "s", "exp": NOW + 60, "aud": AUDIENCE}, "claims 'scope' and 'sub' must be strings"),
+        (
+            {"scope": "admin", "sub": "s", "exp": NOW + 60, "aud": AUDIENCE},
+            "scope 'admin' must be 'wall', 'leader' or 'unit:<CODE>'",
+        ),
+        (
+            {"scope": "unit:p-lower", "sub": "s", "exp": NOW + 60, "aud": AUDIENCE},
+            "scope 'unit:p-lower': unit code must be uppercase letters, digits and '-'",
+        ),
+        (
+            {"scope": "unit:P-NOWHERE", "sub": "s", "exp": NOW + 60, "aud": AUDIENCE},
+            "scope 'unit:P-NOWHERE': unit P-NOWHERE is not in the unit catalog",
+        ),
+        (
+            {"scope": ["wall"], "sub": "s", "exp": NOW + 60, "aud": AUDIENCE},
+            "claims 'scope' and 'sub' must be strings",
+        ),
     ],
 )
-def test_hand_made_tokens_with_bad_claims_are_refused(claims: dict[str, object], reason: str) -> None:
+def test_hand_made_tokens_with_bad_claims_are_refused(
+    claims: dict[str, object], reason: str
+) -> None:
     token = jwt.encode(claims, signing_key(SECRET), algorithm="HS256")
 
     with pytest.raises(AuthError) as caught:
@@ -96,9 +112,11 @@ def test_hand_made_tokens_with_bad_claims_are_refused(claims: dict[str, object],
 
 
 def test_none_algorithm_is_refused() -> None:
-    token = jwt.encode({"scope": "wall", "sub": "s", "exp": NOW + 60, "aud": AUDIENCE}, None, algorithm="none")
+    token = jwt.encode(
+        {"scope": "wall", "sub": "s", "exp": NOW + 60, "aud": AUDIENCE}, None, algorithm="none"
+    )
 
-    with pytest.raises(AuthError, match="^invalid token"):
+    with pytest.raises(AuthError, match=r"^invalid token"):
         verify_token(SECRET, token, now=NOW)
 
 
@@ -112,7 +130,13 @@ def test_none_algorithm_is_refused() -> None:
     ],
 )
 def test_mint_refuses_bad_input(kwargs: dict[str, object], message: str) -> None:
-    args: dict[str, object] = {"scope": "wall", "ttl_seconds": 60, "subject": "s", "now": NOW, "unit_exists": known}
+    args: dict[str, object] = {
+        "scope": "wall",
+        "ttl_seconds": 60,
+        "subject": "s",
+        "now": NOW,
+        "unit_exists": known,
+    }
     args.update(kwargs)
 
     with pytest.raises(AuthError, match=message):
@@ -121,7 +145,11 @@ def test_mint_refuses_bad_input(kwargs: dict[str, object], message: str) -> None
 
 @pytest.mark.parametrize(
     ("text", "scope"),
-    [("wall", Scope("wall")), ("leader", Scope("leader")), ("unit:SO-NOI-VU", Scope("unit", "SO-NOI-VU"))],
+    [
+        ("wall", Scope("wall")),
+        ("leader", Scope("leader")),
+        ("unit:SO-NOI-VU", Scope("unit", "SO-NOI-VU")),
+    ],
 )
 def test_parse_scope_and_text_round_trip(text: str, scope: Scope) -> None:
     assert parse_scope(text, unit_exists=known) == scope

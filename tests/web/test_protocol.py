@@ -57,19 +57,43 @@ def test_parse_client_frame_accepts_every_frame_type(raw: dict[str, Any], frame:
     [
         (b"{not json", "bad_json", "frames must be JSON objects"),
         (b"[1,2]", "bad_json", "frames must be JSON objects"),
-        (b'{"type":"dance"}', "unknown_type", "unknown frame type 'dance'; use auth, ack, explain, view or ping"),
+        (
+            b'{"type":"dance"}',
+            "unknown_type",
+            "unknown frame type 'dance'; use auth, ack, explain, view or ping",
+        ),
         (b'{"kind":"ack"}', "unknown_type", "unknown frame type None"),
         (b'{"type":"auth"}', "bad_frame", "auth needs a 'token' string"),
         (b'{"type":"auth","token":5}', "bad_frame", "auth needs a 'token' string"),
         (b'{"type":"auth","token":"t","resume":"x"}', "bad_frame", "auth 'resume' must be"),
-        (b'{"type":"auth","token":"t","resume":{"epoch":"e","seq":"x"}}', "bad_frame", "auth 'resume.seq' must be a stream id"),
-        (b'{"type":"auth","token":"t","resume":{"epoch":"<e>","seq":"1-0"}}', "bad_frame", "auth 'resume.epoch'"),
-        (b'{"type":"auth","token":"t","view":"p-a"}', "bad_frame", "auth 'view' must be a unit code"),
+        (
+            b'{"type":"auth","token":"t","resume":{"epoch":"e","seq":"x"}}',
+            "bad_frame",
+            "auth 'resume.seq' must be a stream id",
+        ),
+        (
+            b'{"type":"auth","token":"t","resume":{"epoch":"<e>","seq":"1-0"}}',
+            "bad_frame",
+            "auth 'resume.epoch'",
+        ),
+        (
+            b'{"type":"auth","token":"t","view":"p-a"}',
+            "bad_frame",
+            "auth 'view' must be a unit code",
+        ),
         (b'{"type":"ack"}', "bad_frame", "ack needs an 'alert' fingerprint string"),
         (b'{"type":"ack","alert":"a\\nb"}', "bad_frame", "ack needs an 'alert' fingerprint string"),
-        (b'{"type":"ack","alert":"fp","ref":"has space"}', "bad_frame", "'ref' must be 1-64 characters"),
+        (
+            b'{"type":"ack","alert":"fp","ref":"has space"}',
+            "bad_frame",
+            "'ref' must be 1-64 characters",
+        ),
         (b'{"type":"explain","alert":"fp"}', "bad_frame", "explain needs a non-empty 'text'"),
-        (b'{"type":"explain","alert":"fp","text":"   "}', "bad_frame", "explain needs a non-empty 'text'"),
+        (
+            b'{"type":"explain","alert":"fp","text":"   "}',
+            "bad_frame",
+            "explain needs a non-empty 'text'",
+        ),
         (b'{"type":"view","unit":"<script>"}', "bad_frame", "view 'unit' must be a unit code"),
     ],
 )
@@ -82,10 +106,14 @@ def test_parse_client_frame_errors_name_the_problem(raw: bytes, code: str, messa
 
 
 def test_explain_text_is_bounded() -> None:
-    ok = protocol.parse_client_frame(orjson.dumps({"type": "explain", "alert": "fp", "text": "x" * 2000}))
+    ok = protocol.parse_client_frame(
+        orjson.dumps({"type": "explain", "alert": "fp", "text": "x" * 2000})
+    )
     assert isinstance(ok, ExplainFrame) and len(ok.text) == 2000
     with pytest.raises(ProtocolError, match="longer than 2000 characters"):
-        protocol.parse_client_frame(orjson.dumps({"type": "explain", "alert": "fp", "text": "x" * 2001}))
+        protocol.parse_client_frame(
+            orjson.dumps({"type": "explain", "alert": "fp", "text": "x" * 2001})
+        )
 
 
 # -- scope filter ----------------------------------------------------------------------
@@ -153,7 +181,11 @@ OLD_REDIS = FeedBounds(first="150-0", last="200-5", length=40, added=None)
     [
         (None, UNTRIMMED, ResumeDecision(False, "no resume position")),
         (Resume("other", "150-0"), UNTRIMMED, ResumeDecision(False, "epoch changed")),
-        (Resume("E", "300-0"), UNTRIMMED, ResumeDecision(False, "position beyond the end of the feed")),
+        (
+            Resume("E", "300-0"),
+            UNTRIMMED,
+            ResumeDecision(False, "position beyond the end of the feed"),
+        ),
         (Resume("E", "0-0"), UNTRIMMED, ResumeDecision(True, "feed never trimmed")),
         (Resume("E", "200-5"), UNTRIMMED, ResumeDecision(True, "feed never trimmed")),
         (Resume("E", "0-0"), EMPTY_NEW, ResumeDecision(True, "feed never trimmed")),
@@ -205,14 +237,26 @@ EXPLAIN = ExplainFrame("fp", "why?")
         (LEADER, EXPLAIN, "P-A", "explain_request"),
         (LEADER, ACK, None, Denied("not_found", "alert 'fp' is not on the board")),
         (UNIT_A, EXPLAIN, "P-A", "explain_answer"),
-        (UNIT_A, EXPLAIN, "P-B", Denied("forbidden", "a unit answers explanation requests on its own alerts only")),
-        (UNIT_A, EXPLAIN, None, Denied("forbidden", "a unit answers explanation requests on its own alerts only")),
+        (
+            UNIT_A,
+            EXPLAIN,
+            "P-B",
+            Denied("forbidden", "a unit answers explanation requests on its own alerts only"),
+        ),
+        (
+            UNIT_A,
+            EXPLAIN,
+            None,
+            Denied("forbidden", "a unit answers explanation requests on its own alerts only"),
+        ),
         (UNIT_A, ACK, "P-A", Denied("forbidden", "only leaders acknowledge alerts")),
         (WALL, ACK, "P-A", Denied("forbidden", "scope wall is read-only")),
         (WALL, EXPLAIN, "P-A", Denied("forbidden", "scope wall is read-only")),
     ],
 )
-def test_authorize_command(scope: Scope, frame: AckFrame | ExplainFrame, alert_unit: str | None, outcome: object) -> None:
+def test_authorize_command(
+    scope: Scope, frame: AckFrame | ExplainFrame, alert_unit: str | None, outcome: object
+) -> None:
     assert protocol.authorize_command(scope, frame, alert_unit) == outcome
 
 
@@ -271,7 +315,13 @@ def test_worker_age(beats: list[float], now: float, age: float | None) -> None:
 
 @pytest.mark.parametrize(
     ("redis_up", "age", "stale"),
-    [(True, 1.0, False), (True, 10.0, False), (True, 10.5, True), (True, None, True), (False, 1.0, True)],
+    [
+        (True, 1.0, False),
+        (True, 10.0, False),
+        (True, 10.5, True),
+        (True, None, True),
+        (False, 1.0, True),
+    ],
 )
 def test_board_stale(redis_up: bool, age: float | None, stale: bool) -> None:
     assert protocol.board_stale(redis_up=redis_up, age=age) is stale
@@ -300,7 +350,13 @@ def test_snapshot_frame_embeds_the_stored_values() -> None:
 
     frame = orjson.loads(
         protocol.snapshot_frame(
-            snapshot, scope=UNIT_A, view="P-A", clock_now=12.5, speed=60.0, heartbeat=5.0, reason="initial"
+            snapshot,
+            scope=UNIT_A,
+            view="P-A",
+            clock_now=12.5,
+            speed=60.0,
+            heartbeat=5.0,
+            reason="initial",
         )
     )
 
@@ -323,7 +379,14 @@ def test_snapshot_frame_embeds_the_stored_values() -> None:
 def test_heartbeat_resume_error_and_accepted_frames() -> None:
     assert orjson.loads(
         protocol.heartbeat_frame(
-            ts=1.0, clock_now=2.0, speed=60.0, seq=None, stale=True, redis_up=False, age=None, epoch=None
+            ts=1.0,
+            clock_now=2.0,
+            speed=60.0,
+            seq=None,
+            stale=True,
+            redis_up=False,
+            age=None,
+            epoch=None,
         )
     ) == {
         "type": "heartbeat",
@@ -338,7 +401,14 @@ def test_heartbeat_resume_error_and_accepted_frames() -> None:
     }
     assert orjson.loads(
         protocol.resume_frame(
-            epoch="E", after="1-0", seq="9-0", count=3, scope=WALL, view=None, clock_now=2.0, speed=1.0,
+            epoch="E",
+            after="1-0",
+            seq="9-0",
+            count=3,
+            scope=WALL,
+            view=None,
+            clock_now=2.0,
+            speed=1.0,
             heartbeat=5.0,
         )
     ) == {

@@ -19,7 +19,13 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from webtools import (
+
+from govpulse import services
+from govpulse.board import BoardStore, Change, stream_id_key
+from govpulse.errors import ConfigError
+from govpulse.settings import load_settings
+from govpulse.topics import Topics, create_topics
+from tests.web.webtools import (
     SECRET,
     UNIT_A,
     UNIT_B,
@@ -37,18 +43,15 @@ from webtools import (
     unit_change,
     web_environ,
 )
-
-from govpulse import services
-from govpulse.board import BoardStore, Change, stream_id_key
-from govpulse.settings import load_settings
-from govpulse.topics import Topics, create_topics
 from web import protocol
 from web.auth import mint_token
 
 pytestmark = pytest.mark.integration
 
 
-def http_get(url: str, *, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def http_get(
+    url: str, *, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
@@ -89,7 +92,9 @@ def state_of(frames: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 # -- auth ------------------------------------------------------------------------------
 
 
-async def test_valid_token_gets_a_snapshot_then_live_deltas(node: WebNode, store: BoardStore) -> None:
+async def test_valid_token_gets_a_snapshot_then_live_deltas(
+    node: WebNode, store: BoardStore
+) -> None:
     await store.publish([unit_change(UNIT_A), alert_change("fp-a", UNIT_A)])
     ws = await open_client(node, "wall")
 
@@ -99,7 +104,10 @@ async def test_valid_token_gets_a_snapshot_then_live_deltas(node: WebNode, store
 
     assert snapshot["type"] == "snapshot"
     assert (snapshot["recovered"], snapshot["scope"], snapshot["view"], snapshot["reason"]) == (
-        False, "wall", None, "initial",
+        False,
+        "wall",
+        None,
+        "initial",
     )
     assert snapshot["epoch"] == await store.read_epoch()
     assert [u["code"] for u in snapshot["units"]] == [UNIT_A]
@@ -109,7 +117,11 @@ async def test_valid_token_gets_a_snapshot_then_live_deltas(node: WebNode, store
     assert abs(snapshot["clock"]["now"] - time.time()) < 5 and snapshot["clock"]["speed"] == 1.0
     assert delta["seq"] == entry_id
     assert (delta["type"], delta["kind"], delta["op"], delta["key"], delta["unit"]) == (
-        "delta", "unit", "upsert", UNIT_B, UNIT_B,
+        "delta",
+        "unit",
+        "upsert",
+        UNIT_B,
+        UNIT_B,
     )
     assert delta["data"]["gauges"]["overdue"] == 3
     await ws.close()
@@ -118,7 +130,16 @@ async def test_valid_token_gets_a_snapshot_then_live_deltas(node: WebNode, store
 @pytest.mark.parametrize(
     ("make_token", "kind"),
     [
-        (lambda: mint_token("some-other-secret-entirely", scope="wall", ttl_seconds=60, subject="x", now=time.time()), "signature"),
+        (
+            lambda: mint_token(
+                "some-other-secret-entirely",
+                scope="wall",
+                ttl_seconds=60,
+                subject="x",
+                now=time.time(),
+            ),
+            "signature",
+        ),
         (lambda: token("wall", ttl=60, now=time.time() - 120), "expired"),
         (lambda: token("leader", ttl=1, now=time.time() - 1.5), "expired"),
         (lambda: "garbage", "invalid"),
@@ -133,15 +154,15 @@ async def test_bad_or_expired_token_closes_4401(node: WebNode, make_token: Any, 
 
 
 async def test_token_for_a_unit_not_in_the_catalog_closes_4401(node: WebNode) -> None:
-    forged = mint_token(SECRET, scope="unit:P-NOWHERE", ttl_seconds=60, subject="x", now=time.time())
+    forged = mint_token(
+        SECRET, scope="unit:P-NOWHERE", ttl_seconds=60, subject="x", now=time.time()
+    )
     ws = await open_client(node, forged, raw_token=True)
 
     assert await closed_with(ws) == (4401, "unauthorized: scope")
 
 
-@pytest.mark.parametrize(
-    "first", ['{"type":"ping"}', "not json", '{"type":"ack","alert":"fp"}']
-)
+@pytest.mark.parametrize("first", ['{"type":"ping"}', "not json", '{"type":"ack","alert":"fp"}'])
 async def test_first_frame_must_be_auth(node: WebNode, first: str) -> None:
     async with connect(node.ws_url) as ws:
         await ws.send(first)
@@ -167,7 +188,11 @@ async def test_unit_scope_asking_for_another_units_queue_gets_forbidden_and_noth
     ws = await open_client(node, f"unit:{UNIT_A}", view=UNIT_B)
     error = await recv(ws)
 
-    assert error == {"type": "error", "code": "forbidden", "message": f"scope unit:{UNIT_A} cannot view unit {UNIT_B}"}
+    assert error == {
+        "type": "error",
+        "code": "forbidden",
+        "message": f"scope unit:{UNIT_A} cannot view unit {UNIT_B}",
+    }
     assert await closed_with(ws) == (4403, "forbidden")
 
 
@@ -178,10 +203,18 @@ async def test_view_command_outside_the_scope_is_refused_and_leaks_nothing(
     snapshot = await recv(ws)
     await ws.send('{"type":"view","unit":"P-BEN-THANH"}')
     error = await recv_data(ws, 1)
-    await store.publish([queue_change("PB-1", UNIT_B), unit_change(UNIT_B), alert_change("fb", UNIT_B)])
+    await store.publish(
+        [queue_change("PB-1", UNIT_B), unit_change(UNIT_B), alert_change("fb", UNIT_B)]
+    )
 
     assert snapshot["view"] == UNIT_A
-    assert error == [{"type": "error", "code": "forbidden", "message": f"scope unit:{UNIT_A} cannot view another unit"}]
+    assert error == [
+        {
+            "type": "error",
+            "code": "forbidden",
+            "message": f"scope unit:{UNIT_A} cannot view another unit",
+        }
+    ]
     assert await quiet(ws, 1.0) == []
     await ws.close()
 
@@ -193,7 +226,11 @@ async def test_unit_scope_receives_exactly_its_own_unit_alerts_and_queue(
     unit_ws = await open_client(node, f"unit:{UNIT_A}")
     wall_ws = await open_client(node, "wall")
     viewer_ws = await open_client(node, "leader", view=UNIT_B)
-    unit_snapshot, wall_snapshot, viewer_snapshot = await recv(unit_ws), await recv(wall_ws), await recv(viewer_ws)
+    unit_snapshot, wall_snapshot, viewer_snapshot = (
+        await recv(unit_ws),
+        await recv(wall_ws),
+        await recv(viewer_ws),
+    )
 
     changes = [
         unit_change(UNIT_A, overdue=1),
@@ -209,7 +246,10 @@ async def test_unit_scope_receives_exactly_its_own_unit_alerts_and_queue(
     ids = await store.publish(changes)
 
     def expect(indexes: list[int]) -> list[tuple[str, str, str, str]]:
-        return [(ids[i], changes[i].kind, changes[i].key, "upsert" if changes[i].data else "remove") for i in indexes]
+        return [
+            (ids[i], changes[i].kind, changes[i].key, "upsert" if changes[i].data else "remove")
+            for i in indexes
+        ]
 
     def seen(frames: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
         return [(f["seq"], f["kind"], f["key"], f["op"]) for f in frames]
@@ -226,7 +266,9 @@ async def test_unit_scope_receives_exactly_its_own_unit_alerts_and_queue(
     assert viewer_snapshot["view"] == UNIT_B
 
 
-async def test_view_command_switches_the_queue_with_a_fresh_snapshot(node: WebNode, store: BoardStore) -> None:
+async def test_view_command_switches_the_queue_with_a_fresh_snapshot(
+    node: WebNode, store: BoardStore
+) -> None:
     await store.publish([queue_change("PA-1", UNIT_A), queue_change("PB-1", UNIT_B)])
     ws = await open_client(node, "wall")
     first = await recv(ws)
@@ -258,24 +300,39 @@ async def test_reconnect_with_resume_replays_every_delta_missed_while_away(
 
     changes = []
     for n in range(60):
-        changes += [unit_change(UNIT_A, overdue=n), queue_change(f"PA-{n}", UNIT_A), unit_change(UNIT_B, overdue=n)]
+        changes += [
+            unit_change(UNIT_A, overdue=n),
+            queue_change(f"PA-{n}", UNIT_A),
+            unit_change(UNIT_B, overdue=n),
+        ]
         if n % 10 == 0:
             changes.append(alert_change(f"fa-{n}", UNIT_A))
     ids = await store.publish(changes)
     mine = [(i, c) for i, c in zip(ids, changes, strict=True) if c.unit == UNIT_A]
 
-    ws = await open_client(node, f"unit:{UNIT_A}", resume={"epoch": snapshot["epoch"], "seq": snapshot["seq"]})
+    ws = await open_client(
+        node, f"unit:{UNIT_A}", resume={"epoch": snapshot["epoch"], "seq": snapshot["seq"]}
+    )
     header = await recv(ws)
     replayed = await recv_data(ws, len(mine))
     (live_id,) = await store.publish([alert_change("fa-live", UNIT_A)])
     (live,) = await recv_data(ws, 1)
 
     assert header == {
-        "type": "resume", "recovered": True, "epoch": snapshot["epoch"], "after": snapshot["seq"],
-        "seq": ids[-1], "count": len(mine), "view": UNIT_A, "scope": f"unit:{UNIT_A}",
-        "clock": header["clock"], "heartbeat": 1.0,
+        "type": "resume",
+        "recovered": True,
+        "epoch": snapshot["epoch"],
+        "after": snapshot["seq"],
+        "seq": ids[-1],
+        "count": len(mine),
+        "view": UNIT_A,
+        "scope": f"unit:{UNIT_A}",
+        "clock": header["clock"],
+        "heartbeat": 1.0,
     }
-    assert [(f["seq"], f["key"], f["recovered"]) for f in replayed] == [(i, c.key, True) for i, c in mine]
+    assert [(f["seq"], f["key"], f["recovered"]) for f in replayed] == [
+        (i, c.key, True) for i, c in mine
+    ]
     assert (live["seq"], live["key"], "recovered" in live) == (live_id, "fa-live", False)
     assert await quiet(ws, 0.5) == []
     await ws.close()
@@ -288,11 +345,15 @@ async def test_resume_after_heartbeat_position_replays_only_newer_deltas(
     ws = await open_client(node, f"unit:{UNIT_A}")
     snapshot = await recv(ws)
     others = await store.publish([unit_change(UNIT_B, overdue=n) for n in range(5)])
-    beat, _ = await recv_until(ws, lambda f: f["type"] == "heartbeat" and f["seq"] == others[-1], timeout=4)
+    beat, _ = await recv_until(
+        ws, lambda f: f["type"] == "heartbeat" and f["seq"] == others[-1], timeout=4
+    )
     await ws.close()
     (mine,) = await store.publish([unit_change(UNIT_A)])
 
-    ws = await open_client(node, f"unit:{UNIT_A}", resume={"epoch": beat["epoch"], "seq": beat["seq"]})
+    ws = await open_client(
+        node, f"unit:{UNIT_A}", resume={"epoch": beat["epoch"], "seq": beat["seq"]}
+    )
     header, (delta,) = await recv(ws), await recv_data(ws, 1)
 
     assert beat["epoch"] == snapshot["epoch"]
@@ -314,16 +375,25 @@ async def test_resume_from_a_trimmed_position_gets_a_fresh_snapshot(redis_url: s
             ws = await open_client(node, "wall", resume={"epoch": old["epoch"], "seq": old["seq"]})
             fresh = await recv(ws)
 
-            assert (fresh["type"], fresh["recovered"], fresh["reason"]) == ("snapshot", False, "resume")
+            assert (fresh["type"], fresh["recovered"], fresh["reason"]) == (
+                "snapshot",
+                False,
+                "resume",
+            )
             assert fresh["epoch"] == old["epoch"]
             assert fresh["seq"] == await store.last_id()
-            assert {u["code"]: u["gauges"]["overdue"] for u in fresh["units"]} == {UNIT_A: 0, UNIT_B: 999}
+            assert {u["code"]: u["gauges"]["overdue"] for u in fresh["units"]} == {
+                UNIT_A: 0,
+                UNIT_B: 999,
+            }
             await ws.close()
         finally:
             await store.close()
 
 
-async def test_resume_with_an_unknown_epoch_gets_a_fresh_snapshot(node: WebNode, store: BoardStore) -> None:
+async def test_resume_with_an_unknown_epoch_gets_a_fresh_snapshot(
+    node: WebNode, store: BoardStore
+) -> None:
     await store.publish([unit_change(UNIT_A)])
     ws = await open_client(node, "wall", resume={"epoch": "0123abcd", "seq": "1-0"})
 
@@ -350,7 +420,11 @@ async def test_epoch_change_sends_every_client_a_fresh_snapshot(
     (delta,) = await recv_data(ws, 1)
 
     assert created and new_epoch != old["epoch"]
-    assert (fresh["epoch"], fresh["recovered"], fresh["reason"]) == (new_epoch, False, "epoch changed")
+    assert (fresh["epoch"], fresh["recovered"], fresh["reason"]) == (
+        new_epoch,
+        False,
+        "epoch changed",
+    )
     assert [u["code"] for u in fresh["units"]] == [UNIT_B] and fresh["alerts"] == []
     assert delta["seq"] == later[0]
     await ws.close()
@@ -404,7 +478,9 @@ async def test_slow_client_gets_a_fresh_snapshot_while_others_get_every_delta_pr
             assert state_of(slow_frames) == truth
             # After its last snapshot the slow client got every later delta, in order.
             last = snapshots[-1]
-            later = [f["seq"] for f in slow_frames[slow_frames.index(last) + 1:] if f["type"] == "delta"]
+            later = [
+                f["seq"] for f in slow_frames[slow_frames.index(last) + 1 :] if f["type"] == "delta"
+            ]
             assert later == [i for i in ids if stream_id_key(i) > stream_id_key(last["seq"])]
             _, _, body = await get(f"{node.base}/metrics")
             assert 'govpulse_web_slow_client_drops_total{policy="snapshot"}' in body.decode()
@@ -435,7 +511,10 @@ async def test_slow_client_is_closed_1008_under_the_close_policy(redis_url: str)
             frames = await reading
 
             assert [f["seq"] for f in frames] == ids
-            assert await closed_with(slow, timeout=10) == (1008, "slow client: more than 50 frames queued")
+            assert await closed_with(slow, timeout=10) == (
+                1008,
+                "slow client: more than 50 frames queued",
+            )
             await fast.close()
         finally:
             await store.close()
@@ -464,7 +543,9 @@ async def test_oversized_frame_closes_the_connection_1009(node: WebNode) -> None
     assert code == 1009
 
 
-async def test_bad_frames_after_auth_get_error_frames_and_the_connection_stays(node: WebNode) -> None:
+async def test_bad_frames_after_auth_get_error_frames_and_the_connection_stays(
+    node: WebNode,
+) -> None:
     ws = await open_client(node, "wall")
     await recv(ws)
 
@@ -539,18 +620,28 @@ async def test_redis_outage_marks_the_board_stale_and_a_new_redis_means_a_fresh_
             before = await recv(ws)
 
             redis_service.kill()
-            down, _ = await recv_until(ws, lambda f: f["type"] == "heartbeat" and f["redis"] == "down", timeout=6)
+            down, _ = await recv_until(
+                ws, lambda f: f["type"] == "heartbeat" and f["redis"] == "down", timeout=6
+            )
             status, _, health = await get(f"{node.base}/healthz")
 
             redis_service = services.start_redis(redis_service.port, log_dir=tmp_path)
             fresh, _ = await recv_until(ws, lambda f: f["type"] == "snapshot", timeout=15)
+            await store.close()
+            store = BoardStore.from_url(url)  # the old client's pooled connection died with Redis
             await store.publish([unit_change(UNIT_B)])
             (delta,) = await recv_data(ws, 1)
-            up, _ = await recv_until(ws, lambda f: f["type"] == "heartbeat" and f["redis"] == "up", timeout=4)
+            up, _ = await recv_until(
+                ws, lambda f: f["type"] == "heartbeat" and f["redis"] == "up", timeout=4
+            )
 
             assert down["stale"] is True
             assert status == 503 and orjson.loads(health)["redis"] == "down"
-            assert (fresh["recovered"], fresh["reason"], fresh["units"]) == (False, "epoch changed", [])
+            assert (fresh["recovered"], fresh["reason"], fresh["units"]) == (
+                False,
+                "epoch changed",
+                [],
+            )
             assert fresh["epoch"] != before["epoch"]
             assert (delta["key"], up["epoch"]) == (UNIT_B, fresh["epoch"])
             await ws.close()
@@ -631,7 +722,7 @@ async def test_server_refuses_to_start_without_a_secret_in_production(redis_url:
     environ = web_environ(redis_url, GOVPULSE_PROFILE="production")
     del environ["GOVPULSE_SECRET"]
 
-    with pytest.raises(Exception, match="GOVPULSE_SECRET is missing"):
+    with pytest.raises(ConfigError, match="GOVPULSE_SECRET is missing"):
         async with running_node(environ):
             pass
 
@@ -640,7 +731,9 @@ async def test_server_refuses_to_start_without_a_secret_in_production(redis_url:
 
 
 @pytest.fixture
-async def command_node(redis_url: str, broker: services.Service) -> AsyncIterator[tuple[WebNode, str]]:
+async def command_node(
+    redis_url: str, broker: services.Service
+) -> AsyncIterator[tuple[WebNode, str]]:
     prefix = f"t{uuid.uuid4().hex[:8]}."
     environ = web_environ(
         redis_url,
@@ -655,11 +748,17 @@ async def command_node(redis_url: str, broker: services.Service) -> AsyncIterato
         yield node, Topics.for_settings(node.settings).commands
 
 
-async def read_commands(bootstrap: str, topic: str, count: int) -> list[tuple[bytes, dict[str, Any]]]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+async def read_commands(
+    bootstrap: str, topic: str, count: int
+) -> list[tuple[bytes, dict[str, Any]]]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0, 1})]
+        partitions = [
+            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or {0, 1})
+        ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         records: list[tuple[bytes, dict[str, Any]]] = []
@@ -685,13 +784,19 @@ async def test_ack_and_explanations_are_produced_to_gov_commands(
 
     await leader.send('{"type":"ack","alert":"item_overdue/PA-1","ref":"a1"}')
     (acked,) = await recv_data(leader, 1, timeout=15)
-    await leader.send('{"type":"explain","alert":"item_overdue/PA-1","text":"Vì sao chậm?","ref":"a2"}')
+    await leader.send(
+        '{"type":"explain","alert":"item_overdue/PA-1","text":"Vì sao chậm?","ref":"a2"}'
+    )
     (asked,) = await recv_data(leader, 1, timeout=10)
     await unit.send('{"type":"explain","alert":"item_overdue/PA-1","text":"<b>Thiếu nhân sự</b>"}')
     (answered,) = await recv_data(unit, 1, timeout=15)
 
     assert (acked["type"], acked["ref"], asked["type"], asked["ref"], answered["type"]) == (
-        "accepted", "a1", "accepted", "a2", "accepted",
+        "accepted",
+        "a1",
+        "accepted",
+        "a2",
+        "accepted",
     )
     records = await read_commands(f"127.0.0.1:{broker.port}", topic, 3)
     by_id = {body["command_id"]: (key, body) for key, body in records}
@@ -700,13 +805,23 @@ async def test_ack_and_explanations_are_produced_to_gov_commands(
     _, answer = by_id[answered["command_id"]]
     assert ack_key == b"item_overdue/PA-1"
     assert ack == {
-        "command_id": acked["command_id"], "type": "ack", "alert": "item_overdue/PA-1", "text": None,
-        "by": {"scope": "leader", "sub": "tester"}, "at": ack["at"],
+        "command_id": acked["command_id"],
+        "type": "ack",
+        "alert": "item_overdue/PA-1",
+        "text": None,
+        "by": {"scope": "leader", "sub": "tester"},
+        "at": ack["at"],
     }
     assert abs(_parse_time(ack["at"]) - time.time()) < 30 and ack["at"].endswith("+07:00")
-    assert (ask["type"], ask["text"], ask["by"]) == ("explain_request", "Vì sao chậm?", {"scope": "leader", "sub": "tester"})
+    assert (ask["type"], ask["text"], ask["by"]) == (
+        "explain_request",
+        "Vì sao chậm?",
+        {"scope": "leader", "sub": "tester"},
+    )
     assert (answer["type"], answer["text"], answer["by"]) == (
-        "explain_answer", "<b>Thiếu nhân sự</b>", {"scope": f"unit:{UNIT_A}", "sub": "tester"},
+        "explain_answer",
+        "<b>Thiếu nhân sự</b>",
+        {"scope": f"unit:{UNIT_A}", "sub": "tester"},
     )
     await leader.close()
     await unit.close()
@@ -718,7 +833,9 @@ def _parse_time(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-async def test_commands_outside_the_scope_are_refused(command_node: tuple[WebNode, str], store: BoardStore) -> None:
+async def test_commands_outside_the_scope_are_refused(
+    command_node: tuple[WebNode, str], store: BoardStore
+) -> None:
     node, _ = command_node
     await store.publish([alert_change("fa", UNIT_A), alert_change("fb", UNIT_B)])
     wall = await open_client(node, "wall")
@@ -735,7 +852,9 @@ async def test_commands_outside_the_scope_are_refused(command_node: tuple[WebNod
 
     assert [f["code"] for f in await recv_data(wall, 1)] == ["forbidden"]
     assert [f["code"] for f in await recv_data(unit, 3)] == ["forbidden"] * 3
-    assert await recv_data(leader, 1) == [{"type": "error", "code": "not_found", "message": "alert 'nope' is not on the board"}]
+    assert await recv_data(leader, 1) == [
+        {"type": "error", "code": "not_found", "message": "alert 'nope' is not on the board"}
+    ]
     for ws in (wall, unit, leader):
         await ws.close()
 
@@ -755,14 +874,19 @@ async def test_commands_are_rate_limited_per_connection(command_node: tuple[WebN
 
     assert [f["code"] for f in replies] == ["not_found"] * 4 + ["rate_limited"] * 2
     assert replies[5] == {
-        "type": "error", "code": "rate_limited", "message": "too many commands; wait a moment and retry", "ref": "r5",
+        "type": "error",
+        "code": "rate_limited",
+        "message": "too many commands; wait a moment and retry",
+        "ref": "r5",
     }
     assert fresh["code"] == "not_found"
     await ws.close()
     await other.close()
 
 
-async def test_commands_answer_unavailable_when_the_broker_is_down(node: WebNode, store: BoardStore) -> None:
+async def test_commands_answer_unavailable_when_the_broker_is_down(
+    node: WebNode, store: BoardStore
+) -> None:
     await store.publish([alert_change("fa", UNIT_A)])
     ws = await open_client(node, "leader")
     await recv(ws)
@@ -771,6 +895,9 @@ async def test_commands_answer_unavailable_when_the_broker_is_down(node: WebNode
     (reply,) = await recv_data(ws, 1, timeout=15)
 
     assert reply == {
-        "type": "error", "code": "unavailable", "message": "commands cannot be delivered right now; retry later", "ref": "x",
+        "type": "error",
+        "code": "unavailable",
+        "message": "commands cannot be delivered right now; retry later",
+        "ref": "x",
     }
     await ws.close()

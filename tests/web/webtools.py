@@ -74,9 +74,15 @@ async def running_node(environ: Mapping[str, str]) -> AsyncIterator[WebNode]:
             await task
 
 
-def token(scope: str, *, ttl: float = 3600, subject: str = "tester", now: float | None = None) -> str:
+def token(
+    scope: str, *, ttl: float = 3600, subject: str = "tester", now: float | None = None
+) -> str:
     return mint_token(
-        SECRET, scope=scope, ttl_seconds=ttl, subject=subject, now=time.time() if now is None else now
+        SECRET,
+        scope=scope,
+        ttl_seconds=ttl,
+        subject=subject,
+        now=time.time() if now is None else now,
     )
 
 
@@ -120,7 +126,9 @@ async def recv_until(
     while True:
         left = deadline - asyncio.get_running_loop().time()
         if left <= 0:
-            raise TimeoutError(f"no matching frame within {timeout}s; saw {[f.get('type') for f in seen]}")
+            raise TimeoutError(
+                f"no matching frame within {timeout}s; saw {[f.get('type') for f in seen]}"
+            )
         frame = await recv(ws, left)
         if predicate(frame):
             return frame, seen
@@ -163,10 +171,19 @@ async def quiet(ws: ClientConnection, seconds: float) -> list[dict[str, Any]]:
 def window(received: int, resolved: int, late: int, *, start: float = 0.0) -> dict[str, Any]:
     on_time = resolved - late
     return {
-        "start": start, "end": start + 86400, "received": received, "resolved": resolved,
-        "resolved_on_time": on_time, "resolved_late": late, "became_overdue": late,
-        "transferred_in": 0, "transferred_out": 0, "reopened": 0, "cancelled": 0,
-        "late_events": 0, "carried_over": 10,
+        "start": start,
+        "end": start + 86400,
+        "received": received,
+        "resolved": resolved,
+        "resolved_on_time": on_time,
+        "resolved_late": late,
+        "became_overdue": late,
+        "transferred_in": 0,
+        "transferred_out": 0,
+        "reopened": 0,
+        "cancelled": 0,
+        "late_events": 0,
+        "carried_over": 10,
         "latency": {"p50": 3600.0, "p90": 4 * 3600.0, "p99": 20 * 3600.0},
         "on_time_rate": on_time / resolved if resolved else None,
         "late_rate": late / (received + 10) if received else None,
@@ -191,9 +208,18 @@ def unit_json(
 ) -> dict[str, Any]:
     day = window(received, resolved, late, start=at)
     return {
-        "code": code, "name_vi": name_vi or f"Phường {code}", "name_en": name_en or f"{code} Ward",
-        "kind": kind, "parent": None if kind == "city" else CITY, "at": at,
-        "gauges": {"open": open_, "overdue": overdue, "due_soon": due_soon, "oldest_open_at": at - 86400},
+        "code": code,
+        "name_vi": name_vi or f"Phường {code}",
+        "name_en": name_en or f"{code} Ward",
+        "kind": kind,
+        "parent": None if kind == "city" else CITY,
+        "at": at,
+        "gauges": {
+            "open": open_,
+            "overdue": overdue,
+            "due_soon": due_soon,
+            "oldest_open_at": at - 86400,
+        },
         "windows": {"5m": day, "1h": day, "1d": day, "period": day},
         "colour": colour,
         "spark": spark if spark is not None else [3] * 24,
@@ -215,24 +241,57 @@ def alert_json(
     unit_name_vi: str | None = None,
 ) -> dict[str, Any]:
     return {
-        "fingerprint": fingerprint, "rule": "item_overdue", "severity": severity, "state": state,
-        "unit": unit, "unit_name_vi": unit_name_vi or f"Phường {unit}", "unit_name_en": f"{unit} Ward",
-        "item_id": item_id, "opened_at": at, "updated_at": at, "acked_at": None, "acked_by": None,
-        "escalation": escalation, "audience": ["wall", "leaders", f"unit:{unit}"],
-        "title_vi": title_vi, "title_en": title_en,
-        "text_vi": f"{title_vi} tại {unit}", "text_en": f"{title_en} at {unit}",
-        "silenced": False, "reminders": 0, "incident": None,
-        "explanations": explanations or [], "facts": {},
+        "fingerprint": fingerprint,
+        "rule": "item_overdue",
+        "severity": severity,
+        "state": state,
+        "unit": unit,
+        "unit_name_vi": unit_name_vi or f"Phường {unit}",
+        "unit_name_en": f"{unit} Ward",
+        "item_id": item_id,
+        "opened_at": at,
+        "updated_at": at,
+        "acked_at": None,
+        "acked_by": None,
+        "escalation": escalation,
+        "audience": ["wall", "leaders", f"unit:{unit}"],
+        "title_vi": title_vi,
+        "title_en": title_en,
+        "text_vi": f"{title_vi} tại {unit}",
+        "text_en": f"{title_en} at {unit}",
+        "silenced": False,
+        "reminders": 0,
+        "incident": None,
+        "explanations": explanations or [],
+        "facts": {},
     }
 
 
-def queue_json(item_id: str, unit: str, *, title: str = "Rác thải", due: float = 0.0, **extra: Any) -> dict[str, Any]:
+def queue_json(
+    item_id: str, unit: str, *, title: str = "Rác thải", due: float = 0.0, **extra: Any
+) -> dict[str, Any]:
     data = {
-        "id": item_id, "kind": "feedback", "unit": unit, "title": title, "category": "moi-truong",
-        "priority": "normal", "channel": "1022", "status": "open", "stage": "assigned",
-        "received_at": due - 86400 * 3, "unit_since": due - 86400 * 3, "original_due": due, "due": due,
-        "unit_due": due, "due_soon": False, "overdue_at": None, "appointment_at": None,
-        "escalation": 0, "reopen_count": 0, "transfer_count": 0, "seq": 2,
+        "id": item_id,
+        "kind": "feedback",
+        "unit": unit,
+        "title": title,
+        "category": "moi-truong",
+        "priority": "normal",
+        "channel": "1022",
+        "status": "open",
+        "stage": "assigned",
+        "received_at": due - 86400 * 3,
+        "unit_since": due - 86400 * 3,
+        "original_due": due,
+        "due": due,
+        "unit_due": due,
+        "due_soon": False,
+        "overdue_at": None,
+        "appointment_at": None,
+        "escalation": 0,
+        "reopen_count": 0,
+        "transfer_count": 0,
+        "seq": 2,
     }
     data.update(extra)
     return data
@@ -253,7 +312,9 @@ def queue_change(item_id: str, unit: str, **kwargs: Any) -> Change:
 async def beat_forever(store: BoardStore, *, interval: float = 0.5) -> None:
     """Pretend a worker is alive (for pages that show STALE without one)."""
     while True:
-        await store.beat("test-worker", now=time.time(), info={"clock": time.time(), "partitions": [0]})
+        await store.beat(
+            "test-worker", now=time.time(), info={"clock": time.time(), "partitions": [0]}
+        )
         await asyncio.sleep(interval)
 
 
@@ -305,60 +366,175 @@ def realistic_board(
         open_ = received - resolved + rng.randint(5, 30)
         due_soon = rng.randint(0, 6)
         rate = (resolved - late) / resolved if resolved else None
-        colour = "grey" if rate is None else "green" if rate >= 0.9 and overdue < 5 else "orange" if rate >= 0.75 else "red"
+        colour = (
+            "grey"
+            if rate is None
+            else "green"
+            if rate >= 0.9 and overdue < 5
+            else "orange"
+            if rate >= 0.75
+            else "red"
+        )
         spark = [max(0, int(weight * rng.gauss(2.0, 1.2))) for _ in range(24)]
         for i, value in enumerate(spark):
             spark_total[i] += value
-        for key, value in (("received", received), ("resolved", resolved), ("late", late),
-                           ("open", open_), ("overdue", overdue), ("due_soon", due_soon)):
+        for key, value in (
+            ("received", received),
+            ("resolved", resolved),
+            ("late", late),
+            ("open", open_),
+            ("overdue", overdue),
+            ("due_soon", due_soon),
+        ):
             totals[key] += value
         changes.append(
-            Change("unit", unit["code"], unit["code"], orjson.dumps(unit_json(
-                unit["code"], name_vi=unit["name_vi"], name_en=unit["name_en"], kind=unit["kind"],
-                colour=colour, overdue=overdue, open_=open_, due_soon=due_soon, received=received,
-                resolved=resolved, late=late, spark=spark, at=now,
-            )))
+            Change(
+                "unit",
+                unit["code"],
+                unit["code"],
+                orjson.dumps(
+                    unit_json(
+                        unit["code"],
+                        name_vi=unit["name_vi"],
+                        name_en=unit["name_en"],
+                        kind=unit["kind"],
+                        colour=colour,
+                        overdue=overdue,
+                        open_=open_,
+                        due_soon=due_soon,
+                        received=received,
+                        resolved=resolved,
+                        late=late,
+                        spark=spark,
+                        at=now,
+                    )
+                ),
+            )
         )
     if city is not None:
         rate = (totals["resolved"] - totals["late"]) / totals["resolved"]
         changes.append(
-            Change("unit", city["code"], city["code"], orjson.dumps(unit_json(
-                city["code"], name_vi=city["name_vi"], name_en=city["name_en"], kind="city",
-                colour="orange" if rate < 0.9 else "green", overdue=totals["overdue"], open_=totals["open"],
-                due_soon=totals["due_soon"], received=totals["received"], resolved=totals["resolved"],
-                late=totals["late"], spark=spark_total, at=now,
-            )))
+            Change(
+                "unit",
+                city["code"],
+                city["code"],
+                orjson.dumps(
+                    unit_json(
+                        city["code"],
+                        name_vi=city["name_vi"],
+                        name_en=city["name_en"],
+                        kind="city",
+                        colour="orange" if rate < 0.9 else "green",
+                        overdue=totals["overdue"],
+                        open_=totals["open"],
+                        due_soon=totals["due_soon"],
+                        received=totals["received"],
+                        resolved=totals["resolved"],
+                        late=totals["late"],
+                        spark=spark_total,
+                        at=now,
+                    )
+                ),
+            )
         )
     by_code = {u["code"]: u for u in units}
     wards = [u for u in units if u["kind"] in ("ward", "commune")]
     picks = [queue_unit] + [u["code"] for u in rng.sample(wards, 11)]
     alert_specs = (
-        ("critical", "firing", 2, "Hồ sơ quá hạn đã leo thang lên lãnh đạo Thành phố", "Overdue item escalated to city leadership"),
-        ("critical", "firing", 0, "Số hồ sơ quá hạn vượt ngưỡng (14 hồ sơ)", "Overdue count above threshold (14 items)"),
-        ("critical", "acknowledged", 1, "Tỷ lệ đúng hạn dưới 70% trong ngày", "On-time rate below 70% today"),
-        ("warning", "firing", 1, "Hồ sơ quá hạn: cống thoát nước bị tắc", "Item overdue: blocked drain"),
-        ("warning", "firing", 0, "Lượng phản ánh tăng đột biến (gấp 3 lần bình thường)", "Surge of feedback (3x baseline)"),
-        ("warning", "acknowledged", 0, "Thời gian xử lý p90 vượt thời hạn quy định", "p90 handling time above the SLA"),
-        ("warning", "firing", 0, "Hồ sơ sắp đến hạn: còn dưới 1 ngày làm việc", "Item due soon: under 1 working day left"),
+        (
+            "critical",
+            "firing",
+            2,
+            "Hồ sơ quá hạn đã leo thang lên lãnh đạo Thành phố",
+            "Overdue item escalated to city leadership",
+        ),
+        (
+            "critical",
+            "firing",
+            0,
+            "Số hồ sơ quá hạn vượt ngưỡng (14 hồ sơ)",
+            "Overdue count above threshold (14 items)",
+        ),
+        (
+            "critical",
+            "acknowledged",
+            1,
+            "Tỷ lệ đúng hạn dưới 70% trong ngày",
+            "On-time rate below 70% today",
+        ),
+        (
+            "warning",
+            "firing",
+            1,
+            "Hồ sơ quá hạn: cống thoát nước bị tắc",
+            "Item overdue: blocked drain",
+        ),
+        (
+            "warning",
+            "firing",
+            0,
+            "Lượng phản ánh tăng đột biến (gấp 3 lần bình thường)",
+            "Surge of feedback (3x baseline)",
+        ),
+        (
+            "warning",
+            "acknowledged",
+            0,
+            "Thời gian xử lý p90 vượt thời hạn quy định",
+            "p90 handling time above the SLA",
+        ),
+        (
+            "warning",
+            "firing",
+            0,
+            "Hồ sơ sắp đến hạn: còn dưới 1 ngày làm việc",
+            "Item due soon: under 1 working day left",
+        ),
         ("info", "firing", 0, "Hồ sơ sắp đến hạn", "Item due soon"),
         ("info", "resolved", 0, "Hồ sơ quá hạn đã được giải quyết", "Overdue item resolved"),
         ("warning", "firing", 0, "Hàng đợi vượt 40 hồ sơ đang mở", "Queue above 40 open items"),
-        ("critical", "firing", 1, "Hồ sơ khẩn quá hạn: hố ga mất nắp", "Urgent item overdue: missing manhole cover"),
+        (
+            "critical",
+            "firing",
+            1,
+            "Hồ sơ khẩn quá hạn: hố ga mất nắp",
+            "Urgent item overdue: missing manhole cover",
+        ),
         ("info", "acknowledged", 0, "Hồ sơ sắp đến hạn", "Item due soon"),
     )
     for index, (severity, state, escalation, title_vi, title_en) in enumerate(alert_specs):
         code = picks[index % len(picks)]
         explanations: list[dict[str, Any]] = []
         if index in (0, 3):
-            explanations.append({"kind": "request", "by": "leader:pho-chu-tich", "at": now - 1800,
-                                 "text": "Đề nghị đơn vị báo cáo nguyên nhân chậm xử lý và thời hạn hoàn thành."})
+            explanations.append(
+                {
+                    "kind": "request",
+                    "by": "leader:pho-chu-tich",
+                    "at": now - 1800,
+                    "text": "Đề nghị đơn vị báo cáo nguyên nhân chậm xử lý và thời hạn hoàn thành.",
+                }
+            )
         if index == 3:
-            explanations.append({"kind": "answer", "by": f"unit:{code}", "at": now - 600,
-                                 "text": "Đơn vị đã phối hợp với công ty thoát nước, dự kiến hoàn thành trong 2 ngày."})
+            explanations.append(
+                {
+                    "kind": "answer",
+                    "by": f"unit:{code}",
+                    "at": now - 600,
+                    "text": "Đơn vị đã phối hợp với công ty thoát nước, "
+                    "dự kiến hoàn thành trong 2 ngày.",
+                }
+            )
         unit = by_code[code]
         data = alert_json(
-            f"fp-{index:02d}", code, severity=severity, state=state, title_vi=title_vi, title_en=title_en,
-            at=now - 300 * (index + 1), escalation=escalation, explanations=explanations,
+            f"fp-{index:02d}",
+            code,
+            severity=severity,
+            state=state,
+            title_vi=title_vi,
+            title_en=title_en,
+            at=now - 300 * (index + 1),
+            escalation=escalation,
+            explanations=explanations,
             item_id=f"PA-2025-{1200 + index:06d}" if index in (0, 3, 6, 7, 10) else None,
             unit_name_vi=unit["name_vi"],
         )
@@ -366,14 +542,47 @@ def realistic_board(
         if state == "acknowledged":
             data["acked_by"], data["acked_at"] = "leader:chanh-van-phong", now - 200
         changes.append(Change("alert", data["fingerprint"], code, orjson.dumps(data)))
+    overdue = due_soon = 0
     for index in range(15):
         due = now + rng.uniform(-2.5, 5.0) * 86400 if index > 1 else now + (index + 1) * 3600 * 5
         overdue_at = due if due < now else None
+        soon = overdue_at is None and due - now < 86400
+        overdue += overdue_at is not None
+        due_soon += soon
         data = queue_json(
-            f"PA-2025-{3400 + index:06d}", queue_unit, title=_TITLES[index % len(_TITLES)], due=due,
+            f"PA-2025-{3400 + index:06d}",
+            queue_unit,
+            title=_TITLES[index % len(_TITLES)],
+            due=due,
             category=_CATEGORIES[index % len(_CATEGORIES)],
             priority="urgent" if index % 6 == 0 else "normal",
-            due_soon=overdue_at is not None or due - now < 86400, overdue_at=overdue_at,
+            due_soon=overdue_at is not None or soon,
+            overdue_at=overdue_at,
         )
         changes.append(Change("queue", data["id"], queue_unit, orjson.dumps(data)))
+    # The queue unit's own gauges agree with its queue.
+    home = by_code[queue_unit]
+    changes.append(
+        Change(
+            "unit",
+            queue_unit,
+            queue_unit,
+            orjson.dumps(
+                unit_json(
+                    queue_unit,
+                    name_vi=home["name_vi"],
+                    name_en=home["name_en"],
+                    kind=home["kind"],
+                    colour="orange",
+                    overdue=overdue,
+                    open_=15,
+                    due_soon=due_soon,
+                    received=9,
+                    resolved=12,
+                    late=2,
+                    at=now,
+                )
+            ),
+        )
+    )
     return changes

@@ -42,7 +42,7 @@ const KEY_FIELD = { unit: "code", alert: "fingerprint", queue: "id" };
  * One live board connection with its state.
  *
  * Events (subscribe with `on(name, fn)`):
- *   "change"  ({kind, op, key, value, previous, live})  after a delta is applied
+ *   "change"  ({kind, op, key, value, previous, live, recovered})  after a delta is applied
  *   "reset"   ({reason})                                  after a snapshot replaced the state
  *   "status"  ()                                          connection/staleness changed
  */
@@ -234,7 +234,8 @@ export class Board {
       }
     }
     this.lastUpdateAt = Date.now();
-    this.emit("change", { kind: frame.kind, op: frame.op, key: frame.key, value: map.get(frame.key) ?? null, previous, live: !frame.recovered });
+    // Replayed deltas (after a reconnect) are news to this viewer too: they count as live.
+    this.emit("change", { kind: frame.kind, op: frame.op, key: frame.key, value: map.get(frame.key) ?? null, previous, live: true, recovered: Boolean(frame.recovered) });
   }
 
   applyHeartbeat(frame) {
