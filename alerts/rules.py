@@ -52,6 +52,9 @@ from stream.catalog import Catalog
 from stream.items import Kind, Transition
 
 _OPEN = frozenset({"open", "paused"})
+#: Transition kinds no item rule reacts to: :func:`item_signals` returns ``[]`` for them,
+#: so callers may skip building the item summary.
+SILENT_KINDS = frozenset({Kind.RECEIVED, Kind.ACCEPTED, Kind.PROGRESS, Kind.PAUSED, Kind.PURGED})
 _CLEARING = frozenset({Kind.RESOLVED, Kind.CANCELLED, Kind.REOPENED})
 _REFRESHING = frozenset({Kind.EXTENDED, Kind.RESUMED})
 _MOVING = frozenset({Kind.TRANSFERRED, Kind.ASSIGNED})

@@ -124,6 +124,10 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
     logs.configure(settings.log_level)
     asyncio.run(create_topics(settings))
+    if settings.event_loop == "uvloop":
+        import mode.loop
+
+        mode.loop.use("uvloop")
     from stream.app import Pipeline
 
     return Pipeline(settings).run(loglevel=settings.log_level if settings.log_level != "warning" else "warn")

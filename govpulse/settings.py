@@ -55,7 +55,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("GOVPULSE_SLA_FILE", "", "SLA policy TOML (per category and priority); empty = packaged default."),
     Option("GOVPULSE_CALENDAR_FILE", "", "Working calendar TOML (office hours, local overrides); empty = packaged default."),
     Option("GOVPULSE_RULES_FILE", "", "Alert rules TOML (thresholds, escalation ladder); empty = packaged default."),
-    Option("GOVPULSE_WINDOWS", "5m,1h,1d,period", "Counter windows: durations aligned to local time, `1d` = local day, `period` = reporting period."),
+    Option("GOVPULSE_WINDOWS", "5m,1h,1d", "Counter windows: durations aligned to local time, `1d` = local day, `period` = reporting period."),
     Option("GOVPULSE_REPORTING_PERIOD", "25T12:00", "Start of the monthly reporting period: day of month and local time (1022 portal: 25th 12:00)."),
     Option("GOVPULSE_WINDOW_GRACE", "10m", "Late events within this much stream time after a window ends still update it."),
     Option("GOVPULSE_WINDOW_RETENTION", "5m=6h,1h=3d,1d=62d,period=400d", "How long windows are kept, per window."),
@@ -80,6 +80,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("GOVPULSE_COMMAND_RATE", "2", "Commands (ack/explain) per second a connection may send (token bucket)."),
     Option("GOVPULSE_COMMAND_BURST", "10", "Burst size of the command token bucket."),
     Option("GOVPULSE_LOG_LEVEL", "info", "`debug`, `info`, `warning` or `error`."),
+    Option("GOVPULSE_EVENT_LOOP", "uvloop", "Worker event loop: `uvloop` (faster) or `asyncio`."),
     Option("GOVPULSE_METRICS_PORT", "0", "Worker Prometheus port (0 = off)."),
 )
 
@@ -154,6 +155,7 @@ class Settings:
     command_rate: float
     command_burst: int
     log_level: str
+    event_loop: str
     metrics_port: int
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -348,6 +350,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         command_rate=number("GOVPULSE_COMMAND_RATE", minimum=0.01),
         command_burst=integer("GOVPULSE_COMMAND_BURST", minimum=1),
         log_level=log_level,
+        event_loop=choice("GOVPULSE_EVENT_LOOP", ("uvloop", "asyncio")),
         metrics_port=integer("GOVPULSE_METRICS_PORT"),
         environ=env,
     )

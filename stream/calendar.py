@@ -13,9 +13,10 @@ local (Asia/Ho_Chi_Minh, UTC+7 without daylight saving).
 from __future__ import annotations
 
 import tomllib
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -93,9 +94,10 @@ class WorkCalendar:
         self.office_hours = office_hours
         self.overrides: Mapping[date, DayOverride] = dict(overrides or {})
         self._holidays = holidays.country_holidays("VN", language="vi")
-        # Per-date caches: deadline arithmetic walks the same few hundred dates over and over.
         self._working: dict[date, bool] = {}
-        self._day_sessions: dict[date, tuple[tuple[float, float], ...]] = {}
+        self._offsets = tuple((_seconds(start), _seconds(end)) for start, end in office_hours.sessions)
+        self._timeline: _Timeline | None = None
+        self._day_seconds = max(office_hours.seconds_per_day, 1.0)
 
     @classmethod
     def from_file(cls, path: Path) -> WorkCalendar:
@@ -153,11 +155,13 @@ class WorkCalendar:
 
     def next_working_day(self, day: date) -> date:
         """First working day strictly after ``day``."""
-        candidate = day + timedelta(days=1)
-        for _ in range(3660):
-            if self.is_working_day(candidate):
-                return candidate
-            candidate += timedelta(days=1)
+        for span in (400, 3660):
+            timeline = self._timeline_for(day.toordinal(), day.toordinal() + span)
+            index = bisect_right(timeline.working_ordinals, day.toordinal())
+            if index < len(timeline.working_ordinals):
+                found = timeline.working_ordinals[index]
+                if found <= day.toordinal() + 3660:
+                    return date.fromordinal(found)
         raise ConfigError(f"no working day within ten years after {day}; check the calendar overrides")
 
     # -- deadlines ----------------------------------------------------------------------
@@ -170,79 +174,127 @@ class WorkCalendar:
         """
         if days < 1:
             raise ValueError(f"days must be >= 1, got {days}")
-        day = local_date(start)
-        for _ in range(days):
-            day = self.next_working_day(day)
-        return self._sessions(day)[-1][1]
+        ordinal = _ordinal(start)
+        timeline = self._timeline_for(ordinal, ordinal + days * 2 + 60)
+        index = bisect_right(timeline.working_ordinals, ordinal) + days - 1
+        if index >= len(timeline.working_ordinals):
+            timeline = self._timeline_for(ordinal, ordinal + days * 7 + 3660)
+            index = bisect_right(timeline.working_ordinals, ordinal) + days - 1
+            if index >= len(timeline.working_ordinals):
+                raise ConfigError("working days do not advance; check the calendar overrides")
+        return self.day_close(date.fromordinal(timeline.working_ordinals[index]))
 
     def day_close(self, day: date) -> float:
         """Instant at which office hours end on ``day`` (a working day)."""
-        return self._sessions(day)[-1][1]
+        return _midnight(day.toordinal()) + self._offsets[-1][1]
 
     # -- working time -------------------------------------------------------------------
-
-    def _sessions(self, day: date) -> tuple[tuple[float, float], ...]:
-        """Office sessions of ``day`` as epoch intervals (also for non-working days)."""
-        cached = self._day_sessions.get(day)
-        if cached is None:
-            midnight = datetime.combine(day, time(), LOCAL_TZ).timestamp()
-            cached = self._day_sessions[day] = tuple(
-                (midnight + _seconds(start), midnight + _seconds(end))
-                for start, end in self.office_hours.sessions
-            )
-        return cached
+    #
+    # Working time is kept as a running total (working seconds since the first day of a
+    # timeline), so that the time between two instants is a difference of two lookups
+    # and "N working seconds later" is a binary search: deadline arithmetic is on the
+    # hot path of every received item.
 
     def working_seconds_between(self, start: float, end: float) -> float:
         """Working seconds (office hours of working days) between two instants."""
         if end <= start:
             return 0.0
-        total = 0.0
-        day = local_date(start)
-        last = local_date(end)
-        while day <= last:
-            if self.is_working_day(day):
-                for open_at, close_at in self._sessions(day):
-                    lo, hi = max(open_at, start), min(close_at, end)
-                    if hi > lo:
-                        total += hi - lo
-            day += timedelta(days=1)
-        return total
+        timeline = self._timeline_for(_ordinal(start), _ordinal(end))
+        return timeline.position(end) - timeline.position(start)
 
     def add_working_seconds(self, start: float, seconds: float) -> float:
-        """The instant at which ``seconds`` of working time have passed since ``start``."""
+        """The (earliest) instant at which ``seconds`` of working time have passed since ``start``."""
         if seconds <= 0:
             return start
-        remaining = seconds
-        day = local_date(start)
-        for _ in range(3660 * 2):
-            if self.is_working_day(day):
-                for open_at, close_at in self._sessions(day):
-                    lo = max(open_at, start)
-                    if close_at <= lo:
-                        continue
-                    if close_at - lo >= remaining:
-                        return lo + remaining
-                    remaining -= close_at - lo
-            day += timedelta(days=1)
-        raise ConfigError("working time does not advance; check the calendar overrides")
+        ordinal = _ordinal(start)
+        span = int(seconds / self._day_seconds * 2) + 60
+        timeline = self._timeline_for(ordinal, ordinal + span)
+        target = timeline.position(start) + seconds
+        if target > timeline.cumulative[-1]:
+            timeline = self._timeline_for(ordinal, ordinal + span * 4 + 3660)
+            if target > timeline.cumulative[-1]:
+                raise ConfigError("working time does not advance; check the calendar overrides")
+        return timeline.instant(target, latest=False)
 
     def subtract_working_seconds(self, end: float, seconds: float) -> float:
-        """The instant ``seconds`` of working time before ``end`` (not before any office hours)."""
+        """The (latest) instant ``seconds`` of working time before ``end``."""
         if seconds <= 0:
             return end
-        remaining = seconds
-        day = local_date(end)
-        for _ in range(3660 * 2):
-            if self.is_working_day(day):
-                for open_at, close_at in reversed(self._sessions(day)):
-                    hi = min(close_at, end)
-                    if hi <= open_at:
-                        continue
-                    if hi - open_at >= remaining:
-                        return hi - remaining
-                    remaining -= hi - open_at
-            day -= timedelta(days=1)
-        raise ConfigError("working time does not advance; check the calendar overrides")
+        ordinal = _ordinal(end)
+        span = int(seconds / self._day_seconds * 2) + 60
+        timeline = self._timeline_for(ordinal - span, ordinal)
+        target = timeline.position(end) - seconds
+        if target < 0:
+            timeline = self._timeline_for(ordinal - span * 4 - 3660, ordinal)
+            target = timeline.position(end) - seconds
+            if target < 0:
+                raise ConfigError("working time does not advance; check the calendar overrides")
+        return timeline.instant(target, latest=True)
+
+    def _timeline_for(self, first: int, last: int) -> _Timeline:
+        timeline = self._timeline
+        if timeline is None or first < timeline.first or last >= timeline.last:
+            low = min(first, timeline.first if timeline else first) - 366
+            high = max(last, timeline.last if timeline else last) + 366 * 2
+            timeline = self._timeline = _Timeline(self, low, high)
+        return timeline
+
+
+class _Timeline:
+    """Running total of working time over the day ordinals ``[first, last)``."""
+
+    def __init__(self, calendar: WorkCalendar, first: int, last: int) -> None:
+        self.first, self.last = first, last
+        self.offsets = calendar._offsets
+        day_total = sum(end - start for start, end in self.offsets)
+        self.working = [calendar.is_working_day(date.fromordinal(o)) for o in range(first, last)]
+        self.cumulative = [0.0]
+        for working in self.working:
+            self.cumulative.append(self.cumulative[-1] + (day_total if working else 0.0))
+        self.working_ordinals = [o for o, working in zip(range(first, last), self.working, strict=True) if working]
+
+    def position(self, at: float) -> float:
+        """Working seconds from the timeline's first midnight to ``at``."""
+        index = _ordinal(at) - self.first
+        if not 0 <= index < len(self.working):
+            raise ConfigError("instant outside the calendar timeline")  # callers size it first
+        total = self.cumulative[index]
+        if self.working[index]:
+            since_midnight = at - _midnight(self.first + index)
+            for start, end in self.offsets:
+                if since_midnight <= start:
+                    break
+                total += min(since_midnight, end) - start
+        return total
+
+    def instant(self, target: float, *, latest: bool) -> float:
+        """The instant whose position is ``target`` (the earliest or the latest such)."""
+        cumulative = self.cumulative
+        index = (bisect_right(cumulative, target) if latest else bisect_left(cumulative, target)) - 1
+        index = max(0, min(index, len(self.working) - 1))
+        within = target - cumulative[index]
+        midnight = _midnight(self.first + index)
+        elapsed = 0.0
+        for start, end in self.offsets:
+            length = end - start
+            if within < elapsed + length or (not latest and within <= elapsed + length):
+                return midnight + start + (within - elapsed)
+            elapsed += length
+        return midnight + self.offsets[-1][1]
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_LOCAL_OFFSET = 7 * 3600.0  # Asia/Ho_Chi_Minh: UTC+7, no daylight saving since 1975
+
+
+def _ordinal(at: float) -> int:
+    """Proleptic ordinal of the local date of ``at``."""
+    return int((at + _LOCAL_OFFSET) // 86400) + _EPOCH_ORDINAL
+
+
+def _midnight(ordinal: int) -> float:
+    """Instant of local midnight starting the day ``ordinal``."""
+    return (ordinal - _EPOCH_ORDINAL) * 86400.0 - _LOCAL_OFFSET
 
 
 def local_date(at: float) -> date:

@@ -63,7 +63,8 @@ _KNOWN = frozenset(
         "due_at", "sla", "title", "channel", "assigned_by", "note",
     )
 )
-_TEXT = ("title", "channel", "assigned_by", "note")
+_TYPES = {t.value: t for t in EventType}
+_PRIORITIES = {p.value: p for p in Priority}
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
 
@@ -158,43 +159,49 @@ def event_from_dict(data: Mapping[str, Any]) -> Event:
     item_id = _identifier(data, "item_id")
     type_text = _string(data, "type", required=True)
     assert type_text is not None
-    try:
-        event_type = EventType(type_text)
-    except ValueError:
+    event_type = _TYPES.get(type_text)
+    if event_type is None:
         allowed = ", ".join(t.value for t in EventType)
-        raise InvalidEvent(f"unknown type {type_text!r}; expected one of: {allowed}") from None
+        raise InvalidEvent(f"unknown type {type_text!r}; expected one of: {allowed}")
     occurred_at = _instant(data, "occurred_at", required=True)
     assert occurred_at is not None
-    unit = _string(data, "unit")
+    unit = _optional(data, "unit")
     if event_type in UNIT_REQUIRED and not unit:
         raise InvalidEvent(f"field 'unit' is required on '{event_type.value}' events")
-    priority_text = _string(data, "priority")
+    priority_text = _optional(data, "priority")
     priority: Priority | None = None
     if priority_text is not None:
-        try:
-            priority = Priority(priority_text)
-        except ValueError:
-            raise InvalidEvent(f"priority {priority_text!r} must be 'normal' or 'urgent'") from None
-    due_at = _instant(data, "due_at")
-    if event_type is EventType.EXTENDED and due_at is None and data.get("sla") is None:
+        priority = _PRIORITIES.get(priority_text)
+        if priority is None:
+            raise InvalidEvent(f"priority {priority_text!r} must be 'normal' or 'urgent'")
+    due_at = _instant(data, "due_at") if data.get("due_at") is not None else None
+    sla = data.get("sla")
+    if event_type is EventType.EXTENDED and due_at is None and sla is None:
         raise InvalidEvent("an 'extended' event needs the new deadline in 'due_at' (or an 'sla')")
-    texts = {name: _string(data, name) for name in _TEXT}
     return Event(
         event_id=event_id,
         item_id=item_id,
         type=event_type,
         occurred_at=occurred_at,
         unit=unit,
-        category=_string(data, "category"),
+        category=_optional(data, "category"),
         priority=priority,
         due_at=due_at,
-        sla=_sla(data.get("sla")),
-        title=texts["title"],
-        channel=texts["channel"],
-        assigned_by=texts["assigned_by"],
-        note=texts["note"],
-        extra={k: v for k, v in data.items() if k not in _KNOWN},
+        sla=_sla(sla) if sla is not None else None,
+        title=_optional(data, "title"),
+        channel=_optional(data, "channel"),
+        assigned_by=_optional(data, "assigned_by"),
+        note=_optional(data, "note"),
+        extra={k: v for k, v in data.items() if k not in _KNOWN} if len(data) > 4 else {},
     )
+
+
+def _optional(data: Mapping[str, Any], name: str) -> str | None:
+    """An optional string field: the common cases inline, the errors from :func:`_string`."""
+    value = data.get(name)
+    if value is None or (type(value) is str and len(value) <= MAX_LENGTH.get(name, 64)):
+        return value
+    return _string(data, name)
 
 
 def parse_instant(text: str) -> float:

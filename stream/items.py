@@ -24,6 +24,7 @@ counter window.
 from __future__ import annotations
 
 import hashlib
+import operator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -306,11 +307,12 @@ def event_digest(event_id: str) -> str:
 
 _FIELDS = tuple(Item.__dataclass_fields__)
 _VERSION = 1
+_VALUES = operator.attrgetter(*_FIELDS)
 
 
 def encode_item(item: Item) -> bytes:
     """Compact positional encoding (orjson) used as the item table's value."""
-    return orjson.dumps([_VERSION, *(getattr(item, name) for name in _FIELDS)])
+    return orjson.dumps((_VERSION, *_VALUES(item)))
 
 
 def decode_item(raw: bytes) -> Item:

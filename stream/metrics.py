@@ -150,65 +150,71 @@ class MetricsStore:
         ``late_events`` of the window they target instead of its counters. "Newest seen"
         is per node and source, so it is the same however partitions interleave.
         """
-        clock_key = (node, entry.source)
+        source, offset = entry.source, entry.offset
+        clock_key = (node, source)
         seen = self._source_time.get(clock_key, 0.0)
-        changes: dict[str, list[str]] = {}
-        samples: dict[str, tuple[float | None, float | None]] = {}
-        late: dict[str, int] = {}
         event_at = entry.event_at
+        has_sample = entry.latency is not None or entry.sla_used is not None
+        # key -> [counters to add, sample?, late count]; one pass over the window kinds.
+        plan: dict[str, list[Any]] = {}
         for spec in self.specs:
-            is_late = False
-            if event_at is not None and seen:
-                own = spec.start(event_at)
-                is_late = spec.end(own) + self.grace < seen
+            start_of = spec.start
+            prefix = f"{node}|{spec.name}|"
+            is_late = bool(
+                event_at is not None and seen and spec.end(start_of(event_at)) + self.grace < seen
+            )
             for at, counter in entry.counts:
-                key = record_key(node, spec.name, spec.start(at))
+                key = prefix + str(int(start_of(at)))
+                step = plan.get(key)
+                if step is None:
+                    step = plan[key] = [[], False, 0]
                 if is_late:
-                    late[key] = late.get(key, 0) + 1
+                    step[2] += 1
                 else:
-                    changes.setdefault(key, []).append(counter)
-            if not is_late and (entry.latency is not None or entry.sla_used is not None):
-                key = record_key(node, spec.name, spec.start(entry.sample_at))
-                samples[key] = (entry.latency, entry.sla_used)
-        derived: dict[str, list[tuple[str, str]]] = {}
-        for spec in self.specs:
+                    step[0].append(counter)
+            if has_sample and not is_late:
+                key = prefix + str(int(start_of(entry.sample_at)))
+                step = plan.get(key)
+                if step is None:
+                    step = plan[key] = [[], False, 0]
+                step[1] = True
             for at, counter, once in entry.derived:
-                derived.setdefault(record_key(node, spec.name, spec.start(at)), []).append((counter, once))
-        for key, facts in derived.items():
-            record = self.get(key)
-            if record is None:
-                record = self._cache[key] = WindowRecord()
-            for counter, once in facts:
+                record = self._record(prefix + str(int(start_of(at))))
                 if once not in record.once:
                     record.once.add(once)
                     record.counts[counter] = record.counts.get(counter, 0) + 1
-                    self._dirty.add(key)
-        for key in {*changes, *samples, *late}:
-            record = self.get(key)
-            if record is None:
-                record = self._cache[key] = WindowRecord()
-            if entry.offset <= record.marks.get(entry.source, -1):
+                    self._dirty.add(prefix + str(int(start_of(at))))
+        for key, (counters, sample, late) in plan.items():
+            record = self._record(key)
+            marks = record.marks
+            if offset <= marks.get(source, -1):
                 continue  # this record already includes the entry (redelivery)
-            for counter in changes.get(key, ()):
-                record.counts[counter] = record.counts.get(counter, 0) + 1
-            if key in samples:
-                latency, sla_used = samples[key]
-                if latency is not None:
-                    record.latency.add(latency)
-                if sla_used is not None:
-                    record.sla_used.add(sla_used)
-            if key in late:
-                record.late_events += late[key]
-                self.late_events += late[key]
+            counts = record.counts
+            for counter in counters:
+                counts[counter] = counts.get(counter, 0) + 1
+            if sample:
+                if entry.latency is not None:
+                    record.latency.add(entry.latency)
+                if entry.sla_used is not None:
+                    record.sla_used.add(entry.sla_used)
+            if late:
+                record.late_events += late
+                self.late_events += late
                 log.warning(
                     "late event counted in late_events, not in the window: node=%s record=%s "
                     "item=%s source=%s offset=%d",
-                    node, key, entry.item_id, entry.source, entry.offset,
+                    node, key, entry.item_id, source, offset,
                 )
-            record.marks[entry.source] = entry.offset
+            marks[source] = offset
             self._dirty.add(key)
         if event_at is not None and event_at > seen:
             self._source_time[clock_key] = event_at
+
+    def _record(self, key: str) -> WindowRecord:
+        record = self.get(key)
+        if record is None:
+            record = self._cache[key] = WindowRecord()
+        return record
 
     def flush(self) -> dict[str, bytes]:
         """Encoded records changed since the last flush (write each key once per batch)."""

@@ -42,7 +42,7 @@ class Publisher:
         store: BoardStore,
         *,
         worker_id: str,
-        interval: float = 0.05,
+        interval: float = 0.25,
         clock_now: Callable[[], float] = time.time,
     ) -> None:
         self.store = store

@@ -20,7 +20,7 @@ import orjson
 
 from alerts.config import RulesConfig
 from alerts.model import Signal
-from alerts.rules import item_signals
+from alerts.rules import SILENT_KINDS, item_signals
 from stream.errors import InvalidEvent, Rejected
 from stream.events import Event, parse_event
 from stream.gauges import GaugeIndex, QueueView, queue_view
@@ -167,14 +167,15 @@ class ItemProcessor:
             result.applied += 1
             for node, entry in self._entries(message, outcome.transitions, applied.event_time).items():
                 entries.setdefault(node, []).append(entry)
-            summary = item_summary(outcome.item) if outcome.item is not None else {}
+            summary: dict[str, Any] | None = None
             for transition in outcome.transitions:
-                if transition.kind is not Kind.PURGED:
-                    result.signals.extend(
-                        item_signals(
-                            transition, summary, self.rules, self.policy.catalog, self.policy.calendar
-                        )
-                    )
+                if transition.kind in SILENT_KINDS:
+                    continue  # no item rule reacts to these; skip the summary
+                if summary is None:
+                    summary = item_summary(outcome.item) if outcome.item is not None else {}
+                result.signals.extend(
+                    item_signals(transition, summary, self.rules, self.policy.catalog, self.policy.calendar)
+                )
             new_view = queue_view(outcome.item)
             item_id = key.decode()
             for node in self.gauges.update(message.partition, item_id, applied.old_view, new_view):

@@ -23,7 +23,7 @@ from alerts.model import (
     UnitStatus,
     WindowStats,
 )
-from alerts.rules import item_signals, unit_signals
+from alerts.rules import SILENT_KINDS, item_signals, unit_signals
 from stream.calendar import LOCAL_TZ, WorkCalendar
 from stream.catalog import Catalog
 from stream.events import Event, EventType, Sla
@@ -431,3 +431,12 @@ def test_a_disabled_unit_rule_signals_inactive_so_old_alerts_resolve(
     quiet = replace(config, overdue_count=replace(config.overdue_count, enabled=False))
     signals = {s.rule: s for s in unit_signals(status(overdue=99), quiet, catalog, calendar)}
     assert signals[UNIT_OVERDUE_COUNT].active is False
+
+
+@pytest.mark.parametrize("kind", sorted(SILENT_KINDS))
+def test_silent_kinds_never_produce_item_signals(
+    kind: Kind, catalog: Catalog, calendar: WorkCalendar
+) -> None:
+    transition = Transition("PA-1", 3, kind, 1_800_000_000.0, "P-BEN-THANH")
+    summary = {"status": "open", "overdue_at": 1_700_000_000.0, "due_soon": True, "escalation": 1}
+    assert item_signals(transition, summary, RulesConfig(), catalog, calendar) == []
