@@ -53,7 +53,7 @@ def test_defaults() -> None:
         sla_file=PACKAGED / "sla.toml",
         calendar_file=PACKAGED / "calendar.toml",
         rules_file=PACKAGED / "rules.toml",
-        windows=("5m", "1h", "1d", "period"),
+        windows=("5m", "1h", "1d"),
         reporting_period=(25, 12, 0),
         window_grace=600.0,
         window_retention={"5m": 6 * 3600.0, "1h": 3 * DAY, "1d": 62 * DAY, "period": 400 * DAY},
@@ -78,6 +78,7 @@ def test_defaults() -> None:
         command_rate=2.0,
         command_burst=10,
         log_level="info",
+        event_loop="uvloop",
         metrics_port=0,
     )
     assert not settings.production

@@ -22,7 +22,8 @@ from stream.windows import WindowSpec
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    return load_settings({})
+    # The 1022 reporting period is opt-in; the oracle tests cover it too.
+    return load_settings({"GOVPULSE_WINDOWS": "5m,1h,1d,period"})
 
 
 @pytest.fixture(scope="session")
