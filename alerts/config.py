@@ -81,8 +81,11 @@ class EscalationStep:
 DEFAULT_LADDER = (
     EscalationStep(4.0, ("unit",), Severity.WARNING, "Trưởng đơn vị", "Unit head"),
     EscalationStep(
-        8.0, ("parent", "leaders"), Severity.CRITICAL,
-        "Đơn vị cấp trên, lãnh đạo sở", "Parent unit, department leader",
+        8.0,
+        ("parent", "leaders"),
+        Severity.CRITICAL,
+        "Đơn vị cấp trên, lãnh đạo sở",
+        "Parent unit, department leader",
     ),
     EscalationStep(16.0, ("leaders",), Severity.CRITICAL, "Lãnh đạo Thành phố", "City leadership"),
 )
@@ -174,9 +177,7 @@ class RulesConfig:
     reminders: Reminders = Reminders()
     on_time_rate: OnTimeRateRule = OnTimeRateRule()
     overdue_count: ThresholdRule = ThresholdRule(above=10)
-    queue_depth: ThresholdRule = ThresholdRule(
-        above=300, severity=Severity.INFO, audience=("unit", "wall")
-    )
+    queue_depth: ThresholdRule = ThresholdRule(above=300, severity=Severity.INFO, audience=("unit", "wall"))
     p90_latency: P90LatencyRule = P90LatencyRule()
     surge: SurgeRule = SurgeRule()
     colours: Colours = Colours()
@@ -226,9 +227,7 @@ class RulesConfig:
         escalation = _ladder(source, data.get("escalation"), base.escalation)
         with section("reminders") as s:
             reminders = Reminders(
-                repeat_interval=s.duration(
-                    "repeat_interval", base.reminders.repeat_interval, positive=True
-                ),
+                repeat_interval=s.duration("repeat_interval", base.reminders.repeat_interval, positive=True),
                 min_severity=s.severity("min_severity", base.reminders.min_severity),
             )
         with section("unit.on_time_rate") as s:
@@ -289,9 +288,17 @@ class RulesConfig:
                 resolved_alerts=s.duration("resolved_alerts", base.retention.resolved_alerts)
             )
         return cls(
-            due_soon=due_soon, overdue=overdue, escalation=escalation, reminders=reminders,
-            on_time_rate=on_time_rate, overdue_count=thresholds[0], queue_depth=thresholds[1],
-            p90_latency=p90_latency, surge=surge, colours=colours, retention=retention,
+            due_soon=due_soon,
+            overdue=overdue,
+            escalation=escalation,
+            reminders=reminders,
+            on_time_rate=on_time_rate,
+            overdue_count=thresholds[0],
+            queue_depth=thresholds[1],
+            p90_latency=p90_latency,
+            surge=surge,
+            colours=colours,
+            retention=retention,
         )
 
     # -- derived values ------------------------------------------------------------------
@@ -332,9 +339,12 @@ class RulesConfig:
 
     def _rule(self, rule: str) -> _Rule:
         by_name: dict[str, _Rule] = {
-            ITEM_DUE_SOON: self.due_soon, ITEM_OVERDUE: self.overdue,
-            UNIT_ON_TIME_RATE: self.on_time_rate, UNIT_OVERDUE_COUNT: self.overdue_count,
-            UNIT_QUEUE_DEPTH: self.queue_depth, UNIT_P90_LATENCY: self.p90_latency,
+            ITEM_DUE_SOON: self.due_soon,
+            ITEM_OVERDUE: self.overdue,
+            UNIT_ON_TIME_RATE: self.on_time_rate,
+            UNIT_OVERDUE_COUNT: self.overdue_count,
+            UNIT_QUEUE_DEPTH: self.queue_depth,
+            UNIT_P90_LATENCY: self.p90_latency,
             UNIT_SURGE: self.surge,
         }
         try:
@@ -411,8 +421,13 @@ class _Section:
         return value
 
     def number(
-        self, key: str, default: float | None, *, minimum: float | None = None,
-        maximum: float | None = None, above: float | None = None,
+        self,
+        key: str,
+        default: float | None,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        above: float | None = None,
     ) -> float:
         value = self._get(key, default is None)
         if value is None:
@@ -465,9 +480,7 @@ class _Section:
             return Severity(value)
         except ValueError:
             allowed = ", ".join(s.value for s in Severity)
-            raise ConfigError(
-                f"{self.where} {key} must be one of {allowed}, got {value!r}"
-            ) from None
+            raise ConfigError(f"{self.where} {key} must be one of {allowed}, got {value!r}") from None
 
     def audience(self, key: str, default: tuple[str, ...] | None) -> tuple[str, ...]:
         value = self._get(key, default is None)
@@ -498,17 +511,14 @@ class _Section:
             return "period"
         if not isinstance(value, str):
             raise ConfigError(
-                f"{self.where} {key} must be a window name such as '1h', '1d' or 'period', "
-                f"got {value!r}"
+                f"{self.where} {key} must be a window name such as '1h', '1d' or 'period', got {value!r}"
             )
         if parse_duration(value, name=f"{self.where} {key}") <= 0:
             raise ConfigError(f"{self.where} {key} must be a window longer than 0, got {value!r}")
         return value
 
 
-def _ladder(
-    source: str, value: Any, default: tuple[EscalationStep, ...]
-) -> tuple[EscalationStep, ...]:
+def _ladder(source: str, value: Any, default: tuple[EscalationStep, ...]) -> tuple[EscalationStep, ...]:
     if value is None:
         return default
     if not isinstance(value, list):

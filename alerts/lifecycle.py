@@ -94,14 +94,15 @@ def on_signal(
         if alert is None or alert.state is State.RESOLVED:
             return Step(alert, [])
         resolved = replace(
-            alert, state=State.RESOLVED, resolved_at=max(signal.at, alert.opened_at),
-            updated_at=now, facts={**alert.facts, **signal.facts},
+            alert,
+            state=State.RESOLVED,
+            resolved_at=max(signal.at, alert.opened_at),
+            updated_at=now,
+            facts={**alert.facts, **signal.facts},
         )
         return Step(resolved, [_event(AlertEventType.RESOLVED, resolved, now)])
     if alert is None or alert.state is State.RESOLVED:
-        return _open(
-            alert, signal, now, silences=silences, config=config, catalog=catalog, calendar=calendar
-        )
+        return _open(alert, signal, now, silences=silences, config=config, catalog=catalog, calendar=calendar)
 
     escalate = signal.escalation > alert.escalation and alert.state is State.FIRING
     if escalate or signal.escalation == alert.escalation:
@@ -111,10 +112,16 @@ def on_signal(
         level, severity = alert.escalation, alert.severity
     candidate = _rendered(
         replace(
-            alert, unit=signal.unit, item_id=signal.item_id, severity=severity, escalation=level,
+            alert,
+            unit=signal.unit,
+            item_id=signal.item_id,
+            severity=severity,
+            escalation=level,
             facts=dict(signal.facts),
         ),
-        config=config, catalog=catalog, calendar=calendar,
+        config=config,
+        catalog=catalog,
+        calendar=calendar,
     )
     kinds: list[AlertEventType] = []
     if escalate:
@@ -184,9 +191,7 @@ def on_command(
             f"use silence_from_command / end_silence"
         )
     if alert is None:
-        raise CommandRejected(
-            f"no such alert {command.alert!r} (never opened, or resolved and removed)"
-        )
+        raise CommandRejected(f"no such alert {command.alert!r} (never opened, or resolved and removed)")
     if command.alert != alert.fingerprint:
         raise CommandRejected(f"command is for alert {command.alert!r}, not {alert.fingerprint!r}")
     if command.command_id in alert.command_ids:
@@ -201,14 +206,16 @@ def on_command(
                 f"only a leader can acknowledge an alert (sender scope is {command.by_scope!r})"
             )
         if alert.state is State.RESOLVED:
-            raise CommandRejected(
-                f"alert {alert.fingerprint} is resolved; there is nothing to acknowledge"
-            )
+            raise CommandRejected(f"alert {alert.fingerprint} is resolved; there is nothing to acknowledge")
         if alert.state is State.ACKNOWLEDGED:
             return Step(replace(alert, command_ids=seen), [])
         acked = replace(
-            alert, state=State.ACKNOWLEDGED, acked_at=command.at, acked_by=command.by_sub,
-            updated_at=now, command_ids=seen,
+            alert,
+            state=State.ACKNOWLEDGED,
+            acked_at=command.at,
+            acked_by=command.by_sub,
+            updated_at=now,
+            command_ids=seen,
         )
         return Step(acked, [_event(AlertEventType.ACKNOWLEDGED, acked, now)])
 
@@ -237,9 +244,7 @@ def on_command(
             raise CommandRejected(f"no explanation was requested on alert {alert.fingerprint}")
         kind = AlertEventType.EXPLAINED
         entry = Explanation("answer", command.by_sub, text, command.at)
-    changed = replace(
-        alert, explanations=(*alert.explanations, entry), updated_at=now, command_ids=seen
-    )
+    changed = replace(alert, explanations=(*alert.explanations, entry), updated_at=now, command_ids=seen)
     changed = replace(changed, audience=audience_for(changed, config=config, catalog=catalog))
     return Step(changed, [_event(kind, changed, now)])
 
@@ -247,9 +252,7 @@ def on_command(
 # -- time ---------------------------------------------------------------------------------------
 
 
-def on_tick(
-    alert: Alert | None, now: float, *, silences: Sequence[Silence], config: RulesConfig
-) -> Step:
+def on_tick(alert: Alert | None, now: float, *, silences: Sequence[Silence], config: RulesConfig) -> Step:
     """Apply what time alone changes at ``now``: silence boundaries, reminders, purge.
 
     Call it at :func:`next_wakeup` (and for every alert a new or ended silence covers).
@@ -316,9 +319,7 @@ def silence_from_command(
     if command.type is not CommandType.SILENCE or silence is None:
         raise CommandRejected(f"'{command.type.value}' is not a silence command")
     if command.by_scope != "leader":
-        raise CommandRejected(
-            f"only a leader can create a silence (sender scope is {command.by_scope!r})"
-        )
+        raise CommandRejected(f"only a leader can create a silence (sender scope is {command.by_scope!r})")
     if silence.ends_at <= silence.starts_at:
         raise CommandRejected("silence 'ends_at' must be after 'starts_at'")
     if silence.ends_at <= command.at:
@@ -343,9 +344,7 @@ def end_silence(silence: Silence | None, command: Command) -> Silence:
     if command.type is not CommandType.UNSILENCE:
         raise CommandRejected(f"'{command.type.value}' is not an unsilence command")
     if command.by_scope != "leader":
-        raise CommandRejected(
-            f"only a leader can end a silence (sender scope is {command.by_scope!r})"
-        )
+        raise CommandRejected(f"only a leader can end a silence (sender scope is {command.by_scope!r})")
     if silence is None or silence.id != command.silence_id:
         raise CommandRejected(f"no such silence {command.silence_id!r}")
     return replace(silence, ends_at=max(silence.starts_at, min(silence.ends_at, command.at)))
@@ -382,25 +381,36 @@ def audience_for(alert: Alert, *, config: RulesConfig, catalog: Catalog) -> tupl
     return tuple(sorted(unique, key=lambda scope: order.get(scope, 2)))
 
 
-def _rendered(
-    alert: Alert, *, config: RulesConfig, catalog: Catalog, calendar: WorkCalendar
-) -> Alert:
+def _rendered(alert: Alert, *, config: RulesConfig, catalog: Catalog, calendar: WorkCalendar) -> Alert:
     texts = render(
-        alert.rule, unit=alert.unit, item_id=alert.item_id, escalation=alert.escalation,
-        facts=alert.facts, config=config, catalog=catalog, calendar=calendar,
+        alert.rule,
+        unit=alert.unit,
+        item_id=alert.item_id,
+        escalation=alert.escalation,
+        facts=alert.facts,
+        config=config,
+        catalog=catalog,
+        calendar=calendar,
     )
     return replace(
-        alert, audience=audience_for(alert, config=config, catalog=catalog),
-        title_vi=texts.title_vi, title_en=texts.title_en,
-        text_vi=texts.text_vi, text_en=texts.text_en,
+        alert,
+        audience=audience_for(alert, config=config, catalog=catalog),
+        title_vi=texts.title_vi,
+        title_en=texts.title_en,
+        text_vi=texts.text_vi,
+        text_en=texts.text_en,
     )
 
 
 def _visible(alert: Alert) -> tuple[object, ...]:
     """Fields whose change makes an ``updated`` event (texts with live numbers do not)."""
     return (
-        alert.severity, alert.escalation, alert.unit, alert.audience,
-        alert.title_vi, alert.title_en,
+        alert.severity,
+        alert.escalation,
+        alert.unit,
+        alert.audience,
+        alert.title_vi,
+        alert.title_en,
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
@@ -119,8 +119,8 @@ MAX_COMMAND_BYTES = 16384
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}\Z")
 _UNIT_CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{0,47}\Z")
-_EARLIEST = datetime(2000, 1, 1).timestamp()
-_LATEST = datetime(2100, 1, 1).timestamp()
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()  # UTC, whatever the process TZ
+_LATEST = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
 _VERSION = 1
 
 
@@ -152,18 +152,28 @@ class Signal:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "fingerprint": self.fingerprint, "rule": self.rule, "active": self.active,
-            "at": self.at, "unit": self.unit, "item_id": self.item_id,
-            "severity": self.severity.value, "escalation": self.escalation,
+            "fingerprint": self.fingerprint,
+            "rule": self.rule,
+            "active": self.active,
+            "at": self.at,
+            "unit": self.unit,
+            "item_id": self.item_id,
+            "severity": self.severity.value,
+            "escalation": self.escalation,
             "facts": dict(self.facts),
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Signal:
         return cls(
-            fingerprint=data["fingerprint"], rule=data["rule"], active=data["active"],
-            at=data["at"], unit=data["unit"], item_id=data["item_id"],
-            severity=Severity(data["severity"]), escalation=data["escalation"],
+            fingerprint=data["fingerprint"],
+            rule=data["rule"],
+            active=data["active"],
+            at=data["at"],
+            unit=data["unit"],
+            item_id=data["item_id"],
+            severity=Severity(data["severity"]),
+            escalation=data["escalation"],
             facts=dict(data["facts"]),
         )
 
@@ -265,8 +275,13 @@ class Silence:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "unit": self.unit, "rule": self.rule, "starts_at": self.starts_at,
-            "ends_at": self.ends_at, "created_by": self.created_by, "reason": self.reason,
+            "id": self.id,
+            "unit": self.unit,
+            "rule": self.rule,
+            "starts_at": self.starts_at,
+            "ends_at": self.ends_at,
+            "created_by": self.created_by,
+            "reason": self.reason,
         }
 
     @classmethod
@@ -374,15 +389,11 @@ def parse_command(raw: bytes, *, max_bytes: int = MAX_COMMAND_BYTES) -> Command:
         ) from None
     by = data.get("by")
     if not isinstance(by, dict):
-        raise CommandRejected("field 'by' must be an object {\"scope\": …, \"sub\": …}")
+        raise CommandRejected('field \'by\' must be an object {"scope": …, "sub": …}')
     scope = _text(by, "scope", required=True, name="by.scope")
     assert scope is not None
-    if scope not in ("leader", "wall") and not (
-        scope.startswith("unit:") and _UNIT_CODE.match(scope[5:])
-    ):
-        raise CommandRejected(
-            f"field 'by.scope' = {scope[:80]!r} must be 'leader', 'wall' or 'unit:<code>'"
-        )
+    if scope not in ("leader", "wall") and not (scope.startswith("unit:") and _UNIT_CODE.match(scope[5:])):
+        raise CommandRejected(f"field 'by.scope' = {scope[:80]!r} must be 'leader', 'wall' or 'unit:<code>'")
     sub = _text(by, "sub", required=True, limit=200, name="by.sub")
     assert sub is not None
     at = _instant(data, "at", required=True)
@@ -399,8 +410,15 @@ def parse_command(raw: bytes, *, max_bytes: int = MAX_COMMAND_BYTES) -> Command:
     if kind is CommandType.UNSILENCE:
         silence_id = _identifier(data, "silence_id")
     return Command(
-        command_id=command_id, type=kind, alert=alert, text=text, by_scope=scope, by_sub=sub,
-        at=at, silence=silence, silence_id=silence_id,
+        command_id=command_id,
+        type=kind,
+        alert=alert,
+        text=text,
+        by_scope=scope,
+        by_sub=sub,
+        at=at,
+        silence=silence,
+        silence_id=silence_id,
     )
 
 
@@ -428,8 +446,13 @@ def _silence(value: Any, *, command_id: str, by: str, at: float) -> Silence:
     assert ends_at is not None
     reason = _text(value, "reason", limit=MAX_REASON, name="silence.reason") or ""
     return Silence(
-        id=silence_id, unit=unit, rule=rule, starts_at=at if starts_at is None else starts_at,
-        ends_at=ends_at, created_by=by, reason=reason,
+        id=silence_id,
+        unit=unit,
+        rule=rule,
+        starts_at=at if starts_at is None else starts_at,
+        ends_at=ends_at,
+        created_by=by,
+        reason=reason,
     )
 
 
@@ -445,9 +468,7 @@ def _text(
     if not isinstance(value, str):
         raise CommandRejected(f"field '{name}' must be a string")
     if len(value) > limit:
-        raise CommandRejected(
-            f"field '{name}' is {len(value)} characters, over the limit of {limit}"
-        )
+        raise CommandRejected(f"field '{name}' is {len(value)} characters, over the limit of {limit}")
     if required and not value.strip():
         raise CommandRejected(f"field '{name}' is empty")
     return value
@@ -464,9 +485,7 @@ def _identifier(data: Mapping[str, Any], key: str, *, name: str = "") -> str:
     return value
 
 
-def _instant(
-    data: Mapping[str, Any], key: str, *, required: bool = False, name: str = ""
-) -> float | None:
+def _instant(data: Mapping[str, Any], key: str, *, required: bool = False, name: str = "") -> float | None:
     name = name or key
     value = _text(data, key, required=required, limit=64, name=name)
     if value is None:
@@ -596,7 +615,9 @@ class AlertEvent:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "fingerprint": self.fingerprint, "type": self.type.value, "at": self.at,
+            "fingerprint": self.fingerprint,
+            "type": self.type.value,
+            "at": self.at,
             "alert": self.alert.to_json(),
         }
 
@@ -613,8 +634,10 @@ class AlertEvent:
 
         def build(data: Mapping[str, Any]) -> AlertEvent:
             return cls(
-                fingerprint=data["fingerprint"], type=AlertEventType(data["type"]),
-                at=data["at"], alert=Alert.from_json(data["alert"]),
+                fingerprint=data["fingerprint"],
+                type=AlertEventType(data["type"]),
+                at=data["at"],
+                alert=Alert.from_json(data["alert"]),
             )
 
         return _decode(raw, build, "alert event")

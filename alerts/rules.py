@@ -102,9 +102,7 @@ def item_signals(
     if kind in _REFRESHING or (kind in _MOVING and transition.from_unit is not None):
         if item["overdue_at"] is not None:
             level = int(item["escalation"])
-            return [
-                _item_signal(ITEM_OVERDUE, True, transition, item, config, calendar, level=level)
-            ]
+            return [_item_signal(ITEM_OVERDUE, True, transition, item, config, calendar, level=level)]
         if item["due_soon"] and config.due_soon.enabled:
             return [_item_signal(ITEM_DUE_SOON, True, transition, item, config, calendar)]
         if kind in _REFRESHING:
@@ -128,14 +126,18 @@ def unit_signals(
     """
     signals: list[Signal] = []
 
-    def emit(
-        rule: str, enabled: bool, active: bool, severity: Severity, facts: dict[str, Any]
-    ) -> None:
+    def emit(rule: str, enabled: bool, active: bool, severity: Severity, facts: dict[str, Any]) -> None:
         facts["unit"] = status.unit
         signals.append(
             Signal(
-                fingerprint=fingerprint(rule, status.unit), rule=rule, active=enabled and active,
-                at=status.at, unit=status.unit, item_id=None, severity=severity, facts=facts,
+                fingerprint=fingerprint(rule, status.unit),
+                rule=rule,
+                active=enabled and active,
+                at=status.at,
+                unit=status.unit,
+                item_id=None,
+                severity=severity,
+                facts=facts,
             )
         )
 
@@ -145,26 +147,37 @@ def unit_signals(
     on_time_count = stats.resolved_on_time if stats else 0
     rate = on_time_count / resolved if resolved else None
     emit(
-        UNIT_ON_TIME_RATE, on_time.enabled,
+        UNIT_ON_TIME_RATE,
+        on_time.enabled,
         rate is not None and resolved >= on_time.min_resolved and rate < on_time.below,
         on_time.severity,
         {
-            "window": on_time.window, "window_start": stats.start if stats else None,
-            "resolved": resolved, "resolved_on_time": on_time_count,
-            "resolved_late": stats.resolved_late if stats else 0, "rate": rate,
-            "below": on_time.below, "min_resolved": on_time.min_resolved,
+            "window": on_time.window,
+            "window_start": stats.start if stats else None,
+            "resolved": resolved,
+            "resolved_on_time": on_time_count,
+            "resolved_late": stats.resolved_late if stats else 0,
+            "rate": rate,
+            "below": on_time.below,
+            "min_resolved": on_time.min_resolved,
         },
     )
 
     overdue = config.overdue_count
     emit(
-        UNIT_OVERDUE_COUNT, overdue.enabled, status.overdue > overdue.above, overdue.severity,
+        UNIT_OVERDUE_COUNT,
+        overdue.enabled,
+        status.overdue > overdue.above,
+        overdue.severity,
         {"overdue": status.overdue, "above": overdue.above},
     )
 
     depth = config.queue_depth
     emit(
-        UNIT_QUEUE_DEPTH, depth.enabled, status.open > depth.above, depth.severity,
+        UNIT_QUEUE_DEPTH,
+        depth.enabled,
+        status.open > depth.above,
+        depth.severity,
         {"open": status.open, "above": depth.above, "oldest_open_at": status.oldest_open_at},
     )
 
@@ -173,14 +186,18 @@ def unit_signals(
     resolved = stats.resolved if stats else 0
     used = stats.p90_sla_used if stats else None
     emit(
-        UNIT_P90_LATENCY, p90.enabled,
+        UNIT_P90_LATENCY,
+        p90.enabled,
         used is not None and resolved >= p90.min_resolved and used > p90.sla_share_above,
         p90.severity,
         {
-            "window": p90.window, "window_start": stats.start if stats else None,
-            "resolved": resolved, "p90_sla_used": used,
+            "window": p90.window,
+            "window_start": stats.start if stats else None,
+            "resolved": resolved,
+            "p90_sla_used": used,
             "p90_latency": stats.p90_latency if stats else None,
-            "sla_share_above": p90.sla_share_above, "min_resolved": p90.min_resolved,
+            "sla_share_above": p90.sla_share_above,
+            "min_resolved": p90.min_resolved,
         },
     )
 
@@ -189,14 +206,16 @@ def unit_signals(
     received = stats.received if stats else 0
     baseline = status.baseline_received
     emit(
-        UNIT_SURGE, surge.enabled,
-        baseline is not None
-        and received >= surge.min_received
-        and received > surge.factor * baseline,
+        UNIT_SURGE,
+        surge.enabled,
+        baseline is not None and received >= surge.min_received and received > surge.factor * baseline,
         surge.severity,
         {
-            "window": surge.window, "window_start": stats.start if stats else None,
-            "received": received, "baseline": baseline, "factor": surge.factor,
+            "window": surge.window,
+            "window_start": stats.start if stats else None,
+            "received": received,
+            "baseline": baseline,
+            "factor": surge.factor,
             "min_received": surge.min_received,
         },
     )
@@ -219,15 +238,19 @@ def _item_signal(
         step = config.step(level)
         severity = step.severity if step is not None else config.overdue.severity
     return Signal(
-        fingerprint=fingerprint(rule, item["id"]), rule=rule, active=active, at=transition.at,
-        unit=item["unit"], item_id=item["id"], severity=severity, escalation=level,
+        fingerprint=fingerprint(rule, item["id"]),
+        rule=rule,
+        active=active,
+        at=transition.at,
+        unit=item["unit"],
+        item_id=item["id"],
+        severity=severity,
+        escalation=level,
         facts=_item_facts(transition, item, calendar),
     )
 
 
-def _item_facts(
-    transition: Transition, item: Mapping[str, Any], calendar: WorkCalendar
-) -> dict[str, Any]:
+def _item_facts(transition: Transition, item: Mapping[str, Any], calendar: WorkCalendar) -> dict[str, Any]:
     """What texts and the board need; ``item_title`` is citizen text (show as text only)."""
     at, due, overdue_at = transition.at, item["due"], item["overdue_at"]
     facts: dict[str, Any] = {

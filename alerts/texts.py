@@ -67,8 +67,10 @@ def render(
     if rule == ITEM_DUE_SOON:
         due = format_local(facts["due"])
         return Texts(
-            f"Sắp đến hạn: {item_id} – {vi}", f"Due soon: {item_id} – {en}",
-            f"Hạn xử lý {due}.", f"Due {due}.",
+            f"Sắp đến hạn: {item_id} – {vi}",
+            f"Due soon: {item_id} – {en}",
+            f"Hạn xử lý {due}.",
+            f"Due {due}.",
         )
     if rule == ITEM_OVERDUE:
         step = config.step(escalation)
@@ -94,7 +96,8 @@ def render(
         counts = f"{facts['resolved_on_time']}/{facts['resolved']}"
         rate, below = facts["rate"], facts["below"]
         return Texts(
-            f"Tỷ lệ đúng hạn thấp: {vi}", f"Low on-time rate: {en}",
+            f"Tỷ lệ đúng hạn thấp: {vi}",
+            f"Low on-time rate: {en}",
             f"{format_percent(rate, 'vi')} việc xử lý đúng hạn {when_vi} ({counts}); "
             f"ngưỡng {format_percent(below, 'vi')}.",
             f"{format_percent(rate, 'en')} of items resolved on time {when_en} ({counts}); "
@@ -103,7 +106,8 @@ def render(
     if rule == UNIT_OVERDUE_COUNT:
         count, above = facts["overdue"], facts["above"]
         return Texts(
-            f"Nhiều việc quá hạn: {vi}", f"Many overdue items: {en}",
+            f"Nhiều việc quá hạn: {vi}",
+            f"Many overdue items: {en}",
             f"{count} việc đang quá hạn (ngưỡng {above}).",
             f"{count} items overdue now (threshold {above}).",
         )
@@ -124,7 +128,8 @@ def render(
             span_vi = f", tức {format_span(facts['p90_latency'], 'vi')}"
             span_en = f", i.e. {format_span(facts['p90_latency'], 'en')}"
         return Texts(
-            f"Thời gian xử lý vượt thời hạn: {vi}", f"Handling time over SLA: {en}",
+            f"Thời gian xử lý vượt thời hạn: {vi}",
+            f"Handling time over SLA: {en}",
             f"P90 {when_vi}: dùng {format_percent(used, 'vi')} thời hạn{span_vi} "
             f"({resolved} việc đã xử lý); ngưỡng {format_percent(above, 'vi')}.",
             f"p90 {when_en}: {format_percent(used, 'en')} of the allowed time{span_en} "
@@ -141,7 +146,8 @@ def render(
         else:
             more_vi, more_en = "mức thường là 0", "the usual is 0"
         return Texts(
-            f"Tiếp nhận tăng đột biến: {vi}", f"Surge in received items: {en}",
+            f"Tiếp nhận tăng đột biến: {vi}",
+            f"Surge in received items: {en}",
             f"{received} việc tiếp nhận {when_vi}, {more_vi}.",
             f"{received} items received {when_en}, {more_en}.",
         )

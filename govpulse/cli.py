@@ -56,49 +56,77 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.add_argument("--no-simulator", action="store_true", help="do not start the simulator")
     dev.add_argument("--speed", type=float, default=None, help="accelerated clock speed (default 120)")
-    dev.add_argument("--history-days", type=float, default=2.0,
-                     help="simulated days of traffic before now, replayed at start (default 2)")
+    dev.add_argument(
+        "--history-days",
+        type=float,
+        default=2.0,
+        help="simulated days of traffic before now, replayed at start (default 2)",
+    )
     dev.set_defaults(handler=_dev)
 
-    worker = commands.add_parser("worker", help="run a stream-processing worker (Faust)",
-                                 description="Run one Faust worker of the consumer group GOVPULSE_APP_ID.")
+    worker = commands.add_parser(
+        "worker",
+        help="run a stream-processing worker (Faust)",
+        description="Run one Faust worker of the consumer group GOVPULSE_APP_ID.",
+    )
     worker.set_defaults(handler=_worker)
 
-    web = commands.add_parser("web", help="run a web node: board pages and the /ws websocket",
-                              description="Serve /, /leader, /unit/<code>, /ws, /healthz and /metrics.")
+    web = commands.add_parser(
+        "web",
+        help="run a web node: board pages and the /ws websocket",
+        description="Serve /, /leader, /unit/<code>, /ws, /healthz and /metrics.",
+    )
     web.set_defaults(handler=_web)
 
-    sim = commands.add_parser("simulate", help="produce realistic traffic (or write it to JSONL)",
-                              description="Generate realistic feedback and tasks over the unit catalog.")
+    sim = commands.add_parser(
+        "simulate",
+        help="produce realistic traffic (or write it to JSONL)",
+        description="Generate realistic feedback and tasks over the unit catalog.",
+    )
     simulate.add_arguments(sim)
     sim.set_defaults(handler=lambda s, a: asyncio.run(simulate.run(s, a)))
 
-    rep = commands.add_parser("replay", help="send recorded events (JSONL) to the topics",
-                              description="Validate each line of FILE.jsonl and send the valid ones; "
-                              "prints a summary of sent and rejected lines.")
+    rep = commands.add_parser(
+        "replay",
+        help="send recorded events (JSONL) to the topics",
+        description="Validate each line of FILE.jsonl and send the valid ones; "
+        "prints a summary of sent and rejected lines.",
+    )
     replay.add_arguments(rep)
     rep.set_defaults(handler=lambda s, a: asyncio.run(replay.run(s, a)))
 
-    token = commands.add_parser("token", help="mint a signed board token",
-                                description="Mint a token for the board (signed with GOVPULSE_SECRET).")
+    token = commands.add_parser(
+        "token",
+        help="mint a signed board token",
+        description="Mint a token for the board (signed with GOVPULSE_SECRET).",
+    )
     token.add_argument("--scope", required=True, help="wall | leader | unit:<CODE>")
     token.add_argument("--ttl", default="8h", help="lifetime, e.g. 8h (default)")
     token.add_argument("--sub", default="operator", help="who holds it (recorded on commands)")
     token.set_defaults(handler=_token)
 
-    stats = commands.add_parser("stats", help="print the current counters of one or all units",
-                                description="Read the board's unit counters from Redis and print a table.")
+    stats = commands.add_parser(
+        "stats",
+        help="print the current counters of one or all units",
+        description="Read the board's unit counters from Redis and print a table.",
+    )
     stats.add_argument("--unit", help="one unit code (default: all units)")
     stats.add_argument("--window", default="1d", help="window: 5m, 1h, 1d or period (default 1d)")
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     stats.set_defaults(handler=_stats)
 
-    topics = commands.add_parser("topics", help="create the topics (idempotent)",
-                                 description="Create every govpulse topic with GOVPULSE_PARTITIONS partitions.")
+    topics = commands.add_parser(
+        "topics",
+        help="create the topics (idempotent)",
+        description="Create every govpulse topic with GOVPULSE_PARTITIONS partitions.",
+    )
     topics.set_defaults(handler=_topics)
 
-    silence = commands.add_parser("silence", help="silence alerts of a unit and/or rule for a while",
-                                  description="Send a silence command (as a leader) to every partition.")
+    silence = commands.add_parser(
+        "silence",
+        help="silence alerts of a unit and/or rule for a while",
+        description="Send a silence command (as a leader) to every partition.",
+    )
     silence.add_argument("--unit", help="unit code (default: any)")
     silence.add_argument("--rule", help="rule name, e.g. unit_surge (default: any)")
     silence.add_argument("--for", dest="duration", default="2h", help="duration (default 2h)")
@@ -115,7 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _dev(settings: Settings, args: argparse.Namespace) -> int:
     from govpulse import dev
 
-    return dev.run(settings, simulator=not args.no_simulator, speed=args.speed, history_days=args.history_days)
+    return dev.run(
+        settings, simulator=not args.no_simulator, speed=args.speed, history_days=args.history_days
+    )
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -184,8 +214,12 @@ def _silence(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     silence_id = asyncio.run(
         send_silence(
-            settings, unit=args.unit, rule=args.rule, seconds=parse_duration(args.duration, name="--for"),
-            reason=args.reason, by=args.by,
+            settings,
+            unit=args.unit,
+            rule=args.rule,
+            seconds=parse_duration(args.duration, name="--for"),
+            reason=args.reason,
+            by=args.by,
         )
     )
     print(f"silence {silence_id} sent")

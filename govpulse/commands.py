@@ -43,7 +43,9 @@ async def send_silence(
     await producer.start()
     try:
         for partition in range(settings.partitions):
-            await producer.send_and_wait(topic, command.encode(), key=silence_id.encode(), partition=partition)
+            await producer.send_and_wait(
+                topic, command.encode(), key=silence_id.encode(), partition=partition
+            )
     finally:
         await producer.stop()
     return silence_id

@@ -45,8 +45,12 @@ class Stack:
         handle = open(log_path, "ab")  # noqa: SIM115 - owned by the child
         try:
             process = subprocess.Popen(
-                argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, start_new_session=True,
+                argv,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
             )
         finally:
             handle.close()
@@ -72,8 +76,15 @@ class Stack:
                 service.kill()
 
 
-def run(settings: Settings, *, simulator: bool = True, speed: float | None = None, history_days: float = 2.0) -> int:
-    """Run the embedded stack until interrupted; return the exit code."""
+def run(
+    settings: Settings, *, simulator: bool = True, speed: float | None = None, history_days: float = 2.0
+) -> int:
+    """Run the embedded stack until interrupted; return the exit code.
+
+    Raises:
+        ConfigError: ``GOVPULSE_SECRET`` missing outside the dev profile (before anything starts).
+    """
+    require_secret(settings)
     started = time.monotonic()
     data_dir = settings.data_dir.resolve()
     log_dir = data_dir / "logs"
@@ -105,8 +116,11 @@ def run(settings: Settings, *, simulator: bool = True, speed: float | None = Non
         while not stopping["flag"]:
             failed = stack.failed()
             if failed is not None:
-                print(f"govpulse dev: {failed.name} exited with code {failed.process.returncode}; "
-                      f"see {failed.log_path}", file=sys.stderr)
+                print(
+                    f"govpulse dev: {failed.name} exited with code {failed.process.returncode}; "
+                    f"see {failed.log_path}",
+                    file=sys.stderr,
+                )
                 print(_tail(failed.log_path), file=sys.stderr)
                 return 1
             time.sleep(0.5)
@@ -129,7 +143,9 @@ def _environment(settings: Settings, stack: Stack, *, speed: float | None) -> di
     if not settings.redis_url:
         stack.add(services.start_redis(settings.redis_port, log_dir=stack.log_dir))
         env["GOVPULSE_REDIS_URL"] = f"redis://127.0.0.1:{settings.redis_port}/0"
-    if services.port_open(settings.web_port, settings.web_host if settings.web_host != "0.0.0.0" else "127.0.0.1"):
+    if services.port_open(
+        settings.web_port, settings.web_host if settings.web_host != "0.0.0.0" else "127.0.0.1"
+    ):
         raise ServiceError(
             f"port {settings.web_port} is already in use; set GOVPULSE_WEB_PORT to a free port"
         )
@@ -151,7 +167,9 @@ def _wait_ready(settings: Settings, stack: Stack, stopping: dict[str, bool], *, 
         while time.monotonic() < deadline and not stopping["flag"]:
             failed = stack.failed()
             if failed is not None:
-                raise ServiceError(f"{failed.name} exited early; see {failed.log_path}\n{_tail(failed.log_path)}")
+                raise ServiceError(
+                    f"{failed.name} exited early; see {failed.log_path}\n{_tail(failed.log_path)}"
+                )
             try:
                 workers = client.hgetall("board:workers")
             except redis.RedisError:

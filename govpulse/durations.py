@@ -52,7 +52,7 @@ def format_duration(seconds: float) -> str:
     if seconds < 1 and round(seconds * 1000) < 1000:
         return f"{round(seconds * 1000)}ms"
     parts: list[str] = []
-    remaining = int(round(seconds))
+    remaining = round(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if remaining >= size:
             count, remaining = divmod(remaining, size)

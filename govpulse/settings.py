@@ -37,47 +37,118 @@ OPTIONS: tuple[Option, ...] = (
     Option("GOVPULSE_PROFILE", "dev", "`dev` (embedded stack, dev secret allowed) or `production`."),
     Option("GOVPULSE_APP_ID", "govpulse", "Consumer group id and prefix of internal topics/changelogs."),
     Option("GOVPULSE_TOPIC_PREFIX", "", "Prefix for every topic name (isolates test runs on one broker)."),
-    Option("GOVPULSE_BROKER_URL", "", "Existing Kafka bootstrap `host:port[,host:port]`; empty = `govpulse dev` starts Tansu."),
+    Option(
+        "GOVPULSE_BROKER_URL",
+        "",
+        "Existing Kafka bootstrap `host:port[,host:port]`; empty = `govpulse dev` starts Tansu.",
+    ),
     Option("GOVPULSE_BROKER_PORT", "19092", "Port of the embedded Tansu broker started by `govpulse dev`."),
     Option("GOVPULSE_PARTITIONS", "8", "Partitions of every govpulse topic (input topics must match)."),
     Option("GOVPULSE_REDIS_URL", "", "Existing Redis URL; empty = `govpulse dev` starts its own Redis."),
     Option("GOVPULSE_REDIS_PORT", "16379", "Port of the Redis server started by `govpulse dev`."),
     Option("GOVPULSE_WEB_HOST", "127.0.0.1", "Interface the web server binds."),
-    Option("GOVPULSE_WEB_PORT", "8080", "Port of the web server (board pages, `/ws`, `/healthz`, `/metrics`)."),
-    Option("GOVPULSE_PUBLIC_URL", "", "Base URL users open (printed links, default allowed origin); empty = `http://HOST:PORT`."),
+    Option(
+        "GOVPULSE_WEB_PORT", "8080", "Port of the web server (board pages, `/ws`, `/healthz`, `/metrics`)."
+    ),
+    Option(
+        "GOVPULSE_PUBLIC_URL",
+        "",
+        "Base URL users open (printed links, default allowed origin); empty = `http://HOST:PORT`.",
+    ),
     Option("GOVPULSE_SECRET", "", "HMAC secret signing board tokens. Required outside `dev`."),
-    Option("GOVPULSE_ALLOWED_ORIGINS", "", "Comma-separated origins allowed to open `/ws`; empty = the public URL only."),
+    Option(
+        "GOVPULSE_ALLOWED_ORIGINS",
+        "",
+        "Comma-separated origins allowed to open `/ws`; empty = the public URL only.",
+    ),
     Option("GOVPULSE_CLOCK", "wall", "`wall`, `accelerated` (demo/replay) or `fixed` (pinned instant)."),
     Option("GOVPULSE_CLOCK_SPEED", "60", "Clock seconds per real second for the accelerated clock."),
     Option("GOVPULSE_CLOCK_START", "", "Clock instant (RFC 3339) at the origin; empty = the origin itself."),
-    Option("GOVPULSE_CLOCK_ORIGIN", "", "Real epoch seconds where the accelerated clock reads its start; empty = process start. `govpulse dev` sets it so all processes agree."),
-    Option("GOVPULSE_UNITS_FILE", "", "Unit catalog JSON; empty = packaged Ho Chi Minh City catalog (2025, two levels)."),
+    Option(
+        "GOVPULSE_CLOCK_ORIGIN",
+        "",
+        "Real epoch seconds where the accelerated clock reads its start; empty = process start. "
+        "`govpulse dev` sets it so all processes agree.",
+    ),
+    Option(
+        "GOVPULSE_UNITS_FILE",
+        "",
+        "Unit catalog JSON; empty = packaged Ho Chi Minh City catalog (2025, two levels).",
+    ),
     Option("GOVPULSE_SLA_FILE", "", "SLA policy TOML (per category and priority); empty = packaged default."),
-    Option("GOVPULSE_CALENDAR_FILE", "", "Working calendar TOML (office hours, local overrides); empty = packaged default."),
-    Option("GOVPULSE_RULES_FILE", "", "Alert rules TOML (thresholds, escalation ladder); empty = packaged default."),
-    Option("GOVPULSE_WINDOWS", "5m,1h,1d", "Counter windows: durations aligned to local time, `1d` = local day, `period` = reporting period."),
-    Option("GOVPULSE_REPORTING_PERIOD", "25T12:00", "Start of the monthly reporting period: day of month and local time (1022 portal: 25th 12:00)."),
-    Option("GOVPULSE_WINDOW_GRACE", "10m", "Late events within this much stream time after a window ends still update it."),
-    Option("GOVPULSE_WINDOW_RETENTION", "5m=6h,1h=3d,1d=62d,period=400d", "How long windows are kept, per window."),
+    Option(
+        "GOVPULSE_CALENDAR_FILE",
+        "",
+        "Working calendar TOML (office hours, local overrides); empty = packaged default.",
+    ),
+    Option(
+        "GOVPULSE_RULES_FILE",
+        "",
+        "Alert rules TOML (thresholds, escalation ladder); empty = packaged default.",
+    ),
+    Option(
+        "GOVPULSE_WINDOWS",
+        "5m,1h,1d",
+        "Counter windows: durations aligned to local time, `1d` = local day, `period` = reporting period.",
+    ),
+    Option(
+        "GOVPULSE_REPORTING_PERIOD",
+        "25T12:00",
+        "Start of the monthly reporting period: day of month and local time (1022 portal: 25th 12:00).",
+    ),
+    Option(
+        "GOVPULSE_WINDOW_GRACE",
+        "10m",
+        "Late events within this much stream time after a window ends still update it.",
+    ),
+    Option(
+        "GOVPULSE_WINDOW_RETENTION",
+        "5m=6h,1h=3d,1d=62d,period=400d",
+        "How long windows are kept, per window.",
+    ),
     Option("GOVPULSE_MAX_EVENT_BYTES", "65536", "Larger input messages are dead-lettered."),
     Option("GOVPULSE_MAX_FUTURE_SKEW", "1d", "Events dated further ahead of the clock are dead-lettered."),
-    Option("GOVPULSE_CLOSED_ITEM_RETENTION", "35d", "How long resolved/cancelled items are kept (reopen, dedup) before removal."),
+    Option(
+        "GOVPULSE_CLOSED_ITEM_RETENTION",
+        "35d",
+        "How long resolved/cancelled items are kept (reopen, dedup) before removal.",
+    ),
     Option("GOVPULSE_DEDUP_IDS", "32", "Event ids remembered per item for de-duplication."),
     Option("GOVPULSE_BATCH_SIZE", "2000", "Maximum events an agent processes per batch."),
     Option("GOVPULSE_BATCH_WINDOW", "20ms", "Longest wait to fill a batch."),
-    Option("GOVPULSE_FETCH_WAIT", "20ms", "Consumer fetch long-poll; bounds latency on brokers that do not answer early (Tansu)."),
-    Option("GOVPULSE_SESSION_TIMEOUT", "6s", "Consumer group session timeout; Tansu holds each join for part of it."),
+    Option(
+        "GOVPULSE_FETCH_WAIT",
+        "20ms",
+        "Consumer fetch long-poll; bounds latency on brokers that do not answer early (Tansu).",
+    ),
+    Option(
+        "GOVPULSE_SESSION_TIMEOUT",
+        "6s",
+        "Consumer group session timeout; Tansu holds each join for part of it.",
+    ),
     Option("GOVPULSE_COMMIT_INTERVAL", "1s", "How often processed offsets are committed."),
     Option("GOVPULSE_TICK_INTERVAL", "200ms", "Resolution of the deadline and alert timers."),
     Option("GOVPULSE_STORE", "memory://", "Faust table store (`memory://`; see docs/operations.md)."),
     Option("GOVPULSE_DATA_DIR", ".govpulse", "Directory for worker state and the dev stack's logs."),
     Option("GOVPULSE_FEED_MAXLEN", "100000", "Approximate length bound of the Redis Stream `board:feed`."),
     Option("GOVPULSE_PUBLISH_INTERVAL", "500ms", "Unit counters are published at most this often per unit."),
-    Option("GOVPULSE_WS_QUEUE", "2000", "Frames buffered per websocket connection before the slow-client policy applies."),
-    Option("GOVPULSE_WS_SLOW_POLICY", "snapshot", "`snapshot` (drop the backlog, send a fresh snapshot) or `close` (1008)."),
+    Option(
+        "GOVPULSE_WS_QUEUE",
+        "2000",
+        "Frames buffered per websocket connection before the slow-client policy applies.",
+    ),
+    Option(
+        "GOVPULSE_WS_SLOW_POLICY",
+        "snapshot",
+        "`snapshot` (drop the backlog, send a fresh snapshot) or `close` (1008).",
+    ),
     Option("GOVPULSE_WS_MAX_FRAME", "65536", "Largest frame a client may send, in bytes."),
     Option("GOVPULSE_WS_HEARTBEAT", "5s", "Interval of heartbeat frames and protocol pings."),
-    Option("GOVPULSE_COMMAND_RATE", "2", "Commands (ack/explain) per second a connection may send (token bucket)."),
+    Option(
+        "GOVPULSE_COMMAND_RATE",
+        "2",
+        "Commands (ack/explain) per second a connection may send (token bucket).",
+    ),
     Option("GOVPULSE_COMMAND_BURST", "10", "Burst size of the command token bucket."),
     Option("GOVPULSE_LOG_LEVEL", "info", "`debug`, `info`, `warning` or `error`."),
     Option("GOVPULSE_EVENT_LOOP", "uvloop", "Worker event loop: `uvloop` (faster) or `asyncio`."),
@@ -238,6 +309,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         secret = DEV_SECRET if profile == "dev" else ""
     elif len(secret) < 16:
         raise ConfigError("GOVPULSE_SECRET is shorter than 16 characters; use a long random value")
+    elif secret == DEV_SECRET and profile != "dev":
+        raise ConfigError(
+            "GOVPULSE_SECRET is the public development secret (it is in the source code); "
+            "set a long random value (e.g. `openssl rand -hex 32`)"
+        )
 
     web_host = raw("GOVPULSE_WEB_HOST")
     web_port = integer("GOVPULSE_WEB_PORT")
@@ -299,9 +375,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"GOVPULSE_REPORTING_PERIOD={period_text!r} must look like DAYTHH:MM, e.g. 25T12:00"
         ) from None
     if not (1 <= period[0] <= 28 and 0 <= period[1] < 24 and 0 <= period[2] < 60):
-        raise ConfigError(
-            f"GOVPULSE_REPORTING_PERIOD={period_text!r}: day must be 1..28, time a valid HH:MM"
-        )
+        raise ConfigError(f"GOVPULSE_REPORTING_PERIOD={period_text!r}: day must be 1..28, time a valid HH:MM")
 
     partitions = integer("GOVPULSE_PARTITIONS", minimum=1)
     log_level = choice("GOVPULSE_LOG_LEVEL", ("debug", "info", "warning", "error"))
@@ -382,5 +456,5 @@ def settings_markdown() -> str:
 def _strip_scheme(url: str) -> str:
     for scheme in ("kafka://", "govkafka://", "aiokafka://"):
         if url.startswith(scheme):
-            return url[len(scheme):]
+            return url[len(scheme) :]
     return url

@@ -13,10 +13,20 @@ from govpulse.errors import ServiceError
 from govpulse.settings import Settings
 
 COLUMNS = (
-    ("unit", "UNIT"), ("received", "RECV"), ("resolved", "RESOLVED"), ("resolved_on_time", "ON-TIME"),
-    ("resolved_late", "LATE"), ("became_overdue", "OVERDUE+"), ("transferred_in", "IN"),
-    ("transferred_out", "OUT"), ("reopened", "REOPEN"), ("on_time_rate", "ON-TIME%"),
-    ("p90", "P90"), ("open", "OPEN"), ("overdue", "OVERDUE"), ("colour", "COLOUR"),
+    ("unit", "UNIT"),
+    ("received", "RECV"),
+    ("resolved", "RESOLVED"),
+    ("resolved_on_time", "ON-TIME"),
+    ("resolved_late", "LATE"),
+    ("became_overdue", "OVERDUE+"),
+    ("transferred_in", "IN"),
+    ("transferred_out", "OUT"),
+    ("reopened", "REOPEN"),
+    ("on_time_rate", "ON-TIME%"),
+    ("p90", "P90"),
+    ("open", "OPEN"),
+    ("overdue", "OVERDUE"),
+    ("colour", "COLOUR"),
 )
 
 
@@ -30,10 +40,14 @@ async def load_units(settings: Settings) -> dict[str, dict[str, Any]]:
     try:
         raw = await client.hgetall(UNITS_KEY)
     except (OSError, aioredis.RedisError) as exc:
-        raise ServiceError(f"Redis {settings.redis_target} unreachable: {exc}; check GOVPULSE_REDIS_URL") from None
+        raise ServiceError(
+            f"Redis {settings.redis_target} unreachable: {exc}; check GOVPULSE_REDIS_URL"
+        ) from None
     finally:
         await client.aclose()
-    return {key.decode(): orjson.loads(value) for key, value in raw.items()}
+    return {
+        (key.decode() if isinstance(key, bytes) else key): orjson.loads(value) for key, value in raw.items()
+    }
 
 
 def rows(units: Mapping[str, Mapping[str, Any]], window: str) -> list[dict[str, Any]]:
@@ -74,7 +88,10 @@ def format_table(table: list[dict[str, Any]]) -> str:
     cells += [[cell(name, row[name]) for name, _ in COLUMNS] for row in table]
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
     return "\n".join(
-        "  ".join(value.ljust(width) if i == 0 else value.rjust(width) for i, (value, width) in enumerate(zip(line, widths, strict=True)))
+        "  ".join(
+            value.ljust(width) if i == 0 else value.rjust(width)
+            for i, (value, width) in enumerate(zip(line, widths, strict=True))
+        )
         for line in cells
     )
 

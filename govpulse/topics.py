@@ -55,8 +55,14 @@ class Topics:
 
     def all(self) -> tuple[str, ...]:
         return (
-            self.feedback, self.tasks, self.alerts, self.deadletter, self.commands,
-            self.item_ticks, self.transitions, self.signals,
+            self.feedback,
+            self.tasks,
+            self.alerts,
+            self.deadletter,
+            self.commands,
+            self.item_ticks,
+            self.transitions,
+            self.signals,
         )
 
 

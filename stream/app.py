@@ -20,13 +20,14 @@ key lives in, and the agent applies them inside the stream.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import signal
 import socket
 import time
 from collections.abc import Awaitable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
@@ -51,16 +52,27 @@ from stream.sla import SlaPolicy
 from stream.stages.alerts import COMMAND, SIGNAL, AlertProcessor
 from stream.stages.items import FEEDBACK, TASKS, TICKS, DeadLetter, ItemProcessor, Message, encode_tick
 from stream.stages.units import UnitProcessor
-from stream.transitions import NodeBatch, Tick
+from stream.transitions import NodeBatch, Progress, Tick
 from stream.transitions import decode as decode_internal
 from stream.windows import window_specs
 
 log = logging.getLogger(__name__)
 
+#: Dead letters keep at most this much of the original value and key (the rest is
+#: described by the ``govpulse.truncated`` and ``govpulse.sha256`` headers): the producer
+#: (1 MB by default) and brokers refuse larger records, and a refused dead letter stopped
+#: the worker on the same message again after every restart.
+DEAD_LETTER_MAX_VALUE = 512 * 1024
+DEAD_LETTER_MAX_KEY = 1024
+
+
+#: A message to send: (topic, key, value, partition or None, headers or None).
+Send = tuple[str, bytes | None, bytes | None, int | None, Any]
+
 
 def key_partition(key: str, partitions: int) -> int:
     """Partition of ``key`` under Kafka's default partitioner (murmur2), as producers use."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 class Pipeline:
@@ -72,7 +84,9 @@ class Pipeline:
         worker_id: identity in logs and ``board:workers``.
     """
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None, worker_id: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Clock | None = None, worker_id: str | None = None
+    ) -> None:
         self.settings = settings
         self.clock = clock or settings.clock.build()
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
@@ -108,11 +122,14 @@ class Pipeline:
             catalog=self.catalog,
             rules=self.rules,
             calendar=self.calendar,
-            specs=window_specs(settings.windows, settings.window_retention, period_anchor=settings.reporting_period),
+            specs=window_specs(
+                settings.windows, settings.window_retention, period_anchor=settings.reporting_period
+            ),
             grace=settings.window_grace,
             load_metrics=self.metrics_table.data.get,
             load_gauges=self.gauges_table.data.get,
             metric_keys=lambda: list(self.metrics_table.data.keys()),
+            partitions=settings.partitions,
         )
         self.alerts = AlertProcessor(
             rules=self.rules, catalog=self.catalog, calendar=self.calendar, load=self.alerts_table.data.get
@@ -125,6 +142,7 @@ class Pipeline:
         self.publisher.on_republish(self._republish)
         self.publisher.set_info(self._info)
         self.owned: set[int] = set()
+        self._progress_sent = 0.0
         self._unit_boards: dict[str, bytes] = {}
         self._node_partition = {code: key_partition(code, self.partitions) for code in self.catalog.units}
         self.stats = {"events": 0, "dead_letters": 0, "alert_events": 0, "batches": 0}
@@ -134,7 +152,9 @@ class Pipeline:
 
     def _create_app(self) -> faust.App:
         settings = self.settings
-        brokers = [f"govkafka://{host.strip()}" for host in settings.broker_bootstrap.split(",") if host.strip()]
+        brokers = [
+            f"govkafka://{host.strip()}" for host in settings.broker_bootstrap.split(",") if host.strip()
+        ]
         session = settings.session_timeout
         data_dir = settings.data_dir / "workers" / self.worker_id
         data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -165,14 +185,16 @@ class Pipeline:
         )
 
     @staticmethod
-    def _raw_schema() -> faust.Schema:
+    def _raw_schema() -> faust.Schema[bytes, bytes]:
         # Bytes in, bytes out: stages decode themselves, so that a malformed message
         # reaches the processor (and the dead-letter topic) instead of failing in Faust.
         return faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
     def _create_tables(self) -> None:
         def table(name: str, help_text: str) -> Any:
-            created = self.app.Table(name, partitions=self.partitions, key_type=bytes, value_type=bytes, help=help_text)
+            created: Any = self.app.Table(
+                name, partitions=self.partitions, key_type=bytes, value_type=bytes, help=help_text
+            )
             # Faust derives serializers from the types ("json" for bytes); the changelog
             # holds our own encodings, so recovery must hand them over untouched.
             created.key_serializer = created.value_serializer = "raw"
@@ -187,11 +209,10 @@ class Pipeline:
 
     def _register(self) -> None:
         t = self.topics
-        raw = {"schema": self._raw_schema()}
         self.item_sources = {t.feedback: FEEDBACK, t.tasks: TASKS, t.item_ticks: TICKS}
-        item_topic = self.app.topic(t.feedback, t.tasks, t.item_ticks, **raw)
-        unit_topic = self.app.topic(t.transitions, **raw)
-        alert_topic = self.app.topic(t.signals, t.commands, **raw)
+        item_topic = self.app.topic(t.feedback, t.tasks, t.item_ticks, schema=self._raw_schema())
+        unit_topic = self.app.topic(t.transitions, schema=self._raw_schema())
+        alert_topic = self.app.topic(t.signals, t.commands, schema=self._raw_schema())
         size, within = self.settings.batch_size, self.settings.batch_window
 
         def agent(handle: Any) -> Any:
@@ -209,7 +230,9 @@ class Pipeline:
             return run
 
         items_agent, units_agent, alerts_agent = (
-            agent(self.handle_items), agent(self.handle_units), agent(self.handle_alerts)
+            agent(self.handle_items),
+            agent(self.handle_units),
+            agent(self.handle_alerts),
         )
 
         self.app.agent(item_topic, name="items")(items_agent)
@@ -225,31 +248,45 @@ class Pipeline:
             # `kill -USR2 <pid>` logs every task's stack: how to see what a stuck worker waits on.
             asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, self._dump_tasks)
 
-        async def stop_publisher(app: faust.App, **_: Any) -> None:
+        async def stop_publisher(app: Any, *_: Any, **__: Any) -> None:
             await self.publisher.stop()
 
         self.app.task(start_publisher)
-        self.app.on_before_shutdown.connect(stop_publisher)
+        self.app.on_before_shutdown.connect(cast(Any, stop_publisher))
 
     # -- I/O helpers -------------------------------------------------------------------
 
-    async def _send_all(self, sends: Iterable[tuple[str, bytes | None, bytes | None, int | None, Any]]) -> None:
-        """Send messages and wait until the broker has them all."""
-        producer = self.app.producer
-        futures = [
-            await producer.send(topic, key, value, partition, None, headers)
+    @property
+    def producer(self) -> transport.Producer:
+        """The app's producer (our transport's, with ``send_fast`` and ``track``)."""
+        return cast(transport.Producer, self.app.producer)
+
+    async def _send_all(self, sends: Iterable[Send], *, wait: bool = True) -> None:
+        """Send messages; wait until the broker has them all, or (``wait=False``) let the
+        next commit wait for them (and fail if any failed)."""
+        producer = self.producer
+        futures: list[asyncio.Future[Any]] = [
+            await (
+                producer.send_fast(topic, key, value, partition)
+                if headers is None
+                else cast(asyncio.Future[Any], producer.send(topic, key, value, partition, None, headers))
+            )
             for topic, key, value, partition, headers in sends
         ]
-        if futures:
+        if not futures:
+            return
+        if wait:
             await asyncio.gather(*futures)
+        else:
+            producer.track(futures)
 
     async def _write(self, table: Any, writes: dict[int, dict[bytes, bytes | None]]) -> None:
         """Apply table writes and send one changelog message per key.
 
-        Delivery is awaited: a changelog write that failed must stop the worker before
-        the batch's input offsets are committed (a flush alone does not report errors).
+        Not waited for here: the commit that follows waits for these deliveries and fails
+        if any failed, so offsets are never committed past a lost write.
         """
-        producer = self.app.producer
+        producer = self.producer
         changelog = table.changelog_topic.get_topic_name()
         data = table.data
         futures = []
@@ -259,14 +296,17 @@ class Pipeline:
                     data.pop(key, None)
                 else:
                     data[key] = value
-                futures.append(await producer.send(changelog, key, value, partition, None, None))
+                futures.append(await producer.send_fast(changelog, key, value, partition))
         if futures:
-            await asyncio.gather(*futures)
+            producer.track(futures)
 
-    def _dead_letters(self, letters: Sequence[DeadLetter]) -> list[tuple[str, bytes | None, bytes | None, int | None, Any]]:
-        out = []
+    def _dead_letters(
+        self, letters: Sequence[DeadLetter]
+    ) -> list[tuple[str, bytes | None, bytes | None, int | None, Any]]:
+        out: list[Send] = []
         for letter in letters:
             message = letter.message
+            key, value = message.key, message.value
             headers = [
                 ("govpulse.reason", letter.reason.encode()[:4000]),
                 ("govpulse.source.topic", message.topic.encode()),
@@ -274,7 +314,15 @@ class Pipeline:
                 ("govpulse.source.offset", str(message.offset).encode()),
                 ("govpulse.stage", letter.stage.encode()),
             ]
-            out.append((self.topics.deadletter, message.key, message.value, None, headers))
+            sizes = len(value or b""), len(key or b"")
+            if sizes[0] > DEAD_LETTER_MAX_VALUE or sizes[1] > DEAD_LETTER_MAX_KEY:
+                headers += [
+                    ("govpulse.truncated", f"value={sizes[0]} key={sizes[1]}".encode()),
+                    ("govpulse.sha256", hashlib.sha256(value or b"").hexdigest().encode()),
+                ]
+                key = None if key is None else key[:DEAD_LETTER_MAX_KEY]
+                value = None if value is None else value[:DEAD_LETTER_MAX_VALUE]
+            out.append((self.topics.deadletter, key, value, None, headers))
         self.stats["dead_letters"] += len(letters)
         return out
 
@@ -296,9 +344,14 @@ class Pipeline:
 
     async def handle_items(self, events: Sequence[Any]) -> None:
         messages = self._messages(events, self.item_sources)
-        result = self.items.process(messages, now=self.clock.now())
+        now = self.clock.now()
+        limits = {
+            p: self.gates.setdefault(p, Gate()).limit(now, self._highwaters(p))
+            for p in {m.partition for m in messages if m.source == TICKS}
+        }
+        result = self.items.process(messages, now=now, tick_limits=limits)
         t = self.topics
-        sends: list[tuple[str, bytes | None, bytes | None, int | None, Any]] = [
+        sends: list[Send] = [
             (t.transitions, batch.node.encode(), batch.encode(), self._node_partition[batch.node], None)
             for batch in result.node_batches
         ]
@@ -319,16 +372,34 @@ class Pipeline:
     async def fire_item_ticks(self) -> None:
         """Produce a tick for every item deadline that is due (and allowed by its gate)."""
         now, real = self.clock.now(), time.time()
-        sends = []
+        sends: list[Send] = []
         for partition in sorted(self.owned):
             gate = self.gates.setdefault(partition, Gate())
             limit = gate.limit(now, self._highwaters(partition))
             for item_id, at in self.item_deadlines.pop_due(partition, limit, real_now=real):
-                sends.append((self.topics.item_ticks, item_id.encode(), encode_tick(item_id, at), partition, None))
+                sends.append(
+                    (self.topics.item_ticks, item_id.encode(), encode_tick(item_id, at), partition, None)
+                )
         for partition, item_id, at in self.item_deadlines.retry(real_now=real):
-            sends.append((self.topics.item_ticks, item_id.encode(), encode_tick(item_id, at), partition, None))
+            sends.append(
+                (self.topics.item_ticks, item_id.encode(), encode_tick(item_id, at), partition, None)
+            )
+        if real - self._progress_sent >= 1.0 and self.owned:
+            # Tell every unit partition how far this worker's item partitions have got
+            # (windows expire behind the slowest one).
+            self._progress_sent = real
+            progress = Progress({p: self._watermark(p, now) for p in sorted(self.owned)}).encode()
+            sends += [(self.topics.transitions, None, progress, q, None) for q in range(self.partitions)]
         if sends:
-            await self._send_all(sends)
+            await self._send_all(sends, wait=False)
+
+    def _watermark(self, partition: int, now: float) -> float:
+        """Event time before which item partition ``partition`` will add nothing more:
+        its input progress, held back by any deadline not yet applied (an overdue
+        transition adds to the window of its deadline)."""
+        mark = self.gates.setdefault(partition, Gate()).watermark(now, self._highwaters(partition))
+        pending = self.item_deadlines.earliest(partition)
+        return mark if pending is None else min(mark, pending)
 
     def _highwaters(self, partition: int) -> dict[str, int | None]:
         consumer = self.app.consumer
@@ -343,13 +414,16 @@ class Pipeline:
     # -- units -------------------------------------------------------------------------
 
     async def handle_units(self, events: Sequence[Any]) -> None:
-        inputs: list[tuple[int, NodeBatch | Tick]] = []
+        inputs: list[tuple[int, NodeBatch | Tick | Progress]] = []
         for event in events:
             try:
                 inputs.append((event.message.partition, decode_internal(event.message.value)))
             except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-                log.error("unreadable transitions message partition=%d offset=%d skipped",
-                          event.message.partition, event.message.offset)
+                log.error(
+                    "unreadable transitions message partition=%d offset=%d skipped",
+                    event.message.partition,
+                    event.message.offset,
+                )
         now = self.clock.now()
         result = self.units.process(inputs, now=now)
         nodes = set(result.dirty_nodes)
@@ -358,7 +432,8 @@ class Pipeline:
             nodes |= {node for node, p in self._node_partition.items() if p in ticked}
         signals = self.units.evaluate(sorted(nodes), now=now)
         await self._send_all(
-            (self.topics.signals, s.fingerprint.encode(), s.encode(), None, None) for s in signals
+            ((self.topics.signals, s.fingerprint.encode(), s.encode(), None, None) for s in signals),
+            wait=False,
         )
         await self._write(self.metrics_table, result.metrics_writes)
         await self._write(self.gauges_table, result.gauge_writes)  # type: ignore[arg-type]
@@ -375,7 +450,11 @@ class Pipeline:
         """Tick every owned partition of the unit stage (windows roll, rules re-evaluate)."""
         at = self.clock.now()
         await self._send_all(
-            (self.topics.transitions, None, Tick(at).encode(), partition, None) for partition in sorted(self.owned)
+            (
+                (self.topics.transitions, None, Tick(at).encode(), partition, None)
+                for partition in sorted(self.owned)
+            ),
+            wait=False,
         )
 
     # -- alerts ------------------------------------------------------------------------
@@ -385,7 +464,7 @@ class Pipeline:
         messages = self._messages(events, sources)
         now = self.clock.now()
         result = self.alerts.process(messages, now=now)
-        sends: list[tuple[str, bytes | None, bytes | None, int | None, Any]] = [
+        sends: list[Send] = [
             (self.topics.alerts, e.fingerprint.encode(), e.encode(), None, None) for e in result.events
         ]
         sends += self._dead_letters(result.dead_letters)
@@ -403,11 +482,21 @@ class Pipeline:
         sends = []
         for partition in sorted(self.owned):
             for fingerprint, _at in self.alert_wakeups.pop_due(partition, now, real_now=real):
-                sends.append((self.topics.signals, fingerprint.encode(), Tick(now, fingerprint).encode(), partition, None))
+                sends.append(
+                    (
+                        self.topics.signals,
+                        fingerprint.encode(),
+                        Tick(now, fingerprint).encode(),
+                        partition,
+                        None,
+                    )
+                )
         for partition, fingerprint, _at in self.alert_wakeups.retry(real_now=real):
-            sends.append((self.topics.signals, fingerprint.encode(), Tick(now, fingerprint).encode(), partition, None))
+            sends.append(
+                (self.topics.signals, fingerprint.encode(), Tick(now, fingerprint).encode(), partition, None)
+            )
         if sends:
-            await self._send_all(sends)
+            await self._send_all(sends, wait=False)
 
     # -- rebalance ---------------------------------------------------------------------
 
@@ -462,7 +551,10 @@ class Pipeline:
                 self.alert_wakeups.schedule(partition, fingerprint, at)
         log.info(
             "partitions %s recovered: rebuilt deadline index for %d items (%d pending) in %.2fs",
-            sorted(owned), count, len(self.item_deadlines), time.monotonic() - started,
+            sorted(owned),
+            count,
+            len(self.item_deadlines),
+            time.monotonic() - started,
         )
         if self.publisher.up:
             await self._republish()
@@ -474,7 +566,8 @@ class Pipeline:
         broker supports (its admin OffsetFetch does not decode).
         """
         reader = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.broker_bootstrap, group_id=self.settings.app_id,
+            bootstrap_servers=self.settings.broker_bootstrap,
+            group_id=self.settings.app_id,
             enable_auto_commit=False,
         )
         out: dict[tuple[str, int], int] = {}
@@ -518,7 +611,9 @@ class Pipeline:
 
                     alert = Alert.decode(raw)
                     self.publisher.alert(fingerprint, alert.unit, alert.to_board(self.catalog))
-        log.info("republishing board state: %d queue entries, owned partitions %s", queued, sorted(self.owned))
+        log.info(
+            "republishing board state: %d queue entries, owned partitions %s", queued, sorted(self.owned)
+        )
 
     async def _trim(self) -> None:
         self.units.store.trim_cache(self.clock.now())
@@ -530,7 +625,10 @@ class Pipeline:
             while awaited is not None and len(chain) < 20:
                 frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
                 if frame is not None:
-                    chain.append(f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_code.co_name}:{frame.f_lineno}")
+                    chain.append(
+                        f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:"
+                        f"{frame.f_code.co_name}:{frame.f_lineno}"
+                    )
                 awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
             log.warning("task %s: %s", task.get_name(), " -> ".join(chain) or repr(task))
 

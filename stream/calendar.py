@@ -122,7 +122,9 @@ class WorkCalendar:
             raise ConfigError(f"calendar file {path}: 'override' must be an array of tables ([[override]])")
         overrides: dict[date, DayOverride] = {}
         for index, entry in enumerate(entries):
-            day, working = (entry.get("date"), entry.get("working")) if isinstance(entry, dict) else (None, None)
+            day, working = (
+                (entry.get("date"), entry.get("working")) if isinstance(entry, dict) else (None, None)
+            )
             if not isinstance(day, date) or isinstance(day, datetime) or not isinstance(working, bool):
                 raise ConfigError(
                     f"calendar file {path}: override #{index + 1} needs 'date = YYYY-MM-DD' "
@@ -138,10 +140,7 @@ class WorkCalendar:
         cached = self._working.get(day)
         if cached is None:
             override = self.overrides.get(day)
-            if override is not None:
-                cached = override.working
-            else:
-                cached = bool(self._holidays.is_working_day(day))
+            cached = override.working if override is not None else bool(self._holidays.is_working_day(day))
             self._working[day] = cached
         return cached
 
@@ -251,7 +250,9 @@ class _Timeline:
         self.cumulative = [0.0]
         for working in self.working:
             self.cumulative.append(self.cumulative[-1] + (day_total if working else 0.0))
-        self.working_ordinals = [o for o, working in zip(range(first, last), self.working, strict=True) if working]
+        self.working_ordinals = [
+            o for o, working in zip(range(first, last), self.working, strict=True) if working
+        ]
 
     def position(self, at: float) -> float:
         """Working seconds from the timeline's first midnight to ``at``."""

@@ -33,8 +33,11 @@ class Unit:
 
     def to_json(self) -> dict[str, str | None]:
         return {
-            "code": self.code, "name_vi": self.name_vi, "name_en": self.name_en,
-            "kind": self.kind, "parent": self.parent,
+            "code": self.code,
+            "name_vi": self.name_vi,
+            "name_en": self.name_en,
+            "kind": self.kind,
+            "parent": self.parent,
         }
 
 

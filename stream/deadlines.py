@@ -64,6 +64,13 @@ class DeadlineIndex:
             heapq.heappop(heap)
         return None
 
+    def earliest(self, partition: int) -> float | None:
+        """Earliest instant still to be applied in ``partition`` (pending or in flight)."""
+        pending = self.next_at(partition)
+        flying = [at for p, at, _ in self._inflight.values() if p == partition]
+        candidates = [at for at in (pending, min(flying, default=None)) if at is not None]
+        return min(candidates, default=None)
+
     def pop_due(self, partition: int, until: float, *, real_now: float) -> list[tuple[str, float]]:
         """Remove and return the keys of ``partition`` due at or before ``until``."""
         heap = self._heaps.get(partition)
@@ -122,12 +129,20 @@ class Gate:
                 return False
         return True
 
+    def watermark(self, now: float, highwaters: dict[str, int | None]) -> float:
+        """Event time this partition has certainly passed: its newest processed event
+        time, or the clock too when nothing is left to process."""
+        if self.caught_up(highwaters):
+            return max(self.event_time, now)
+        return self.event_time
+
     def limit(self, now: float, highwaters: dict[str, int | None]) -> float:
-        """The instant up to which ticks may fire: ``now`` when caught up, else event time.
+        """The instant up to which ticks may fire: the clock (or the newest event time, if
+        producers' clocks run ahead) when caught up, else the partition's event time.
 
         Event time is exclusive (an event at exactly the deadline is still on time),
         hence the tiny step back.
         """
         if self.caught_up(highwaters):
-            return now
+            return max(now, self.event_time - 1e-6)
         return min(now, self.event_time - 1e-6)

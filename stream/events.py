@@ -59,8 +59,19 @@ MAX_LENGTH: Mapping[str, int] = {
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*\Z")
 _KNOWN = frozenset(
     (
-        "event_id", "item_id", "type", "occurred_at", "unit", "category", "priority",
-        "due_at", "sla", "title", "channel", "assigned_by", "note",
+        "event_id",
+        "item_id",
+        "type",
+        "occurred_at",
+        "unit",
+        "category",
+        "priority",
+        "due_at",
+        "sla",
+        "title",
+        "channel",
+        "assigned_by",
+        "note",
     )
 )
 _TYPES = {t.value: t for t in EventType}
@@ -225,8 +236,13 @@ def format_instant(at: float) -> str:
 
 def _json_type(value: object) -> str:
     return {
-        dict: "an object", list: "an array", str: "a string", int: "a number", float: "a number",
-        bool: "a boolean", type(None): "null",
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+        type(None): "null",
     }.get(type(value), type(value).__name__)
 
 
@@ -277,7 +293,7 @@ def _sla(value: Any) -> Sla | None:
         return None
     if not isinstance(value, dict) or len(value) != 1:
         raise InvalidEvent('field \'sla\' must be {"working_days": n} or {"hours": n}')
-    (key, amount), = value.items()
+    ((key, amount),) = value.items()
     if isinstance(amount, bool) or not isinstance(amount, (int, float)):
         raise InvalidEvent(f"field 'sla.{key}' must be a number, got {_json_type(amount)}")
     if key == "working_days":

@@ -50,7 +50,9 @@ class GaugeIndex:
         self.catalog = catalog
         self._parts: dict[int, _Partition] = {}
 
-    def update(self, partition: int, item_id: str, old: QueueView | None, new: QueueView | None) -> tuple[str, ...]:
+    def update(
+        self, partition: int, item_id: str, old: QueueView | None, new: QueueView | None
+    ) -> tuple[str, ...]:
         """Move ``item_id`` from ``old`` to ``new``; return the nodes whose gauges changed."""
         if old == new:
             return ()
@@ -68,9 +70,10 @@ class GaugeIndex:
             part.where.pop(item_id, None)
         if new is not None:
             for node in self.catalog.lineage(new.unit):
-                counts = part.counts.get(node)
-                if counts is None:
-                    counts = part.counts[node] = [0, 0, 0]
+                found = part.counts.get(node)
+                if found is None:
+                    found = part.counts[node] = [0, 0, 0]
+                counts = found
                 counts[0] += 1
                 counts[1] += new.overdue
                 counts[2] += new.due_soon

@@ -9,19 +9,22 @@ written together, in one changelog message, a record can never count an event tw
 lose one, whatever is redelivered or re-emitted after a crash.
 
 Lateness: an event whose window ended more than ``grace`` before the newest event time
-already seen for the same node from the same source is late. Its counts are not added to the window's
-counters; they increment the window's ``late_events`` instead (and are logged), so
-nothing is silently dropped.
+already seen for the same node from the same source is late. Its counts are not added
+to the window's counters; they increment the window's ``late_events`` instead (and are
+logged), so nothing is silently dropped.
 
 Counts that time produces (an item becoming overdue) are different: the same fact may
 be revealed by a timer tick in one run and by a later event in another (after a crash,
 batches split differently), so they carry an id (item and transition sequence) instead
 of relying on a source offset, and each record counts an id once. They are never late:
-they are derived facts with an exact instant, not data arriving late. Records whose window ended more than the window's retention
-before the newest event time are expired (deleted, with a changelog tombstone).
+they are derived facts with an exact instant, not data arriving late.
 
-The read side (:func:`node_board`, :func:`node_status`) turns records and gauges into
-the plain dicts the board publishes and the unit alert rules evaluate.
+Retention: records whose window ended more than the window's retention before the
+stream time every item partition has passed are expired (deleted, with a changelog
+tombstone); an entry for an already expired window does not recreate it.
+
+The read side (:func:`current_windows`, :func:`sparkline`, :func:`baseline`) turns
+records and gauges into what the board publishes and the unit rules evaluate.
 """
 
 from __future__ import annotations
@@ -119,6 +122,9 @@ class MetricsStore:
         # against it does not depend on how partitions interleave in a batch.
         self._source_time: dict[tuple[str, str], float] = {}
         self.late_events = 0
+        #: Windows that ended more than their retention before this were expired; an
+        #: entry for one of them must not recreate it with partial counts.
+        self.expired_before = 0.0
 
     @property
     def horizon(self) -> float:
@@ -160,11 +166,13 @@ class MetricsStore:
         for spec in self.specs:
             start_of = spec.start
             prefix = f"{node}|{spec.name}|"
-            is_late = bool(
-                event_at is not None and seen and spec.end(start_of(event_at)) + self.grace < seen
-            )
+            is_late = bool(event_at is not None and seen and spec.end(start_of(event_at)) + self.grace < seen)
             for at, counter in entry.counts:
-                key = prefix + str(int(start_of(at)))
+                start = start_of(at)
+                if spec.end(start) + spec.retention < self.expired_before:
+                    self._gone(node, spec.name, start, entry)
+                    continue
+                key = prefix + str(int(start))
                 step = plan.get(key)
                 if step is None:
                     step = plan[key] = [[], False, 0]
@@ -179,6 +187,9 @@ class MetricsStore:
                     step = plan[key] = [[], False, 0]
                 step[1] = True
             for at, counter, once in entry.derived:
+                if spec.end(start_of(at)) + spec.retention < self.expired_before:
+                    self._gone(node, spec.name, start_of(at), entry)
+                    continue
                 record = self._record(prefix + str(int(start_of(at))))
                 if once not in record.once:
                     record.once.add(once)
@@ -203,12 +214,29 @@ class MetricsStore:
                 log.warning(
                     "late event counted in late_events, not in the window: node=%s record=%s "
                     "item=%s source=%s offset=%d",
-                    node, key, entry.item_id, source, offset,
+                    node,
+                    key,
+                    entry.item_id,
+                    source,
+                    offset,
                 )
             marks[source] = offset
             self._dirty.add(key)
         if event_at is not None and event_at > seen:
             self._source_time[clock_key] = event_at
+
+    def _gone(self, node: str, window: str, start: float, entry: Entry) -> None:
+        self.late_events += 1
+        log.warning(
+            "event for an expired window, counted only in the late-event total: node=%s "
+            "window=%s start=%d item=%s source=%s offset=%d",
+            node,
+            window,
+            start,
+            entry.item_id,
+            entry.source,
+            entry.offset,
+        )
 
     def _record(self, key: str) -> WindowRecord:
         record = self.get(key)
@@ -222,9 +250,10 @@ class MetricsStore:
         self._dirty.clear()
         return out
 
-    def expired(self, keys: Iterable[str]) -> list[str]:
-        """Keys among ``keys`` whose window ended longer ago than its retention."""
-        horizon = self.horizon
+    def expired(self, keys: Iterable[str], horizon: float) -> list[str]:
+        """Keys among ``keys`` whose window ended longer ago than its retention before
+        ``horizon`` (from now on, entries for such windows do not recreate them)."""
+        self.expired_before = max(self.expired_before, horizon)
         out: list[str] = []
         for key in keys:
             try:
@@ -348,9 +377,7 @@ def window_summary(
     return summary
 
 
-def current_windows(
-    store: MetricsStore, node: str, now: float, gauges: Gauges
-) -> dict[str, dict[str, Any]]:
+def current_windows(store: MetricsStore, node: str, now: float, gauges: Gauges) -> dict[str, dict[str, Any]]:
     """Summaries of the windows of ``node`` that contain ``now``."""
     out: dict[str, dict[str, Any]] = {}
     for spec in store.specs:

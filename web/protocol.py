@@ -97,9 +97,7 @@ def parse_client_frame(raw: str | bytes) -> ClientFrame:
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise ProtocolError(
-            "bad_json", 'frames must be JSON objects, e.g. {"type":"ping"}'
-        ) from None
+        raise ProtocolError("bad_json", 'frames must be JSON objects, e.g. {"type":"ping"}') from None
     if not isinstance(data, dict):
         raise ProtocolError("bad_json", 'frames must be JSON objects, e.g. {"type":"ping"}')
     kind = data.get("type")
@@ -118,16 +116,20 @@ def parse_client_frame(raw: str | bytes) -> ClientFrame:
     if kind == "view":
         unit = data.get("unit")
         if unit is not None and (not isinstance(unit, str) or not _UNIT_CODE.match(unit)):
-            raise ProtocolError(
-                "bad_frame", "view 'unit' must be a unit code like 'P-SAIGON' or null"
-            )
+            raise ProtocolError("bad_frame", "view 'unit' must be a unit code like 'P-SAIGON' or null")
         return ViewFrame(unit=unit)
     if kind == "ping":
         return PingFrame(ref=_ref(data))
-    shown = kind[:40] if isinstance(kind, str) else kind
-    raise ProtocolError(
-        "unknown_type", f"unknown frame type {shown!r}; use auth, ack, explain, view or ping"
-    )
+    # Never repr() a client's array or object: ~1000 nested levels raise RecursionError
+    # (and a large one would be echoed back whole).
+    shown = repr(kind[:40]) if isinstance(kind, str) else _json_scalar(kind)
+    raise ProtocolError("unknown_type", f"unknown frame type {shown}; use auth, ack, explain, view or ping")
+
+
+def _json_scalar(value: Any) -> str:
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    return "(an array)" if isinstance(value, list) else "(an object)"
 
 
 def _auth(data: dict[str, Any]) -> AuthFrame:
@@ -141,13 +143,9 @@ def _auth(data: dict[str, Any]) -> AuthFrame:
             raise ProtocolError("bad_frame", 'auth \'resume\' must be {"epoch": …, "seq": …}')
         epoch, seq = raw_resume.get("epoch"), raw_resume.get("seq")
         if not isinstance(epoch, str) or not _EPOCH.match(epoch):
-            raise ProtocolError(
-                "bad_frame", "auth 'resume.epoch' must be the epoch string of a snapshot"
-            )
+            raise ProtocolError("bad_frame", "auth 'resume.epoch' must be the epoch string of a snapshot")
         if not isinstance(seq, str) or not is_stream_id(seq):
-            raise ProtocolError(
-                "bad_frame", "auth 'resume.seq' must be a stream id like '1700000000000-0'"
-            )
+            raise ProtocolError("bad_frame", "auth 'resume.seq' must be a stream id like '1700000000000-0'")
         resume = Resume(epoch, seq)
     view = data.get("view")
     if view is not None and (not isinstance(view, str) or not _UNIT_CODE.match(view)):
@@ -281,9 +279,7 @@ class Denied:
     message: str
 
 
-def authorize_command(
-    scope: Scope, frame: AckFrame | ExplainFrame, alert_unit: str | None
-) -> str | Denied:
+def authorize_command(scope: Scope, frame: AckFrame | ExplainFrame, alert_unit: str | None) -> str | Denied:
     """The command type for ``frame`` from ``scope``, or why it is refused.
 
     ``alert_unit`` is the unit of the alert in board:alerts (``None``: not found). A unit

@@ -155,9 +155,7 @@ class BoardServer:
 
     # -- HTTP -----------------------------------------------------------------------
 
-    async def process_request(
-        self, connection: ServerConnection, request: Request
-    ) -> Response | None:
+    async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Answer plain HTTP routes; let ``/ws`` handshakes through (after the origin check)."""
         path = request.path.split("?", 1)[0].split("#", 1)[0]
         if path == "/ws":
@@ -239,17 +237,13 @@ class BoardServer:
         except ConnectionClosed:
             pass
         except StoreUnavailable as exc:
-            log.warning(
-                "session #%d: board store unavailable during sync (%s); closing 1013", ident, exc
-            )
+            log.warning("session #%d: board store unavailable during sync (%s); closing 1013", ident, exc)
             await ws.close(protocol.CLOSE_TRY_AGAIN, "board store unavailable, retry")
         except Exception:
             log.error("session #%d failed; closing 1011", ident, exc_info=True)
             await ws.close(protocol.CLOSE_ERROR, "internal error")
 
-    async def _authenticate(
-        self, ws: ServerConnection, ident: int
-    ) -> tuple[Claims, AuthFrame] | None:
+    async def _authenticate(self, ws: ServerConnection, ident: int) -> tuple[Claims, AuthFrame] | None:
         try:
             message = await asyncio.wait_for(ws.recv(), protocol.AUTH_TIMEOUT)
         except TimeoutError:
@@ -278,12 +272,17 @@ class BoardServer:
         log.info("session #%d: authentication failed from %s: %s", ident, peer, reason)
         await ws.close(protocol.CLOSE_UNAUTHORIZED, f"unauthorized: {kind}")
 
-    async def _run_session(
-        self, ws: ServerConnection, ident: int, claims: Claims, frame: AuthFrame
-    ) -> None:
+    async def _run_session(self, ws: ServerConnection, ident: int, claims: Claims, frame: AuthFrame) -> None:
         scope = claims.scope
         view = protocol.default_view(scope, frame.view)
         if not protocol.can_view(scope, view):
+            log.info(
+                "session #%d: refused view=%s for %s (%s): forbidden",
+                ident,
+                view,
+                scope.text,
+                claims.subject,
+            )
             await ws.send(
                 protocol.error_frame("forbidden", f"scope {scope.text} cannot view unit {view}"),
                 text=True,
@@ -291,14 +290,10 @@ class BoardServer:
             await ws.close(protocol.CLOSE_FORBIDDEN, "forbidden")
             return
         if view is not None and view not in self.catalog:
-            await ws.send(
-                protocol.error_frame("not_found", f"unit {view} is not in the catalog"), text=True
-            )
+            await ws.send(protocol.error_frame("not_found", f"unit {view} is not in the catalog"), text=True)
             await ws.close(protocol.CLOSE_FORBIDDEN, "unknown unit")
             return
-        session = Session(
-            ws, claims, view=view, resume=frame.resume, config=self.sessions, ident=ident
-        )
+        session = Session(ws, claims, view=view, resume=frame.resume, config=self.sessions, ident=ident)
         gauge = self.metrics.connections.labels(scope.kind)
         self.hub.register(session)
         gauge.inc()
@@ -362,9 +357,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
     catalog = Catalog.from_file(settings.units_file)
     store = BoardStore.from_url(settings.redis_target, feed_maxlen=settings.feed_maxlen)
     sink = CommandSink(settings)
-    board = BoardServer(
-        settings, store=store, catalog=catalog, clock=settings.clock.build(), sink=sink
-    )
+    board = BoardServer(settings, store=store, catalog=catalog, clock=settings.clock.build(), sink=sink)
     await board.hub.start()
     try:
         async with ws_serve(

@@ -166,9 +166,7 @@ class Session:
         if pending:
             _, stuck = await asyncio.wait(pending, timeout=5.0)
             for task in stuck:
-                log.warning(
-                    "session #%d: task %s did not stop in time", self.ident, task.get_name()
-                )
+                log.warning("session #%d: task %s did not stop in time", self.ident, task.get_name())
         for task in done:
             exc = task.exception()
             if exc is not None and not isinstance(exc, ConnectionClosed):
@@ -195,9 +193,7 @@ class Session:
                 self._advance(item.seq, item.order)
             else:
                 assert item.heartbeat is not None
-                if item.epoch == self.epoch and (
-                    self._cursor_key is None or item.order > self._cursor_key
-                ):
+                if item.epoch == self.epoch and (self._cursor_key is None or item.order > self._cursor_key):
                     # Every entry up to the hub's position was offered before this heartbeat.
                     self._advance(item.seq, item.order)
                 await self._send_heartbeat(item.heartbeat)
@@ -341,19 +337,22 @@ class Session:
             elif isinstance(frame, AckFrame | ExplainFrame):
                 await self._command(frame)
             elif isinstance(frame, AuthFrame):
-                await self._reply(
-                    protocol.error_frame("bad_frame", "already authenticated"), "error"
-                )
+                await self._reply(protocol.error_frame("bad_frame", "already authenticated"), "error")
 
     async def _reply(self, data: bytes, frame_type: str) -> None:
         await self._send(data, frame_type)
 
     async def _change_view(self, frame: ViewFrame) -> None:
         if not protocol.can_view(self.scope, frame.unit):
+            log.info(
+                "session #%d: refused view=%s for %s (%s): forbidden",
+                self.ident,
+                frame.unit,
+                self.scope.text,
+                self.claims.subject,
+            )
             await self._reply(
-                protocol.error_frame(
-                    "forbidden", f"scope {self.scope.text} cannot view another unit"
-                ),
+                protocol.error_frame("forbidden", f"scope {self.scope.text} cannot view another unit"),
                 "error",
             )
             return
@@ -395,14 +394,19 @@ class Session:
             )
             return
         unit = alert.get("unit") if alert is not None else None
-        decision = protocol.authorize_command(
-            self.scope, frame, unit if isinstance(unit, str) else None
-        )
+        decision = protocol.authorize_command(self.scope, frame, unit if isinstance(unit, str) else None)
         if isinstance(decision, Denied):
             metrics.commands.labels(name, decision.code).inc()
-            await self._reply(
-                protocol.error_frame(decision.code, decision.message, ref=frame.ref), "error"
+            log.info(
+                "session #%d: refused %s on alert=%r for %s (%s): %s",
+                self.ident,
+                name,
+                frame.alert[:80],
+                self.scope.text,
+                self.claims.subject,
+                decision.code,
             )
+            await self._reply(protocol.error_frame(decision.code, decision.message, ref=frame.ref), "error")
             return
         command_id = uuid.uuid4().hex
         body = protocol.command_body(

@@ -62,15 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--start",
         type=_instant,
         default=None,
-        help="first instant, RFC 3339 with offset, e.g. 2026-11-26T00:00:00+07:00 "
-        "(default: the clock's now)",
+        help="first instant, RFC 3339 with offset, e.g. 2026-11-26T00:00:00+07:00 (default: the clock's now)",
     )
     parser.add_argument(
         "--rate",
         type=float,
         default=3000.0,
-        help="feedback items per working day, whole city (default 3000; off days get "
-        "about a third)",
+        help="feedback items per working day, whole city (default 3000; off days get about a third)",
     )
     parser.add_argument(
         "--task-rate",
@@ -145,9 +143,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     if args.write_units is not None:
         args.write_units.write_bytes(
-            orjson.dumps(
-                catalog_document(traffic.catalog, traffic.weights), option=orjson.OPT_INDENT_2
-            )
+            orjson.dumps(catalog_document(traffic.catalog, traffic.weights), option=orjson.OPT_INDENT_2)
         )
         log.info("wrote the catalog (%d units) to %s", len(traffic.catalog), args.write_units)
 
@@ -240,9 +236,7 @@ def pacing_clock(settings: Settings, *, speed: float | None, start: float | None
         )
     if speed is not None and not shared:
         origin = time.time()
-        return AcceleratedClock(
-            start=start if start is not None else origin, origin=origin, speed=speed
-        )
+        return AcceleratedClock(start=start if start is not None else origin, origin=origin, speed=speed)
     return configured.build()
 
 

@@ -380,9 +380,7 @@ def load_weights(path: Path) -> dict[str, float]:
             continue
         value = entry["weight"]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ConfigError(
-                f"unit catalog {path}: weight of {entry.get('code')!r} must be a number >= 0"
-            )
+            raise ConfigError(f"unit catalog {path}: weight of {entry.get('code')!r} must be a number >= 0")
         weights[str(entry.get("code"))] = float(value)
     return weights
 
@@ -404,9 +402,7 @@ def expand_catalog(
         if code in catalog:
             continue
         members.append(
-            Unit(
-                code, f"Phường mô phỏng {number}", f"Simulated Ward {number}", "ward", catalog.root
-            )
+            Unit(code, f"Phường mô phỏng {number}", f"Simulated Ward {number}", "ward", catalog.root)
         )
         padded[code] = 1.0
     return Catalog(members, name=catalog.name), padded
@@ -438,8 +434,7 @@ class WorkingTime:
         # Asia/Ho_Chi_Minh has no daylight saving, so one offset maps instants to days.
         self.offset = offset.total_seconds()
         self._sessions_of_day = [
-            (_clock_seconds(start), _clock_seconds(end))
-            for start, end in calendar.office_hours.sessions
+            (_clock_seconds(start), _clock_seconds(end)) for start, end in calendar.office_hours.sessions
         ]
         self._first = self.day_index(origin) - 1
         self._cum: list[float] = [0.0]
@@ -454,9 +449,7 @@ class WorkingTime:
         """Whether local day number ``day`` is a working day of the calendar."""
         working = self._working.get(day)
         if working is None:
-            working = self._working[day] = self.calendar.is_working_day(
-                _EPOCH + timedelta(days=day)
-            )
+            working = self._working[day] = self.calendar.is_working_day(_EPOCH + timedelta(days=day))
         return working
 
     def _extend(self) -> None:
@@ -578,26 +571,18 @@ class Traffic:
         self.config = config or TrafficConfig()
         weights = dict(weights or {})
         self.weights: Mapping[str, float] = weights
-        handling = [
-            unit
-            for unit in catalog
-            if unit.code != catalog.root and not catalog.children(unit.code)
-        ]
+        handling = [unit for unit in catalog if unit.code != catalog.root and not catalog.children(unit.code)]
         local = [unit for unit in handling if unit.kind in _LOCAL_KINDS]
         departments = [unit for unit in handling if unit.kind == "department"]
         if not local:
             local = [unit for unit in handling if unit.kind != "department"] or handling
         if not local:
-            raise ConfigError(
-                "the unit catalog has no unit that can handle items (a leaf below the root)"
-            )
+            raise ConfigError("the unit catalog has no unit that can handle items (a leaf below the root)")
         self.local_units: tuple[str, ...] = tuple(unit.code for unit in local)
         self.department_units: tuple[str, ...] = tuple(unit.code for unit in departments)
         self._local = _Pickers.build({code: weights.get(code, 1.0) for code in self.local_units})
         self._local_set = frozenset(self.local_units)
-        self._departments = _Pickers.build(
-            {code: weights.get(code, 1.0) for code in self.department_units}
-        )
+        self._departments = _Pickers.build({code: weights.get(code, 1.0) for code in self.department_units})
         if not self._local:
             raise ConfigError("every ward/commune of the unit catalog has weight 0")
         self._by_category = {
@@ -606,9 +591,7 @@ class Traffic:
             )
             for category, codes in DEPARTMENTS_FOR.items()
         }
-        mix = {
-            code: CATEGORY_MIX.get(code, 0.02) for code in sla.categories if code != TASK_CATEGORY
-        }
+        mix = {code: CATEGORY_MIX.get(code, 0.02) for code in sla.categories if code != TASK_CATEGORY}
         if not mix:
             mix = {"khac": 1.0}
         self._categories = _Pickers.build(mix)
@@ -619,9 +602,7 @@ class Traffic:
         self.slow_units: frozenset[str] = frozenset(chooser.sample(units, count))
         # Each unit has its own typical share of the allowed time it takes.
         self.unit_pace: dict[str, float] = {
-            code: chooser.uniform(0.95, 1.3)
-            if code in self.slow_units
-            else chooser.uniform(0.3, 0.6)
+            code: chooser.uniform(0.95, 1.3) if code in self.slow_units else chooser.uniform(0.3, 0.6)
             for code in units
         }
         self._names = {unit.code: unit.name_vi for unit in catalog}
@@ -650,9 +631,7 @@ class Traffic:
             heapq.heappush(heap, (at, sequence, entry))
 
         arrivals = {
-            FEEDBACK: _ArrivalProcess(
-                config.items_per_day, FEEDBACK_RHYTHM, config.off_day_factor, work
-            ),
+            FEEDBACK: _ArrivalProcess(config.items_per_day, FEEDBACK_RHYTHM, config.off_day_factor, work),
             TASK: _ArrivalProcess(config.tasks_per_day, TASK_RHYTHM, 0.0, work),
         }
         for kind, process in arrivals.items():
@@ -698,9 +677,7 @@ class Traffic:
 
     # -- planning ---------------------------------------------------------------------
 
-    def _due(
-        self, at: float, category: str, priority: str, work: WorkingTime
-    ) -> tuple[float, bool]:
+    def _due(self, at: float, category: str, priority: str, work: WorkingTime) -> tuple[float, bool]:
         """Deadline of a period starting at ``at`` and whether it runs on working time."""
         if priority == Priority.URGENT:
             plan = self.sla.plan(self.calendar, start=at, category=category, priority=priority)
@@ -737,9 +714,7 @@ class Traffic:
         sigma = 0.35 if unit in self.slow_units else 0.5
         return pace * math.exp(rng.gauss(0.0, sigma))
 
-    def _title(
-        self, rng: random.Random, hostile: random.Random, templates: Sequence[str], unit: str
-    ) -> str:
+    def _title(self, rng: random.Random, hostile: random.Random, templates: Sequence[str], unit: str) -> str:
         template = templates[int(rng.random() * len(templates))]
         name = self._names.get(unit, unit)
         street = STREETS[int(rng.random() * len(STREETS))]
@@ -831,9 +806,7 @@ class Traffic:
         elif complication < config.extension_share + config.pause_share:
             resolve_at = self._pause(rng, timeline, handler, resolve_at)
         self._progress(rng, timeline, handler, resolve_at)
-        timeline.at(
-            resolve_at, EventType.RESOLVED, unit=handler, note=_note(rng, EventType.RESOLVED)
-        )
+        timeline.at(resolve_at, EventType.RESOLVED, unit=handler, note=_note(rng, EventType.RESOLVED))
 
         if rng.random() < config.reopen_share:
             reopen_at = timeline.add(
@@ -847,9 +820,7 @@ class Traffic:
                 reopen_at, max(timeline.span(reopen_at, due2) * self._speed(rng, handler), 1800.0)
             )
             self._progress(rng, timeline, handler, again)
-            timeline.at(
-                again, EventType.RESOLVED, unit=handler, note=_note(rng, EventType.RESOLVED)
-            )
+            timeline.at(again, EventType.RESOLVED, unit=handler, note=_note(rng, EventType.RESOLVED))
         return _Plan(FEEDBACK, item_id, steps)
 
     def _plan_task(
@@ -902,14 +873,10 @@ class Traffic:
             return _Plan(TASK, item_id, steps)
         resolve_at = timeline.after(t0, max(allowed * self._speed(rng, unit), 3600.0))
         if rng.random() < 0.08:
-            resolve_at = self._extend(
-                rng, timeline, unit, t0, due, t0, due, resolve_at, urgent=False
-            )
+            resolve_at = self._extend(rng, timeline, unit, t0, due, t0, due, resolve_at, urgent=False)
         for _ in range(rng.randint(1, 3)):
             self._progress(rng, timeline, unit, resolve_at, count=1)
-        timeline.at(
-            resolve_at, EventType.RESOLVED, unit=unit, note="Đã hoàn thành, báo cáo kết quả"
-        )
+        timeline.at(resolve_at, EventType.RESOLVED, unit=unit, note="Đã hoàn thành, báo cáo kết quả")
         return _Plan(TASK, item_id, steps)
 
     def _extend(
@@ -941,15 +908,11 @@ class Traffic:
                 )
                 target = max(unit_due, new_due)
                 return max(
-                    timeline.after(
-                        unit_start, timeline.span(unit_start, target) * self._speed(rng, unit)
-                    ),
+                    timeline.after(unit_start, timeline.span(unit_start, target) * self._speed(rng, unit)),
                     timeline.after(at, 1800.0),
                 )
         # Granted after the deadline passed: only a new appointment, the item stays late.
-        at = timeline.after(
-            max(last, due), max(timeline.span(t0, due), 3600.0) * rng.uniform(0.05, 0.3)
-        )
+        at = timeline.after(max(last, due), max(timeline.span(t0, due), 3600.0) * rng.uniform(0.05, 0.3))
         at = max(at, due + 60.0, last + 1.0)
         appointment = self._later_due(at, rng, urgent=urgent)
         timeline.at(
@@ -966,9 +929,7 @@ class Traffic:
             return round(after + rng.randint(12, 72) * _HOUR, 3)
         return self.calendar.add_working_days(after, rng.randint(3, 10))
 
-    def _pause(
-        self, rng: random.Random, timeline: _Timeline, unit: str, resolve_at: float
-    ) -> float:
+    def _pause(self, rng: random.Random, timeline: _Timeline, unit: str, resolve_at: float) -> float:
         last = timeline.last
         work_left = timeline.span(last, resolve_at)
         paused = timeline.after(last, max(work_left, 600.0) * rng.uniform(0.2, 0.6))
@@ -977,9 +938,7 @@ class Traffic:
             length = self.day_seconds * rng.uniform(0.5, 5.0)
         else:
             length = rng.uniform(2.0, 24.0) * _HOUR
-        resumed = timeline.add(
-            length, EventType.RESUMED, unit=unit, note=_note(rng, EventType.RESUMED)
-        )
+        resumed = timeline.add(length, EventType.RESUMED, unit=unit, note=_note(rng, EventType.RESUMED))
         left = max(work_left - timeline.span(last, paused), 600.0)
         return timeline.after(resumed, left)
 
@@ -1040,9 +999,7 @@ class _Timeline:
 class _ArrivalProcess:
     """Non-homogeneous Poisson arrivals by local hour and day type (thinning)."""
 
-    def __init__(
-        self, per_day: float, rhythm: Sequence[float], off_day: float, work: WorkingTime
-    ) -> None:
+    def __init__(self, per_day: float, rhythm: Sequence[float], off_day: float, work: WorkingTime) -> None:
         mean = sum(rhythm) / len(rhythm)
         self.rates = [per_day / _DAY * weight / mean for weight in rhythm] if per_day > 0 else []
         self.off_day = off_day

@@ -122,14 +122,10 @@ class Truth:
             return cls(
                 as_of=float(data["as_of"]),
                 windows=tuple(data.get("windows", ())),
-                counters={
-                    k: {c: int(n) for c, n in v.items()} for k, v in data["counters"].items()
-                },
+                counters={k: {c: int(n) for c, n in v.items()} for k, v in data["counters"].items()},
                 latency={k: [float(x) for x in v] for k, v in data.get("latency", {}).items()},
                 sla_used={k: [float(x) for x in v] for k, v in data.get("sla_used", {}).items()},
-                totals={
-                    k: {c: int(n) for c, n in v.items()} for k, v in data.get("totals", {}).items()
-                },
+                totals={k: {c: int(n) for c, n in v.items()} for k, v in data.get("totals", {}).items()},
                 breaches=tuple(data.get("breaches", ())),
                 escalations={k: int(v) for k, v in data.get("escalations", {}).items()},
                 rejected=int(data.get("rejected", 0)),
@@ -206,9 +202,7 @@ class Oracle:
         max_bytes: messages larger than this are rejected, as the worker does.
     """
 
-    def __init__(
-        self, policy: ItemPolicy, windows: Sequence[WindowSpec], *, max_bytes: int = 65536
-    ) -> None:
+    def __init__(self, policy: ItemPolicy, windows: Sequence[WindowSpec], *, max_bytes: int = 65536) -> None:
         self.policy = policy
         self.windows = tuple(windows)
         self.max_bytes = max_bytes
@@ -226,9 +220,7 @@ class Oracle:
         self._finished = False
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, *, deadlines: DeadlinePolicy | None = None
-    ) -> Oracle:
+    def from_settings(cls, settings: Settings, *, deadlines: DeadlinePolicy | None = None) -> Oracle:
         """An oracle configured like the worker (catalog, SLA, calendar, windows, limits)."""
         return cls(
             item_policy(settings, deadlines=deadlines),
@@ -337,9 +329,7 @@ class Oracle:
 
 def counter_windows(settings: Settings) -> tuple[WindowSpec, ...]:
     """The configured counter windows (``GOVPULSE_WINDOWS`` and friends)."""
-    return window_specs(
-        settings.windows, settings.window_retention, period_anchor=settings.reporting_period
-    )
+    return window_specs(settings.windows, settings.window_retention, period_anchor=settings.reporting_period)
 
 
 def deadline_policy(settings: Settings) -> DeadlinePolicy:
@@ -350,9 +340,7 @@ def deadline_policy(settings: Settings) -> DeadlinePolicy:
         ConfigError: the rules file is invalid.
     """
     rules = RulesConfig.from_file(settings.rules_file)
-    return rules.deadline_policy(
-        purge_after=settings.closed_item_retention, dedup_ids=settings.dedup_ids
-    )
+    return rules.deadline_policy(purge_after=settings.closed_item_retention, dedup_ids=settings.dedup_ids)
 
 
 def item_policy(settings: Settings, *, deadlines: DeadlinePolicy | None = None) -> ItemPolicy:

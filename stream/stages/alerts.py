@@ -76,7 +76,9 @@ class AlertProcessor:
             self.silences[silence.id] = silence
         self._active.clear()
 
-    def rebuild(self, partition: int, stored: Iterable[tuple[bytes, bytes]], *, now: float) -> list[tuple[str, float | None]]:
+    def rebuild(
+        self, partition: int, stored: Iterable[tuple[bytes, bytes]], *, now: float
+    ) -> list[tuple[str, float | None]]:
         """Index the stored alerts of ``partition``; return their next wake-ups."""
         active: set[str] = set()
         schedule: list[tuple[str, float | None]] = []
@@ -145,7 +147,9 @@ class AlertProcessor:
                 active.discard(fingerprint)
                 if alert is not None:  # resolved: leaves the board (a purge was already gone)
                     result.board[fingerprint] = (alert.unit, None)
-            result.schedule.append((partition, fingerprint, None if alert is None else self._wakeup(alert, now)))
+            result.schedule.append(
+                (partition, fingerprint, None if alert is None else self._wakeup(alert, now))
+            )
         return result
 
     def _apply(
@@ -172,8 +176,13 @@ class AlertProcessor:
             decoded = Signal.from_json(data)
             key = decoded.fingerprint.encode()
             step = lifecycle.on_signal(
-                self._current(key, overlay), decoded, now, silences=silences,
-                config=self.rules, catalog=self.catalog, calendar=self.calendar,
+                self._current(key, overlay),
+                decoded,
+                now,
+                silences=silences,
+                config=self.rules,
+                catalog=self.catalog,
+                calendar=self.calendar,
             )
         overlay[key] = step.alert
         result.events.extend(step.events)
@@ -209,8 +218,12 @@ class AlertProcessor:
             raise CommandRejected(f"'{command.type.value}' needs the alert fingerprint")
         key = command.alert.encode()
         step = lifecycle.on_command(
-            self._current(key, overlay), command, now,
-            config=self.rules, catalog=self.catalog, calendar=self.calendar,
+            self._current(key, overlay),
+            command,
+            now,
+            config=self.rules,
+            catalog=self.catalog,
+            calendar=self.calendar,
         )
         overlay[key] = step.alert
         result.events.extend(step.events)

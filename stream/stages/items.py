@@ -12,7 +12,8 @@ keeps results exact: outputs first (awaited), then the item table.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,7 @@ FEEDBACK, TASKS, TICKS = "f", "t", "k"
 TIME_KINDS = frozenset({Kind.DUE_SOON, Kind.OVERDUE, Kind.ESCALATED})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per event, and frozen init is ~7x slower
 class Message:
     """One input message, stripped of Faust."""
 
@@ -62,7 +63,7 @@ class Message:
         return f"{self.source}{self.partition}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per event, and frozen init is ~7x slower
 class DeadLetter:
     """An input message that could not be applied, and why."""
 
@@ -71,7 +72,7 @@ class DeadLetter:
     stage: str = "items"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per event, and frozen init is ~7x slower
 class QueueChange:
     """The board's queue entry of ``item_id`` at ``unit`` changed (None = removed)."""
 
@@ -127,9 +128,26 @@ class ItemProcessor:
         self.gauges = gauges
         self.max_event_bytes = max_event_bytes
         self.max_future_skew = max_future_skew
+        self._tick_limits: Mapping[int, float] | None = None
 
-    def process(self, messages: Sequence[Message], *, now: float) -> ItemBatchResult:
-        """Apply ``messages`` in order; never raises for bad input (it is dead-lettered)."""
+    def process(
+        self,
+        messages: Sequence[Message],
+        *,
+        now: float,
+        tick_limits: Mapping[int, float] | None = None,
+    ) -> ItemBatchResult:
+        """Apply ``messages`` in order; never raises for bad input (it is dead-lettered).
+
+        Args:
+            now: the clock, for the future-skew check.
+            tick_limits: per partition, the latest deadline instant a tick may apply now
+                (see :class:`stream.deadlines.Gate`). A tick beyond it — left in the tick
+                topic by an earlier run, while this run re-reads events that precede it —
+                is skipped: the deadline index fires it again when the input has caught
+                up, so an event that happened before the deadline is never overtaken.
+        """
+        self._tick_limits = tick_limits
         result = ItemBatchResult()
         overlay: dict[bytes, Item | None] = {}
         first_unit: dict[bytes, tuple[int, str | None]] = {}
@@ -143,13 +161,19 @@ class ItemProcessor:
                 result.dead_letters.append(DeadLetter(message, exc.reason))
                 log.info(
                     "dead-lettered topic=%s partition=%d offset=%d: %s",
-                    message.topic, message.partition, message.offset, exc.reason,
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    exc.reason,
                 )
                 continue
             except Exception as exc:  # a bug must not stop the stream: dead-letter and go on
                 log.error(
                     "failed to apply topic=%s partition=%d offset=%d",
-                    message.topic, message.partition, message.offset, exc_info=True,
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    exc_info=True,
                 )
                 result.dead_letters.append(DeadLetter(message, f"internal error: {exc!r}"))
                 continue
@@ -221,11 +245,15 @@ class ItemProcessor:
                 raise InvalidEvent("not a deadline tick written by govpulse")
             item_id, at = tick
             key = item_id.encode()
+            limits = self._tick_limits
+            if limits is not None and at > limits.get(message.partition, at):
+                log.debug("tick for %s at %s is ahead of the input; deferred", item_id, at)
+                return _Applied(None, key, None, None, None)
             item = self._current(key, overlay)
             if item is None:
                 return _Applied(None, key, None, None, None)
-            old_view, old_unit = queue_view(item), item.unit
-            return _Applied(apply_tick(item, at, self.policy), key, None, old_view, old_unit)
+            _check_partition(item, message)
+            return _Applied(apply_tick(item, at, self.policy), key, None, queue_view(item), item.unit)
         if message.value is None:
             raise InvalidEvent("message has no value (tombstone); expected a JSON event")
         event = parse_event(message.value, max_bytes=self.max_event_bytes)
@@ -241,6 +269,8 @@ class ItemProcessor:
             )
         key = event.item_id.encode()
         item = self._current(key, overlay)
+        if item is not None:
+            _check_partition(item, message)
         old_view = queue_view(item)
         old_unit = item.unit if item is not None else None
         kind = "task" if message.source == TASKS else "feedback"
@@ -321,7 +351,7 @@ class ItemProcessor:
         return schedule
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per event, and frozen init is ~7x slower
 class _Applied:
     outcome: Outcome | None
     key: bytes
@@ -330,17 +360,42 @@ class _Applied:
     old_unit: str | None
 
 
+def _check_partition(item: Item, message: Message) -> None:
+    """Refuse a message for ``item`` on another partition than the item's own.
+
+    Its state, gauges, changelog record and deadlines all live in the item's partition;
+    applying the message elsewhere would corrupt them (or read a stale copy left by an
+    earlier assignment).
+    """
+    if item.partition != message.partition:
+        raise InvalidEvent(
+            f"item {item.item_id} belongs to partition {item.partition}, not {message.partition}: "
+            f"producers must key events by item_id with Kafka's default (murmur2) partitioner"
+        )
+
+
 def _parse_tick(raw: bytes | None) -> tuple[str, float] | None:
     if raw is None:
         return None
     try:
         data = orjson.loads(raw)
-        return str(data["item_id"]), float(data["at"])
+        item_id, at = str(data["item_id"]), float(data["at"])
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
+    # float() reads "nan" and "inf"; a NaN instant compares false with every deadline,
+    # so it would fire them all at once.
+    return (item_id, at) if math.isfinite(at) else None
 
 
 __all__ = [
-    "FEEDBACK", "TASKS", "TICKS", "DeadLetter", "Event", "ItemBatchResult", "ItemProcessor",
-    "Message", "QueueChange", "encode_tick",
+    "FEEDBACK",
+    "TASKS",
+    "TICKS",
+    "DeadLetter",
+    "Event",
+    "ItemBatchResult",
+    "ItemProcessor",
+    "Message",
+    "QueueChange",
+    "encode_tick",
 ]

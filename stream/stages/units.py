@@ -19,6 +19,7 @@ from alerts.model import Signal, UnitStatus, WindowStats
 from alerts.rules import unit_signals
 from stream.calendar import WorkCalendar
 from stream.catalog import Catalog
+from stream.events import format_instant
 from stream.metrics import (
     Gauges,
     MetricsStore,
@@ -28,14 +29,14 @@ from stream.metrics import (
     encode_gauges,
     sparkline,
 )
-from stream.transitions import NodeBatch, PartitionGauges, Tick
+from stream.transitions import NodeBatch, PartitionGauges, Progress, Tick
 from stream.windows import WindowSpec
 
 log = logging.getLogger(__name__)
 
 #: Active unit signals are re-sent this often (clock seconds) so facts stay fresh.
 SIGNAL_REFRESH = 300.0
-#: Expired windows are looked for at most this often (clock seconds).
+#: Expired windows are looked for at most this often (seconds of stream time).
 EXPIRY_INTERVAL = 60.0
 
 
@@ -60,6 +61,7 @@ class UnitProcessor:
         load_metrics: stored bytes of a window record by key.
         load_gauges: stored bytes of a node's gauges by node code.
         metric_keys: the keys stored in the window-record table (for expiry on ticks).
+        partitions: item partitions whose progress gates expiry.
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class UnitProcessor:
         load_metrics: Callable[[bytes], bytes | None],
         load_gauges: Callable[[bytes], bytes | None],
         metric_keys: Callable[[], Iterable[bytes]] = tuple,
+        partitions: int = 1,
     ) -> None:
         self.catalog = catalog
         self.rules = rules
@@ -80,29 +83,41 @@ class UnitProcessor:
         self._load_metrics = load_metrics
         self._load_gauges = load_gauges
         self._metric_keys = metric_keys
+        self.partitions = partitions
         self.store = MetricsStore(specs, grace=grace, load=lambda key: load_metrics(key.encode()))
         self._gauges: dict[str, dict[int, PartitionGauges]] = {}
         self._node_partition: dict[str, int] = {}
         self._last_signal: dict[str, tuple[bool, str, float]] = {}
         self._next_expiry = 0.0
+        self._progress: dict[int, float] = {}
 
     def reset(self) -> None:
         """Forget cached state (after a rebalance the tables are the truth)."""
+        expired_before = self.store.expired_before
         self.store = MetricsStore(
             self.store.specs, grace=self.store.grace, load=lambda key: self._load_metrics(key.encode())
         )
+        self.store.expired_before = expired_before
         self._gauges.clear()
         self._last_signal.clear()
+        self._next_expiry = 0.0
 
     # -- batches -----------------------------------------------------------------------
 
-    def process(self, inputs: Sequence[tuple[int, NodeBatch | Tick]], *, now: float) -> UnitBatchResult:
+    def process(
+        self, inputs: Sequence[tuple[int, NodeBatch | Tick | Progress]], *, now: float
+    ) -> UnitBatchResult:
         """Apply a batch of transitions-topic messages (partition, message)."""
         result = UnitBatchResult()
         gauge_dirty: dict[str, int] = {}
         for partition, message in inputs:
             if isinstance(message, Tick):
                 result.ticks += 1
+                continue
+            if isinstance(message, Progress):
+                for source, at in message.watermarks.items():
+                    if at > self._progress.get(source, 0.0):
+                        self._progress[source] = at
                 continue
             node = message.node
             if node not in self.catalog:
@@ -123,14 +138,31 @@ class UnitProcessor:
             result.metrics_writes.setdefault(partition, {})[key.encode()] = raw
         for node, partition in gauge_dirty.items():
             result.gauge_writes.setdefault(partition, {})[node.encode()] = encode_gauges(self._gauges[node])
-        if result.ticks and now >= self._next_expiry:
-            self._next_expiry = now + EXPIRY_INTERVAL
-            self._expire(result)
+        # Retention is measured in stream time, behind the slowest item partition, so a
+        # replay of last month expires last month's windows as it goes, and a lagging
+        # partition never finds the window it still adds to gone.
+        horizon = self.expiry_horizon()
+        if result.ticks:
+            log.debug(
+                "unit tick: expiry horizon=%s next expiry=%s progress=%s",
+                horizon,
+                self._next_expiry,
+                self._progress,
+            )
+        if result.ticks and horizon is not None and horizon >= self._next_expiry:
+            self._next_expiry = horizon + EXPIRY_INTERVAL
+            self._expire(result, horizon)
         return result
 
-    def _expire(self, result: UnitBatchResult) -> None:
+    def expiry_horizon(self) -> float | None:
+        """Stream time every item partition has passed (None until all have reported)."""
+        if len(self._progress) < self.partitions:
+            return None
+        return min(self._progress.values())
+
+    def _expire(self, result: UnitBatchResult, horizon: float) -> None:
         """Delete window records older than their retention (tombstones in the changelog)."""
-        expired = self.store.expired(key.decode() for key in list(self._metric_keys()))
+        expired = self.store.expired((key.decode() for key in list(self._metric_keys())), horizon)
         for key in expired:
             node = key.split("|", 1)[0]
             partition = self._node_partition.get(node)
@@ -139,7 +171,11 @@ class UnitProcessor:
             result.metrics_writes.setdefault(partition, {})[key.encode()] = None
         self.store.forget(expired)
         if expired:
-            log.info("expired %d window records older than their retention", len(expired))
+            log.info(
+                "expired %d window records older than their retention (stream time %s)",
+                len(expired),
+                format_instant(horizon),
+            )
 
     def own(self, node: str, partition: int) -> None:
         """Record that ``node`` lives in ``partition`` (from the key partitioner)."""
@@ -215,8 +251,10 @@ class UnitProcessor:
             for signal in unit_signals(self.status(node, now=now), self.rules, self.catalog, self.calendar):
                 last = self._last_signal.get(signal.fingerprint)
                 state = (signal.active, signal.severity.value)
-                if last is not None and (last[0], last[1]) == state and (
-                    not signal.active or now - last[2] < SIGNAL_REFRESH
+                if (
+                    last is not None
+                    and (last[0], last[1]) == state
+                    and (not signal.active or now - last[2] < SIGNAL_REFRESH)
                 ):
                     continue
                 if last is None and not signal.active:

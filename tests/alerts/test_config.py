@@ -55,9 +55,7 @@ def test_deadline_policy_takes_due_soon_and_ladder_in_working_seconds(config: Ru
 
 def test_windows_lists_the_window_kinds_enabled_unit_rules_read(tmp_path: Path) -> None:
     assert RulesConfig().windows() == frozenset({"1d", "1h"})
-    changed = load(
-        tmp_path, '[unit.surge]\nenabled = false\n[unit.p90_latency]\nwindow = "period"\n'
-    )
+    changed = load(tmp_path, '[unit.surge]\nenabled = false\n[unit.p90_latency]\nwindow = "period"\n')
     assert changed.windows() == frozenset({"1d", "period"})
 
 
@@ -104,9 +102,7 @@ def test_escalation_steps_replace_the_whole_ladder(tmp_path: Path) -> None:
         '[[escalation]]\nafter_working_hours = 2.5\naudience = ["leaders"]\n'
         'severity = "critical"\nlabel_vi = "Lãnh đạo"\nlabel_en = "Leaders"\n',
     )
-    assert config.escalation == (
-        EscalationStep(2.5, ("leaders",), Severity.CRITICAL, "Lãnh đạo", "Leaders"),
-    )
+    assert config.escalation == (EscalationStep(2.5, ("leaders",), Severity.CRITICAL, "Lãnh đạo", "Leaders"),)
     assert config.deadline_policy(purge_after=1.0, dedup_ids=1).escalation_delays == (9000.0,)
 
 
@@ -196,9 +192,7 @@ def test_an_empty_ladder_means_no_escalation(tmp_path: Path) -> None:
         ("due_soon = 3\n", "[due_soon] must be a table"),
     ],
 )
-def test_invalid_files_are_rejected_naming_section_and_key(
-    tmp_path: Path, text: str, message: str
-) -> None:
+def test_invalid_files_are_rejected_naming_section_and_key(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load(tmp_path, text)
     assert str(caught.value).startswith(f"rules file {tmp_path / 'rules.toml'}: ")
@@ -257,7 +251,5 @@ def test_colour_of_late_rate(rate: float | None, colour: str) -> None:
         (0.95, 0.01, "green"),
     ],
 )
-def test_colour_is_the_worse_of_both(
-    on_time: float | None, late: float | None, colour: str
-) -> None:
+def test_colour_is_the_worse_of_both(on_time: float | None, late: float | None, colour: str) -> None:
     assert RulesConfig().colour(on_time, late) == colour

@@ -58,9 +58,7 @@ def local(month: int, day: int, hour: int, minute: int = 0) -> float:
 
 def when(at: float, *, seconds: bool = False) -> str:
     """Local weekday, day and time, e.g. ``Tue 08 17:00``."""
-    return datetime.fromtimestamp(at, LOCAL_TZ).strftime(
-        "%a %d %H:%M:%S" if seconds else "%a %d %H:%M"
-    )
+    return datetime.fromtimestamp(at, LOCAL_TZ).strftime("%a %d %H:%M:%S" if seconds else "%a %d %H:%M")
 
 
 #: The item of every timeline is due Tuesday 08/12/2026 17:00; with the default ladder it
@@ -195,11 +193,7 @@ class Stage:
             due = [
                 (wake, key)
                 for key, alert in self.alerts.items()
-                if (
-                    wake := next_wakeup(
-                        alert, now=self.now, silences=self.silences, config=self.config
-                    )
-                )
+                if (wake := next_wakeup(alert, now=self.now, silences=self.silences, config=self.config))
                 is not None
                 and wake <= until
             ]
@@ -295,9 +289,7 @@ def test_escalation_ladder_widens_audience_and_raises_severity(stage: Stage) -> 
     for level in (1, 2, 3):
         assert stage.signal(overdue(level, unit="P-TAN-DINH")) == ["escalated"]
         alert = alert_of(stage)
-        seen.append(
-            (alert.escalation, alert.severity, alert.audience, alert.notified_at, alert.title_en)
-        )
+        seen.append((alert.escalation, alert.severity, alert.audience, alert.notified_at, alert.title_en))
     assert seen == [
         (
             1,
@@ -376,10 +368,7 @@ def test_transfer_moves_the_alert_to_the_new_unit(stage: Stage) -> None:
         2,
         ("wall", "leaders", "unit:P-TAN-DINH", "unit:Q1"),
     )
-    assert (
-        alert.title_vi
-        == f"Quá hạn – cấp 2 (Đơn vị cấp trên, lãnh đạo sở): {ITEM} – Phường Tân Định"
-    )
+    assert alert.title_vi == f"Quá hạn – cấp 2 (Đơn vị cấp trên, lãnh đạo sở): {ITEM} – Phường Tân Định"
     assert alert.opened_at == DUE
 
 
@@ -500,13 +489,8 @@ def test_no_reminders_for_info_or_acknowledged_alerts(stage: Stage) -> None:
 
 def test_silence_mutes_then_unmutes_and_notifies(stage: Stage) -> None:
     stage.signal(overdue(0))
-    stage.silence(
-        Silence("s-1", "P-BEN-THANH", None, DUE + HOUR, DUE + 3 * HOUR, "lanh-dao-01", "họp")
-    )
-    assert (
-        next_wakeup(alert_of(stage), now=DUE, silences=stage.silences, config=stage.config)
-        == DUE + HOUR
-    )
+    stage.silence(Silence("s-1", "P-BEN-THANH", None, DUE + HOUR, DUE + 3 * HOUR, "lanh-dao-01", "họp"))
+    assert next_wakeup(alert_of(stage), now=DUE, silences=stage.silences, config=stage.config) == DUE + HOUR
     stage.advance(DUE + 8 * HOUR)
     assert [((at - DUE) / HOUR, kind) for at, kind, _ in stage.log] == [
         (0.0, "opened"),
@@ -549,16 +533,12 @@ def test_unsilence_command_ends_the_silence_early(stage: Stage) -> None:
         "silence",
         DUE - 2 * HOUR,
         alert=None,
-        silence=Silence(
-            "s-9", "P-BEN-THANH", None, DUE - 2 * HOUR, DUE + 24 * HOUR, "lanh-dao-01", "x"
-        ),
+        silence=Silence("s-9", "P-BEN-THANH", None, DUE - 2 * HOUR, DUE + 24 * HOUR, "lanh-dao-01", "x"),
     )
     stage.silence(silence_from_command(raw, catalog=stage.catalog))
     stage.signal(overdue(0))
     assert alert_of(stage).silenced
-    ended = end_silence(
-        stage.silences[0], command("unsilence", DUE + HOUR, alert=None, silence_id="s-9")
-    )
+    ended = end_silence(stage.silences[0], command("unsilence", DUE + HOUR, alert=None, silence_id="s-9"))
     assert ended.ends_at == DUE + HOUR
     stage.silences[0] = ended
     assert stage.advance(DUE + HOUR) == ["unsilenced"]
@@ -574,8 +554,7 @@ def test_next_wakeup_only_counts_silence_boundaries_after_now(stage: Stage) -> N
     wake = next_wakeup(alert_of(stage), now=DUE, silences=silences, config=stage.config)
     assert wake == DUE + HOUR
     assert (
-        next_wakeup(alert_of(stage), now=DUE + HOUR, silences=silences, config=stage.config)
-        == DUE + 2 * HOUR
+        next_wakeup(alert_of(stage), now=DUE + HOUR, silences=silences, config=stage.config) == DUE + 2 * HOUR
     )
 
 
@@ -595,9 +574,7 @@ def test_next_wakeup_only_counts_silence_boundaries_after_now(stage: Stage) -> N
         ({"unit": "P-NOWHERE"}, "silence unit 'P-NOWHERE' is not in the unit catalog"),
     ],
 )
-def test_silence_commands_are_validated(
-    changes: dict[str, Any], reason: str, catalog: Catalog
-) -> None:
+def test_silence_commands_are_validated(changes: dict[str, Any], reason: str, catalog: Catalog) -> None:
     silence = Silence("s-1", "P-BEN-THANH", None, DUE - 2 * HOUR, DUE + HOUR, "lanh-dao-01", "")
     fields = {k: v for k, v in changes.items() if k != "by_scope"}
     cmd = command(
@@ -641,17 +618,13 @@ def test_explanation_request_and_answer(stage: Stage) -> None:
     assert stage.command(answer) == ["explained"]
     assert alert_of(stage).explanations == (
         Explanation("request", "lanh-dao-01", "Đề nghị giải trình lý do chậm.", DUE + HOUR),
-        Explanation(
-            "answer", "can-bo-07", "Chờ bổ sung hồ sơ <b>từ</b> người dân.", DUE + 2 * HOUR
-        ),
+        Explanation("answer", "can-bo-07", "Chờ bổ sung hồ sơ <b>từ</b> người dân.", DUE + 2 * HOUR),
     )
     assert alert_of(stage).state is State.FIRING  # an explanation is not an acknowledgement
 
 
 def test_explanation_request_brings_the_unit_into_the_audience(stage: Stage) -> None:
-    stage.config = replace(
-        stage.config, overdue=replace(stage.config.overdue, audience=("leaders",))
-    )
+    stage.config = replace(stage.config, overdue=replace(stage.config.overdue, audience=("leaders",)))
     stage.signal(overdue(0))
     assert alert_of(stage).audience == ("leaders",)
     stage.command(command("explain_request", DUE + HOUR, text="?"))
@@ -741,8 +714,7 @@ def test_command_ids_remembered_are_bounded(stage: Stage) -> None:
         (
             command("unsilence", DUE + 60, silence_id="s-1"),
             False,
-            "'unsilence' commands change silences, not one alert; "
-            "use silence_from_command / end_silence",
+            "'unsilence' commands change silences, not one alert; use silence_from_command / end_silence",
         ),
     ],
 )
@@ -757,9 +729,7 @@ def test_commands_rejected_with_exact_reasons(
     kwargs: dict[str, Any] = dict(config=config, catalog=catalog, calendar=calendar)
     alert = on_signal(None, overdue(0), DUE, silences=[], **kwargs).alert
     if resolved:
-        alert = on_signal(
-            alert, overdue(0, active=False, at=DUE + 1), DUE + 1, silences=[], **kwargs
-        ).alert
+        alert = on_signal(alert, overdue(0, active=False, at=DUE + 1), DUE + 1, silences=[], **kwargs).alert
     with pytest.raises(CommandRejected) as caught:
         on_command(alert, cmd, cmd.at, **kwargs)
     assert caught.value.reason == reason
@@ -769,9 +739,7 @@ def test_command_for_an_unknown_alert_is_rejected(
     config: RulesConfig, catalog: Catalog, calendar: WorkCalendar
 ) -> None:
     with pytest.raises(CommandRejected) as caught:
-        on_command(
-            None, command("ack", DUE), DUE, config=config, catalog=catalog, calendar=calendar
-        )
+        on_command(None, command("ack", DUE), DUE, config=config, catalog=catalog, calendar=calendar)
     assert caught.value.reason == f"no such alert '{FP}' (never opened, or resolved and removed)"
 
 
@@ -791,12 +759,8 @@ def test_resolved_alert_is_purged_after_retention(stage: Stage) -> None:
     stage.signal(overdue(0))
     stage.signal(overdue(0, active=False, at=DUE + HOUR))
     resolved = alert_of(stage)
-    assert (
-        next_wakeup(resolved, now=DUE + HOUR, silences=[], config=stage.config) == DUE + 25 * HOUR
-    )
-    assert on_tick(resolved, DUE + 25 * HOUR - 1, silences=[], config=stage.config) == Step(
-        resolved, []
-    )
+    assert next_wakeup(resolved, now=DUE + HOUR, silences=[], config=stage.config) == DUE + 25 * HOUR
+    assert on_tick(resolved, DUE + 25 * HOUR - 1, silences=[], config=stage.config) == Step(resolved, [])
     assert on_tick(resolved, DUE + 25 * HOUR, silences=[], config=stage.config) == Step(None, [])
     stage.advance(DUE + 26 * HOUR)
     assert FP not in stage.alerts
@@ -810,9 +774,7 @@ def test_resolved_alert_is_purged_after_retention(stage: Stage) -> None:
 def test_unit_alert_numbers_refresh_quietly_and_clear_automatically(stage: Stage) -> None:
     key = "unit_on_time_rate:P-SAI-GON"
     assert stage.signal(on_time(0.72, DUE)) == ["opened"]
-    assert (
-        stage.alerts[key].text_en == "72% of items resolved on time today (18/25); threshold 80%."
-    )
+    assert stage.alerts[key].text_en == "72% of items resolved on time today (18/25); threshold 80%."
     assert stage.signal(on_time(0.68, DUE + 60)) == []
     refreshed = stage.alerts[key]
     assert refreshed.text_en == "68% of items resolved on time today (17/25); threshold 80%."
@@ -830,15 +792,11 @@ def test_severity_change_of_a_rule_is_an_update(stage: Stage) -> None:
 
 def scenario(stage: Stage) -> list[tuple[float, str, str]]:
     """Overdue, escalations, a silence, an explanation, a transfer, an ack, resolution, purge."""
-    stage.silence(
-        Silence("s-1", "P-BEN-THANH", None, DUE + 30 * 60, DUE + 90 * 60, "lanh-dao-01", "")
-    )
+    stage.silence(Silence("s-1", "P-BEN-THANH", None, DUE + 30 * 60, DUE + 90 * 60, "lanh-dao-01", ""))
     stage.signal(overdue(0))
     stage.signal(overdue(1))
     stage.command(command("explain_request", STEP_AT[1] + HOUR, text="Báo cáo tiến độ"))
-    stage.command(
-        command("explain_answer", STEP_AT[1] + 2 * HOUR, scope="unit:P-BEN-THANH", text="Đang làm")
-    )
+    stage.command(command("explain_answer", STEP_AT[1] + 2 * HOUR, scope="unit:P-BEN-THANH", text="Đang làm"))
     stage.signal(overdue(2))
     stage.signal(overdue(2, unit="P-TAN-DINH", at=STEP_AT[2] + HOUR))
     stage.command(command("ack", STEP_AT[2] + 2 * HOUR))
@@ -899,11 +857,7 @@ def test_item_to_alert_pipeline_on_the_real_state_machine(
     )
     item: Item | None = apply_event(None, received, policy).item
     until = local(12, 10, 12)
-    while (
-        item is not None
-        and (deadline := next_deadline(item, policy)) is not None
-        and deadline.at <= until
-    ):
+    while item is not None and (deadline := next_deadline(item, policy)) is not None and deadline.at <= until:
         outcome = apply_tick(item, deadline.at, policy)
         item = outcome.item
         assert item is not None

@@ -155,9 +155,7 @@ def test_board_view_of_unknown_unit_uses_the_code(catalog: Catalog) -> None:
 
 
 def test_alert_event_round_trips() -> None:
-    event = AlertEvent(
-        "item_overdue:PA-2026-000123", AlertEventType.ESCALATED, T0 + 5.0, sample_alert()
-    )
+    event = AlertEvent("item_overdue:PA-2026-000123", AlertEventType.ESCALATED, T0 + 5.0, sample_alert())
     data = orjson.loads(event.encode())
     assert data["type"] == "escalated"
     assert data["fingerprint"] == "item_overdue:PA-2026-000123"
@@ -362,9 +360,7 @@ def test_command_encode_round_trips(raw: bytes) -> None:
             "a silence needs 'unit' or 'rule' (or both); silencing every alert is not allowed",
         ),
         (
-            command_bytes(
-                type="silence", silence={"rule": "all", "ends_at": "2026-11-25T08:00:00+07:00"}
-            ),
+            command_bytes(type="silence", silence={"rule": "all", "ends_at": "2026-11-25T08:00:00+07:00"}),
             "field 'silence.rule' = 'all' is not a rule; use one of: item_due_soon, item_overdue, "
             "unit_on_time_rate, unit_overdue_count, unit_queue_depth, unit_p90_latency, unit_surge",
         ),
@@ -373,9 +369,7 @@ def test_command_encode_round_trips(raw: bytes) -> None:
             "missing required field 'silence.ends_at'",
         ),
         (
-            command_bytes(
-                type="silence", silence={"unit": "q 1", "ends_at": "2026-11-25T08:00:00+07:00"}
-            ),
+            command_bytes(type="silence", silence={"unit": "q 1", "ends_at": "2026-11-25T08:00:00+07:00"}),
             "field 'silence.unit' = 'q 1' is not a unit code",
         ),
         (

@@ -7,9 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-MODULES = sorted(
-    f"alerts.{path.stem}" for path in (ROOT / "alerts").glob("*.py") if path.stem != "__init__"
-)
+MODULES = sorted(f"alerts.{path.stem}" for path in (ROOT / "alerts").glob("*.py") if path.stem != "__init__")
 FORBIDDEN = ("faust", "aiokafka", "kafka", "redis", "websockets", "mode")
 
 CHECK = """

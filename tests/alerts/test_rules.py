@@ -67,9 +67,7 @@ class Tracker:
         out: list[Signal] = []
         for transition in transitions:
             out.extend(
-                item_signals(
-                    transition, summary, self.config, self.policy.catalog, self.policy.calendar
-                )
+                item_signals(transition, summary, self.config, self.policy.catalog, self.policy.calendar)
             )
         return out
 
@@ -261,9 +259,7 @@ def test_resume_refreshes_the_current_condition(item: Tracker) -> None:
     ("kind", "fields"),
     [(EventType.ACCEPTED, {}), (EventType.PROGRESS, {}), (EventType.PAUSED, {})],
 )
-def test_other_transitions_signal_nothing(
-    item: Tracker, kind: EventType, fields: dict[str, Any]
-) -> None:
+def test_other_transitions_signal_nothing(item: Tracker, kind: EventType, fields: dict[str, Any]) -> None:
     item.tick(local(12, 9, 11, 30))
     assert item.event(kind, local(12, 9, 12), **fields) == []
 
@@ -274,7 +270,10 @@ def test_late_resolution_still_records_the_breach_then_clears_it(item: Tracker) 
     signals = item.event(EventType.RESOLVED, local(12, 9, 9))
     assert [t.kind for t in item.seen[-3:]] == [Kind.DUE_SOON, Kind.OVERDUE, Kind.RESOLVED]
     assert [(s.rule, s.active) for s in signals] == [
-        (ITEM_DUE_SOON, False), (ITEM_OVERDUE, True), (ITEM_DUE_SOON, False), (ITEM_OVERDUE, False),
+        (ITEM_DUE_SOON, False),
+        (ITEM_OVERDUE, True),
+        (ITEM_DUE_SOON, False),
+        (ITEM_OVERDUE, False),
     ]
 
 
@@ -374,9 +373,7 @@ def test_unit_rules_fire_above_thresholds_with_minimum_volumes(
     assert [s.rule for s in signals] == list(UNIT_RULES)
     assert {s.rule for s in signals if s.active} == active
     assert [s.fingerprint for s in signals] == [f"{rule}:P-SAI-GON" for rule in UNIT_RULES]
-    assert {(s.unit, s.item_id, s.at, s.escalation) for s in signals} == {
-        ("P-SAI-GON", None, AT, 0)
-    }
+    assert {(s.unit, s.item_id, s.at, s.escalation) for s in signals} == {("P-SAI-GON", None, AT, 0)}
 
 
 def test_unit_signals_carry_severity_and_the_numbers_texts_need(
@@ -386,10 +383,7 @@ def test_unit_signals_carry_severity_and_the_numbers_texts_need(
         "1d": day(resolved=25, resolved_on_time=18, resolved_late=7)["1d"],
         "1h": hour(received=45)["1h"],
     }
-    signals = {
-        s.rule: s
-        for s in unit_signals(status(windows=windows, open=320), config, catalog, calendar)
-    }
+    signals = {s.rule: s for s in unit_signals(status(windows=windows, open=320), config, catalog, calendar)}
     assert signals[UNIT_ON_TIME_RATE].facts == {
         "window": "1d",
         "window_start": local(12, 8, 0),

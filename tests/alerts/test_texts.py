@@ -50,9 +50,7 @@ HOSTILE = "<img src=x onerror=alert(1)> Rác thải"
         (17 * HOUR + 30 * 60, "2 ngày 1 giờ làm việc", "2 working days 1 h"),
     ],
 )
-def test_working_time_reads_in_working_days_of_eight_hours(
-    seconds: float, vi: str, en: str
-) -> None:
+def test_working_time_reads_in_working_days_of_eight_hours(seconds: float, vi: str, en: str) -> None:
     assert format_working(seconds, "vi") == vi
     assert format_working(seconds, "en") == en
 
@@ -90,9 +88,7 @@ def test_percentages_use_the_decimal_comma_in_vietnamese(rate: float, vi: str, e
 
 def test_local_time_is_day_month_year_in_ho_chi_minh() -> None:
     assert format_local(DUE) == "24/11/2026 17:00"
-    assert (
-        format_local(datetime(2026, 1, 2, 0, 5, tzinfo=LOCAL_TZ).timestamp()) == "02/01/2026 00:05"
-    )
+    assert format_local(datetime(2026, 1, 2, 0, 5, tzinfo=LOCAL_TZ).timestamp()) == "02/01/2026 00:05"
 
 
 def test_unit_name_falls_back_to_the_code(catalog: Catalog) -> None:
@@ -187,10 +183,8 @@ UNIT_FACTS: dict[str, dict[str, Any]] = {
             Texts(
                 "Quá hạn – cấp 3 (Lãnh đạo Thành phố): PA-2026-000123 – Phường Bến Thành",
                 "Overdue – level 3 (City leadership): PA-2026-000123 – Ben Thanh Ward",
-                "Hạn xử lý 24/11/2026 17:00; quá hạn 3 ngày 4 giờ làm việc. "
-                "Hẹn lại 30/11/2026 17:00.",
-                "Due 24/11/2026 17:00; overdue by 3 working days 4 h. "
-                "New appointment 30/11/2026 17:00.",
+                "Hạn xử lý 24/11/2026 17:00; quá hạn 3 ngày 4 giờ làm việc. Hẹn lại 30/11/2026 17:00.",
+                "Due 24/11/2026 17:00; overdue by 3 working days 4 h. New appointment 30/11/2026 17:00.",
             ),
         ),
         (
@@ -237,10 +231,8 @@ UNIT_FACTS: dict[str, dict[str, Any]] = {
             Texts(
                 "Thời gian xử lý vượt thời hạn: Phường Bến Thành",
                 "Handling time over SLA: Ben Thanh Ward",
-                "P90 trong ngày: dùng 130% thời hạn, tức 2 ngày 3 giờ (14 việc đã xử lý); "
-                "ngưỡng 100%.",
-                "p90 today: 130% of the allowed time, i.e. 2 d 3 h (14 items resolved); "
-                "threshold 100%.",
+                "P90 trong ngày: dùng 130% thời hạn, tức 2 ngày 3 giờ (14 việc đã xử lý); ngưỡng 100%.",
+                "p90 today: 130% of the allowed time, i.e. 2 d 3 h (14 items resolved); threshold 100%.",
             ),
         ),
         (

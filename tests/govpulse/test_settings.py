@@ -219,8 +219,7 @@ def test_data_files_can_be_overridden(tmp_path: Path) -> None:
 # -- validation --------------------------------------------------------------------------
 
 NOT_A_DURATION = (
-    "is not a duration; use a number of seconds or units ms/s/m/h/d/w, "
-    "e.g. '500ms', '10m', '1h30m', '3d'"
+    "is not a duration; use a number of seconds or units ms/s/m/h/d/w, e.g. '500ms', '10m', '1h30m', '3d'"
 )
 
 
@@ -367,13 +366,9 @@ NOT_A_DURATION = (
         ),
         ({"GOVPULSE_METRICS_PORT": "-1"}, "GOVPULSE_METRICS_PORT=-1 must be >= 0"),
     ],
-    ids=lambda value: (
-        next(iter(value)).removeprefix("GOVPULSE_") if isinstance(value, dict) else None
-    ),
+    ids=lambda value: next(iter(value)).removeprefix("GOVPULSE_") if isinstance(value, dict) else None,
 )
-def test_invalid_setting_is_config_error_naming_the_variable(
-    env: dict[str, str], message: str
-) -> None:
+def test_invalid_setting_is_config_error_naming_the_variable(env: dict[str, str], message: str) -> None:
     assert error_of(**env) == message
 
 
@@ -492,10 +487,8 @@ def test_settings_markdown_documents_every_option() -> None:
     assert lines[:2] == ["| Variable | Default | Meaning |", "|---|---|---|"]
     assert len(lines) == len(OPTIONS) + 2
     assert lines[2] == (
-        "| `GOVPULSE_PROFILE` | `dev` "
-        "| `dev` (embedded stack, dev secret allowed) or `production`. |"
+        "| `GOVPULSE_PROFILE` | `dev` | `dev` (embedded stack, dev secret allowed) or `production`. |"
     )
     assert (
-        "| `GOVPULSE_SECRET` | (empty) "
-        "| HMAC secret signing board tokens. Required outside `dev`. |"
+        "| `GOVPULSE_SECRET` | (empty) | HMAC secret signing board tokens. Required outside `dev`. |"
     ) in lines

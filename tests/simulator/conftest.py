@@ -109,8 +109,6 @@ async def read_topics(
                     done = False
             if done:
                 return dict(out)
-            assert asyncio.get_running_loop().time() < deadline, (
-                "topics not read to the highwater in time"
-            )
+            assert asyncio.get_running_loop().time() < deadline, "topics not read to the highwater in time"
     finally:
         await consumer.stop()

@@ -180,9 +180,7 @@ def test_category_priority_and_channel_mix(sample: tuple[Traffic, list[Message]]
     categories = Counter(event.category for event in received)
     mix_total = sum(CATEGORY_MIX.values())
     for category, weight in CATEGORY_MIX.items():
-        assert categories[category] / total == pytest.approx(weight / mix_total, abs=0.015), (
-            category
-        )
+        assert categories[category] / total == pytest.approx(weight / mix_total, abs=0.015), category
     urgent = sum(event.priority is Priority.URGENT for event in received)
     assert urgent / total == pytest.approx(0.05, abs=0.01)
     channels = Counter(event.channel for event in received)
@@ -217,9 +215,7 @@ def test_nearly_every_cohort_item_is_closed_within_the_sample(
 ) -> None:
     _, messages = sample
     items = cohort(messages)
-    closed = sum(
-        bool(types & {EventType.RESOLVED, EventType.CANCELLED}) for types in items.values()
-    )
+    closed = sum(bool(types & {EventType.RESOLVED, EventType.CANCELLED}) for types in items.values())
     assert closed / len(items) > 0.97
 
 
@@ -279,13 +275,9 @@ def test_the_oracle_rejects_nothing_of_valid_traffic(sample_truth: Truth) -> Non
     assert sample_truth.applied == sample_truth.events
 
 
-def test_slow_units_breach_more_often(
-    sample: tuple[Traffic, list[Message]], sample_truth: Truth
-) -> None:
+def test_slow_units_breach_more_often(sample: tuple[Traffic, list[Message]], sample_truth: Truth) -> None:
     traffic, _ = sample
-    assert len(traffic.slow_units) == round(
-        0.1 * (len(traffic.local_units) + len(traffic.department_units))
-    )
+    assert len(traffic.slow_units) == round(0.1 * (len(traffic.local_units) + len(traffic.department_units)))
 
     def late_rate(units: frozenset[str] | set[str]) -> float:
         resolved = sum(sample_truth.totals.get(u, {}).get("resolved", 0) for u in units)
@@ -304,9 +296,7 @@ def test_tasks_carry_a_deadline_and_go_to_gov_tasks(
 ) -> None:
     _, messages = sample
     tasks = [m for m in messages if m.kind == "task"]
-    received = [
-        m.event for m in tasks if m.event is not None and m.event.type is EventType.RECEIVED
-    ]
+    received = [m.event for m in tasks if m.event is not None and m.event.type is EventType.RECEIVED]
     assert len(received) > 400
     topics = Topics.for_settings(settings)
     assert {topic_for(m.kind, topics) for m in tasks} == {"gov.tasks"}
@@ -340,9 +330,7 @@ def test_hostile_titles_at_the_configured_rate(make_traffic: Callable[..., Traff
 def test_hostile_titles_change_nothing_else(make_traffic: Callable[..., Traffic]) -> None:
     plain = first(make_traffic(hostile_rate=0.0), 5000)
     spiced = first(make_traffic(hostile_rate=0.5), 5000)
-    assert [(m.item_id, m.occurred_at) for m in plain] == [
-        (m.item_id, m.occurred_at) for m in spiced
-    ]
+    assert [(m.item_id, m.occurred_at) for m in plain] == [(m.item_id, m.occurred_at) for m in spiced]
 
 
 def test_invalid_messages_are_added_without_changing_valid_traffic(
@@ -427,16 +415,12 @@ def test_traffic_over_the_three_level_catalog(
     districts = [unit.code for unit in catalog if unit.kind == "district"]
     rolled = sum(truth.totals.get(code, {}).get("received", 0) for code in districts)
     departments = sum(
-        truth.totals.get(unit.code, {}).get("received", 0)
-        for unit in catalog
-        if unit.kind == "department"
+        truth.totals.get(unit.code, {}).get("received", 0) for unit in catalog if unit.kind == "department"
     )
     assert rolled + departments == truth.totals["HCM"]["received"] > 0
 
 
-def test_expanded_catalog_spreads_traffic_over_more_units(
-    settings: Settings, policy: ItemPolicy
-) -> None:
+def test_expanded_catalog_spreads_traffic_over_more_units(settings: Settings, policy: ItemPolicy) -> None:
     catalog, weights = expand_catalog(policy.catalog, load_weights(settings.units_file), units=250)
     assert len(catalog) == 250
     assert catalog.get("P-SIM-0001").parent == "HCM"
@@ -447,11 +431,7 @@ def test_expanded_catalog_spreads_traffic_over_more_units(
         config=TrafficConfig(items_per_day=20_000),
         weights=weights,
     )
-    units = {
-        m.event.unit
-        for m in itertools.islice(traffic.messages(MONDAY), 40_000)
-        if m.event is not None
-    }
+    units = {m.event.unit for m in itertools.islice(traffic.messages(MONDAY), 40_000) if m.event is not None}
     assert len(units) >= 240
 
 
@@ -467,9 +447,7 @@ def test_expanded_catalog_spreads_traffic_over_more_units(
         ("2027-02-03T08:00:00+07:00", 40 * 3600.0),  # Tết
     ],
 )
-def test_working_time_agrees_with_the_calendar(
-    calendar: WorkCalendar, start: str, seconds: float
-) -> None:
+def test_working_time_agrees_with_the_calendar(calendar: WorkCalendar, start: str, seconds: float) -> None:
     at = parse_instant(start)
     work = WorkingTime(calendar, at)
     assert work.add(at, seconds) == calendar.add_working_seconds(at, seconds)

@@ -55,9 +55,7 @@ LATE_ITEM = [
 ]
 
 
-def feed(
-    oracle: Oracle, item: str, steps: list[tuple[str, str, dict[str, Any]]], **kw: Any
-) -> None:
+def feed(oracle: Oracle, item: str, steps: list[tuple[str, str, dict[str, Any]]], **kw: Any) -> None:
     for number, (kind, when, fields) in enumerate(steps, start=1):
         oracle.feed(event(item, number, EventType(kind), when, **fields), **kw)
 
@@ -96,9 +94,7 @@ def test_latency_and_sla_share_are_kept_per_window(oracle: Oracle) -> None:
     # 8 days and 1 hour; 49 working hours used of 46.5 allowed (07:30-11:30, 13:00-17:00).
     assert truth.latency[key] == [8 * 86400 + HOUR]
     assert truth.sla_used[key] == pytest.approx([49 / 46.5])
-    assert truth.latency[truth_key("HCM", "period", at("2026-11-25T12:00:00"))] == [
-        8 * 86400 + HOUR
-    ]
+    assert truth.latency[truth_key("HCM", "period", at("2026-11-25T12:00:00"))] == [8 * 86400 + HOUR]
 
 
 def test_transfer_moves_the_item_between_units_and_the_city_sees_both(oracle: Oracle) -> None:
@@ -172,16 +168,12 @@ def test_nothing_breaches_before_the_deadline(oracle: Oracle) -> None:
 
 
 def test_rejected_and_duplicate_messages_count_nothing(oracle: Oracle) -> None:
-    received = event(
-        "PA-2026-000004", 1, EventType.RECEIVED, "2026-11-26T09:00:00", unit="P-SAI-GON"
-    )
+    received = event("PA-2026-000004", 1, EventType.RECEIVED, "2026-11-26T09:00:00", unit="P-SAI-GON")
     oracle.feed(received)
     oracle.feed(received)  # redelivered: same event id
     oracle.feed(b'{"event_id": "x", "item_id": "PA-2026-000005", "type": "rece')
     oracle.feed(event("PA-2026-000006", 1, EventType.RESOLVED, "2026-11-26T09:05:00"))
-    oracle.feed(
-        event("PA-2026-000007", 1, EventType.RECEIVED, "2026-11-26T09:06:00", unit="P-NOWHERE")
-    )
+    oracle.feed(event("PA-2026-000007", 1, EventType.RECEIVED, "2026-11-26T09:06:00", unit="P-NOWHERE"))
     oracle.feed(event("PA-2026-000004", 2, EventType.REOPENED, "2026-11-26T09:07:00"))
     truth = oracle.finish(at("2026-11-27T00:00:00"))
     assert (truth.events, truth.applied, truth.duplicates, truth.rejected) == (6, 1, 1, 4)
@@ -192,9 +184,7 @@ def test_rejected_and_duplicate_messages_count_nothing(oracle: Oracle) -> None:
     }
 
 
-def test_oversized_messages_are_rejected(
-    policy: ItemPolicy, windows: tuple[WindowSpec, ...]
-) -> None:
+def test_oversized_messages_are_rejected(policy: ItemPolicy, windows: tuple[WindowSpec, ...]) -> None:
     oracle = Oracle(policy, windows, max_bytes=256)
     oracle.feed(
         event(
@@ -240,9 +230,7 @@ def test_three_level_catalog_rolls_up_through_the_district(
 ) -> None:
     catalog = Catalog.from_file(settings.units_file.with_name("units-2024.json"))
     oracle = Oracle(ItemPolicy(policy.calendar, policy.sla, catalog, LADDER), windows)
-    oracle.feed(
-        event("PA-2024-000001", 1, EventType.RECEIVED, "2026-11-26T09:00:00", unit="Q1-P-BEN-NGHE")
-    )
+    oracle.feed(event("PA-2024-000001", 1, EventType.RECEIVED, "2026-11-26T09:00:00", unit="Q1-P-BEN-NGHE"))
     truth = oracle.finish(at("2026-11-26T10:00:00"))
     assert set(truth.totals) == {"Q1-P-BEN-NGHE", "Q-1", "HCM"}
     assert len(truth.counters) == 12
@@ -253,9 +241,7 @@ def test_finish_is_final(oracle: Oracle) -> None:
     first = oracle.finish(at("2026-12-31T00:00:00"))
     assert oracle.finish(at("2026-12-31T00:00:00")) == first
     with pytest.raises(RuntimeError, match="finished"):
-        oracle.feed(
-            event("PA-2026-000009", 1, EventType.RECEIVED, "2026-11-26T09:00:00", unit="P-SAI-GON")
-        )
+        oracle.feed(event("PA-2026-000009", 1, EventType.RECEIVED, "2026-11-26T09:00:00", unit="P-SAI-GON"))
 
 
 def test_truth_round_trips_through_json(oracle: Oracle, tmp_path: Path) -> None:
@@ -276,9 +262,7 @@ def test_truth_round_trips_through_json(oracle: Oracle, tmp_path: Path) -> None:
         Truth.from_json({"counters": {}})
 
 
-def test_summary_lists_the_city_first_then_the_least_on_time(
-    oracle: Oracle, catalog: Catalog
-) -> None:
+def test_summary_lists_the_city_first_then_the_least_on_time(oracle: Oracle, catalog: Catalog) -> None:
     feed(oracle, "PA-2026-000001", LATE_ITEM)
     feed(
         oracle,
@@ -289,9 +273,7 @@ def test_summary_lists_the_city_first_then_the_least_on_time(
         ],
     )
     lines = oracle.finish(at("2026-12-31T00:00:00")).summary(catalog).splitlines()
-    assert lines[0].startswith(
-        "ground truth as of 2026-12-31T00:00:00.000+07:00: 6 events, 6 applied"
-    )
+    assert lines[0].startswith("ground truth as of 2026-12-31T00:00:00.000+07:00: 6 events, 6 applied")
     assert lines[3].startswith("HCM Thành phố Hồ Chí Minh")
     assert lines[3].split()[-1] == "50.0%"
     assert lines[4].startswith("P-BEN-THANH Phường Bến Thành")
@@ -332,9 +314,7 @@ def test_truth_of_simulated_traffic_is_consistent(
 def test_feed_message_uses_the_bytes_on_the_wire(
     make_traffic: Callable[..., Traffic], policy: ItemPolicy, windows: tuple[WindowSpec, ...]
 ) -> None:
-    messages = list(
-        itertools.islice(make_traffic(invalid_rate=0.1).messages(at("2026-11-30T00:00:00")), 500)
-    )
+    messages = list(itertools.islice(make_traffic(invalid_rate=0.1).messages(at("2026-11-30T00:00:00")), 500))
     by_message, by_bytes = Oracle(policy, windows), Oracle(policy, windows)
     for message in messages:
         by_message.feed_message(message)

@@ -33,9 +33,7 @@ def broker_settings(broker: services.Service) -> Settings:
     )
 
 
-def test_jsonl_holds_one_message_per_line(
-    make_traffic: Callable[..., Traffic], tmp_path: Path
-) -> None:
+def test_jsonl_holds_one_message_per_line(make_traffic: Callable[..., Traffic], tmp_path: Path) -> None:
     messages = list(make_traffic(invalid_rate=0.01).messages(START, until=START + 86400))
     seen: list[Message] = []
     path = tmp_path / "day.jsonl"

@@ -54,17 +54,13 @@ async def test_writes_jsonl_and_the_truth_of_exactly_those_lines(
     assert truth.as_of == parse_instant(START) + 86400
     assert 0 < truth.rejected < 0.03 * len(lines)
     printed = capsys.readouterr().out.splitlines()
-    assert printed[0].startswith(
-        f"ground truth as of 2026-12-01T00:00:00.000+07:00: {len(lines)} events"
-    )
+    assert printed[0].startswith(f"ground truth as of 2026-12-01T00:00:00.000+07:00: {len(lines)} events")
     assert printed[3].startswith("HCM Thành phố Hồ Chí Minh")
 
 
 async def test_same_seed_same_file(tmp_path: Path) -> None:
     for name in ("a", "b"):
-        args = parse(
-            "--days", "0.5", "--start", START, "--seed", "9", "--out", str(tmp_path / name)
-        )
+        args = parse("--days", "0.5", "--start", START, "--seed", "9", "--out", str(tmp_path / name))
         assert await command.run(load_settings({}), args) == 0
     assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
 

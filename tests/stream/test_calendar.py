@@ -27,9 +27,7 @@ H = 3600.0
 
 def at(day: str, clock: str = "00:00") -> float:
     """Epoch seconds of a local (Asia/Ho_Chi_Minh) date and HH:MM."""
-    return datetime.combine(
-        date.fromisoformat(day), time.fromisoformat(clock), LOCAL_TZ
-    ).timestamp()
+    return datetime.combine(date.fromisoformat(day), time.fromisoformat(clock), LOCAL_TZ).timestamp()
 
 
 @pytest.fixture(scope="module")
@@ -157,9 +155,7 @@ def test_packaged_calendar_has_default_office_hours_and_no_overrides(
         ("2026-03-05", "2026-03-06"),
     ],
 )
-def test_next_working_day_is_strictly_after(
-    calendar: WorkCalendar, day: str, expected: str
-) -> None:
+def test_next_working_day_is_strictly_after(calendar: WorkCalendar, day: str, expected: str) -> None:
     assert calendar.next_working_day(date.fromisoformat(day)) == date.fromisoformat(expected)
 
 
@@ -237,9 +233,7 @@ def test_add_working_days_needs_at_least_one_day(calendar: WorkCalendar, days: i
     assert str(caught.value) == f"days must be >= 1, got {days}"
 
 
-def test_day_close_is_the_end_of_the_last_session(
-    calendar: WorkCalendar, local: WorkCalendar
-) -> None:
+def test_day_close_is_the_end_of_the_last_session(calendar: WorkCalendar, local: WorkCalendar) -> None:
     assert calendar.day_close(date(2026, 3, 2)) == at("2026-03-02", "17:00")
     assert local.day_close(date(2026, 3, 2)) == at("2026-03-02", "16:30")
 
@@ -338,9 +332,7 @@ def test_subtract_working_seconds_walks_back_over_working_time(
 
 def test_add_working_seconds_uses_local_overrides(local: WorkCalendar) -> None:
     assert local.add_working_seconds(at("2026-03-09", "16:00"), 1 * H) == at("2026-03-11", "08:00")
-    assert local.subtract_working_seconds(at("2026-03-16", "08:00"), 1 * H) == at(
-        "2026-03-14", "16:00"
-    )
+    assert local.subtract_working_seconds(at("2026-03-16", "08:00"), 1 * H) == at("2026-03-14", "16:00")
 
 
 # -- local time helpers ----------------------------------------------------------------
@@ -403,10 +395,7 @@ def test_adjacent_sessions_are_accepted() -> None:
 
 
 def _override_error(path: Path, number: int) -> str:
-    return (
-        f"calendar file {path}: override #{number} needs 'date = YYYY-MM-DD' "
-        f"and 'working = true|false'"
-    )
+    return f"calendar file {path}: override #{number} needs 'date = YYYY-MM-DD' and 'working = true|false'"
 
 
 SESSIONS = '[office_hours]\nsessions = ["07:30-11:30", "13:00-17:00"]\n'
@@ -491,6 +480,4 @@ def test_missing_calendar_file_is_config_error(tmp_path: Path) -> None:
     path = tmp_path / "nowhere.toml"
     with pytest.raises(ConfigError) as caught:
         WorkCalendar.from_file(path)
-    assert str(caught.value) == (
-        f"calendar file {path}: [Errno 2] No such file or directory: '{path}'"
-    )
+    assert str(caught.value) == (f"calendar file {path}: [Errno 2] No such file or directory: '{path}'")

@@ -39,9 +39,7 @@ def unit(code: str, parent: str | None, kind: str = "ward") -> Unit:
         ("DK-CON-DAO", ("DK-CON-DAO", "HCM")),
     ],
 )
-def test_two_level_lineage_ends_at_the_city(
-    two_levels: Catalog, code: str, lineage: tuple[str, ...]
-) -> None:
+def test_two_level_lineage_ends_at_the_city(two_levels: Catalog, code: str, lineage: tuple[str, ...]) -> None:
     assert two_levels.lineage(code) == lineage
 
 
@@ -233,8 +231,7 @@ def test_longest_allowed_code_is_accepted() -> None:
             "unit catalog {path}: unit #1 needs code, name_vi, kind and parent",
         ),
         (
-            b'{"units": [{"code": "HCM", "name_vi": "HCM", "kind": "city", "parent": null},'
-            b' "P-1"]}',
+            b'{"units": [{"code": "HCM", "name_vi": "HCM", "kind": "city", "parent": null}, "P-1"]}',
             "unit catalog {path}: unit #2 needs code, name_vi, kind and parent",
         ),
         (
@@ -258,9 +255,7 @@ def test_longest_allowed_code_is_accepted() -> None:
         "unknown-parent",
     ],
 )
-def test_malformed_catalog_file_is_config_error(
-    tmp_path: Path, content: bytes, message: str
-) -> None:
+def test_malformed_catalog_file_is_config_error(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "units.json"
     path.write_bytes(content)
     with pytest.raises(ConfigError) as caught:
@@ -282,6 +277,4 @@ def test_missing_catalog_file_is_config_error(tmp_path: Path) -> None:
     path = tmp_path / "nowhere.json"
     with pytest.raises(ConfigError) as caught:
         Catalog.from_file(path)
-    assert (
-        str(caught.value) == f"unit catalog {path}: [Errno 2] No such file or directory: '{path}'"
-    )
+    assert str(caught.value) == f"unit catalog {path}: [Errno 2] No such file or directory: '{path}'"

@@ -81,9 +81,7 @@ def test_payload_that_is_not_a_json_object_is_rejected(raw: bytes, reason: str) 
     assert reason_of(raw) == reason
 
 
-@pytest.mark.parametrize(
-    "raw", [b"", b"{not json", b'{"a": "\xff"}', b'{"a": 1} trailing', b"{'a': 1}"]
-)
+@pytest.mark.parametrize("raw", [b"", b"{not json", b'{"a": "\xff"}', b'{"a": 1} trailing', b"{'a': 1}"])
 def test_payload_that_is_not_json_is_rejected_with_the_decoder_message(raw: bytes) -> None:
     assert reason_of(raw) == f"not valid JSON (UTF-8): {decode_error(raw)}"
 
@@ -434,9 +432,7 @@ def test_format_instant_is_local_time_with_offset(at: float, text: str) -> None:
 
 
 def test_unknown_fields_are_kept_in_extra() -> None:
-    raw = encoded(
-        source_system="1022", location={"lat": 10.77, "lng": 106.7}, tags=["a", "b"], n=None
-    )
+    raw = encoded(source_system="1022", location={"lat": 10.77, "lng": 106.7}, tags=["a", "b"], n=None)
     event = parse_event(raw)
     assert event.extra == {
         "source_system": "1022",

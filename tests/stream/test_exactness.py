@@ -35,7 +35,9 @@ def generate(stack: Stack, *, seed: int, items_per_day: float) -> Truth:
     oracle = Oracle.from_settings(stack.settings)
     catalog = oracle.policy.catalog
     traffic = Traffic(
-        catalog, oracle.policy.sla, oracle.policy.calendar,
+        catalog,
+        oracle.policy.sla,
+        oracle.policy.calendar,
         config=TrafficConfig(seed=seed, items_per_day=items_per_day, tasks_per_day=40),
     )
     messages = list(traffic.messages(START, until=END))
@@ -115,8 +117,12 @@ def test_counters_equal_oracle_after_sigkill_and_restart(stack: Stack, seed: int
     except AssertionError:
         restarted.process.send_signal(signal.SIGUSR2)  # the worker logs what each task waits on
         time.sleep(1)
-        pytest.fail(f"{len(problems)} counter cells differ, e.g.:\n" + "\n".join(problems[:20])
-                    + "\n--- worker log ---\n" + stack.log(restarted, lines=120))
+        pytest.fail(
+            f"{len(problems)} counter cells differ, e.g.:\n"
+            + "\n".join(problems[:20])
+            + "\n--- worker log ---\n"
+            + stack.log(restarted, lines=120)
+        )
 
     # Every breach the oracle expects produced an overdue alert, and nothing else did.
     alerts: dict[str, set[int]] = {}
@@ -130,9 +136,11 @@ def test_counters_equal_oracle_after_sigkill_and_restart(stack: Stack, seed: int
         wait_for(all_alerted, timeout=30, what="overdue alerts for every breach")
     except AssertionError:
         missing = sorted(set(truth.breaches) - set(alerts))
-        pytest.fail(f"breaches without alert: {missing[:20]}, "
-                    f"alerts without breach: {sorted(set(alerts) - set(truth.breaches))[:20]}\n"
-                    + trace(stack, set(missing[:3])))
+        pytest.fail(
+            f"breaches without alert: {missing[:20]}, "
+            f"alerts without breach: {sorted(set(alerts) - set(truth.breaches))[:20]}\n"
+            + trace(stack, set(missing[:3]))
+        )
     assert set(alerts) == set(truth.breaches)
     assert restarted.running, stack.log(restarted)
 
@@ -141,8 +149,12 @@ def test_latency_percentiles_within_one_percent_of_exact(stack: Stack) -> None:
     stack.env.update(EXACT_ENV)
     truth = generate(stack, seed=11, items_per_day=1500)
     stack.start_worker()
-    wait_for(lambda: not diff(truth.counters, counters(stack)), timeout=120, interval=2.0,
-             what="counters to equal the oracle")
+    wait_for(
+        lambda: not diff(truth.counters, counters(stack)),
+        timeout=120,
+        interval=2.0,
+        what="counters to equal the oracle",
+    )
     records = {key.decode(): WindowRecord.decode(raw) for key, raw in stack.table("metrics").items()}
     checked = 0
     for key, samples in truth.latency.items():

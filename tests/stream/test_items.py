@@ -85,9 +85,7 @@ def receive(
     policy: ItemPolicy = POLICY,
     **fields: Any,
 ) -> Item:
-    outcome = apply_event(
-        None, ev("received", when, unit=unit, category=category, **fields), policy
-    )
+    outcome = apply_event(None, ev("received", when, unit=unit, category=category, **fields), policy)
     assert outcome.item is not None
     return outcome.item
 
@@ -162,9 +160,7 @@ def cancelled_counts(unit: str) -> tuple[tuple[str, str], ...]:
     return ((unit, "cancelled"), (unit, "closed"))
 
 
-def ok(
-    status: str, stage: str, kind: str, counts: tuple[tuple[str, str], ...] = ()
-) -> dict[str, Any]:
+def ok(status: str, stage: str, kind: str, counts: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
     return {"status": status, "stage": stage, "kind": kind, "counts": counts}
 
 
@@ -283,9 +279,7 @@ def test_valid_event_changes_status_stage_and_counts(
     outcome = apply_event(item, matrix_event(type_), POLICY)
     assert outcome.item is not None
     assert (outcome.item.status, outcome.item.stage) == (expected["status"], expected["stage"])
-    assert [(t.kind.value, t.counts) for t in outcome.transitions] == [
-        (expected["kind"], expected["counts"])
-    ]
+    assert [(t.kind.value, t.counts) for t in outcome.transitions] == [(expected["kind"], expected["counts"])]
     (transition,) = outcome.transitions
     assert (transition.seq, outcome.item.seq, transition.at) == (seq + 1, seq + 1, T)
     assert transition.unit == outcome.item.unit
@@ -298,9 +292,7 @@ def test_valid_event_changes_status_stage_and_counts(
     [row for row in MATRIX if isinstance(row[2], str)],
     ids=[f"{s}-{t}" for s, t, e in MATRIX if isinstance(e, str)],
 )
-def test_impossible_event_is_rejected_and_item_unchanged(
-    state: str, type_: str, reason: str
-) -> None:
+def test_impossible_event_is_rejected_and_item_unchanged(state: str, type_: str, reason: str) -> None:
     item = build(state)
     before = encode_item(item) if item is not None else None
     with pytest.raises(InvalidTransition) as caught:
@@ -375,9 +367,7 @@ def test_impossible_event_is_rejected_and_item_unchanged(
         "late-invalid-event",
     ],
 )
-def test_impossible_details_are_rejected_and_item_unchanged(
-    state: str, event: Event, reason: str
-) -> None:
+def test_impossible_details_are_rejected_and_item_unchanged(state: str, event: Event, reason: str) -> None:
     item = build(state)
     assert item is not None
     before = encode_item(item)
@@ -402,9 +392,7 @@ def test_assigned_to_the_same_unit_moves_the_stage_without_counts() -> None:
 
 
 def test_assigned_moves_without_counting_a_transfer_but_transferred_counts_one() -> None:
-    item, transitions = run(
-        receive(), ev("assigned", T, unit=TNMT), ev("transferred", T + H, unit=SG)
-    )
+    item, transitions = run(receive(), ev("assigned", T, unit=TNMT), ev("transferred", T + H, unit=SG))
     assert (item.unit, item.transfer_count, item.unit_since) == (SG, 1, T + H)
     assert [(t.kind, t.unit, t.from_unit) for t in transitions] == [
         (Kind.ASSIGNED, TNMT, BT),
@@ -598,18 +586,14 @@ def test_next_deadline_runs_due_soon_overdue_then_each_escalation() -> None:
         (ESCALATIONS[2], Kind.ESCALATED, 3),
     ],
 )
-def test_each_deadline_fires_exactly_at_its_instant_once(
-    instant: float, kind: Kind, escalation: int
-) -> None:
+def test_each_deadline_fires_exactly_at_its_instant_once(instant: float, kind: Kind, escalation: int) -> None:
     item, _ = run(receive(), *(i for i in (DUE_SOON, DUE, *ESCALATIONS) if i < instant))
     before = encode_item(item)
     early = apply_tick(item, instant - 0.001, POLICY)
     assert early == Outcome(item, [])
     assert encode_item(item) == before
     fired = apply_tick(item, instant, POLICY)
-    assert [(t.kind, t.at, t.escalation) for t in fired.transitions] == [
-        (kind, instant, escalation)
-    ]
+    assert [(t.kind, t.at, t.escalation) for t in fired.transitions] == [(kind, instant, escalation)]
     after = encode_item(item)
     again = apply_tick(item, instant, POLICY)
     assert again.transitions == []
@@ -686,9 +670,7 @@ def test_stale_resolution_after_the_overdue_tick_stays_late() -> None:
 
 
 def test_stale_event_keeps_time_from_going_backwards() -> None:
-    item, transitions = run(
-        receive(), ev("accepted", at("2026-03-03 10:00")), ev("progress", T0 + 60)
-    )
+    item, transitions = run(receive(), ev("accepted", at("2026-03-03 10:00")), ev("progress", T0 + 60))
     assert transitions[-1].at == T0 + 60  # picks its own counter window
     assert item.last_at == at("2026-03-03 10:00")
 
@@ -794,9 +776,7 @@ def test_assignment_under_restart_also_restarts_the_unit_clock() -> None:
 
 
 def test_transfer_after_overdue_under_continue_leaves_the_unit_no_time() -> None:
-    item, transitions = run(
-        receive(), DUE, ev("transferred", DUE + H, unit=SG), ev("resolved", DUE + 2 * H)
-    )
+    item, transitions = run(receive(), DUE, ev("transferred", DUE + H, unit=SG), ev("resolved", DUE + 2 * H))
     assert item.unit_due == DUE
     assert transitions[-1].counts == ((SG, "resolved"), (SG, "resolved_late"), (SG, "closed"))
     assert transitions[-1].latency == H
@@ -900,13 +880,9 @@ def test_pause_over_a_weekend_and_tet_costs_no_working_time() -> None:
 
 
 def test_resume_event_dated_after_the_old_deadline_fires_nothing() -> None:
-    item, transitions = run(
-        receive(), ev("paused", at("2026-03-03 07:30")), ev("resumed", DUE + DAY)
-    )
+    item, transitions = run(receive(), ev("paused", at("2026-03-03 07:30")), ev("resumed", DUE + DAY))
     assert [t.kind for t in transitions] == [Kind.PAUSED, Kind.RESUMED]
-    assert item.current_due == at(
-        "2026-03-17 17:00"
-    )  # 40 working hours left, from Tue 10 March 17:00
+    assert item.current_due == at("2026-03-17 17:00")  # 40 working hours left, from Tue 10 March 17:00
     assert item.overdue_at is None
 
 
@@ -1001,9 +977,7 @@ def test_hour_sla_used_is_measured_in_clock_time() -> None:
 
 def test_reopen_counts_and_starts_a_fresh_period() -> None:
     reopened_at = at("2026-03-06 10:00")
-    item, transitions = run(
-        receive(), ev("resolved", at("2026-03-05 10:00")), ev("reopened", reopened_at)
-    )
+    item, transitions = run(receive(), ev("resolved", at("2026-03-05 10:00")), ev("reopened", reopened_at))
     assert transitions[-1] == Transition(
         ITEM, 3, Kind.REOPENED, reopened_at, BT, counts=((BT, "reopened"), (BT, "opened"))
     )
@@ -1021,9 +995,7 @@ def test_reopen_after_overdue_and_escalation_resets_them() -> None:
         ev("extended", at("2026-03-11 13:00"), due_at=at("2026-03-30 17:00")),
     )
     assert (item.escalation, item.appointment_at) == (2, at("2026-03-30 17:00"))
-    item, _ = run(
-        item, ev("resolved", at("2026-03-12 10:00")), ev("reopened", at("2026-03-13 10:00"))
-    )
+    item, _ = run(item, ev("resolved", at("2026-03-12 10:00")), ev("reopened", at("2026-03-13 10:00")))
     assert (item.overdue_at, item.escalation, item.escalation_paused, item.appointment_at) == (
         None,
         0,
@@ -1036,17 +1008,13 @@ def test_reopen_after_overdue_and_escalation_resets_them() -> None:
 
 
 def test_reopen_of_an_urgent_item_gives_clock_hours_again() -> None:
-    item, _ = run(
-        receive(priority=Priority.URGENT), ev("resolved", T0 + H), ev("reopened", T0 + 2 * H)
-    )
+    item, _ = run(receive(priority=Priority.URGENT), ev("resolved", T0 + H), ev("reopened", T0 + 2 * H))
     assert (item.clock, item.current_due) == ("elapsed", T0 + 2 * H + 24 * H)
 
 
 def test_cancel_closes_a_paused_item() -> None:
     cancelled_at = at("2026-03-03 10:00")
-    item, transitions = run(
-        receive(), ev("paused", at("2026-03-03 09:00")), ev("cancelled", cancelled_at)
-    )
+    item, transitions = run(receive(), ev("paused", at("2026-03-03 09:00")), ev("cancelled", cancelled_at))
     assert (item.status, item.paused_at, item.closed_at, item.resolved_at) == (
         "cancelled",
         None,
@@ -1072,9 +1040,7 @@ def test_closed_item_is_purged_after_retention(closing: str) -> None:
     assert apply_tick(item, purge_at - 1, POLICY) == Outcome(item, [])
     assert encode_item(item) == before
     outcome = apply_tick(item, purge_at, POLICY)
-    assert outcome == Outcome(
-        None, [Transition(ITEM, item.seq, Kind.PURGED, purge_at, BT)], purged=True
-    )
+    assert outcome == Outcome(None, [Transition(ITEM, item.seq, Kind.PURGED, purge_at, BT)], purged=True)
     assert item.seq == 3
 
 
@@ -1121,9 +1087,7 @@ def test_duplicate_dated_after_the_deadline_fires_nothing() -> None:
     late = ev("progress", DUE + H)
     item, _ = run(receive(), late)
     before = encode_item(item)
-    assert apply_event(
-        item, ev("progress", ESCALATIONS[2] + H, event_id=late.event_id), POLICY
-    ).duplicate
+    assert apply_event(item, ev("progress", ESCALATIONS[2] + H, event_id=late.event_id), POLICY).duplicate
     assert encode_item(item) == before
 
 

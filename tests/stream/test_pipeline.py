@@ -18,7 +18,13 @@ WARD = "P-BEN-THANH"
 
 
 def event(event_id: str, item_id: str, type_: str, at: float, **fields: Any) -> dict[str, Any]:
-    return {"event_id": event_id, "item_id": item_id, "type": type_, "occurred_at": format_instant(at), **fields}
+    return {
+        "event_id": event_id,
+        "item_id": item_id,
+        "type": type_,
+        "occurred_at": format_instant(at),
+        **fields,
+    }
 
 
 def items_of(stack: Stack) -> dict[str, Any]:
@@ -49,8 +55,11 @@ def test_events_apply_to_item_table_and_bad_input_is_dead_lettered_with_reason(s
     stack.produce_events(good[3:])
     worker = stack.start_worker()
 
-    letters = wait_for(lambda: (r := stack.read(stack.topics.deadletter)) and len(r) >= 6 and r,
-                       timeout=60, what="six dead letters")
+    letters = wait_for(
+        lambda: (r := stack.read(stack.topics.deadletter)) and len(r) >= 6 and r,
+        timeout=60,
+        what="six dead letters",
+    )
     reasons = {letter.value: letter.header("govpulse.reason") for letter in letters}
     assert sorted(letter.value for letter in letters) == sorted(bad)
     assert reasons[bad[0]].startswith("not valid JSON (UTF-8)")
@@ -60,13 +69,19 @@ def test_events_apply_to_item_table_and_bad_input_is_dead_lettered_with_reason(s
         "'resolved' for unknown item PA-7: the first event of an item must be 'received'"
     )
     assert reasons[bad[4]] == "'received' for item PA-8: unknown unit 'P-ATLANTIS' (not in the unit catalog)"
-    assert reasons[bad[5]] == f"payload is {len(huge)} bytes, over the 65536-byte limit (GOVPULSE_MAX_EVENT_BYTES)"
+    assert (
+        reasons[bad[5]]
+        == f"payload is {len(huge)} bytes, over the 65536-byte limit (GOVPULSE_MAX_EVENT_BYTES)"
+    )
     for letter in letters:
         assert letter.header("govpulse.source.topic") == stack.topics.feedback
         assert letter.header("govpulse.source.offset") is not None
 
-    items = wait_for(lambda: (i := items_of(stack)) and "PA-2" in i and i["PA-1"].status == "resolved" and i,
-                     timeout=30, what="items in the table")
+    items = wait_for(
+        lambda: (i := items_of(stack)) and "PA-2" in i and i["PA-1"].status == "resolved" and i,
+        timeout=30,
+        what="items in the table",
+    )
     assert set(items) == {"PA-1", "PA-2"}
     assert items["PA-1"].seq == 4 and items["PA-1"].title == "Rác <b>ở</b> hẻm 12"
     assert items["PA-2"].seq == 1 and items["PA-2"].priority == "urgent"  # duplicate was a no-op
@@ -77,10 +92,19 @@ def test_overdue_fires_within_two_seconds_of_deadline_without_new_event(stack: S
     worker = stack.start_worker()
     now = time.time()
     due = now + 6.0
-    stack.produce_events([
-        event("t1", "NV-2026-0001", "received", now - 60, unit=WARD, due_at=format_instant(due),
-              title="Báo cáo tiến độ"),
-    ])
+    stack.produce_events(
+        [
+            event(
+                "t1",
+                "NV-2026-0001",
+                "received",
+                now - 60,
+                unit=WARD,
+                due_at=format_instant(due),
+                title="Báo cáo tiến độ",
+            ),
+        ]
+    )
 
     def overdue_alert() -> dict[str, Any] | None:
         for record in stack.read(stack.topics.alerts, timeout=2):

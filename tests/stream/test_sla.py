@@ -18,9 +18,7 @@ H = 3600.0
 
 
 def at(day: str, clock: str = "00:00") -> float:
-    return datetime.combine(
-        date.fromisoformat(day), time.fromisoformat(clock), LOCAL_TZ
-    ).timestamp()
+    return datetime.combine(date.fromisoformat(day), time.fromisoformat(clock), LOCAL_TZ).timestamp()
 
 
 RECEIVED = at("2026-02-13", "10:00")  # Friday before Tết
@@ -141,9 +139,7 @@ def test_plan_prefers_due_at_then_sla_then_category(
     due_at: float | None,
     expected: Plan,
 ) -> None:
-    plan = policy.plan(
-        calendar, start=RECEIVED, category=category, priority=priority, sla=sla, due_at=due_at
-    )
+    plan = policy.plan(calendar, start=RECEIVED, category=category, priority=priority, sla=sla, due_at=due_at)
     assert plan == expected
 
 

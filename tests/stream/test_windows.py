@@ -202,16 +202,11 @@ def test_window_specs_carry_size_retention_and_anchor() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("name", "size"), [("24h", DAY), ("1440m", DAY), ("30s", 30.0), ("1h30m", 90 * M)]
-)
+@pytest.mark.parametrize(("name", "size"), [("24h", DAY), ("1440m", DAY), ("30s", 30.0), ("1h30m", 90 * M)])
 def test_sizes_dividing_a_day_are_accepted(name: str, size: float) -> None:
     (spec,) = window_specs([name], {})
     assert spec.size == size
-    assert (
-        spec.start(local("2026-03-02 23:59:59"))
-        == local("2026-03-02 00:00") + ((DAY - 1) // size) * size
-    )
+    assert spec.start(local("2026-03-02 23:59:59")) == local("2026-03-02 00:00") + ((DAY - 1) // size) * size
 
 
 @pytest.mark.parametrize("name", ["7m", "0", "0s", "25h", "2d", "1w", "7s", "5h"])

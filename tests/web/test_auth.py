@@ -52,9 +52,7 @@ def test_tampered_or_garbage_tokens_are_refused(mutate: object, reason: str) -> 
 
 
 def test_token_signed_with_another_secret_is_refused() -> None:
-    token = mint_token(
-        "another-secret-of-some-length", scope="wall", ttl_seconds=600, subject="s", now=NOW
-    )
+    token = mint_token("another-secret-of-some-length", scope="wall", ttl_seconds=600, subject="s", now=NOW)
 
     with pytest.raises(AuthError, match=r"^bad signature$"):
         verify_token(SECRET, token, now=NOW)
@@ -100,9 +98,7 @@ def test_expiry_uses_the_injected_now_not_the_system_clock() -> None:
         ),
     ],
 )
-def test_hand_made_tokens_with_bad_claims_are_refused(
-    claims: dict[str, object], reason: str
-) -> None:
+def test_hand_made_tokens_with_bad_claims_are_refused(claims: dict[str, object], reason: str) -> None:
     token = jwt.encode(claims, signing_key(SECRET), algorithm="HS256")
 
     with pytest.raises(AuthError) as caught:

@@ -44,9 +44,7 @@ HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
-        )
+        launched = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         yield launched
         await launched.close()
 
@@ -61,9 +59,7 @@ async def live(node: WebNode, store: BoardStore) -> AsyncIterator[WebNode]:
         await beating
 
 
-async def open_page(
-    browser: Browser, node: WebNode, path: str, scope: str, *, width: int = 1600
-) -> Page:
+async def open_page(browser: Browser, node: WebNode, path: str, scope: str, *, width: int = 1600) -> Page:
     page = await browser.new_page(viewport={"width": width, "height": 1000})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -102,9 +98,7 @@ async def test_wall_shows_a_new_critical_alert_within_two_seconds(
 async def test_leader_page_orders_critical_first_and_flashes_new_ones(
     browser: Browser, live: WebNode, store: BoardStore
 ) -> None:
-    await store.publish(
-        [alert_change("fp-info", UNIT_A, severity="info", title_vi="Thông tin nhỏ")]
-    )
+    await store.publish([alert_change("fp-info", UNIT_A, severity="info", title_vi="Thông tin nhỏ")])
     page = await open_page(browser, live, "/leader", "leader")
     await expect(page.locator("#alerts-others")).to_contain_text("Thông tin nhỏ")
     await expect(page.locator("#sound")).to_have_text("Bật âm thanh")
@@ -116,9 +110,7 @@ async def test_leader_page_orders_critical_first_and_flashes_new_ones(
                 UNIT_A,
                 title_vi="Quá hạn nghiêm trọng",
                 at=time.time(),
-                explanations=[
-                    {"kind": "request", "by": "leader:a", "text": "Vì sao?", "at": time.time()}
-                ],
+                explanations=[{"kind": "request", "by": "leader:a", "text": "Vì sao?", "at": time.time()}],
             )
         ]
     )
@@ -182,9 +174,7 @@ async def test_unit_page_counts_down_on_the_board_clock_and_marks_overdue(
     await expect(rows.nth(2).locator(".c-left")).to_contain_text("2 ngày 23:5")
 
 
-async def test_unit_countdown_follows_an_accelerated_clock(
-    browser: Browser, redis_url: str
-) -> None:
+async def test_unit_countdown_follows_an_accelerated_clock(browser: Browser, redis_url: str) -> None:
     """At 600 clock seconds per second, an item due in 30 clock minutes turns overdue in ~3 s."""
     start = time.time()
     environ = web_environ(
@@ -274,9 +264,7 @@ async def test_stale_marker_appears_when_redis_goes_away(browser: Browser, tmp_p
         redis_service.stop()
 
 
-async def test_screenshots_of_the_three_pages(
-    browser: Browser, live: WebNode, store: BoardStore
-) -> None:
+async def test_screenshots_of_the_three_pages(browser: Browser, live: WebNode, store: BoardStore) -> None:
     """Realistic data on every page at 1920×1080; saved under docs/screenshots/."""
     units = json.loads(live.settings.units_file.read_text())["units"]
     now = time.time()
@@ -334,9 +322,7 @@ async def test_page_reconnects_by_itself_and_resumes_without_loss(
     try:
         async with running_node(environ) as node:
             page = await open_page(browser, node, "/", "wall")
-            await store.publish(
-                [alert_change("fp-before", UNIT_A, title_vi="Trước khi mất kết nối")]
-            )
+            await store.publish([alert_change("fp-before", UNIT_A, title_vi="Trước khi mất kết nối")])
             await expect(page.locator("#ticker")).to_contain_text("Trước khi mất kết nối")
 
         await expect(page.locator("#conn")).to_have_attribute("data-state", "reconnecting")
@@ -345,9 +331,7 @@ async def test_page_reconnects_by_itself_and_resumes_without_loss(
         )
 
         async with running_node(environ) as node:
-            await expect(page.locator("#conn")).to_have_attribute(
-                "data-state", "live", timeout=10000
-            )
+            await expect(page.locator("#conn")).to_have_attribute("data-state", "live", timeout=10000)
             await expect(page.locator("#ticker")).to_contain_text("Phát sinh khi mất kết nối")
             await expect(page.locator("#banner")).to_contain_text("Phát sinh khi mất kết nối")
             await expect(page.locator("#ticker")).to_contain_text("Trước khi mất kết nối")

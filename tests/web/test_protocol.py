@@ -106,14 +106,10 @@ def test_parse_client_frame_errors_name_the_problem(raw: bytes, code: str, messa
 
 
 def test_explain_text_is_bounded() -> None:
-    ok = protocol.parse_client_frame(
-        orjson.dumps({"type": "explain", "alert": "fp", "text": "x" * 2000})
-    )
+    ok = protocol.parse_client_frame(orjson.dumps({"type": "explain", "alert": "fp", "text": "x" * 2000}))
     assert isinstance(ok, ExplainFrame) and len(ok.text) == 2000
     with pytest.raises(ProtocolError, match="longer than 2000 characters"):
-        protocol.parse_client_frame(
-            orjson.dumps({"type": "explain", "alert": "fp", "text": "x" * 2001})
-        )
+        protocol.parse_client_frame(orjson.dumps({"type": "explain", "alert": "fp", "text": "x" * 2001}))
 
 
 # -- scope filter ----------------------------------------------------------------------

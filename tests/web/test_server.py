@@ -49,9 +49,7 @@ from web.auth import mint_token
 pytestmark = pytest.mark.integration
 
 
-def http_get(
-    url: str, *, headers: dict[str, str] | None = None
-) -> tuple[int, dict[str, str], bytes]:
+def http_get(url: str, *, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
@@ -92,9 +90,7 @@ def state_of(frames: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 # -- auth ------------------------------------------------------------------------------
 
 
-async def test_valid_token_gets_a_snapshot_then_live_deltas(
-    node: WebNode, store: BoardStore
-) -> None:
+async def test_valid_token_gets_a_snapshot_then_live_deltas(node: WebNode, store: BoardStore) -> None:
     await store.publish([unit_change(UNIT_A), alert_change("fp-a", UNIT_A)])
     ws = await open_client(node, "wall")
 
@@ -154,9 +150,7 @@ async def test_bad_or_expired_token_closes_4401(node: WebNode, make_token: Any, 
 
 
 async def test_token_for_a_unit_not_in_the_catalog_closes_4401(node: WebNode) -> None:
-    forged = mint_token(
-        SECRET, scope="unit:P-NOWHERE", ttl_seconds=60, subject="x", now=time.time()
-    )
+    forged = mint_token(SECRET, scope="unit:P-NOWHERE", ttl_seconds=60, subject="x", now=time.time())
     ws = await open_client(node, forged, raw_token=True)
 
     assert await closed_with(ws) == (4401, "unauthorized: scope")
@@ -203,9 +197,7 @@ async def test_view_command_outside_the_scope_is_refused_and_leaks_nothing(
     snapshot = await recv(ws)
     await ws.send('{"type":"view","unit":"P-BEN-THANH"}')
     error = await recv_data(ws, 1)
-    await store.publish(
-        [queue_change("PB-1", UNIT_B), unit_change(UNIT_B), alert_change("fb", UNIT_B)]
-    )
+    await store.publish([queue_change("PB-1", UNIT_B), unit_change(UNIT_B), alert_change("fb", UNIT_B)])
 
     assert snapshot["view"] == UNIT_A
     assert error == [
@@ -330,9 +322,7 @@ async def test_reconnect_with_resume_replays_every_delta_missed_while_away(
         "clock": header["clock"],
         "heartbeat": 1.0,
     }
-    assert [(f["seq"], f["key"], f["recovered"]) for f in replayed] == [
-        (i, c.key, True) for i, c in mine
-    ]
+    assert [(f["seq"], f["key"], f["recovered"]) for f in replayed] == [(i, c.key, True) for i, c in mine]
     assert (live["seq"], live["key"], "recovered" in live) == (live_id, "fa-live", False)
     assert await quiet(ws, 0.5) == []
     await ws.close()
@@ -345,15 +335,11 @@ async def test_resume_after_heartbeat_position_replays_only_newer_deltas(
     ws = await open_client(node, f"unit:{UNIT_A}")
     snapshot = await recv(ws)
     others = await store.publish([unit_change(UNIT_B, overdue=n) for n in range(5)])
-    beat, _ = await recv_until(
-        ws, lambda f: f["type"] == "heartbeat" and f["seq"] == others[-1], timeout=4
-    )
+    beat, _ = await recv_until(ws, lambda f: f["type"] == "heartbeat" and f["seq"] == others[-1], timeout=4)
     await ws.close()
     (mine,) = await store.publish([unit_change(UNIT_A)])
 
-    ws = await open_client(
-        node, f"unit:{UNIT_A}", resume={"epoch": beat["epoch"], "seq": beat["seq"]}
-    )
+    ws = await open_client(node, f"unit:{UNIT_A}", resume={"epoch": beat["epoch"], "seq": beat["seq"]})
     header, (delta,) = await recv(ws), await recv_data(ws, 1)
 
     assert beat["epoch"] == snapshot["epoch"]
@@ -391,9 +377,7 @@ async def test_resume_from_a_trimmed_position_gets_a_fresh_snapshot(redis_url: s
             await store.close()
 
 
-async def test_resume_with_an_unknown_epoch_gets_a_fresh_snapshot(
-    node: WebNode, store: BoardStore
-) -> None:
+async def test_resume_with_an_unknown_epoch_gets_a_fresh_snapshot(node: WebNode, store: BoardStore) -> None:
     await store.publish([unit_change(UNIT_A)])
     ws = await open_client(node, "wall", resume={"epoch": "0123abcd", "seq": "1-0"})
 
@@ -478,9 +462,7 @@ async def test_slow_client_gets_a_fresh_snapshot_while_others_get_every_delta_pr
             assert state_of(slow_frames) == truth
             # After its last snapshot the slow client got every later delta, in order.
             last = snapshots[-1]
-            later = [
-                f["seq"] for f in slow_frames[slow_frames.index(last) + 1 :] if f["type"] == "delta"
-            ]
+            later = [f["seq"] for f in slow_frames[slow_frames.index(last) + 1 :] if f["type"] == "delta"]
             assert later == [i for i in ids if stream_id_key(i) > stream_id_key(last["seq"])]
             _, _, body = await get(f"{node.base}/metrics")
             assert 'govpulse_web_slow_client_drops_total{policy="snapshot"}' in body.decode()
@@ -631,9 +613,7 @@ async def test_redis_outage_marks_the_board_stale_and_a_new_redis_means_a_fresh_
             store = BoardStore.from_url(url)  # the old client's pooled connection died with Redis
             await store.publish([unit_change(UNIT_B)])
             (delta,) = await recv_data(ws, 1)
-            up, _ = await recv_until(
-                ws, lambda f: f["type"] == "heartbeat" and f["redis"] == "up", timeout=4
-            )
+            up, _ = await recv_until(ws, lambda f: f["type"] == "heartbeat" and f["redis"] == "up", timeout=4)
 
             assert down["stale"] is True
             assert status == 503 and orjson.loads(health)["redis"] == "down"
@@ -731,9 +711,7 @@ async def test_server_refuses_to_start_without_a_secret_in_production(redis_url:
 
 
 @pytest.fixture
-async def command_node(
-    redis_url: str, broker: services.Service
-) -> AsyncIterator[tuple[WebNode, str]]:
+async def command_node(redis_url: str, broker: services.Service) -> AsyncIterator[tuple[WebNode, str]]:
     prefix = f"t{uuid.uuid4().hex[:8]}."
     environ = web_environ(
         redis_url,
@@ -748,9 +726,7 @@ async def command_node(
         yield node, Topics.for_settings(node.settings).commands
 
 
-async def read_commands(
-    bootstrap: str, topic: str, count: int
-) -> list[tuple[bytes, dict[str, Any]]]:
+async def read_commands(bootstrap: str, topic: str, count: int) -> list[tuple[bytes, dict[str, Any]]]:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
@@ -784,9 +760,7 @@ async def test_ack_and_explanations_are_produced_to_gov_commands(
 
     await leader.send('{"type":"ack","alert":"item_overdue/PA-1","ref":"a1"}')
     (acked,) = await recv_data(leader, 1, timeout=15)
-    await leader.send(
-        '{"type":"explain","alert":"item_overdue/PA-1","text":"Vì sao chậm?","ref":"a2"}'
-    )
+    await leader.send('{"type":"explain","alert":"item_overdue/PA-1","text":"Vì sao chậm?","ref":"a2"}')
     (asked,) = await recv_data(leader, 1, timeout=10)
     await unit.send('{"type":"explain","alert":"item_overdue/PA-1","text":"<b>Thiếu nhân sự</b>"}')
     (answered,) = await recv_data(unit, 1, timeout=15)
@@ -884,9 +858,7 @@ async def test_commands_are_rate_limited_per_connection(command_node: tuple[WebN
     await other.close()
 
 
-async def test_commands_answer_unavailable_when_the_broker_is_down(
-    node: WebNode, store: BoardStore
-) -> None:
+async def test_commands_answer_unavailable_when_the_broker_is_down(node: WebNode, store: BoardStore) -> None:
     await store.publish([alert_change("fa", UNIT_A)])
     ws = await open_client(node, "leader")
     await recv(ws)

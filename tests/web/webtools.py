@@ -74,9 +74,7 @@ async def running_node(environ: Mapping[str, str]) -> AsyncIterator[WebNode]:
             await task
 
 
-def token(
-    scope: str, *, ttl: float = 3600, subject: str = "tester", now: float | None = None
-) -> str:
+def token(scope: str, *, ttl: float = 3600, subject: str = "tester", now: float | None = None) -> str:
     return mint_token(
         SECRET,
         scope=scope,
@@ -126,9 +124,7 @@ async def recv_until(
     while True:
         left = deadline - asyncio.get_running_loop().time()
         if left <= 0:
-            raise TimeoutError(
-                f"no matching frame within {timeout}s; saw {[f.get('type') for f in seen]}"
-            )
+            raise TimeoutError(f"no matching frame within {timeout}s; saw {[f.get('type') for f in seen]}")
         frame = await recv(ws, left)
         if predicate(frame):
             return frame, seen
@@ -312,9 +308,7 @@ def queue_change(item_id: str, unit: str, **kwargs: Any) -> Change:
 async def beat_forever(store: BoardStore, *, interval: float = 0.5) -> None:
     """Pretend a worker is alive (for pages that show STALE without one)."""
     while True:
-        await store.beat(
-            "test-worker", now=time.time(), info={"clock": time.time(), "partitions": [0]}
-        )
+        await store.beat("test-worker", now=time.time(), info={"clock": time.time(), "partitions": [0]})
         await asyncio.sleep(interval)
 
 
@@ -520,8 +514,7 @@ def realistic_board(
                     "kind": "answer",
                     "by": f"unit:{code}",
                     "at": now - 600,
-                    "text": "Đơn vị đã phối hợp với công ty thoát nước, "
-                    "dự kiến hoàn thành trong 2 ngày.",
+                    "text": "Đơn vị đã phối hợp với công ty thoát nước, dự kiến hoàn thành trong 2 ngày.",
                 }
             )
         unit = by_code[code]
