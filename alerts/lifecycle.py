@@ -23,7 +23,8 @@ Rules of the lifecycle:
   alert does not escalate: the step reached is kept in ``facts["escalation"]`` only.
 * An inactive signal resolves a firing or acknowledged alert (``resolved``). An active
   signal on a resolved alert opens the next incident (``incident`` + 1; ack,
-  explanations, reminders and escalation start afresh).
+  explanations, reminders and escalation start afresh) — unless it is dated at or before
+  the resolution: that is a redelivered signal, and changes nothing.
 * Firing, unacknowledged, unsilenced alerts of at least ``reminders.min_severity`` are
   ``reminded`` every ``reminders.repeat_interval`` after the last notification
   (``notified_at``: opened, updated, escalated, unsilenced or reminded).
@@ -101,6 +102,10 @@ def on_signal(
             facts={**alert.facts, **signal.facts},
         )
         return Step(resolved, [_event(AlertEventType.RESOLVED, resolved, now)])
+    if alert is not None and alert.resolved_at is not None and signal.at <= alert.resolved_at:
+        # Resolved after this signal was raised: a redelivered signal (a worker died
+        # before committing it), not a new occurrence of the condition.
+        return Step(alert, [])
     if alert is None or alert.state is State.RESOLVED:
         return _open(alert, signal, now, silences=silences, config=config, catalog=catalog, calendar=calendar)
 

@@ -106,17 +106,28 @@ class DeadlineIndex:
 
 @dataclass(slots=True)
 class Gate:
-    """Progress of one partition's input, deciding how far its ticks may fire."""
+    """Progress of one partition's input, deciding how far its ticks may fire.
 
-    event_time: float = 0.0
+    Event time is tracked per source (``gov.feedback`` and ``gov.tasks`` of the partition):
+    the sources progress unevenly (a sparse topic's whole backlog arrives in one fetch,
+    days ahead of a busy topic's), so while a source still has a backlog only its own
+    progress says how far the partition has certainly got.
+    """
+
+    event_times: dict[str, float] = field(default_factory=dict)  # source tag -> newest event time
     processed: dict[str, int] = field(default_factory=dict)  # source tag -> next offset
+
+    @property
+    def event_time(self) -> float:
+        """The newest event time processed on any source (0 before the first)."""
+        return max(self.event_times.values(), default=0.0)
 
     def observe(self, source: str, offset: int, event_time: float | None) -> None:
         """Record that the message at ``offset`` of ``source`` was processed."""
         if offset + 1 > self.processed.get(source, 0):
             self.processed[source] = offset + 1
-        if event_time is not None and event_time > self.event_time:
-            self.event_time = event_time
+        if event_time is not None and event_time > self.event_times.get(source, 0.0):
+            self.event_times[source] = event_time
 
     def caught_up(self, highwaters: dict[str, int | None]) -> bool:
         """Whether every source has been processed up to its high-water mark.
@@ -124,25 +135,37 @@ class Gate:
         An unknown high-water mark (no fetch answered yet) is not caught up: right after
         a (re)start the backlog is not known, and firing ticks then could overtake it.
         """
-        for source, highwater in highwaters.items():
-            if highwater is None or self.processed.get(source, 0) < highwater:
-                return False
-        return True
+        return not self._behind(highwaters)
+
+    def _behind(self, highwaters: dict[str, int | None]) -> list[str]:
+        return [
+            source
+            for source, highwater in highwaters.items()
+            if highwater is None or self.processed.get(source, 0) < highwater
+        ]
+
+    def _lagging_time(self, behind: list[str]) -> float:
+        """How far in event time the sources with a backlog have certainly got: the
+        slowest of them (0 for one that has processed nothing since the start)."""
+        return min(self.event_times.get(source, 0.0) for source in behind)
 
     def watermark(self, now: float, highwaters: dict[str, int | None]) -> float:
-        """Event time this partition has certainly passed: its newest processed event
-        time, or the clock too when nothing is left to process."""
-        if self.caught_up(highwaters):
+        """Event time this partition has certainly passed: the clock too when nothing
+        is left to process, else the progress of its slowest source with a backlog."""
+        behind = self._behind(highwaters)
+        if not behind:
             return max(self.event_time, now)
-        return self.event_time
+        return self._lagging_time(behind)
 
     def limit(self, now: float, highwaters: dict[str, int | None]) -> float:
         """The instant up to which ticks may fire: the clock (or the newest event time, if
-        producers' clocks run ahead) when caught up, else the partition's event time.
+        producers' clocks run ahead) when caught up, else the event time of the slowest
+        source that still has a backlog.
 
         Event time is exclusive (an event at exactly the deadline is still on time),
         hence the tiny step back.
         """
-        if self.caught_up(highwaters):
+        behind = self._behind(highwaters)
+        if not behind:
             return max(now, self.event_time - 1e-6)
-        return min(now, self.event_time - 1e-6)
+        return min(now, self._lagging_time(behind) - 1e-6)

@@ -43,6 +43,7 @@ from typing import Any, cast
 
 import aiokafka
 from aiokafka import TopicPartition
+from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from faust.exceptions import ImproperlyConfigured
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.drivers.aiokafka import server_list
@@ -67,7 +68,7 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         self._assignor = (
             self.app.assignor
             if conf.table_standby_replicas > 0 or has_changelog_tables
-            else aiokafka.consumer.assignors.RoundRobinPartitionAssignor
+            else RoundRobinPartitionAssignor
         )
         if conf.broker_session_timeout > conf.broker_request_timeout:
             raise ImproperlyConfigured("broker_session_timeout cannot be greater than broker_request_timeout")

@@ -73,6 +73,8 @@ class Truth:
         events: messages fed.
         applied: messages applied (not rejected, not duplicates).
         duplicates: messages ignored as repeated event ids.
+        gauges: node → ``{"open", "overdue", "due_soon"}`` as of ``as_of`` (items open
+            or paused; overdue; due soon and not yet overdue), rolled up the lineage.
     """
 
     as_of: float
@@ -88,6 +90,7 @@ class Truth:
     events: int = 0
     applied: int = 0
     duplicates: int = 0
+    gauges: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     def counter(self, node: str, window: str, start: float, name: str) -> int:
         """One cell of the counters (0 when absent)."""
@@ -109,6 +112,7 @@ class Truth:
             "events": self.events,
             "applied": self.applied,
             "duplicates": self.duplicates,
+            "gauges": {key: dict(value) for key, value in self.gauges.items()},
         }
 
     @classmethod
@@ -133,6 +137,7 @@ class Truth:
                 events=int(data.get("events", 0)),
                 applied=int(data.get("applied", 0)),
                 duplicates=int(data.get("duplicates", 0)),
+                gauges={k: {c: int(n) for c, n in v.items()} for k, v in data.get("gauges", {}).items()},
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"not a truth document: {exc!r}") from None
@@ -293,7 +298,21 @@ class Oracle:
             events=self.events,
             applied=self.applied,
             duplicates=self.duplicates,
+            gauges=self._gauges(),
         )
+
+    def _gauges(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for item in self.items.values():
+            if not item.is_open:
+                continue
+            overdue = item.overdue_at is not None
+            for node in self.policy.catalog.lineage(item.unit):
+                counts = out.setdefault(node, {"open": 0, "overdue": 0, "due_soon": 0})
+                counts["open"] += 1
+                counts["overdue"] += overdue
+                counts["due_soon"] += item.due_soon and not overdue
+        return out
 
     def _reject(self, reason: str) -> None:
         self._rejected_by[reason] = self._rejected_by.get(reason, 0) + 1

@@ -253,7 +253,8 @@ class ItemProcessor:
             if item is None:
                 return _Applied(None, key, None, None, None)
             _check_partition(item, message)
-            return _Applied(apply_tick(item, at, self.policy), key, None, queue_view(item), item.unit)
+            view, unit = queue_view(item), item.unit  # taken before apply_tick mutates the item
+            return _Applied(apply_tick(item, at, self.policy), key, None, view, unit)
         if message.value is None:
             raise InvalidEvent("message has no value (tombstone); expected a JSON event")
         event = parse_event(message.value, max_bytes=self.max_event_bytes)

@@ -441,6 +441,20 @@ def test_firing_again_after_resolve_opens_the_next_incident(stage: Stage) -> Non
     assert alert.command_ids == ("c-ack", "c-req")  # a replayed old command stays a no-op
 
 
+@pytest.mark.parametrize("offset", [-HOUR, 0.0], ids=["before-resolution", "at-resolution"])
+def test_active_signal_dated_before_the_resolution_is_a_redelivery_not_a_new_incident(
+    stage: Stage, offset: float
+) -> None:
+    stage.signal(overdue(0))
+    stage.signal(overdue(0, active=False, at=DUE + 2 * HOUR))
+    resolved = alert_of(stage)
+
+    assert stage.signal(overdue(0, at=DUE + 2 * HOUR + offset)) == []
+    assert alert_of(stage) == resolved
+    assert stage.signal(overdue(0, at=DUE + 2 * HOUR + 1)) == ["opened"]
+    assert alert_of(stage).incident == 2
+
+
 # -- reminders ------------------------------------------------------------------------------------
 
 

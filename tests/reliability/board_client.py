@@ -143,6 +143,10 @@ class BoardClient:
     _pending_replay: int = 0
     _replay_seq: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.view is None and self.scope.startswith("unit:"):
+            self.view = self.scope.removeprefix("unit:")  # the server's default view
+
     # -- connection --------------------------------------------------------------------
 
     async def connect(self, node: WebNode, *, resume: bool = True) -> dict[str, Any]:

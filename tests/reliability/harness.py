@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -348,3 +349,24 @@ def dump(stack: Stack, directory: Path) -> Path:
                     + b"\n"
                 )
     return directory
+
+
+def settle(
+    check: Callable[[], list[str]], *, timeout: float, stable_for: float, interval: float
+) -> list[str]:
+    """Poll ``check`` until it finds no differences; give up after ``timeout`` seconds, or
+    once the same differences persisted ``stable_for`` seconds (nothing is moving).
+    Returns the last differences found."""
+    deadline = time.monotonic() + timeout
+    last: list[str] | None = None
+    since = time.monotonic()
+    while True:
+        found = check()
+        if not found:
+            return found
+        now = time.monotonic()
+        if found != last:
+            last, since = found, now
+        if now > deadline or now - since > stable_for:
+            return found
+        time.sleep(interval)

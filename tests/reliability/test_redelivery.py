@@ -40,6 +40,7 @@ def signal(offset: int, *, active: bool, at: float) -> Message:
         unit="P-PHU-LOI",
         item_id="PA-2026-000023",
         severity=Severity.WARNING,
+        facts={"due": AT - 60.0, "working_seconds_late": 60.0},  # what the item rules always send
     ).encode()
     return Message(SIGNAL, "signals", 3, offset, FINGERPRINT.encode(), value)
 

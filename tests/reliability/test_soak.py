@@ -33,6 +33,7 @@ from tests.reliability.harness import (
     exact_env,
     overdue_alerts,
     produce,
+    settle,
     workload,
 )
 from tests.stack import Stack, wait_for
@@ -164,25 +165,14 @@ async def test_soak_faults_on_every_component_end_exact(
                 time.monotonic() - started,
             )
 
-        problems: list[str] = []
+        def exact() -> list[str]:
+            found = counter_problems(load.truth, counters(stack))
+            found += alert_problems(load, overdue_alerts(stack))
+            log.warning("soak: %d differences at %.0fs", len(found), time.monotonic() - started)
+            return found
 
-        def exact() -> bool:
-            nonlocal problems
-            problems = counter_problems(load.truth, counters(stack))
-            if not problems:
-                problems = alert_problems(load, overdue_alerts(stack))
-            log.warning("soak: %d differences at %.0fs", len(problems), time.monotonic() - started)
-            return not problems
-
-        try:
-            await asyncio.to_thread(
-                wait_for,
-                exact,
-                timeout=1200,
-                interval=10.0,
-                what="counters and alerts to equal the oracle",
-            )
-        except AssertionError:
+        problems = await asyncio.to_thread(settle, exact, timeout=1200, stable_for=240, interval=10.0)
+        if problems:
             where = await asyncio.to_thread(dump, stack, tmp_path / "topics")
             pytest.fail(
                 f"after faults {deployment.faults}: {len(problems)} differences "

@@ -14,7 +14,7 @@ import pytest
 from govpulse.simulator.model import TASK, Traffic, TrafficConfig
 from govpulse.simulator.oracle import Oracle, Truth
 from stream.events import format_instant, parse_instant
-from stream.metrics import WindowRecord
+from stream.metrics import Gauges, WindowRecord, decode_gauges
 from tests.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
@@ -65,6 +65,16 @@ def diff(truth: Mapping[str, Mapping[str, int]], actual: Mapping[str, Mapping[st
         if expected != got:
             problems.append(f"{key}: expected {expected}, got {got}")
     return problems
+
+
+def gauges(stack: Stack) -> dict[str, dict[str, int]]:
+    """Each node's gauges as the unit stage holds them (summed over item partitions)."""
+    out = {}
+    for key, raw in stack.table("gauges").items():
+        merged = Gauges.merge(decode_gauges(raw).values())
+        if merged.open:
+            out[key.decode()] = {"open": merged.open, "overdue": merged.overdue, "due_soon": merged.due_soon}
+    return out
 
 
 def overdue_alerts(stack: Stack) -> dict[str, set[int]]:
@@ -123,6 +133,10 @@ def test_counters_equal_oracle_after_sigkill_and_restart(stack: Stack, seed: int
             + "\n--- worker log ---\n"
             + stack.log(restarted, lines=120)
         )
+
+    # The live gauges (open / overdue / due soon now) equal the oracle's final item states.
+    expected_gauges = {node: dict(g) for node, g in truth.gauges.items() if g["open"]}
+    wait_for(lambda: gauges(stack) == expected_gauges, timeout=30, what="gauges to equal the oracle")
 
     # Every breach the oracle expects produced an overdue alert, and nothing else did.
     alerts: dict[str, set[int]] = {}
