@@ -180,8 +180,10 @@ class MetricsStore:
                     step[2] += 1
                 else:
                     step[0].append(counter)
-            if has_sample and not is_late:
-                key = prefix + str(int(start_of(entry.sample_at)))
+            sample_start = start_of(entry.sample_at) if has_sample and not is_late else None
+            # A sample for an expired window is dropped like its counts (reported above).
+            if sample_start is not None and spec.end(sample_start) + spec.retention >= self.expired_before:
+                key = prefix + str(int(sample_start))
                 step = plan.get(key)
                 if step is None:
                     step = plan[key] = [[], False, 0]
