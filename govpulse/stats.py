@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -97,17 +98,22 @@ def format_table(table: list[dict[str, Any]]) -> str:
 
 
 async def print_stats(settings: Settings, *, unit: str | None, window: str, as_json: bool) -> int:
+    """Print the counters of ``window`` for one or all units; errors go to stderr (exit 1)."""
+    if window not in settings.windows:
+        configured = ", ".join(settings.windows)
+        print(f"unknown window {window!r}: configured windows are {configured}", file=sys.stderr)
+        return 1
     units = await load_units(settings)
     if unit is not None:
         if unit not in units:
-            print(f"no counters for unit {unit!r} on the board (is the worker running?)")
+            print(f"no counters for unit {unit!r} on the board (is the worker running?)", file=sys.stderr)
             return 1
         units = {unit: units[unit]}
     table = rows(units, window)
     if as_json:
         print(orjson.dumps(table, option=orjson.OPT_INDENT_2).decode())
     elif not table:
-        print(f"no counters for window {window!r} yet (windows: 5m, 1h, 1d, period)")
+        print(f"no counters for window {window!r} yet (is the worker running?)", file=sys.stderr)
         return 1
     else:
         print(format_table(table))

@@ -122,7 +122,7 @@ class AlertProcessor:
         silences = list(self.silences.values())
         for message in messages:
             try:
-                touched = self._apply(message, overlay, now, result, silences)
+                touched = self._apply(message, overlay, now, result, silences, partition_of)
             except (CommandRejected, ValueError, KeyError, TypeError) as exc:
                 reason = exc.reason if isinstance(exc, CommandRejected) else f"not a valid message: {exc}"
                 result.dead_letters.append(DeadLetter(message, reason, stage="alerts"))
@@ -159,11 +159,12 @@ class AlertProcessor:
         now: float,
         result: AlertBatchResult,
         silences: list[Silence],
+        partition_of: dict[bytes, int],
     ) -> list[bytes]:
         if message.value is None:
             raise ValueError("message has no value")
         if message.source == COMMAND:
-            return self._command(message, overlay, now, result)
+            return self._command(message, overlay, now, result, partition_of)
         data = orjson.loads(message.value)
         if not isinstance(data, dict):
             raise ValueError("expected a JSON object")
@@ -189,7 +190,12 @@ class AlertProcessor:
         return [key]
 
     def _command(
-        self, message: Message, overlay: dict[bytes, Alert | None], now: float, result: AlertBatchResult
+        self,
+        message: Message,
+        overlay: dict[bytes, Alert | None],
+        now: float,
+        result: AlertBatchResult,
+        partition_of: dict[bytes, int],
     ) -> list[bytes]:
         assert message.value is not None
         command = parse_command(message.value)
@@ -204,10 +210,12 @@ class AlertProcessor:
             ] = silence.encode()
             touched: list[bytes] = []
             silences = list(self.silences.values())
-            for fingerprint in list(self.active(message.partition)):
-                key = fingerprint.encode()
+            # Alerts active before this batch, and those opened earlier in it (not yet indexed).
+            keys = {fingerprint.encode() for fingerprint in self.active(message.partition)}
+            keys.update(k for k, p in partition_of.items() if p == message.partition)
+            for key in sorted(keys):
                 alert = self._current(key, overlay)
-                if alert is None or not silence.covers(alert.unit, alert.rule):
+                if alert is None or not alert.active or not silence.covers(alert.unit, alert.rule):
                     continue
                 step = lifecycle.on_tick(alert, now, silences=silences, config=self.rules)
                 overlay[key] = step.alert
