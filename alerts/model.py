@@ -22,6 +22,7 @@ import orjson
 
 from alerts.errors import CommandRejected
 from stream.catalog import Catalog
+from stream.encoding import dumps_kept
 from stream.events import format_instant, parse_instant
 
 _T = TypeVar("_T")
@@ -569,7 +570,7 @@ class Alert:
 
     def encode(self) -> bytes:
         """Compact orjson bytes for the alert table; :meth:`decode` gives back an equal alert."""
-        return orjson.dumps({"v": _VERSION, **self.to_json()})
+        return dumps_kept({"v": _VERSION, **self.to_json()})
 
     @classmethod
     def decode(cls, raw: bytes) -> Alert:

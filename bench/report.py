@@ -23,6 +23,10 @@ def _verdict(value: Any, ok: Callable[[float], bool]) -> str:
     return "met" if ok(float(value)) else "**missed**"
 
 
+def _below(limit: float) -> Callable[[float], bool]:
+    return lambda value: value < limit
+
+
 def _fmt(value: Any, unit: str = "", digits: int = 0) -> str:
     if value is None:
         return "–"
@@ -69,23 +73,30 @@ def rows(doc: Mapping[str, Any]) -> list[Row]:
                     f"p50 {_fmt(lat.get('p50'), ' ms')}, p99 {_fmt(lat.get('p99'), ' ms')}, "
                     f"max {_fmt(lat.get('max'), ' ms')}",
                     f"p99 < {target:,.0f} ms",
-                    _verdict(lat.get("p99"), lambda v, t=target: v < t),
+                    _verdict(lat.get("p99"), _below(target)),
                 )
             )
     if "fanout" in doc:
-        for key, value in doc["fanout"].items():
+        for value in doc["fanout"].values():
             if not isinstance(value, Mapping) or "p50_ms" not in value:
                 continue
-            out.append(
-                (
-                    f"fan-out {key}",
-                    f"p50 {_fmt(value.get('p50_ms'), ' ms')}, p99 {_fmt(value.get('p99_ms'), ' ms')}, "
-                    f"web CPU {_fmt(value.get('cpu_pct'), ' %')}, "
-                    f"delivered {_fmt(value.get('delivered_share'), '', 3)}",
-                    "",
-                    "",
-                )
+            label = f"fan-out, {_fmt(value.get('clients'))} wall clients, 1 web process"
+            measured = (
+                f"p50 {_fmt(value.get('p50_ms'), ' ms', 1)}, p99 {_fmt(value.get('p99_ms'), ' ms', 1)}, "
+                f"web CPU {_fmt(value.get('cpu_pct'), ' %')}, "
+                f"delivered {_fmt(value.get('delivered_share'), '', 3)} "
+                f"({_fmt(value.get('deliveries_per_s'), '/s')})"
             )
+            slow = value.get("slow_clients")
+            without = value.get("without_slow_clients")
+            if isinstance(slow, Mapping):
+                label += f" + {_fmt(slow.get('clients'))} slow (normal clients' figures)"
+            if isinstance(without, Mapping):
+                measured += (
+                    f"; without slow clients: p50 {_fmt(without.get('p50_ms'), ' ms', 1)}, "
+                    f"p99 {_fmt(without.get('p99_ms'), ' ms', 1)}"
+                )
+            out.append((label, measured, "", ""))
     if "memory" in doc:
         value = _get(doc, "memory.bytes_per_open_item")
         items = _get(doc, "memory.items")
@@ -101,8 +112,9 @@ def rows(doc: Mapping[str, Any]) -> list[Row]:
         value = _get(doc, "recovery.seconds_per_million_items")
         out.append(
             (
-                f"recovery ({_fmt(_get(doc, 'recovery.items'))} items in "
-                f"{_fmt(_get(doc, 'recovery.seconds'), ' s', 1)})",
+                f"recovery after a restart ({_fmt(_get(doc, 'recovery.items'))} items: ready in "
+                f"{_fmt(_get(doc, 'recovery.seconds'), ' s', 1)}, table restore "
+                f"{_fmt(_get(doc, 'recovery.restore_seconds'), ' s', 1)})",
                 _fmt(value, " s per million items", 1),
                 "≤ 30 s per million",
                 _verdict(value, lambda v: v <= 30),

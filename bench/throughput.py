@@ -255,11 +255,11 @@ def _faust_app(variant: str, spec: dict[str, Any]) -> Any:
     out, expected = Path(spec["out"]), int(spec["expected"])
     state: dict[str, Any] = {"count": 0, "start": None, "first": None}
 
-    async def ready(sender: Any, **_: Any) -> None:
+    async def ready(sender: Any, *_: Any, **__: Any) -> None:
         if state["start"] is None:
             state["start"] = time.time()
 
-    app.on_rebalance_complete.connect(ready)
+    app.on_rebalance_complete.connect(ready)  # type: ignore[arg-type]
 
     def seen(count: int) -> None:
         if state["first"] is None:
@@ -276,7 +276,7 @@ def _faust_app(variant: str, spec: dict[str, Any]) -> Any:
                 },
             )
 
-    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    raw: Any = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     if variant == "floor":
         size, within = settings.batch_size, settings.batch_window
 

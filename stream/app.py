@@ -45,6 +45,7 @@ from stream import transport
 from stream.calendar import WorkCalendar
 from stream.catalog import Catalog
 from stream.deadlines import DeadlineIndex, Gate
+from stream.encoding import dumps_kept
 from stream.gauges import GaugeIndex
 from stream.items import ItemPolicy, item_summary
 from stream.publish import Publisher
@@ -441,7 +442,7 @@ class Pipeline:
             self._publish_unit(node, now)
 
     def _publish_unit(self, node: str, now: float) -> None:
-        board = orjson.dumps(self.units.board(node, now=now))
+        board = dumps_kept(self.units.board(node, now=now))
         if self._unit_boards.get(node) != board:
             self._unit_boards[node] = board
             self.publisher.unit(node, board)

@@ -33,6 +33,7 @@ import orjson
 
 from stream.calendar import WorkCalendar
 from stream.catalog import Catalog
+from stream.encoding import dumps_kept
 from stream.errors import InvalidTransition
 from stream.events import Event, EventType, Priority
 from stream.sla import ClockKind, SlaPolicy
@@ -312,7 +313,7 @@ _VALUES = operator.attrgetter(*_FIELDS)
 
 def encode_item(item: Item) -> bytes:
     """Compact positional encoding (orjson) used as the item table's value."""
-    return orjson.dumps((_VERSION, *_VALUES(item)))
+    return dumps_kept((_VERSION, *_VALUES(item)))
 
 
 def decode_item(raw: bytes) -> Item:

@@ -36,6 +36,7 @@ from typing import Any
 
 import orjson
 
+from stream.encoding import dumps_kept
 from stream.items import COUNTERS
 from stream.sketch import Sketch
 from stream.transitions import Entry, PartitionGauges
@@ -58,7 +59,7 @@ class WindowRecord:
     once: set[str] = field(default_factory=set)
 
     def encode(self) -> bytes:
-        return orjson.dumps(
+        return dumps_kept(
             {
                 "c": self.counts,
                 "l": self.latency.to_json(),
@@ -322,7 +323,7 @@ class Gauges:
 
 
 def encode_gauges(parts: Mapping[int, PartitionGauges]) -> bytes:
-    return orjson.dumps([part.to_json() for part in parts.values()])
+    return dumps_kept([part.to_json() for part in parts.values()])
 
 
 def decode_gauges(raw: bytes) -> dict[int, PartitionGauges]:

@@ -11,7 +11,16 @@ __all__ = ["CONTENT_TYPE_LATEST", "WebMetrics"]
 class WebMetrics:
     """The counters and gauges of a web node."""
 
+    def sent(self, frame_type: str) -> Counter:
+        """The frames-sent child of ``frame_type``, cached: looking a labelled child up
+        costs more than the increment, and it runs once per frame per connection."""
+        child = self._sent.get(frame_type)
+        if child is None:
+            child = self._sent[frame_type] = self.frames_sent.labels(frame_type)
+        return child
+
     def __init__(self) -> None:
+        self._sent: dict[str, Counter] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.connections = Gauge(

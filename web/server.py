@@ -401,7 +401,13 @@ def run(settings: Settings) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await serve(settings)
 
-    asyncio.run(main())
+    factory = None
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main())
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m web.server` for tests and debugging

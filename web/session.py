@@ -174,7 +174,7 @@ class Session:
 
     async def _send(self, data: bytes, frame_type: str) -> None:
         await self.ws.send(data, text=True)
-        self.config.metrics.frames_sent.labels(frame_type).inc()
+        self.config.metrics.sent(frame_type).inc()
 
     async def _send_loop(self) -> None:
         while not self._done:

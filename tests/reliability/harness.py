@@ -145,23 +145,26 @@ class OverdueAlerts:
     """Opened ``item_overdue`` alerts on ``gov.alerts``.
 
     Attributes:
-        incidents: item id -> distinct (fingerprint, incident) opened for it.
+        incidents: item id -> distinct (fingerprint, incident, opened_at) opened for it. A
+            redelivered ``opened`` repeats all three; a resolved alert purged after its
+            retention opens its next breach as incident 1 again, at another instant.
         opened: every ``opened`` record, duplicates included (at-least-once delivery).
     """
 
-    incidents: Mapping[str, frozenset[tuple[str, int]]]
+    incidents: Mapping[str, frozenset[tuple[str, int, float]]]
     opened: int
 
 
 def overdue_alerts(stack: Stack) -> OverdueAlerts:
-    incidents: dict[str, set[tuple[str, int]]] = {}
+    incidents: dict[str, set[tuple[str, int, float]]] = {}
     opened = 0
     for record in stack.read(stack.topics.alerts):
         data: dict[str, Any] = record.json()
         alert = data["alert"]
         if alert["rule"] == "item_overdue" and data["type"] == "opened":
             opened += 1
-            incidents.setdefault(alert["item_id"], set()).add((alert["fingerprint"], alert["incident"]))
+            incident = (alert["fingerprint"], alert["incident"], alert["opened_at"])
+            incidents.setdefault(alert["item_id"], set()).add(incident)
     return OverdueAlerts({k: frozenset(v) for k, v in incidents.items()}, opened)
 
 
@@ -171,7 +174,7 @@ def alert_problems(load: Workload, found: OverdueAlerts) -> list[str]:
     for item_id in sorted(set(load.overdue) | set(found.incidents)):
         expected = load.overdue.get(item_id, 0)
         got = sorted(found.incidents.get(item_id, ()))
-        if len(got) != expected or len({fp for fp, _ in got}) > 1:
+        if len(got) != expected or len({fp for fp, _, _ in got}) > 1:
             problems.append(f"{item_id}: became overdue {expected}x, opened incidents {got}")
     return problems
 

@@ -9,10 +9,11 @@ truth, and every client shows exactly the board having seen no gap or duplicate.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -89,8 +90,9 @@ class Deployment:
         await asyncio.sleep(self.rng.uniform(1.0, 4.0))
         await asyncio.to_thread(self.redis.restart)
 
-    async def restart_web_node(self) -> None:
-        index = self.rng.randrange(len(self.nodes))
+    async def restart_web_node(self, index: int | None = None) -> None:
+        if index is None:
+            index = self.rng.randrange(len(self.nodes))
         node = self.nodes[index]
         await asyncio.to_thread(node.service.kill)
         self.faults.append(f"SIGKILL {node.name}")
@@ -98,16 +100,29 @@ class Deployment:
         name = f"{node.name.split('#')[0]}#{len(self.faults)}"
         self.nodes[index] = await asyncio.to_thread(self.web.start, name, port=node.port)
 
-    async def fault(self) -> None:
-        roll = self.rng.random()
-        if roll < 0.4:
-            await self.kill_workers(1)
-        elif roll < 0.55:
-            await self.kill_workers(2)
-        elif roll < 0.75:
-            await self.restart_redis()
-        else:
-            await self.restart_web_node()
+    def plan(self, count: int) -> list[Callable[[], Awaitable[None]]]:
+        """``count`` faults in random order. Each kind happens at least once, and every web
+        node is killed at least once, so every client loses its node at least once."""
+        faults: list[Callable[[], Awaitable[None]]] = [
+            lambda: self.kill_workers(1),
+            lambda: self.kill_workers(2),
+            self.restart_redis,
+            *(functools.partial(self.restart_web_node, i) for i in range(len(self.nodes))),
+        ]
+        while len(faults) < count:
+            faults.append(
+                self.rng.choices(
+                    [
+                        lambda: self.kill_workers(1),
+                        lambda: self.kill_workers(2),
+                        self.restart_redis,
+                        self.restart_web_node,
+                    ],
+                    weights=[0.4, 0.15, 0.2, 0.25],
+                )[0]
+            )
+        self.rng.shuffle(faults)
+        return faults
 
 
 async def keep_connected(client: BoardClient, deployment: Deployment, stop: asyncio.Event) -> None:
@@ -155,9 +170,9 @@ async def test_soak_faults_on_every_component_end_exact(
     try:
         for _ in range(WORKERS):
             deployment.start_worker()
-        for _ in range(FAULTS):
+        for fault in deployment.plan(FAULTS):
             await asyncio.sleep(rng.uniform(*PAUSE))
-            await deployment.fault()
+            await fault()
             log.warning(
                 "soak: fault %d (%s) at %.0fs",
                 len(deployment.faults),

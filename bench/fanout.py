@@ -1,0 +1,748 @@
+"""Websocket fan-out: one web node, many ``wall`` clients, a steady stream of deltas.
+
+A throwaway Redis and **one** ``govpulse web`` process; no broker and no worker. The
+benchmark plays the worker's publisher itself: it writes alert changes with
+:meth:`govpulse.board.BoardStore.publish` (the same Lua call that sets the hash field and
+``XADD``\\ s the delta to ``board:feed``) at a fixed rate on an open-loop schedule (a late
+publish does not delay the next ones). Each alert value carries its sequence number and
+the instant (``time.time()``) just before its publish call; the web node never decodes
+values, so the client reads them back out of the delta frame.
+
+The clients run in a separate process (``python -m bench.fanout clients SPEC.json``) so
+that their CPU never counts as the web node's. To keep thousands of connections in one
+process, a client is a small ``asyncio.Protocol`` on uvloop speaking just enough
+RFC 6455 (handshake, masked client frames, unmasked server frames, ping → pong) instead
+of the ``websockets`` client: a delta costs it a header walk and two ``bytes.find``.
+Latency = arrival (the ``data_received`` call that completed the frame) − the instant
+before the publish call, so it includes Redis, the web node's feed reader, its
+per-connection outboxes and senders, and the kernel. Each measured delivery goes into a
+0.1 ms histogram; the percentiles are over every (client, delta) delivery.
+
+Scenarios (sizes per profile in :data:`SIZES`):
+
+* ``<N>`` (1,000 and 5,000 clients): everyone reads promptly.
+* ``slow``: the same number of normal clients as the first scenario, plus some slow
+  ones: half never read again after their snapshot, half read one chunk per second;
+  all have an 8 KB receive buffer so that their backlog reaches the web node quickly.
+  It has the first scenario's client count and timing, so its figures (the *normal*
+  clients') compare directly with that run (``without_slow_clients``). A slow client is
+  stuck within a second or two: the web node's sender for it waits on a full socket.
+  Before its outbox even starts to fill, the kernel's send buffer (autotuned up to
+  ``net.ipv4.tcp_wmem``'s maximum) takes a few thousand frames; then the outbox holds
+  ``GOVPULSE_WS_QUEUE`` frames (2,000 = 20 s at 100/s). Only then does the slow-client
+  policy apply; a client that never reads is closed earlier by the keepalive (no
+  pong). The full profile's window shows that (``slow_clients.never.closed``,
+  ``web_metrics``); the quick one shows stuck clients.
+
+Per scenario: ``p50_ms``/``p90_ms``/``p99_ms``/``max_ms`` of delivery latency,
+``cpu_pct`` of the web process (percent of one core over the measured publishing
+window), ``delivered_share`` (measured deliveries received ÷ expected), and the client
+process's own CPU (if that approaches 100 %, the clients, not the web node, limited the
+figures).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import orjson
+from websockets.frames import Frame, Opcode
+
+from bench.common import (
+    SECRET,
+    BenchError,
+    CpuSampler,
+    Deployment,
+    Section,
+    load_average,
+    run_info,
+    wait_until,
+)
+from govpulse import services
+from govpulse.board import ALERTS_KEY, EPOCH_KEY, FEED_KEY, BoardStore, Change
+from web.auth import mint_token
+
+log = logging.getLogger(__name__)
+
+#: Histogram resolution: buckets of 0.1 ms.
+BUCKETS_PER_SECOND = 10_000
+#: Distinct alert fingerprints the deltas cycle over (keeps every snapshot small).
+KEYS = 20
+#: Receive buffer of slow clients (bytes), so that their backlog reaches the server soon.
+SLOW_RCVBUF = 8192
+#: Connections opened at the same time by the client process.
+CONNECT_CONCURRENCY = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One fan-out run: ``clients`` normal and ``slow`` slow clients on a fresh web node."""
+
+    name: str
+    clients: int
+    slow: int
+    warmup: float  # seconds of deltas before the measured window
+    seconds: float  # measured window
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """Workload of one profile."""
+
+    rate: float  # deltas per second
+    drain: float  # longest wait for the last measured delta after publishing it
+    scenarios: tuple[Scenario, ...]
+
+
+SIZES = {
+    "quick": Sizes(
+        rate=100.0,
+        drain=5.0,
+        scenarios=(
+            Scenario("1000", clients=1000, slow=0, warmup=2.0, seconds=10.0),
+            Scenario("5000", clients=5000, slow=0, warmup=2.0, seconds=10.0),
+            Scenario("slow", clients=1000, slow=100, warmup=2.0, seconds=10.0),
+        ),
+    ),
+    "full": Sizes(
+        rate=100.0,
+        drain=15.0,
+        scenarios=(
+            Scenario("1000", clients=1000, slow=0, warmup=5.0, seconds=60.0),
+            Scenario("5000", clients=5000, slow=0, warmup=5.0, seconds=60.0),
+            Scenario("slow", clients=1000, slow=100, warmup=5.0, seconds=60.0),
+        ),
+    ),
+}
+
+
+def scaled(sizes: Sizes, scale: float) -> Sizes:
+    """``sizes`` with client counts and durations multiplied by ``scale`` (with floors)."""
+    if scale == 1.0:
+        return sizes
+    scenarios = []
+    for scenario in sizes.scenarios:
+        clients = max(10, round(scenario.clients * scale))
+        scenarios.append(
+            dataclasses.replace(
+                scenario,
+                name=scenario.name if scenario.name == "slow" else str(clients),
+                clients=clients,
+                slow=max(2, round(scenario.slow * scale)) if scenario.slow else 0,
+                warmup=max(2.0, scenario.warmup * scale),
+                seconds=max(5.0, scenario.seconds * scale),
+            )
+        )
+    return dataclasses.replace(sizes, scenarios=tuple(scenarios))
+
+
+# -- histogram --------------------------------------------------------------------------
+
+
+def hist_percentile(hist: Mapping[int, int], q: float) -> float | None:
+    """The ``q``-quantile (0..1) in ms of a histogram of 0.1 ms buckets (bucket midpoint)."""
+    total = sum(hist.values())
+    if total == 0:
+        return None
+    rank = q * (total - 1)
+    seen = 0
+    for bucket in sorted(hist):
+        seen += hist[bucket]
+        if seen > rank:
+            return round((bucket + 0.5) * 1000 / BUCKETS_PER_SECOND, 1)
+    return None  # unreachable: seen ends at total > rank
+
+
+def hist_summary(hist: Mapping[int, int]) -> dict[str, Any]:
+    """``count``, ``p50_ms``, ``p90_ms``, ``p99_ms``, ``max_ms``, ``mean_ms`` of a histogram."""
+    total = sum(hist.values())
+    if not total:
+        return {"count": 0, "p50_ms": None, "p90_ms": None, "p99_ms": None, "max_ms": None, "mean_ms": None}
+    mean = sum((b + 0.5) * n for b, n in hist.items()) / total * 1000 / BUCKETS_PER_SECOND
+    return {
+        "count": total,
+        "p50_ms": hist_percentile(hist, 0.50),
+        "p90_ms": hist_percentile(hist, 0.90),
+        "p99_ms": hist_percentile(hist, 0.99),
+        "max_ms": round((max(hist) + 1) * 1000 / BUCKETS_PER_SECOND, 1),
+        "mean_ms": round(mean, 1),
+    }
+
+
+# -- the client process -------------------------------------------------------------------
+
+
+@dataclass
+class Group:
+    """What one kind of client (normal or slow) saw, summed over its connections."""
+
+    clients: int = 0
+    connected: int = 0
+    failed: int = 0
+    closed: int = 0
+    close_codes: dict[str, int] = field(default_factory=dict)
+    hist: dict[int, int] = field(default_factory=dict)
+    delivered: int = 0
+    complete: int = 0  # connections that received the last measured delta
+    resnapshots: int = 0  # snapshots after the initial one ("slow client", "epoch changed")
+    frames: int = 0
+    last_arrival: float = 0.0  # of a measured delta
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "clients": self.clients,
+            "connected": self.connected,
+            "failed": self.failed,
+            "closed": self.closed,
+            "close_codes": self.close_codes,
+            "delivered": self.delivered,
+            "complete": self.complete,
+            "resnapshots": self.resnapshots,
+            "frames": self.frames,
+            "last_arrival": self.last_arrival,
+            "hist": sorted(self.hist.items()),
+        }
+
+
+_DELTA = b'{"type":"delta"'
+_SNAPSHOT = b'{"type":"snapshot"'
+_N_FIELD = b'"bench_n":'
+_SENT_FIELD = b'"bench_sent":'
+
+
+def _masked(opcode: Opcode, payload: bytes) -> bytes:
+    return Frame(opcode, payload).serialize(mask=True)
+
+
+class BoardConnection(asyncio.Protocol):
+    """A minimal wall-scope websocket client (see the module docstring)."""
+
+    def __init__(
+        self, group: Group, *, host: str, token: str, first: int, last: int, slow: str | None
+    ) -> None:
+        self.group = group
+        self.host = host
+        self.token = token
+        self.first = first  # measured delta numbers: first..last inclusive
+        self.last = last
+        self.slow = slow  # None, "never" or "trickle"
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+        self._upgraded = False
+        self._pending = b""
+        self._snapshots = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.transport.write(
+            (
+                f"GET /ws HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.group.closed += 1
+        if not self.ready.done():
+            self.ready.set_exception(BenchError(f"connection lost before the snapshot ({exc})"))
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        if self._pending:
+            data = self._pending + data
+            self._pending = b""
+        if not self._upgraded:
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                self._pending = data
+                return
+            if not data.startswith(b"HTTP/1.1 101"):
+                line = data.split(b"\r\n", 1)[0].decode("latin-1")
+                self.ready.set_exception(BenchError(f"handshake refused: {line}"))
+                assert self.transport is not None
+                self.transport.close()
+                return
+            self._upgraded = True
+            assert self.transport is not None
+            self.transport.write(_masked(Opcode.TEXT, orjson.dumps({"type": "auth", "token": self.token})))
+            data = data[end + 4 :]
+        self._frames(data, now)
+        if self.slow is not None and self.ready.done() and self.transport is not None:
+            self.transport.pause_reading()
+            if self.slow == "trickle":
+                asyncio.get_running_loop().call_later(1.0, self._trickle)
+
+    def _trickle(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def _frames(self, data: bytes, now: float) -> None:
+        group = self.group
+        pos, end = 0, len(data)
+        while end - pos >= 2:
+            length = data[pos + 1] & 0x7F
+            head = 2
+            if length == 126:
+                if end - pos < 4:
+                    break
+                length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+                head = 4
+            elif length == 127:
+                if end - pos < 10:
+                    break
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+                head = 10
+            if end - pos < head + length:
+                break
+            opcode = data[pos] & 0x0F
+            start = pos + head
+            pos = start + length
+            group.frames += 1
+            if opcode == 1:
+                if data.startswith(_DELTA, start):
+                    self._delta(data, start, pos, now)
+                elif data.startswith(_SNAPSHOT, start):
+                    self._snapshots += 1
+                    if self._snapshots == 1:
+                        if not self.ready.done():
+                            self.ready.set_result(None)
+                    else:
+                        group.resnapshots += 1
+            elif opcode == 9 and self.transport is not None:
+                self.transport.write(_masked(Opcode.PONG, data[start:pos]))
+            elif opcode == 8:
+                code = int.from_bytes(data[start : start + 2], "big") if length >= 2 else 1005
+                group.close_codes[str(code)] = group.close_codes.get(str(code), 0) + 1
+                if self.transport is not None:
+                    self.transport.close()
+                return
+        self._pending = data[pos:]
+
+    def _delta(self, data: bytes, start: int, end: int, now: float) -> None:
+        at = data.find(_N_FIELD, start, end)
+        if at < 0:
+            return
+        comma = data.find(b",", at, end)
+        number = int(data[at + len(_N_FIELD) : comma])
+        if number < self.first or number > self.last:
+            return
+        at = comma + 1 + len(_SENT_FIELD)
+        sent = float(data[at : data.find(b",", at, end)])
+        bucket = int((now - sent) * BUCKETS_PER_SECOND)
+        hist = self.group.hist
+        hist[bucket] = hist.get(bucket, 0) + 1
+        self.group.delivered += 1
+        if now > self.group.last_arrival:
+            self.group.last_arrival = now
+        if number == self.last:
+            self.group.complete += 1
+
+
+async def _connect(
+    loop: asyncio.AbstractEventLoop,
+    spec: Mapping[str, Any],
+    group: Group,
+    slow: str | None,
+    gate: asyncio.Semaphore,
+) -> BoardConnection | None:
+    async with gate:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        if slow is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RCVBUF)
+        try:
+            await loop.sock_connect(sock, (spec["host"], spec["port"]))
+            _, protocol = await loop.create_connection(
+                lambda: BoardConnection(
+                    group,
+                    host=f"{spec['host']}:{spec['port']}",
+                    token=spec["token"],
+                    first=spec["first"],
+                    last=spec["last"],
+                    slow=slow,
+                ),
+                sock=sock,
+            )
+            await asyncio.wait_for(protocol.ready, 60)
+        except (OSError, BenchError, TimeoutError) as exc:
+            sock.close()
+            group.failed += 1
+            if group.failed <= 3:
+                log.warning("client connection failed: %s", exc)
+            return None
+        group.connected += 1
+        return protocol
+
+
+async def _clients(spec: Mapping[str, Any]) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    normal = Group(clients=spec["clients"])
+    never, trickle = Group(clients=(spec["slow"] + 1) // 2), Group(clients=spec["slow"] // 2)
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    started = time.monotonic()
+    # Slow clients first: normal ones then connect while the slow ones already hold on.
+    kinds: list[tuple[Group, str | None]] = [(never, "never")] * never.clients
+    kinds += [(trickle, "trickle")] * trickle.clients
+    kinds += [(normal, None)] * spec["clients"]
+    connections = await asyncio.gather(*(_connect(loop, spec, g, kind, gate) for g, kind in kinds))
+    _write_json(
+        Path(spec["ready"]),
+        {
+            "connected": normal.connected,
+            "failed": normal.failed,
+            "slow_connected": never.connected + trickle.connected,
+            "seconds": round(time.monotonic() - started, 2),
+        },
+    )
+    while not stop.is_set():
+        if normal.connected and normal.complete >= normal.connected:
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.05)
+    usage = os.times()
+    _write_json(
+        Path(spec["out"]),
+        {
+            "normal": normal.to_json(),
+            "never": never.to_json(),
+            "trickle": trickle.to_json(),
+            "cpu_seconds": round(usage.user + usage.system, 3),
+            "finished_at": time.time(),
+        },
+    )
+    for connection in connections:
+        if connection is not None and connection.transport is not None:
+            connection.transport.abort()
+
+
+def clients_main(spec_path: Path) -> int:
+    """Entry point of the client process (``python -m bench.fanout clients SPEC.json``)."""
+    import uvloop
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s clients: %(message)s")
+    spec = orjson.loads(spec_path.read_bytes())
+    uvloop.run(_clients(spec))
+    return 0
+
+
+def _write_json(path: Path, value: Any) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_bytes(orjson.dumps(value))
+    partial.rename(path)
+
+
+# -- the publisher --------------------------------------------------------------------------
+
+
+def _alert_value(number: int, sent: float) -> bytes:
+    """An alert JSON of realistic size; ``bench_n``/``bench_sent`` first (the client's parser
+    relies on that order)."""
+    fingerprint = f"bench:{number % KEYS}"
+    head = b'{"bench_n":%d,"bench_sent":%.6f,' % (number, sent)
+    body = orjson.dumps(
+        {
+            "fingerprint": fingerprint,
+            "rule": "item_overdue",
+            "severity": "critical",
+            "state": "firing",
+            "unit": "P-BEN-THANH",
+            "unit_name_vi": "Phường Bến Thành",
+            "unit_name_en": "Ben Thanh Ward",
+            "item_id": f"PA-2026-{number:06d}",
+            "opened_at": sent,
+            "updated_at": sent,
+            "acked_at": None,
+            "acked_by": None,
+            "escalation": 1,
+            "audience": ["wall", "leaders", "unit:P-BEN-THANH"],
+            "title_vi": "Phản ánh quá hạn xử lý: rác thải tồn đọng trên vỉa hè đường Lê Lợi",
+            "title_en": "Feedback overdue: garbage left on the Le Loi street pavement",
+            "text_vi": "Hạn xử lý đã qua 2 ngày làm việc; đơn vị chưa cập nhật tiến độ.",
+            "text_en": "The deadline passed 2 working days ago; the unit has not reported progress.",
+            "silenced": False,
+            "reminders": 0,
+            "incident": None,
+            "explanations": [],
+            "facts": {"due_at": sent - 172800, "category": "moi-truong", "priority": "normal"},
+        }
+    )
+    return head + body[1:]
+
+
+async def _publish(
+    redis_url: str, *, rate: float, count: int, first: int
+) -> tuple[float, float, int, list[float]]:
+    """Publish deltas ``0..count-1`` at ``rate``/s; return the publish instants of the
+    first and last measured delta (``first..count-1``), how many publishes were late by
+    more than 50 ms, and every publish call's duration (seconds)."""
+    store = BoardStore.from_url(redis_url)
+    late = 0
+    durations: list[float] = []
+    window = (0.0, 0.0)
+    try:
+        start = time.time() + 0.2
+        for number in range(count):
+            target = start + number / rate
+            delay = target - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -0.05:
+                late += 1
+            sent = time.time()
+            await store.publish(
+                [Change("alert", f"bench:{number % KEYS}", "P-BEN-THANH", _alert_value(number, sent))],
+                checked=True,
+            )
+            durations.append(time.time() - sent)
+            if number == first:
+                window = (sent, window[1])
+            if number == count - 1:
+                window = (window[0], sent)
+    finally:
+        await store.close()
+    return window[0], window[1], late, durations
+
+
+async def _reset_board(redis_url: str) -> None:
+    store = BoardStore.from_url(redis_url)
+    try:
+        await store.client.delete(FEED_KEY, ALERTS_KEY, EPOCH_KEY)
+        await store.ensure_epoch()
+    finally:
+        await store.close()
+
+
+def _metrics(port: int) -> dict[str, float]:
+    """The web node's Prometheus counters and gauges (``name{labels}`` → value)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("govpulse_web_") and " " in line:
+            name, _, value = line.rpartition(" ")
+            with contextlib.suppress(ValueError):
+                out[name] = float(value)
+    return out
+
+
+# -- the benchmark --------------------------------------------------------------------------
+
+
+def _run_scenario(deployment: Deployment, scenario: Scenario, sizes: Sizes, index: int) -> dict[str, Any]:
+    asyncio.run(_reset_board(deployment.redis_url))
+    port = services.free_port()
+    web = deployment.govpulse(f"web-{scenario.name}", "web", env={"GOVPULSE_WEB_PORT": str(port)})
+    clients = None
+    try:
+        services.wait_for_port(port, timeout=30, name="web node", process=web.process)
+        warmup = round(scenario.warmup * sizes.rate)
+        measured = round(scenario.seconds * sizes.rate)
+        total = warmup + measured
+        ready = deployment.workdir / f"clients-{index}.ready.json"
+        out = deployment.workdir / f"clients-{index}.result.json"
+        spec_path = deployment.workdir / f"clients-{index}.spec.json"
+        token = mint_token(SECRET, scope="wall", ttl_seconds=3600, subject="bench-fanout", now=time.time())
+        spec = {
+            "host": "127.0.0.1",
+            "port": port,
+            "token": token,
+            "clients": scenario.clients,
+            "slow": scenario.slow,
+            "first": warmup,
+            "last": total - 1,
+            "ready": str(ready),
+            "out": str(out),
+        }
+        spec_path.write_bytes(orjson.dumps(spec))
+        with CpuSampler(interval=0.1) as sampler:
+            sampler.watch("web", web.process.pid)
+            clients = deployment.start(
+                f"clients-{scenario.name}",
+                [sys.executable, "-m", "bench.fanout", "clients", str(spec_path)],
+            )
+            sampler.watch("clients", clients.process.pid)
+            connect_timeout = 60 + scenario.clients / 50
+            wait_until(
+                lambda: ready.exists() or not clients.running,
+                timeout=connect_timeout,
+                interval=0.1,
+                what=f"{scenario.clients + scenario.slow} websocket clients to connect",
+            )
+            if not ready.exists():
+                raise BenchError(f"the client process exited early; see {clients.log_path}")
+            connected = orjson.loads(ready.read_bytes())
+            if connected["connected"] < scenario.clients:
+                raise BenchError(
+                    f"only {connected['connected']} of {scenario.clients} clients connected; "
+                    f"see {clients.log_path} and {web.log_path}"
+                )
+            log.info(
+                "fanout %s: %d clients (+%d slow) connected in %.1fs; %d deltas at %.0f/s",
+                scenario.name,
+                connected["connected"],
+                connected["slow_connected"],
+                connected["seconds"],
+                total,
+                sizes.rate,
+            )
+            start, end, late, durations = asyncio.run(
+                _publish(deployment.redis_url, rate=sizes.rate, count=total, first=warmup)
+            )
+            published = time.time()
+            wait_until(
+                lambda: out.exists() or not clients.running or time.time() > published + sizes.drain,
+                timeout=sizes.drain + 5,
+                interval=0.05,
+                what="the clients to receive the last delta",
+            )
+            drained = out.exists()
+            if not out.exists() and clients.running:
+                clients.process.send_signal(signal.SIGTERM)
+                wait_until(lambda: out.exists() or not clients.running, timeout=30, what="client results")
+            if not out.exists():
+                raise BenchError(f"the client process wrote no results; see {clients.log_path}")
+            result = orjson.loads(out.read_bytes())
+            time.sleep(0.15)  # one more CPU sample after the window
+            web_cpu = sampler.between("web", start, end)
+            client_cpu = sampler.between("clients", start, end)
+        metrics = _metrics(port)
+        if not web.running:
+            raise BenchError(f"the web node exited during the measurement; see {web.log_path}")
+    finally:
+        if clients is not None:
+            clients.stop(timeout=10)
+        web.stop(timeout=15)
+    seconds = max(1e-3, end - start)
+    normal = result["normal"]
+    figures = hist_summary({int(b): int(n) for b, n in normal["hist"]})
+    expected = measured * normal["connected"]
+    data: dict[str, Any] = {
+        "clients": scenario.clients,
+        **figures,
+        "cpu_pct": round(web_cpu / seconds * 100, 1),
+        "delivered_share": round(normal["delivered"] / expected, 4) if expected else None,
+        # What the web node achieved: measured deliveries per second from the first
+        # measured publish to the last measured arrival.
+        "deliveries_per_s": round(normal["delivered"] / max(1e-3, normal["last_arrival"] - start)),
+        "client_process_cpu_pct": round(client_cpu / seconds * 100, 1),
+        "deltas": measured,
+        "warmup_deltas": warmup,
+        "seconds": round(seconds, 2),
+        "rate_per_s": sizes.rate,
+        "drained": drained,
+        "connect_seconds": connected["seconds"],
+        "normal_clients": {k: v for k, v in normal.items() if k != "hist"},
+        "publisher": {
+            "late_over_50ms": late,
+            "publish_call_p99_ms": round(sorted(durations)[int(0.99 * (len(durations) - 1))] * 1000, 2),
+        },
+        "web_metrics": {
+            key: value
+            for key, value in metrics.items()
+            if key.startswith(
+                (
+                    "govpulse_web_slow_client_drops_total",
+                    "govpulse_web_snapshots_total",
+                    "govpulse_web_frames_sent_total",
+                    "govpulse_web_deltas_dispatched_total",
+                )
+            )
+        },
+    }
+    if scenario.slow:
+        data["slow_clients"] = {
+            "clients": scenario.slow,
+            "receive_buffer_bytes": SLOW_RCVBUF,
+            # never: stop reading after the snapshot; trickle: read one chunk per second.
+            **{kind: {k: v for k, v in result[kind].items() if k != "hist"} for kind in ("never", "trickle")},
+        }
+    return data
+
+
+def run(profile: str, *, scale: float = 1.0, keep: bool = False) -> list[Section]:
+    """Run the fan-out benchmark; return its section."""
+    sizes = scaled(SIZES[profile], scale)
+    started, load_before = time.monotonic(), load_average()
+    results: dict[str, Any] = {}
+    with Deployment(
+        "fanout",
+        broker=False,
+        keep=keep,
+        # No worker: the board is "stale" to the clients, which changes nothing here.
+        env={"GOVPULSE_CLOCK": "wall"},
+    ) as deployment:
+        settings = deployment.settings()
+        for index, scenario in enumerate(sizes.scenarios):
+            log.info(
+                "fanout %s: %d clients%s, %.0f s warm-up, %.0f s measured",
+                scenario.name,
+                scenario.clients,
+                f" + {scenario.slow} slow" if scenario.slow else "",
+                scenario.warmup,
+                scenario.seconds,
+            )
+            results[scenario.name] = _run_scenario(deployment, scenario, sizes, index)
+            _print(scenario.name, results[scenario.name])
+    baseline = next((s for s in sizes.scenarios if not s.slow), None)
+    if "slow" in results and baseline is not None and baseline.name in results:
+        reference = results[baseline.name]
+        results["slow"]["without_slow_clients"] = {
+            "scenario": baseline.name,
+            "p50_ms": reference["p50_ms"],
+            "p99_ms": reference["p99_ms"],
+        }
+        print(
+            f"  normal clients without slow ones (scenario {baseline.name}): "
+            f"p50 {reference['p50_ms']} ms, p99 {reference['p99_ms']} ms",
+            flush=True,
+        )
+    results["conditions"] = {
+        "web_processes": 1,
+        "scope": "wall",
+        "rate_per_s": sizes.rate,
+        "ws_queue": settings.ws_queue,
+        "ws_slow_policy": settings.ws_slow_policy,
+        "ws_heartbeat_s": settings.ws_heartbeat,
+        "delta_frame_bytes": len(_alert_value(123456, time.time())) + 60,
+        "client_processes": 1,
+    }
+    return [Section("fanout", results, run_info(profile, started=started, load_before=load_before))]
+
+
+def _print(name: str, figures: Mapping[str, Any]) -> None:
+    label = f"{figures['clients']} clients" + (
+        f" + {figures['slow_clients']['clients']} slow" if "slow_clients" in figures else ""
+    )
+    print(
+        f"  {label:<22} p50 {figures['p50_ms']} ms  p99 {figures['p99_ms']} ms  "
+        f"max {figures['max_ms']} ms  web cpu {figures['cpu_pct']} %  "
+        f"delivered {figures['delivered_share']} ({figures['deliveries_per_s']:,}/s)  "
+        f"(clients' cpu {figures['client_process_cpu_pct']} %)",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "clients":
+        sys.exit(clients_main(Path(sys.argv[2])))
+    print("usage: python -m bench.fanout clients SPEC.json", file=sys.stderr)
+    sys.exit(2)
