@@ -88,7 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sections and not args.no_write:
         from bench.report import markdown
 
-        merged = {**common.load_latest(), **{s.name: {**s.data, "run": s.run} for s in sections}}
+        merged = {
+            **common.load_latest(),
+            "machine": common.machine_info(),
+            **{s.name: {**s.data, "run": s.run} for s in sections},
+        }
         path = common.write_results(
             sections, profile=args.profile, markdown=markdown(merged, profile=args.profile)
         )

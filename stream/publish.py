@@ -18,10 +18,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from redis.exceptions import RedisError
 
 from govpulse.board import BoardStore, Change, check_change
+from stream.encoding import dumps_kept
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class Publisher:
 
     def queue(self, unit: str, item_id: str, summary: dict[str, Any] | None) -> None:
         """An item's queue entry; ids and unit codes were validated on the way in."""
-        data = None if summary is None else orjson.dumps(summary)
+        data = None if summary is None else dumps_kept(summary)
         self._put(Change("queue", item_id, unit, data))
 
     def unit(self, node: str, board: bytes) -> None:
@@ -97,7 +97,7 @@ class Publisher:
         self._put(Change("unit", node, node, board))
 
     def alert(self, fingerprint: str, unit: str, board: dict[str, Any] | None) -> None:
-        data = None if board is None else orjson.dumps(board)
+        data = None if board is None else dumps_kept(board)
         self.put(Change("alert", fingerprint, unit, data), urgent=True)
 
     @property
