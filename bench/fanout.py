@@ -97,6 +97,7 @@ class Scenario:
     slow: int
     warmup: float  # seconds of deltas before the measured window
     seconds: float  # measured window
+    batch: bool = True  # clients accept batch frames, as the board pages do
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,7 @@ SIZES = {
             Scenario("1000", clients=1000, slow=0, warmup=2.0, seconds=10.0),
             Scenario("5000", clients=5000, slow=0, warmup=2.0, seconds=10.0),
             Scenario("slow", clients=1000, slow=100, warmup=2.0, seconds=10.0),
+            Scenario("1000_unbatched", clients=1000, slow=0, warmup=2.0, seconds=10.0, batch=False),
         ),
     ),
     "full": Sizes(
@@ -125,6 +127,7 @@ SIZES = {
             Scenario("1000", clients=1000, slow=0, warmup=5.0, seconds=60.0),
             Scenario("5000", clients=5000, slow=0, warmup=5.0, seconds=60.0),
             Scenario("slow", clients=1000, slow=100, warmup=5.0, seconds=60.0),
+            Scenario("1000_unbatched", clients=1000, slow=0, warmup=5.0, seconds=60.0, batch=False),
         ),
     ),
 }
@@ -140,7 +143,9 @@ def scaled(sizes: Sizes, scale: float) -> Sizes:
         scenarios.append(
             dataclasses.replace(
                 scenario,
-                name=scenario.name if scenario.name == "slow" else str(clients),
+                name=scenario.name
+                if scenario.name == "slow"
+                else str(clients) + scenario.name.lstrip("0123456789"),
                 clients=clients,
                 slow=max(2, round(scenario.slow * scale)) if scenario.slow else 0,
                 warmup=max(2.0, scenario.warmup * scale),
@@ -200,7 +205,9 @@ class Group:
     complete: int = 0  # connections that received the last measured delta
     resnapshots: int = 0  # snapshots after the initial one ("slow client", "epoch changed")
     frames: int = 0
+    batches: int = 0  # frames that carried several deltas
     last_arrival: float = 0.0  # of a measured delta
+    batch: bool = True  # sent "batch": true in auth
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -213,12 +220,15 @@ class Group:
             "complete": self.complete,
             "resnapshots": self.resnapshots,
             "frames": self.frames,
+            "batches": self.batches,
+            "batch": self.batch,
             "last_arrival": self.last_arrival,
             "hist": sorted(self.hist.items()),
         }
 
 
 _DELTA = b'{"type":"delta"'
+_BATCH = b'{"type":"batch"'
 _SNAPSHOT = b'{"type":"snapshot"'
 _N_FIELD = b'"bench_n":'
 _SENT_FIELD = b'"bench_sent":'
@@ -280,7 +290,8 @@ class BoardConnection(asyncio.Protocol):
                 return
             self._upgraded = True
             assert self.transport is not None
-            self.transport.write(_masked(Opcode.TEXT, orjson.dumps({"type": "auth", "token": self.token})))
+            auth = {"type": "auth", "token": self.token, "batch": self.group.batch}
+            self.transport.write(_masked(Opcode.TEXT, orjson.dumps(auth)))
             data = data[end + 4 :]
         self._frames(data, now)
         if self.slow is not None and self.ready.done() and self.transport is not None:
@@ -317,6 +328,12 @@ class BoardConnection(asyncio.Protocol):
             if opcode == 1:
                 if data.startswith(_DELTA, start):
                     self._delta(data, start, pos, now)
+                elif data.startswith(_BATCH, start):
+                    group.batches += 1
+                    at = data.find(_N_FIELD, start, pos)
+                    while at >= 0:
+                        self._delta(data, at, pos, now)
+                        at = data.find(_N_FIELD, at + len(_N_FIELD), pos)
                 elif data.startswith(_SNAPSHOT, start):
                     self._snapshots += 1
                     if self._snapshots == 1:
@@ -395,8 +412,10 @@ async def _clients(spec: Mapping[str, Any]) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    normal = Group(clients=spec["clients"])
-    never, trickle = Group(clients=(spec["slow"] + 1) // 2), Group(clients=spec["slow"] // 2)
+    batch = bool(spec.get("batch", True))
+    normal = Group(clients=spec["clients"], batch=batch)
+    never = Group(clients=(spec["slow"] + 1) // 2, batch=batch)
+    trickle = Group(clients=spec["slow"] // 2, batch=batch)
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     started = time.monotonic()
     # Slow clients first: normal ones then connect while the slow ones already hold on.
@@ -567,6 +586,7 @@ def _run_scenario(deployment: Deployment, scenario: Scenario, sizes: Sizes, inde
             "token": token,
             "clients": scenario.clients,
             "slow": scenario.slow,
+            "batch": scenario.batch,
             "first": warmup,
             "last": total - 1,
             "ready": str(ready),
@@ -637,6 +657,8 @@ def _run_scenario(deployment: Deployment, scenario: Scenario, sizes: Sizes, inde
     expected = measured * normal["connected"]
     data: dict[str, Any] = {
         "clients": scenario.clients,
+        "batch": scenario.batch,
+        "frames_per_client": round(normal["frames"] / max(1, normal["connected"]), 1),
         **figures,
         "cpu_pct": round(web_cpu / seconds * 100, 1),
         "delivered_share": round(normal["delivered"] / expected, 4) if expected else None,

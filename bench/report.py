@@ -81,6 +81,8 @@ def rows(doc: Mapping[str, Any]) -> list[Row]:
             if not isinstance(value, Mapping) or "p50_ms" not in value:
                 continue
             label = f"fan-out, {_fmt(value.get('clients'))} wall clients, 1 web process"
+            if value.get("batch") is False:
+                label += ", clients without batch frames"
             measured = (
                 f"p50 {_fmt(value.get('p50_ms'), ' ms', 1)}, p99 {_fmt(value.get('p99_ms'), ' ms', 1)}, "
                 f"web CPU {_fmt(value.get('cpu_pct'), ' %')}, "

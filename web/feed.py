@@ -98,6 +98,10 @@ class Outbox:
         """Make a waiting :meth:`get` return ``None`` (the owner has other work)."""
         self._ready.set()
 
+    def pop(self) -> Outgoing | None:
+        """The next item if one is queued, without waiting."""
+        return self._items.popleft() if self._items else None
+
     async def get(self) -> Outgoing | None:
         """The next item, or ``None`` when woken by :meth:`wake` with nothing queued."""
         if not self._items:

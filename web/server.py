@@ -293,7 +293,9 @@ class BoardServer:
             await ws.send(protocol.error_frame("not_found", f"unit {view} is not in the catalog"), text=True)
             await ws.close(protocol.CLOSE_FORBIDDEN, "unknown unit")
             return
-        session = Session(ws, claims, view=view, resume=frame.resume, config=self.sessions, ident=ident)
+        session = Session(
+            ws, claims, view=view, resume=frame.resume, config=self.sessions, ident=ident, batch=frame.batch
+        )
         gauge = self.metrics.connections.labels(scope.kind)
         self.hub.register(session)
         gauge.inc()

@@ -44,6 +44,9 @@ from web.protocol import (
 
 log = logging.getLogger(__name__)
 
+# Most deltas one batch frame carries (about 1 KB each: a frame stays far below a MB).
+BATCH_MAX = 500
+
 #: Entries read per replay page, and the most a replay reads before a snapshot is cheaper.
 REPLAY_PAGE = 1000
 REPLAY_MAX = 20_000
@@ -83,8 +86,10 @@ class Session:
         resume: Resume | None,
         config: SessionConfig,
         ident: int,
+        batch: bool = False,
     ) -> None:
         self.ws = ws
+        self.batch = batch
         self.claims = claims
         self.scope = claims.scope
         self.view = view
@@ -187,16 +192,46 @@ class Session:
             if item is None or self._sync_reason is not None:
                 continue
             if item.kind == "delta":
-                if self._cursor_key is not None and item.order <= self._cursor_key:
-                    continue  # already in the snapshot or replay
-                await self._send(item.data, "delta")
+                if self.batch and len(self.outbox):
+                    item = await self._send_batch(item)  # returns the heartbeat that ended it
+                    if item is None:
+                        continue
+                else:
+                    if self._cursor_key is None or item.order > self._cursor_key:  # else replayed
+                        await self._send(item.data, "delta")
+                        self._advance(item.seq, item.order)
+                    continue
+            assert item.heartbeat is not None
+            if item.epoch == self.epoch and (self._cursor_key is None or item.order > self._cursor_key):
+                # Every entry up to the hub's position was offered before this heartbeat.
                 self._advance(item.seq, item.order)
+            await self._send_heartbeat(item.heartbeat)
+
+    async def _send_batch(self, first: Outgoing) -> Outgoing | None:
+        """Send ``first`` and the deltas queued right behind it as one ``batch`` frame (one
+        delta alone goes as a plain ``delta``). Returns the heartbeat that ended the run,
+        if any, for the caller to handle next."""
+        frames: list[bytes] = []
+        last: Outgoing | None = None
+        stop: Outgoing | None = None
+        item: Outgoing | None = first
+        while item is not None:
+            if item.kind != "delta":
+                stop = item
+                break
+            if self._cursor_key is None or item.order > self._cursor_key:
+                frames.append(item.data)
+                last = item
+            if len(frames) >= BATCH_MAX:
+                break
+            item = self.outbox.pop()
+        if last is not None:
+            if len(frames) == 1:
+                await self._send(frames[0], "delta")
             else:
-                assert item.heartbeat is not None
-                if item.epoch == self.epoch and (self._cursor_key is None or item.order > self._cursor_key):
-                    # Every entry up to the hub's position was offered before this heartbeat.
-                    self._advance(item.seq, item.order)
-                await self._send_heartbeat(item.heartbeat)
+                await self._send(protocol.batch_frame(frames), "batch")
+            self._advance(last.seq, last.order)
+        return stop
 
     def _advance(self, seq: str, order: tuple[int, int]) -> None:
         self.cursor, self._cursor_key = seq, order

@@ -38,6 +38,8 @@ UNIT_A = Scope("unit", "P-A")
             {"type": "auth", "token": "t", "resume": {"epoch": "e1", "seq": "17-3"}, "view": "P-A"},
             AuthFrame("t", Resume("e1", "17-3"), "P-A"),
         ),
+        ({"type": "auth", "token": "t", "batch": True}, AuthFrame("t", batch=True)),
+        ({"type": "auth", "token": "t", "batch": False}, AuthFrame("t")),
         ({"type": "ack", "alert": "item_overdue/PA-1"}, AckFrame("item_overdue/PA-1")),
         ({"type": "ack", "alert": "fp", "ref": "c1"}, AckFrame("fp", "c1")),
         ({"type": "explain", "alert": "fp", "text": "  Vì sao?  "}, ExplainFrame("fp", "Vì sao?")),
@@ -81,6 +83,7 @@ def test_parse_client_frame_accepts_every_frame_type(raw: dict[str, Any], frame:
             "bad_frame",
             "auth 'view' must be a unit code",
         ),
+        (b'{"type":"auth","token":"t","batch":1}', "bad_frame", "auth 'batch' must be true or false"),
         (b'{"type":"ack"}', "bad_frame", "ack needs an 'alert' fingerprint string"),
         (b'{"type":"ack","alert":"a\\nb"}', "bad_frame", "ack needs an 'alert' fingerprint string"),
         (
@@ -426,3 +429,11 @@ def test_heartbeat_resume_error_and_accepted_frames() -> None:
         "ref": "c1",
     }
     assert orjson.loads(protocol.accepted_frame("abc")) == {"type": "accepted", "command_id": "abc"}
+
+
+def test_batch_frame_wraps_deltas_in_order() -> None:
+    first = protocol.delta_frame("1-0", b'{"kind":"unit","key":"A"}')
+    second = protocol.delta_frame("1-1", b'{"kind":"unit","key":"B"}')
+    frame = orjson.loads(protocol.batch_frame([first, second]))
+
+    assert frame == {"type": "batch", "frames": [orjson.loads(first), orjson.loads(second)]}

@@ -123,6 +123,41 @@ async def test_valid_token_gets_a_snapshot_then_live_deltas(node: WebNode, store
     await ws.close()
 
 
+async def deltas_of(ws: Any, count: int) -> tuple[list[dict[str, Any]], list[str]]:
+    """The next ``count`` deltas, unpacking batch frames; and the type of each frame."""
+    deltas: list[dict[str, Any]] = []
+    types: list[str] = []
+    while len(deltas) < count:
+        frame = await recv(ws)
+        if frame["type"] == "heartbeat":
+            continue
+        types.append(frame["type"])
+        deltas.extend(frame["frames"] if frame["type"] == "batch" else [frame])
+    return deltas, types
+
+
+@pytest.mark.parametrize("batch", [True, False], ids=["batch", "plain"])
+async def test_a_burst_of_deltas_arrives_in_order_batched_only_for_clients_that_asked(
+    node: WebNode, store: BoardStore, batch: bool
+) -> None:
+    ws = await open_client(node, "wall", batch=batch)
+    await recv_until(ws, lambda f: f["type"] == "snapshot")
+    # One publish call: the hub reads the whole burst at once and queues it together.
+    ids = await store.publish([alert_change(f"fp-{n}", UNIT_A) for n in range(300)])
+
+    deltas, types = await deltas_of(ws, 300)
+
+    assert [d["seq"] for d in deltas] == ids
+    assert [d["key"] for d in deltas] == [f"fp-{n}" for n in range(300)]
+    assert all(d["type"] == "delta" for d in deltas)
+    if batch:
+        assert "batch" in types and len(types) < 300
+    else:
+        assert set(types) == {"delta"} and len(types) == 300
+    assert await quiet(ws, 0.3) == []
+    await ws.close()
+
+
 @pytest.mark.parametrize(
     ("make_token", "kind"),
     [

@@ -92,6 +92,7 @@ async def open_client(
     view: str | None = None,
     origin: str | None = None,
     raw_token: bool = False,
+    batch: bool | None = None,
     **kwargs: Any,
 ) -> ClientConnection:
     """Connect and send the auth frame."""
@@ -104,6 +105,8 @@ async def open_client(
         frame["resume"] = resume
     if view is not None:
         frame["view"] = view
+    if batch is not None:
+        frame["batch"] = batch
     await ws.send(orjson.dumps(frame).decode())
     return ws
 

@@ -117,7 +117,7 @@ export class Board {
     this.state = this.epoch ? "reconnecting" : "connecting";
     this.emit("status");
     ws.addEventListener("open", () => {
-      const frame = { type: "auth", token: this.token };
+      const frame = { type: "auth", token: this.token, batch: true };
       if (this.view) frame.view = this.view;
       if (this.epoch && this.seq && !this.pendingReplay) frame.resume = { epoch: this.epoch, seq: this.seq };
       ws.send(JSON.stringify(frame));
@@ -171,6 +171,9 @@ export class Board {
         break;
       case "delta":
         this.applyDelta(frame);
+        break;
+      case "batch":
+        if (Array.isArray(frame.frames)) for (const delta of frame.frames) this.applyDelta(delta);
         break;
       case "heartbeat":
         this.applyHeartbeat(frame);
