@@ -118,7 +118,7 @@ class Sizes:
 
 SIZES = {
     "quick": Sizes(items_per_day=25_000, days=1.2, tasks_per_day=40, units=250, per_event_floor=False),
-    "full": Sizes(items_per_day=25_000, days=3.0, tasks_per_day=40, units=250, per_event_floor=True),
+    "full": Sizes(items_per_day=25_000, days=5.0, tasks_per_day=40, units=250, per_event_floor=True),
 }
 
 
