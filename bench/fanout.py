@@ -551,9 +551,14 @@ async def _reset_board(redis_url: str) -> None:
 
 
 def _metrics(port: int) -> dict[str, float]:
-    """The web node's Prometheus counters and gauges (``name{labels}`` → value)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
+    """The web node's Prometheus counters and gauges (``name{labels}`` → value); empty
+    when a saturated node does not answer in time (its backlog is still draining)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as response:
+            text = response.read().decode()
+    except OSError as exc:
+        log.warning("the web node's /metrics did not answer (%s); its counters are left out", exc)
+        return {}
     out: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith("govpulse_web_") and " " in line:
