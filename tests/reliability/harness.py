@@ -373,3 +373,9 @@ def settle(
         if now > deadline or now - since > stable_for:
             return found
         time.sleep(interval)
+
+
+def board_differences(stack: Stack, redis_url: str, catalog: Catalog, load: Workload) -> list[str]:
+    """How the board in Redis differs from what the workers hold and the oracle expects."""
+    board = Board.read(redis_url)
+    return board_problems(board, WorkerState.read(stack, catalog), load, stack.settings, catalog)

@@ -18,14 +18,14 @@ from tests.reliability.board_client import BoardClient, WebNodes
 from tests.reliability.conftest import KillableRedis
 from tests.reliability.harness import (
     Board,
-    WorkerState,
     alert_problems,
-    board_problems,
+    board_differences,
     counter_problems,
     counters,
     exact_env,
     overdue_alerts,
     produce,
+    settle,
     workload,
 )
 from tests.stack import Stack, wait_for
@@ -121,19 +121,14 @@ async def test_board_converges_after_redis_restarts_empty(
             what="a heartbeat saying the board is fresh again",
         )
 
-        diff: list[str] = []
-
-        def converged() -> bool:
-            nonlocal diff
-            board = Board.read(own_redis.url)
-            diff = board_problems(board, WorkerState.read(stack, catalog), load, stack.settings, catalog)
-            return not diff
-
-        try:
-            await asyncio.to_thread(
-                wait_for, converged, timeout=30, interval=1.0, what="the board to converge"
-            )
-        except AssertionError:
+        diff = await asyncio.to_thread(
+            settle,
+            lambda: board_differences(stack, own_redis.url, catalog, load),
+            timeout=30,
+            stable_for=30,
+            interval=1.0,
+        )
+        if diff:
             pytest.fail(
                 f"{len(diff)} board differences, e.g.:\n"
                 + "\n".join(diff[:20])

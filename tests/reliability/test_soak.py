@@ -25,9 +25,8 @@ from tests.reliability.board_client import BoardClient, WebNode, WebNodes
 from tests.reliability.conftest import KillableRedis
 from tests.reliability.harness import (
     Board,
-    WorkerState,
     alert_problems,
-    board_problems,
+    board_differences,
     counter_problems,
     counters,
     dump,
@@ -37,7 +36,7 @@ from tests.reliability.harness import (
     settle,
     workload,
 )
-from tests.stack import Stack, wait_for
+from tests.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.soak]
 
@@ -194,19 +193,14 @@ async def test_soak_faults_on_every_component_end_exact(
                 f"(topics in {where}), e.g.:\n" + "\n".join(problems[:20])
             )
 
-        diff: list[str] = []
-
-        def converged() -> bool:
-            nonlocal diff
-            board = Board.read(own_redis.url)
-            diff = board_problems(board, WorkerState.read(stack, catalog), load, stack.settings, catalog)
-            return not diff
-
-        try:
-            await asyncio.to_thread(
-                wait_for, converged, timeout=60, interval=2.0, what="the board to converge"
-            )
-        except AssertionError:
+        diff = await asyncio.to_thread(
+            settle,
+            lambda: board_differences(stack, own_redis.url, catalog, load),
+            timeout=60,
+            stable_for=60,
+            interval=2.0,
+        )
+        if diff:
             pytest.fail(
                 f"after faults {deployment.faults}: {len(diff)} board differences, e.g.:\n"
                 + "\n".join(diff[:20])

@@ -39,6 +39,7 @@ from stream.stages.items import FEEDBACK, TASKS, TICKS, ItemProcessor, Message, 
 from tests.hypothesis_profile import fuzz
 from tests.stack import Record, Stack, wait_for
 from tests.stream.test_exactness import EXACT_ENV, counters, diff
+from tests.stream.test_fuzz_events import STRING_FIELDS
 
 START = parse_instant("2026-12-01T00:00:00+07:00")  # a Tuesday
 NOW = START + 10 * 86400
@@ -235,20 +236,6 @@ WRONG_VALUES = st.one_of(
     st.booleans(),
     st.lists(JSON_INTS, max_size=3),
     st.dictionaries(st.text(max_size=5), JSON_INTS, max_size=3),
-)
-STRING_FIELDS = (
-    "event_id",
-    "item_id",
-    "type",
-    "occurred_at",
-    "unit",
-    "category",
-    "priority",
-    "due_at",
-    "title",
-    "channel",
-    "assigned_by",
-    "note",
 )
 
 
