@@ -42,18 +42,7 @@ class Stack:
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> services.Service:
         log_path = self.log_dir / f"{name}.log"
-        handle = open(log_path, "ab")  # noqa: SIM115 - owned by the child
-        try:
-            process = subprocess.Popen(
-                argv,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
-        finally:
-            handle.close()
+        process = services.spawn(argv, log_path, env)
         service = services.Service(name, 0, process, log_path, argv)
         self.services.append(service)
         return service

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,7 +125,7 @@ def start_tansu(port: int, *, log_dir: Path, timeout: float = 15.0) -> Service:
         "--storage-engine",
         "memory://tansu/",
     ]
-    process = _spawn(argv, log_path)
+    process = spawn(argv, log_path)
     wait_for_port(port, timeout=timeout, name="Tansu broker", process=process)
     log.info("started Tansu broker pid=%d on 127.0.0.1:%d", process.pid, port)
     return Service("tansu", port, process, log_path, argv)
@@ -182,13 +183,16 @@ def start_redis(port: int, *, log_dir: Path, timeout: float = 10.0) -> Service:
         "--protected-mode",
         "no",
     ]
-    process = _spawn(argv, log_path)
+    process = spawn(argv, log_path)
     wait_for_port(port, timeout=timeout, name="Redis server", process=process)
     log.info("started Redis pid=%d on 127.0.0.1:%d", process.pid, port)
     return Service("redis", port, process, log_path, argv)
 
 
-def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+def spawn(argv: list[str], log_path: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in its own session (a Ctrl-C to the parent's terminal does not reach
+    it; the owner stops it), output appended to ``log_path``, environment ``env`` (default:
+    this process's)."""
     handle = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
     try:
         return subprocess.Popen(
@@ -197,7 +201,7 @@ def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            env={**os.environ},
+            env=dict(os.environ if env is None else env),
         )
     finally:
         handle.close()

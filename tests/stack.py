@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -21,6 +20,7 @@ from typing import Any, TypeVar
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from govpulse import services
 from govpulse.services import Service
 from govpulse.settings import Settings, load_settings
 from govpulse.topics import Topics, create_topics
@@ -83,20 +83,9 @@ class Stack:
     def start_worker(self, name: str | None = None, env: Mapping[str, str] | None = None) -> Service:
         name = name or f"worker{len(self.workers)}"
         log_path = self.workdir / f"{name}.log"
-        handle = open(log_path, "ab")  # noqa: SIM115 - owned by the child
         full_env = {**os.environ, **self.env, **(env or {}), "PYTHONUNBUFFERED": "1"}
         argv = [sys.executable, "-m", "govpulse.cli", "worker"]
-        try:
-            process = subprocess.Popen(
-                argv,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=full_env,
-                start_new_session=True,
-            )
-        finally:
-            handle.close()
+        process = services.spawn(argv, log_path, full_env)
         service = Service(name, 0, process, log_path, argv)
         self.workers.append(service)
         return service

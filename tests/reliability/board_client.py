@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -82,18 +81,7 @@ class WebNodes:
         }
         log_path = self.workdir / f"{name}.log"
         argv = [sys.executable, "-m", "govpulse.cli", "web"]
-        handle = open(log_path, "ab")  # noqa: SIM115 - owned by the child
-        try:
-            process = subprocess.Popen(
-                argv,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
-        finally:
-            handle.close()
+        process = services.spawn(argv, log_path, env)
         node = WebNode(name, port, Service(name, port, process, log_path, argv))
         services.wait_for_port(port, timeout=20, name=f"web node {name}", process=process)
         self.nodes.append(node)
