@@ -11,7 +11,8 @@ lose one, whatever is redelivered or re-emitted after a crash.
 Lateness: an event whose window ended more than ``grace`` before the newest event time
 already seen for the same node from the same source is late. Its counts are not added
 to the window's counters; they increment the window's ``late_events`` instead (and are
-logged), so nothing is silently dropped.
+logged: one line per flush, with the count and the first few, so a replay of old data
+cannot flood the log), so nothing is silently dropped.
 
 Counts that time produces (an item becoming overdue) are different: the same fact may
 be revealed by a timer tick in one run and by a later event in another (after a crash,
@@ -21,7 +22,12 @@ they are derived facts with an exact instant, not data arriving late.
 
 Retention: records whose window ended more than the window's retention before the
 stream time every item partition has passed are expired (deleted, with a changelog
-tombstone); an entry for an already expired window does not recreate it.
+tombstone); an entry for an already expired window does not recreate it. That stream
+time is tracked per transitions partition (a node's records belong to the partition the
+node is keyed to): progress reports travel in each partition behind the entries sent
+before them, so a partition whose backlog is still being read never has its windows
+expired by another partition's progress. Expiry pops records from a heap ordered by the
+instant they expire, so it costs what it deletes, not what the table holds.
 
 The read side (:func:`current_windows`, :func:`sparkline`, :func:`baseline`) turns
 records and gauges into what the board publishes and the unit rules evaluate.
@@ -29,6 +35,7 @@ records and gauges into what the board publishes and the unit rules evaluate.
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +52,8 @@ from stream.windows import WindowSpec
 log = logging.getLogger(__name__)
 
 SEPARATOR = "|"
+#: Late entries described in the one warning logged per flush.
+LATE_EXAMPLES = 3
 
 
 @dataclass(slots=True)
@@ -103,6 +112,8 @@ class MetricsStore:
         specs: the window kinds.
         grace: how long after a window ends late events still update it.
         load: returns a record's stored bytes by key (the table), or None.
+        partition_of: the transitions partition a node's records belong to (None for a
+            node this worker does not own); retention is tracked per partition.
     """
 
     def __init__(
@@ -111,6 +122,7 @@ class MetricsStore:
         *,
         grace: float,
         load: Callable[[str], bytes | None],
+        partition_of: Callable[[str], int | None] = lambda node: 0,
     ) -> None:
         self.specs = tuple(specs)
         self._by_name = {spec.name: spec for spec in self.specs}
@@ -123,9 +135,16 @@ class MetricsStore:
         # against it does not depend on how partitions interleave in a batch.
         self._source_time: dict[tuple[str, str], float] = {}
         self.late_events = 0
-        #: Windows that ended more than their retention before this were expired; an
-        #: entry for one of them must not recreate it with partial counts.
-        self.expired_before = 0.0
+        #: Late entries since the last flush (count, and the first few, for one log line).
+        self._late_since_flush = 0
+        self._late_examples: list[str] = []
+        self._partition_of = partition_of
+        #: Per partition: windows that ended more than their retention before this were
+        #: expired; an entry for one of them must not recreate it with partial counts.
+        self.expired_before: dict[int, float] = {}
+        #: Per partition: (instant the record expires, key), for every record known.
+        self._expiry: dict[int, list[tuple[float, str]]] = {}
+        self._tracked: set[str] = set()
 
     @property
     def horizon(self) -> float:
@@ -143,6 +162,7 @@ class MetricsStore:
             if raw is None:
                 return None
             record = self._cache[key] = WindowRecord.decode(raw)
+            self._track(key)
         return record
 
     def record(self, node: str, window: str, start: float) -> WindowRecord | None:
@@ -158,6 +178,8 @@ class MetricsStore:
         is per node and source, so it is the same however partitions interleave.
         """
         source, offset = entry.source, entry.offset
+        partition = self._partition_of(node)
+        expired_before = 0.0 if partition is None else self.expired_before.get(partition, 0.0)
         clock_key = (node, source)
         seen = self._source_time.get(clock_key, 0.0)
         event_at = entry.event_at
@@ -170,7 +192,7 @@ class MetricsStore:
             is_late = bool(event_at is not None and seen and spec.end(start_of(event_at)) + self.grace < seen)
             for at, counter in entry.counts:
                 start = start_of(at)
-                if spec.end(start) + spec.retention < self.expired_before:
+                if spec.end(start) + spec.retention < expired_before:
                     self._gone(node, spec.name, start, entry)
                     continue
                 key = prefix + str(int(start))
@@ -183,14 +205,14 @@ class MetricsStore:
                     step[0].append(counter)
             sample_start = start_of(entry.sample_at) if has_sample and not is_late else None
             # A sample for an expired window is dropped like its counts (reported above).
-            if sample_start is not None and spec.end(sample_start) + spec.retention >= self.expired_before:
+            if sample_start is not None and spec.end(sample_start) + spec.retention >= expired_before:
                 key = prefix + str(int(sample_start))
                 step = plan.get(key)
                 if step is None:
                     step = plan[key] = [[], False, 0]
                 step[1] = True
             for at, counter, once in entry.derived:
-                if spec.end(start_of(at)) + spec.retention < self.expired_before:
+                if spec.end(start_of(at)) + spec.retention < expired_before:
                     self._gone(node, spec.name, start_of(at), entry)
                     continue
                 record = self._record(prefix + str(int(start_of(at))))
@@ -214,15 +236,7 @@ class MetricsStore:
             if late:
                 record.late_events += late
                 self.late_events += late
-                log.warning(
-                    "late event counted in late_events, not in the window: node=%s record=%s "
-                    "item=%s source=%s offset=%d",
-                    node,
-                    key,
-                    entry.item_id,
-                    source,
-                    offset,
-                )
+                self._note_late(f"late for {key}: item={entry.item_id} source={source} offset={offset}")
             marks[source] = offset
             self._dirty.add(key)
         if event_at is not None and event_at > seen:
@@ -230,43 +244,77 @@ class MetricsStore:
 
     def _gone(self, node: str, window: str, start: float, entry: Entry) -> None:
         self.late_events += 1
-        log.warning(
-            "event for an expired window, counted only in the late-event total: node=%s "
-            "window=%s start=%d item=%s source=%s offset=%d",
-            node,
-            window,
-            start,
-            entry.item_id,
-            entry.source,
-            entry.offset,
+        self._note_late(
+            f"expired window {record_key(node, window, start)}: item={entry.item_id} "
+            f"source={entry.source} offset={entry.offset}"
         )
+
+    def _note_late(self, what: str) -> None:
+        self._late_since_flush += 1
+        if len(self._late_examples) < LATE_EXAMPLES:
+            self._late_examples.append(what)
 
     def _record(self, key: str) -> WindowRecord:
         record = self.get(key)
         if record is None:
             record = self._cache[key] = WindowRecord()
+            self._track(key)
         return record
+
+    def _track(self, key: str) -> None:
+        """Remember when the record under ``key`` expires (once per key; :meth:`expire`
+        skips keys that no longer exist)."""
+        if key in self._tracked:
+            return
+        try:
+            node, window, start = parse_record_key(key)
+            spec = self._by_name[window]
+        except (ValueError, KeyError):
+            return
+        partition = self._partition_of(node)
+        if partition is not None:
+            self._tracked.add(key)
+            heapq.heappush(self._expiry.setdefault(partition, []), (spec.end(start) + spec.retention, key))
 
     def flush(self) -> dict[str, bytes]:
         """Encoded records changed since the last flush (write each key once per batch)."""
         out = {key: self._cache[key].encode() for key in self._dirty}
         self._dirty.clear()
+        if self._late_since_flush:
+            log.warning(
+                "%d late entries counted in late_events, not in their windows (records of "
+                "expired windows are not recreated); first ones: %s",
+                self._late_since_flush,
+                "; ".join(self._late_examples),
+            )
+            self._late_since_flush = 0
+            self._late_examples.clear()
         return out
 
-    def expired(self, keys: Iterable[str], horizon: float) -> list[str]:
-        """Keys among ``keys`` whose window ended longer ago than its retention before
-        ``horizon`` (from now on, entries for such windows do not recreate them)."""
-        self.expired_before = max(self.expired_before, horizon)
-        out: list[str] = []
+    def seed(self, keys: Iterable[str]) -> None:
+        """Learn the expiry of stored records that were never read (after a restore)."""
         for key in keys:
-            try:
-                _, window, start = parse_record_key(key)
-                spec = self._by_name[window]
-            except (ValueError, KeyError):
-                continue
-            if spec.end(start) + spec.retention < horizon:
+            self._track(key)
+
+    def expire(self, partition: int, horizon: float) -> list[str]:
+        """Keys of ``partition``'s records whose window ended longer ago than its retention
+        before ``horizon``, oldest first (from now on, entries for such windows do not
+        recreate them). Only records this store has seen or been seeded with are found."""
+        if horizon > self.expired_before.get(partition, 0.0):
+            self.expired_before[partition] = horizon
+        heap = self._expiry.get(partition)
+        out: list[str] = []
+        while heap and heap[0][0] < horizon:
+            _, key = heapq.heappop(heap)
+            self._tracked.discard(key)
+            if key in self._cache or self._load(key) is not None:
                 out.append(key)
         return out
+
+    def drop_partition(self, partition: int) -> None:
+        """Forget the expiry queue of a partition this worker no longer owns."""
+        for _, key in self._expiry.pop(partition, ()):
+            self._tracked.discard(key)
 
     def forget(self, keys: Iterable[str]) -> None:
         """Drop ``keys`` from the cache (after they were deleted from the table)."""

@@ -84,23 +84,33 @@ class UnitProcessor:
         self._load_gauges = load_gauges
         self._metric_keys = metric_keys
         self.partitions = partitions
-        self.store = MetricsStore(specs, grace=grace, load=lambda key: load_metrics(key.encode()))
-        self._gauges: dict[str, dict[int, PartitionGauges]] = {}
         self._node_partition: dict[str, int] = {}
+        self.store = self._new_store(specs, grace)
+        self._gauges: dict[str, dict[int, PartitionGauges]] = {}
         self._last_signal: dict[str, tuple[bool, str, float]] = {}
-        self._next_expiry = 0.0
-        self._progress: dict[int, float] = {}
+        #: Per transitions partition: the stream time at which windows are next expired.
+        self._next_expiry: dict[int, float] = {}
+        #: Per transitions partition: each item partition's progress reported in it.
+        self._progress: dict[int, dict[int, float]] = {}
+        self._seeded = False
+
+    def _new_store(self, specs: Sequence[WindowSpec], grace: float) -> MetricsStore:
+        return MetricsStore(
+            specs,
+            grace=grace,
+            load=lambda key: self._load_metrics(key.encode()),
+            partition_of=self._node_partition.get,
+        )
 
     def reset(self) -> None:
         """Forget cached state (after a rebalance the tables are the truth)."""
         expired_before = self.store.expired_before
-        self.store = MetricsStore(
-            self.store.specs, grace=self.store.grace, load=lambda key: self._load_metrics(key.encode())
-        )
+        self.store = self._new_store(self.store.specs, self.store.grace)
         self.store.expired_before = expired_before
         self._gauges.clear()
         self._last_signal.clear()
-        self._next_expiry = 0.0
+        self._next_expiry.clear()
+        self._seeded = False
 
     # -- batches -----------------------------------------------------------------------
 
@@ -110,14 +120,17 @@ class UnitProcessor:
         """Apply a batch of transitions-topic messages (partition, message)."""
         result = UnitBatchResult()
         gauge_dirty: dict[str, int] = {}
+        ticked: set[int] = set()
         for partition, message in inputs:
             if isinstance(message, Tick):
                 result.ticks += 1
+                ticked.add(partition)
                 continue
             if isinstance(message, Progress):
+                progress = self._progress.setdefault(partition, {})
                 for source, at in message.watermarks.items():
-                    if at > self._progress.get(source, 0.0):
-                        self._progress[source] = at
+                    if at > progress.get(source, 0.0):
+                        progress[source] = at
                 continue
             node = message.node
             if node not in self.catalog:
@@ -140,42 +153,49 @@ class UnitProcessor:
             result.gauge_writes.setdefault(partition, {})[node.encode()] = encode_gauges(self._gauges[node])
         # Retention is measured in stream time, behind the slowest item partition, so a
         # replay of last month expires last month's windows as it goes, and a lagging
-        # partition never finds the window it still adds to gone.
-        horizon = self.expiry_horizon()
-        if result.ticks:
+        # partition never finds the window it still adds to gone. Progress is taken per
+        # transitions partition: it was sent after the entries it covers, into the same
+        # partition, so a partition still reading its backlog is not expired ahead of it.
+        for partition in sorted(ticked):
+            horizon = self.expiry_horizon(partition)
             log.debug(
-                "unit tick: expiry horizon=%s next expiry=%s progress=%s",
+                "unit tick partition=%d: expiry horizon=%s next expiry=%s",
+                partition,
                 horizon,
-                self._next_expiry,
-                self._progress,
+                self._next_expiry.get(partition),
             )
-        if result.ticks and horizon is not None and horizon >= self._next_expiry:
-            self._next_expiry = horizon + EXPIRY_INTERVAL
-            self._expire(result, horizon)
+            if horizon is not None and horizon >= self._next_expiry.get(partition, 0.0):
+                self._next_expiry[partition] = horizon + EXPIRY_INTERVAL
+                self._expire(result, partition, horizon)
         return result
 
-    def expiry_horizon(self) -> float | None:
-        """Stream time every item partition has passed (None until all have reported)."""
-        if len(self._progress) < self.partitions:
+    def expiry_horizon(self, partition: int) -> float | None:
+        """Stream time every item partition has passed, as reported in transitions
+        partition ``partition`` (None until all have reported there)."""
+        progress = self._progress.get(partition, {})
+        if len(progress) < self.partitions:
             return None
-        return min(self._progress.values())
+        return min(progress.values())
 
-    def _expire(self, result: UnitBatchResult, horizon: float) -> None:
-        """Delete window records older than their retention (tombstones in the changelog)."""
-        expired = self.store.expired((key.decode() for key in list(self._metric_keys())), horizon)
+    def _expire(self, result: UnitBatchResult, partition: int, horizon: float) -> None:
+        """Delete ``partition``'s window records older than their retention (tombstones
+        in the changelog)."""
+        if not self._seeded:  # records restored from the changelog, not read since
+            self.store.seed(key.decode() for key in list(self._metric_keys()))
+            self._seeded = True
+        expired = self.store.expire(partition, horizon)
+        if not expired:
+            return
+        writes = result.metrics_writes.setdefault(partition, {})
         for key in expired:
-            node = key.split("|", 1)[0]
-            partition = self._node_partition.get(node)
-            if partition is None:
-                continue
-            result.metrics_writes.setdefault(partition, {})[key.encode()] = None
+            writes[key.encode()] = None
         self.store.forget(expired)
-        if expired:
-            log.info(
-                "expired %d window records older than their retention (stream time %s)",
-                len(expired),
-                format_instant(horizon),
-            )
+        log.info(
+            "expired %d window records of partition %d older than their retention (stream time %s)",
+            len(expired),
+            partition,
+            format_instant(horizon),
+        )
 
     def own(self, node: str, partition: int) -> None:
         """Record that ``node`` lives in ``partition`` (from the key partitioner)."""

@@ -420,28 +420,72 @@ def test_window_expires_once_it_ended_longer_than_its_retention_ago(
     start = spec.start(E)
     key = record_key(NODE, window, start)
     horizon = spec.end(start) + RETENTION[window] + past_retention
-    assert new_store().expired([key], horizon) == ([key] if expired else [])
+    store = new_store({key: WindowRecord().encode()})
+    store.seed([key])
+    assert store.expire(0, horizon) == ([key] if expired else [])
 
 
-def test_expiry_keeps_key_order_and_ignores_keys_it_cannot_read() -> None:
+def test_expiry_goes_oldest_first_and_ignores_keys_it_cannot_read() -> None:
     old = [record_key(NODE, window, SPEC[window].start(E)) for window in ("1d", "5m", "1h")]
     horizon = E + 100 * DAY
     keys = ["garbage", old[0], "A|2h|1772420400", old[1], "A|5m|soon", "A|5m|1|2", old[2]]
-    assert new_store().expired(keys, horizon) == old
+    store = new_store(dict.fromkeys(keys, WindowRecord().encode()))
+    store.seed(keys)
+    assert store.expire(0, horizon) == [old[1], old[2], old[0]]
+
+
+def test_expiry_finds_records_written_and_read_once_each() -> None:
+    table: dict[str, bytes] = {}
+    store = new_store(table)
+    store.apply(NODE, entry(0, E, "received"))
+    table.update(store.flush())
+    store.forget(list(table))  # evicted from the cache, then read again
+    assert record(store, "5m", E) is not None
+    store.seed(list(table))  # and seeded as well
+    expired = store.expire(0, E + 100 * DAY)
+    assert sorted(expired) == sorted(keys_at(E, ("5m", "1h", "1d")))
+    assert store.expire(0, E + 200 * DAY) == []
+
+
+def test_expiry_skips_records_deleted_meanwhile_and_stops_at_the_horizon() -> None:
+    table: dict[str, bytes] = {}
+    store = new_store(table)
+    store.apply(NODE, entry(0, E, "received"))
+    table.update(store.flush())
+    five = record_key(NODE, "5m", SPEC["5m"].start(E))
+    store.forget([five])
+    del table[five]
+    horizon = SPEC["1h"].end(SPEC["1h"].start(E)) + RETENTION["1h"] + 1  # 5m and 1h, not 1d
+    assert store.expire(0, horizon) == [record_key(NODE, "1h", SPEC["1h"].start(E))]
+
+
+def test_expiry_is_per_partition() -> None:
+    table: dict[str, bytes] = {}
+    store = MetricsStore(SPECS, grace=GRACE, load=table.get, partition_of={NODE: 0, "HCM": 1}.get)
+    store.apply(NODE, entry(0, E, "received"))
+    store.apply("HCM", entry(0, E, "received"))
+    store.apply("ELSEWHERE", entry(0, E, "received"))  # not owned: never expired here
+    table.update(store.flush())
+    assert {parse_record_key(k)[0] for k in store.expire(1, E + 100 * DAY)} == {"HCM"}
+    assert store.expired_before == {1: E + 100 * DAY}
+    store.apply("HCM", entry(1, E, "received", item="PA-2"))
+    store.apply(NODE, entry(1, E, "received", item="PA-2"))
+    found = record(store, "1d", E)
+    assert found is not None and found.count("received") == 2  # partition 0 not expired
 
 
 def test_expired_before_only_moves_forward() -> None:
     store = new_store()
-    assert store.expired_before == 0.0
-    store.expired([], E)
-    store.expired([], E - DAY)
-    assert store.expired_before == E
+    assert store.expired_before == {}
+    store.expire(0, E)
+    store.expire(0, E - DAY)
+    assert store.expired_before == {0: E}
 
 
 @pytest.mark.parametrize("how", ["counted", "derived"])
 def test_entry_for_an_expired_window_does_not_recreate_it(how: str) -> None:
     store = new_store()
-    store.expired([], SPEC["5m"].end(SPEC["5m"].start(E)) + RETENTION["5m"] + 1)  # 5m of E only
+    store.expire(0, SPEC["5m"].end(SPEC["5m"].start(E)) + RETENTION["5m"] + 1)  # 5m of E only
     if how == "counted":
         store.apply(NODE, entry(0, E, "received"))
     else:
@@ -456,7 +500,7 @@ def test_entry_for_an_expired_window_does_not_recreate_it(how: str) -> None:
 
 def test_resolved_entry_for_an_expired_window_does_not_recreate_it_with_its_sample() -> None:
     store = new_store()
-    store.expired([], E + 100 * DAY)  # every window of E is past its retention
+    store.expire(0, E + 100 * DAY)  # every window of E is past its retention
     store.apply(NODE, entry(0, E, "resolved", "resolved_on_time", "closed", latency=600.0, sla_used=0.5))
     assert store.flush() == {}
     assert [record(store, window, E) for window in ("5m", "1h", "1d")] == [None, None, None]
@@ -670,3 +714,16 @@ def test_partition_gauges_roundtrip_keyed_by_partition() -> None:
     parts = {3: PartitionGauges(3, 4, 1, 2, 1772420400.5), 0: PartitionGauges(0, 0, 0, 0, None)}
     assert decode_gauges(encode_gauges(parts)) == parts
     assert Gauges(2, 1, 0, 10.0).to_json() == {"open": 2, "overdue": 1, "due_soon": 0, "oldest_open_at": 10.0}
+
+
+def test_late_entries_are_logged_once_per_flush_with_a_count(caplog: pytest.LogCaptureFixture) -> None:
+    store = new_store()
+    store.expire(0, E + 100 * DAY)
+    for offset in range(50):
+        store.apply(NODE, entry(offset, E, "received", item=f"PA-{offset}"))
+    with caplog.at_level("WARNING", logger="stream.metrics"):
+        store.flush()
+        store.flush()
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1
+    assert lines[0].startswith("150 late entries") and lines[0].count("item=") == 3

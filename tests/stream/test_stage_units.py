@@ -468,14 +468,22 @@ def test_windows_expire_on_ticks_behind_the_slowest_item_partition(
 
 def test_expiry_runs_at_most_once_per_interval_of_stream_time() -> None:
     tables, units = written_at_e(partitions=1)
-    tables.apply(units.process([(0, Progress({0: PAST_5M})), (0, Tick(PAST_5M))], now=PAST_5M))
-    assert set(tables.metrics) == keys(NGHE, E, ("1h", "1d"))
-    stale = record_key(NGHE, "5m", SPEC["5m"].start(E) - DAY).encode()  # restored from a changelog, say
+    first = PAST_5M - 30  # the 5m window of E is 29 s short of its retention
+    assert units.process([(0, Progress({0: first})), (0, Tick(first))], now=first).metrics_writes == {}
+    early = units.process([(0, Progress({0: first + EXPIRY_INTERVAL - 1})), (0, Tick(0.0))], now=first)
+    assert early.metrics_writes == {}  # due, but the last expiry is less than an interval ago
+    due = units.process([(0, Progress({0: first + EXPIRY_INTERVAL})), (0, Tick(0.0))], now=first)
+    assert due.metrics_writes == {0: dict.fromkeys(keys(NGHE, E, ("5m",)))}
+
+
+def test_records_restored_from_the_changelog_expire_after_a_reset() -> None:
+    tables, units = written_at_e(partitions=1)
+    stale = record_key(NGHE, "5m", SPEC["5m"].start(E) - DAY).encode()  # restored, never read
     tables.metrics[stale] = WindowRecord().encode()
-    early = units.process([(0, Progress({0: PAST_5M + EXPIRY_INTERVAL - 1})), (0, Tick(0.0))], now=PAST_5M)
-    assert early.metrics_writes == {}
-    due = units.process([(0, Progress({0: PAST_5M + EXPIRY_INTERVAL})), (0, Tick(0.0))], now=PAST_5M)
-    assert due.metrics_writes == {0: {stale: None}}
+    units.reset()
+    units.own(NGHE, 0)
+    result = units.process([(0, Progress({0: PAST_5M})), (0, Tick(PAST_5M))], now=PAST_5M)
+    assert result.metrics_writes == {0: dict.fromkeys({stale, *keys(NGHE, E, ("5m",))})}
 
 
 def test_expired_window_is_not_recreated_even_after_a_reset() -> None:
@@ -488,12 +496,33 @@ def test_expired_window_is_not_recreated_even_after_a_reset() -> None:
     assert decoded(result.metrics_writes[0]) == {key: {"received": 2} for key in keys(NGHE, E, ("1h", "1d"))}
 
 
-def test_progress_watermarks_only_move_forward() -> None:
+def test_progress_watermarks_only_move_forward_per_transitions_partition() -> None:
     units = processor(Tables(), partitions=2)
     units.process([(0, Progress({0: 100.0}))], now=0.0)
-    assert units.expiry_horizon() is None
-    units.process([(1, Progress({0: 50.0, 1: 200.0}))], now=0.0)
-    assert units.expiry_horizon() == 100.0
+    assert units.expiry_horizon(0) is None
+    units.process([(0, Progress({0: 50.0, 1: 200.0}))], now=0.0)
+    assert units.expiry_horizon(0) == 100.0
+    assert units.expiry_horizon(1) is None  # progress reported in partition 0 only
+    units.process([(1, Progress({0: 10.0, 1: 20.0}))], now=0.0)
+    assert units.expiry_horizon(1) == 10.0
+
+
+def test_progress_in_one_partition_does_not_expire_another_partitions_backlog() -> None:
+    """The unit stage lags: partition 0 has read the item partitions' latest progress
+    while partition 1 still holds entries sent before it. Those entries must count."""
+    tables = Tables()
+    units = processor(tables, partitions=1)
+    tables.apply(units.process([(0, NodeBatch(NGHE, (entry(0, E, "received"),)))], now=E))
+    tables.apply(units.process([(0, Progress({0: FAR})), (0, Tick(FAR)), (1, Tick(FAR))], now=FAR))
+    assert not tables.nodes()  # partition 0's records expired
+    result = units.process([(1, NodeBatch(SAU, (entry(1, E, "received", item="PA-2"),)))], now=FAR)
+    tables.apply(result)
+    assert units.store.late_events == 0
+    assert counts(units, SAU, E, "5m") == {"received": 1}
+    assert set(result.metrics_writes) == {1}
+    # ...until partition 1's own progress passes them.
+    expired = units.process([(1, Progress({0: FAR})), (1, Tick(FAR))], now=FAR)
+    assert expired.metrics_writes == {1: dict.fromkeys(keys(SAU, E))}
 
 
 # -- unit rules ------------------------------------------------------------------------------
