@@ -53,7 +53,7 @@ from stream.sla import SlaPolicy
 from stream.stages.alerts import COMMAND, SIGNAL, AlertProcessor
 from stream.stages.items import FEEDBACK, TASKS, TICKS, DeadLetter, ItemProcessor, Message, encode_tick
 from stream.stages.units import UnitProcessor
-from stream.transitions import NodeBatch, Progress, Tick
+from stream.transitions import NodeBatch, NodeGroup, Progress, Tick, encode_group
 from stream.transitions import decode as decode_internal
 from stream.windows import window_specs
 
@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 #: the worker on the same message again after every restart.
 DEAD_LETTER_MAX_VALUE = 512 * 1024
 DEAD_LETTER_MAX_KEY = 1024
+#: Unit rules are evaluated, and unit panels rendered, at most this often (seconds).
+UNIT_REFRESH = 0.5
 
 
 #: A message to send: (topic, key, value, partition or None, headers or None).
@@ -145,6 +147,8 @@ class Pipeline:
         self.owned: set[int] = set()
         self._progress_sent = 0.0
         self._unit_boards: dict[str, bytes] = {}
+        self._units_pending: set[str] = set()
+        self._units_refresh_at = 0.0
         self._node_partition = {code: key_partition(code, self.partitions) for code in self.catalog.units}
         self.stats = {"events": 0, "dead_letters": 0, "alert_events": 0, "batches": 0}
         self._register()
@@ -264,16 +268,25 @@ class Pipeline:
 
     async def _send_all(self, sends: Iterable[Send], *, wait: bool = True) -> None:
         """Send messages; wait until the broker has them all, or (``wait=False``) let the
-        next commit wait for them (and fail if any failed)."""
+        next commit wait for them (and fail if any failed).
+
+        Messages with a partition and no headers go out as one record batch per
+        topic-partition (in their order); the others one by one.
+        """
         producer = self.producer
-        futures: list[asyncio.Future[Any]] = [
-            await (
-                producer.send_fast(topic, key, value, partition)
-                if headers is None
-                else cast(asyncio.Future[Any], producer.send(topic, key, value, partition, None, headers))
-            )
-            for topic, key, value, partition, headers in sends
-        ]
+        futures: list[asyncio.Future[Any]] = []
+        batched: dict[tuple[str, int], list[tuple[bytes | None, bytes | None]]] = {}
+        for topic, key, value, partition, headers in sends:
+            if partition is not None and headers is None:
+                batched.setdefault((topic, partition), []).append((key, value))
+            elif headers is None:
+                futures.append(await producer.send_fast(topic, key, value, partition))
+            else:
+                futures.append(
+                    await cast(Awaitable[Any], producer.send(topic, key, value, partition, None, headers))
+                )
+        for (topic, partition), records in batched.items():
+            futures += await producer.send_many(topic, partition, records)
         if not futures:
             return
         if wait:
@@ -297,7 +310,7 @@ class Pipeline:
                     data.pop(key, None)
                 else:
                     data[key] = value
-                futures.append(await producer.send_fast(changelog, key, value, partition))
+            futures += await producer.send_many(changelog, partition, records.items())
         if futures:
             producer.track(futures)
 
@@ -327,6 +340,28 @@ class Pipeline:
         self.stats["dead_letters"] += len(letters)
         return out
 
+    def _transitions(self, batches: Iterable[NodeBatch]) -> list[Send]:
+        """Messages carrying ``batches`` to the unit stage: grouped per partition."""
+        by_partition: dict[int, list[NodeBatch]] = {}
+        for batch in batches:
+            by_partition.setdefault(self._node_partition[batch.node], []).append(batch)
+        return [
+            (self.topics.transitions, None, value, partition, None)
+            for partition, grouped in by_partition.items()
+            for value in encode_group(grouped)
+        ]
+
+    def _signal(self, fingerprint: str, value: bytes) -> Send:
+        """A message to the signals topic (internal, ``GOVPULSE_PARTITIONS`` partitions), in
+        the partition Kafka's default partitioner would pick for its key."""
+        return (
+            self.topics.signals,
+            fingerprint.encode(),
+            value,
+            key_partition(fingerprint, self.partitions),
+            None,
+        )
+
     @staticmethod
     def _messages(events: Sequence[Any], sources: dict[str, str]) -> list[Message]:
         return [
@@ -351,12 +386,8 @@ class Pipeline:
             for p in {m.partition for m in messages if m.source == TICKS}
         }
         result = self.items.process(messages, now=now, tick_limits=limits)
-        t = self.topics
-        sends: list[Send] = [
-            (t.transitions, batch.node.encode(), batch.encode(), self._node_partition[batch.node], None)
-            for batch in result.node_batches
-        ]
-        sends += [(t.signals, s.fingerprint.encode(), s.encode(), None, None) for s in result.signals]
+        sends = self._transitions(result.node_batches)
+        sends += [self._signal(s.fingerprint, s.encode()) for s in result.signals]
         sends += self._dead_letters(result.dead_letters)
         await self._send_all(sends)
         await self._write(self.items_table, result.writes)
@@ -417,8 +448,13 @@ class Pipeline:
     async def handle_units(self, events: Sequence[Any]) -> None:
         inputs: list[tuple[int, NodeBatch | Tick | Progress]] = []
         for event in events:
+            partition = event.message.partition
             try:
-                inputs.append((event.message.partition, decode_internal(event.message.value)))
+                message = decode_internal(event.message.value)
+                if isinstance(message, NodeGroup):
+                    inputs += [(partition, batch) for batch in message.batches]
+                else:
+                    inputs.append((partition, message))
             except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
                 log.error(
                     "unreadable transitions message partition=%d offset=%d skipped",
@@ -427,15 +463,20 @@ class Pipeline:
                 )
         now = self.clock.now()
         result = self.units.process(inputs, now=now)
-        nodes = set(result.dirty_nodes)
+        self._units_pending |= result.dirty_nodes
         if result.ticks:
             ticked = {p for p, m in inputs if isinstance(m, Tick)}
-            nodes |= {node for node, p in self._node_partition.items() if p in ticked}
+            self._units_pending |= {node for node, p in self._node_partition.items() if p in ticked}
+        # Unit rules and panels follow the counters at most every UNIT_REFRESH seconds (a
+        # batch touches hundreds of nodes; evaluating them all per batch cost as much as
+        # the counters). Nodes left pending are taken by a later batch or the unit timer.
+        nodes: set[str] = set()
+        real = time.monotonic()
+        if self._units_pending and real >= self._units_refresh_at:
+            self._units_refresh_at = real + UNIT_REFRESH
+            nodes, self._units_pending = self._units_pending, set()
         signals = self.units.evaluate(sorted(nodes), now=now)
-        await self._send_all(
-            ((self.topics.signals, s.fingerprint.encode(), s.encode(), None, None) for s in signals),
-            wait=False,
-        )
+        await self._send_all((self._signal(s.fingerprint, s.encode()) for s in signals), wait=False)
         await self._write(self.metrics_table, result.metrics_writes)
         await self._write(self.gauges_table, result.gauge_writes)  # type: ignore[arg-type]
         for node in nodes:
@@ -530,11 +571,9 @@ class Pipeline:
             NodeBatch(node, (), tuple(self.gauges.snapshot(p, node) for p in sorted(owned)))
             for node in self.catalog.units
         ]
-        await self._send_all(
-            (self.topics.transitions, b.node.encode(), b.encode(), self._node_partition[b.node], None)
-            for b in batches
-        )
+        await self._send_all(self._transitions(batches))
         self.units.reset()
+        self._units_pending.clear()  # owned nodes are all evaluated on the next unit tick
         for node, partition in self._node_partition.items():
             if partition in owned:
                 self.units.own(node, partition)

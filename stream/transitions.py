@@ -1,9 +1,13 @@
 """Wire format of the internal topic ``<app>.transitions`` (item stage → unit stage).
 
-One message per roll-up node (a unit or one of its ancestors) per item-stage batch,
-keyed by the node code. It carries one :class:`Entry` per source event that changed the
-node's counters, tagged with the event's source topic-partition and offset, and the
-source partition's current gauges for the node.
+One :class:`NodeBatch` per roll-up node (a unit or one of its ancestors) per item-stage
+batch. It carries one :class:`Entry` per source event that changed the node's counters,
+tagged with the event's source topic-partition and offset, and the source partition's
+current gauges for the node. A node's batches always go to the partition its code keys
+to; the node batches of one item-stage batch that go to the same partition travel
+together, as few messages as fit under :data:`MAX_GROUP_BYTES` (:func:`encode_group`):
+every message costs the unit stage Faust's per-message overhead, and one batch touches
+hundreds of nodes. A message with a single node batch (the older format) still decodes.
 
 The source tag + offset is what makes counters exact under at-least-once delivery: a
 counter record remembers, per source, the last offset it includes (see
@@ -12,10 +16,15 @@ counter record remembers, per source, the last offset it includes (see
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+#: Largest transitions message :func:`encode_group` builds (brokers refuse records over
+#: ``message.max.bytes``, 1 MiB by default); a single larger node batch goes alone.
+MAX_GROUP_BYTES = 512 * 1024
 
 
 @dataclass(slots=True)  # not frozen: built per event, and frozen init is ~7x slower
@@ -113,6 +122,35 @@ class NodeBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeGroup:
+    """A transitions message holding the node batches of one partition, in order."""
+
+    batches: tuple[NodeBatch, ...]
+
+
+def encode_group(batches: Iterable[NodeBatch], *, limit: int = MAX_GROUP_BYTES) -> list[bytes]:
+    """Messages carrying ``batches`` in order, each at most ``limit`` bytes (unless one
+    node batch alone is larger)."""
+    out: list[bytes] = []
+    parts: list[bytes] = []
+    size = 0
+    for batch in batches:
+        raw = batch.encode()
+        if parts and size + len(raw) > limit:
+            out.append(_group(parts))
+            parts, size = [], 0
+        parts.append(raw)
+        size += len(raw) + 1
+    if parts:
+        out.append(_group(parts))
+    return out
+
+
+def _group(parts: list[bytes]) -> bytes:
+    return b'{"b":[' + b",".join(parts) + b"]}"
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """A timer tick delivered through a stage's own input topic."""
 
@@ -139,7 +177,7 @@ class Progress:
         return orjson.dumps({"progress": {str(p): at for p, at in self.watermarks.items()}})
 
 
-def decode(raw: bytes) -> NodeBatch | Tick | Progress:
+def decode(raw: bytes) -> NodeGroup | NodeBatch | Tick | Progress:
     """Decode a message of the transitions (or signals) topic.
 
     Raises:
@@ -148,10 +186,18 @@ def decode(raw: bytes) -> NodeBatch | Tick | Progress:
     data = orjson.loads(raw)
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object")
+    if "b" in data:
+        return NodeGroup(tuple(_node_batch(part) for part in data["b"]))
     if "tick" in data:
         return Tick(float(data["tick"]), data.get("key"))
     if "progress" in data:
         return Progress({int(p): float(at) for p, at in data["progress"].items()})
+    return _node_batch(data)
+
+
+def _node_batch(data: Any) -> NodeBatch:
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object for a node batch")
     return NodeBatch(
         node=str(data["n"]),
         entries=tuple(Entry.from_json(entry) for entry in data.get("e", ())),

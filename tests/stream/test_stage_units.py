@@ -467,7 +467,7 @@ def test_windows_expire_on_ticks_behind_the_slowest_item_partition(
 
 
 def test_expiry_runs_at_most_once_per_interval_of_stream_time() -> None:
-    tables, units = written_at_e(partitions=1)
+    _, units = written_at_e(partitions=1)
     first = PAST_5M - 30  # the 5m window of E is 29 s short of its retention
     assert units.process([(0, Progress({0: first})), (0, Tick(first))], now=first).metrics_writes == {}
     early = units.process([(0, Progress({0: first + EXPIRY_INTERVAL - 1})), (0, Tick(0.0))], now=first)
