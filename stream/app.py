@@ -110,8 +110,8 @@ class Pipeline:
         self.app = self._create_app()
         self._create_tables()
         self.gauges = GaugeIndex(self.catalog)
-        self.item_deadlines = DeadlineIndex()
-        self.alert_wakeups = DeadlineIndex()
+        self.item_deadlines: DeadlineIndex[bytes] = DeadlineIndex()
+        self.alert_wakeups: DeadlineIndex[str] = DeadlineIndex()
         self.gates: dict[int, Gate] = {}
         self.items = ItemProcessor(
             self.policy,
@@ -391,8 +391,8 @@ class Pipeline:
         sends += self._dead_letters(result.dead_letters)
         await self._send_all(sends)
         await self._write(self.items_table, result.writes)
-        for partition, item_id, at in result.schedule:
-            self.item_deadlines.schedule(partition, item_id, at)
+        for partition, key, at in result.schedule:
+            self.item_deadlines.schedule(partition, key, at)
         for tag, offset, event_time in result.events:
             if tag[0] != TICKS:
                 self.gates.setdefault(int(tag[1:]), Gate()).observe(tag, offset, event_time)
@@ -408,14 +408,10 @@ class Pipeline:
         for partition in sorted(self.owned):
             gate = self.gates.setdefault(partition, Gate())
             limit = gate.limit(now, self._highwaters(partition))
-            for item_id, at in self.item_deadlines.pop_due(partition, limit, real_now=real):
-                sends.append(
-                    (self.topics.item_ticks, item_id.encode(), encode_tick(item_id, at), partition, None)
-                )
-        for partition, item_id, at in self.item_deadlines.retry(real_now=real):
-            sends.append(
-                (self.topics.item_ticks, item_id.encode(), encode_tick(item_id, at), partition, None)
-            )
+            for key, at in self.item_deadlines.pop_due(partition, limit, real_now=real):
+                sends.append((self.topics.item_ticks, key, encode_tick(key.decode(), at), partition, None))
+        for partition, key, at in self.item_deadlines.retry(real_now=real):
+            sends.append((self.topics.item_ticks, key, encode_tick(key.decode(), at), partition, None))
         if real - self._progress_sent >= 1.0 and self.owned:
             # Tell every unit partition how far this worker's item partitions have got
             # (windows expire behind the slowest one).
@@ -562,8 +558,8 @@ class Pipeline:
                 if offset is not None and offset > 0:
                     gate.processed[f"{tag}{partition}"] = offset
         count = 0
-        for partition, item_id, at in self.items.rebuild(owned, list(self.items_table.data.items())):
-            self.item_deadlines.schedule(partition, item_id, at)
+        for partition, key, at in self.items.rebuild(owned, list(self.items_table.data.items())):
+            self.item_deadlines.schedule(partition, key, at)
             count += 1
         # Every owned partition re-announces its gauges (a dead worker may have left the
         # unit stage with older values).

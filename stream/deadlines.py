@@ -20,46 +20,66 @@ sequential execution.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+#: Key type of an index: item table keys (bytes) for items, fingerprints (str) for alerts.
+K = TypeVar("K", bound=Hashable)
 
 
-class DeadlineIndex:
-    """Pending instants per key, grouped by partition."""
+class DeadlineIndex(Generic[K]):
+    """Pending instants per key, grouped by partition.
+
+    Memory matters here (one entry per open item): a key's pending instant is kept in
+    its partition's map (key → instant, no tuple per key). A key is pending in one
+    partition at a time; scheduling it in another moves it.
+    """
 
     def __init__(self, *, retry_after: float = 5.0) -> None:
         self.retry_after = retry_after
-        self._heaps: dict[int, list[tuple[float, str]]] = {}
-        self._pending: dict[str, tuple[int, float]] = {}
-        self._inflight: dict[str, tuple[int, float, float]] = {}
+        self._heaps: dict[int, list[tuple[float, Any]]] = {}
+        self._pending: dict[int, dict[K, float]] = {}
+        self._inflight: dict[K, tuple[int, float, float]] = {}
 
     def __len__(self) -> int:
-        return len(self._pending)
+        return sum(map(len, self._pending.values()))
 
     def __contains__(self, key: object) -> bool:
-        return key in self._pending
+        return any(key in pending for pending in self._pending.values())
 
-    def pending(self, key: str) -> float | None:
-        entry = self._pending.get(key)
-        return None if entry is None else entry[1]
+    def pending(self, key: K) -> float | None:
+        for pending in self._pending.values():
+            at = pending.get(key)
+            if at is not None:
+                return at
+        return None
 
-    def schedule(self, partition: int, key: str, at: float | None) -> None:
+    def schedule(self, partition: int, key: K, at: float | None) -> None:
         """Set (or clear, with ``at=None``) the next instant of ``key``."""
         self._inflight.pop(key, None)
+        for other, elsewhere in self._pending.items():
+            if other != partition and key in elsewhere:
+                del elsewhere[key]
+        pending = self._pending.get(partition)
         if at is None:
-            self._pending.pop(key, None)
+            if pending is not None:
+                pending.pop(key, None)
             return
-        current = self._pending.get(key)
-        if current == (partition, at):
+        if pending is None:
+            pending = self._pending[partition] = {}
+        elif pending.get(key) == at:
             return
-        self._pending[key] = (partition, at)
+        pending[key] = at
         heapq.heappush(self._heaps.setdefault(partition, []), (at, key))
 
     def next_at(self, partition: int) -> float | None:
         """Earliest valid instant pending in ``partition``."""
         heap = self._heaps.get(partition)
+        pending = self._pending.get(partition, {})
         while heap:
             at, key = heap[0]
-            if self._pending.get(key) == (partition, at):
+            if pending.get(key) == at:
                 return at
             heapq.heappop(heap)
         return None
@@ -71,22 +91,23 @@ class DeadlineIndex:
         candidates = [at for at in (pending, min(flying, default=None)) if at is not None]
         return min(candidates, default=None)
 
-    def pop_due(self, partition: int, until: float, *, real_now: float) -> list[tuple[str, float]]:
+    def pop_due(self, partition: int, until: float, *, real_now: float) -> list[tuple[K, float]]:
         """Remove and return the keys of ``partition`` due at or before ``until``."""
         heap = self._heaps.get(partition)
-        out: list[tuple[str, float]] = []
+        pending = self._pending.get(partition, {})
+        out: list[tuple[K, float]] = []
         while heap and heap[0][0] <= until:
             at, key = heapq.heappop(heap)
-            if self._pending.get(key) != (partition, at):
+            if pending.get(key) != at:
                 continue
-            del self._pending[key]
+            del pending[key]
             self._inflight[key] = (partition, at, real_now)
             out.append((key, at))
         return out
 
-    def retry(self, *, real_now: float) -> list[tuple[int, str, float]]:
+    def retry(self, *, real_now: float) -> list[tuple[int, K, float]]:
         """In-flight keys not rescheduled within ``retry_after`` real seconds."""
-        out: list[tuple[int, str, float]] = []
+        out: list[tuple[int, K, float]] = []
         for key, (partition, at, fired) in list(self._inflight.items()):
             if real_now - fired >= self.retry_after:
                 self._inflight[key] = (partition, at, real_now)
@@ -99,9 +120,9 @@ class DeadlineIndex:
     def drop_partition(self, partition: int) -> None:
         """Forget everything about ``partition`` (revoked from this worker)."""
         self._heaps.pop(partition, None)
-        for mapping in (self._pending, self._inflight):
-            for key in [k for k, v in mapping.items() if v[0] == partition]:
-                del mapping[key]
+        self._pending.pop(partition, None)
+        for key in [k for k, v in self._inflight.items() if v[0] == partition]:
+            del self._inflight[key]
 
 
 @dataclass(slots=True)

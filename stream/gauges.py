@@ -8,17 +8,15 @@ touches the node. The unit stage keeps the latest value per (node, partition) an
 
 from __future__ import annotations
 
-import heapq
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from stream.catalog import Catalog
 from stream.items import Item
 from stream.transitions import PartitionGauges
 
 
-@dataclass(frozen=True, slots=True)
-class QueueView:
-    """How one item counts in its unit's gauges."""
+class QueueView(NamedTuple):
+    """How one item counts in its unit's gauges (a tuple: two are built per event)."""
 
     unit: str
     overdue: bool
@@ -35,12 +33,17 @@ def queue_view(item: Item | None) -> QueueView | None:
 
 
 class _Partition:
-    __slots__ = ("counts", "heaps", "where")
+    __slots__ = ("counts", "oldest", "where")
 
     def __init__(self) -> None:
         self.counts: dict[str, list[int]] = {}
-        self.heaps: dict[str, list[tuple[float, str]]] = {}
-        self.where: dict[str, tuple[str, float]] = {}
+        #: Per unit: received_at of each of its open items. This index holds every open
+        #: item of the city, so it is one dict entry per item and nothing more.
+        self.where: dict[str, dict[bytes, float]] = {}
+        #: Per unit: its oldest open item's received_at, while known. Adding an item keeps
+        #: it; removing the oldest forgets it, and the next read takes the minimum over
+        #: the unit's items (a few hundred per unit and partition).
+        self.oldest: dict[str, float | None] = {}
 
 
 class GaugeIndex:
@@ -51,9 +54,10 @@ class GaugeIndex:
         self._parts: dict[int, _Partition] = {}
 
     def update(
-        self, partition: int, item_id: str, old: QueueView | None, new: QueueView | None
+        self, partition: int, item_id: bytes, old: QueueView | None, new: QueueView | None
     ) -> tuple[str, ...]:
-        """Move ``item_id`` from ``old`` to ``new``; return the nodes whose gauges changed."""
+        """Move ``item_id`` (the item table's key) from ``old`` to ``new``; return the nodes
+        whose gauges changed."""
         if old == new:
             return ()
         part = self._parts.get(partition)
@@ -67,7 +71,9 @@ class GaugeIndex:
                 counts[1] -= old.overdue
                 counts[2] -= old.due_soon
                 touched.append(node)
-            part.where.pop(item_id, None)
+            at_unit = part.where.get(old.unit)
+            if at_unit is not None and at_unit.pop(item_id, None) == part.oldest.get(old.unit):
+                part.oldest.pop(old.unit, None)
         if new is not None:
             for node in self.catalog.lineage(new.unit):
                 found = part.counts.get(node)
@@ -79,9 +85,14 @@ class GaugeIndex:
                 counts[2] += new.due_soon
                 if node not in touched:
                     touched.append(node)
-            part.where[item_id] = (new.unit, new.received_at)
-            if old is None or old.unit != new.unit or old.received_at != new.received_at:
-                heapq.heappush(part.heaps.setdefault(new.unit, []), (new.received_at, item_id))
+            at_unit = part.where.get(new.unit)
+            if at_unit is None:
+                at_unit = part.where[new.unit] = {}
+            at_unit[item_id] = new.received_at
+            if new.unit in part.oldest:
+                oldest = part.oldest[new.unit]
+                if oldest is None or new.received_at < oldest:
+                    part.oldest[new.unit] = new.received_at
         return tuple(touched)
 
     def snapshot(self, partition: int, node: str) -> PartitionGauges:
@@ -108,14 +119,11 @@ class GaugeIndex:
 
     def open_items(self, partition: int) -> int:
         part = self._parts.get(partition)
-        return len(part.where) if part else 0
+        return sum(map(len, part.where.values())) if part else 0
 
     @staticmethod
     def _oldest(part: _Partition, unit: str) -> float | None:
-        heap = part.heaps.get(unit)
-        while heap:
-            received_at, item_id = heap[0]
-            if part.where.get(item_id) == (unit, received_at):
-                return received_at
-            heapq.heappop(heap)
-        return None
+        if unit in part.oldest:
+            return part.oldest[unit]
+        found = part.oldest[unit] = min(part.where.get(unit, {}).values(), default=None)
+        return found

@@ -27,7 +27,7 @@ import hashlib
 import operator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -206,9 +206,9 @@ class Outcome:
     purged: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Deadline:
-    """The next instant at which time alone changes an item."""
+class Deadline(NamedTuple):
+    """The next instant at which time alone changes an item (a tuple: one is built per
+    changed item per batch)."""
 
     at: float
     kind: Kind

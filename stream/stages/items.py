@@ -88,7 +88,10 @@ class ItemBatchResult:
     signals: list[Signal] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     queue: list[QueueChange] = field(default_factory=list)
-    schedule: list[tuple[int, str, float | None]] = field(default_factory=list)
+    #: (partition, item key, next deadline or None): the item table's key, not the id as
+    #: a str, so that the deadline index and the gauges share the table's key object
+    #: (one open item costs a key and a value in the table, and index entries).
+    schedule: list[tuple[int, bytes, float | None]] = field(default_factory=list)
     applied: int = 0
     duplicates: int = 0
     #: every message processed: (source tag, offset, event time if it was a valid event)
@@ -153,8 +156,12 @@ class ItemProcessor:
         first_unit: dict[bytes, tuple[int, str | None]] = {}
         entries: dict[str, list[Entry]] = {}
         touched: dict[str, set[int]] = {}
+        tags: dict[tuple[str, int], str] = {}
         for message in messages:
-            result.events.append((message.tag, message.offset, None))
+            tag = tags.get((message.source, message.partition))
+            if tag is None:
+                tag = tags[(message.source, message.partition)] = message.tag
+            result.events.append((tag, message.offset, None))
             try:
                 applied = self._apply(message, overlay, now)
             except Rejected as exc:
@@ -178,7 +185,7 @@ class ItemProcessor:
                 result.dead_letters.append(DeadLetter(message, f"internal error: {exc!r}"))
                 continue
             if applied.event_time is not None:
-                result.events[-1] = (message.tag, message.offset, applied.event_time)
+                result.events[-1] = (tag, message.offset, applied.event_time)
             outcome = applied.outcome
             if outcome is None or outcome.duplicate:
                 result.duplicates += outcome is not None
@@ -189,7 +196,7 @@ class ItemProcessor:
             if not outcome.transitions:
                 continue
             result.applied += 1
-            for node, entry in self._entries(message, outcome.transitions, applied.event_time).items():
+            for node, entry in self._entries(tag, message, outcome.transitions, applied.event_time).items():
                 entries.setdefault(node, []).append(entry)
             summary: dict[str, Any] | None = None
             for transition in outcome.transitions:
@@ -201,8 +208,7 @@ class ItemProcessor:
                     item_signals(transition, summary, self.rules, self.policy.catalog, self.policy.calendar)
                 )
             new_view = queue_view(outcome.item)
-            item_id = key.decode()
-            for node in self.gauges.update(message.partition, item_id, applied.old_view, new_view):
+            for node in self.gauges.update(message.partition, key, applied.old_view, new_view):
                 touched.setdefault(node, set()).add(message.partition)
 
         for key, (partition, old_unit) in first_unit.items():
@@ -210,7 +216,7 @@ class ItemProcessor:
             item_id = key.decode()
             result.writes.setdefault(partition, {})[key] = None if item is None else encode_item(item)
             deadline = None if item is None else next_deadline(item, self.policy)
-            result.schedule.append((partition, item_id, None if deadline is None else deadline.at))
+            result.schedule.append((partition, key, None if deadline is None else deadline.at))
             if item is not None and item.is_open:
                 result.queue.append(QueueChange(item.unit, item_id, item_summary(item)))
                 if old_unit is not None and old_unit != item.unit:
@@ -279,7 +285,7 @@ class ItemProcessor:
         return _Applied(outcome, key, event.occurred_at, old_view, old_unit)
 
     def _entries(
-        self, message: Message, transitions: list[Transition], event_time: float | None
+        self, tag: str, message: Message, transitions: list[Transition], event_time: float | None
     ) -> dict[str, Entry]:
         """One counter entry per roll-up node touched by the transitions of one message."""
         lineage = self.policy.catalog.lineage
@@ -288,7 +294,8 @@ class ItemProcessor:
         kinds: dict[str, list[str]] = {}
         samples: dict[str, Transition] = {}
         for transition in transitions:
-            by_time = transition.kind in TIME_KINDS
+            kind: str = transition.kind  # a StrEnum member is its str value (no .value lookup)
+            by_time = kind in TIME_KINDS
             for unit, counter in transition.counts:
                 for node in lineage(unit):
                     if by_time:
@@ -297,8 +304,8 @@ class ItemProcessor:
                     else:
                         counts.setdefault(node, []).append((transition.at, counter))
                     node_kinds = kinds.setdefault(node, [])
-                    if not node_kinds or node_kinds[-1] != transition.kind.value:
-                        node_kinds.append(transition.kind.value)
+                    if not node_kinds or node_kinds[-1] != kind:
+                        node_kinds.append(kind)
             if transition.latency is not None:
                 for node in lineage(transition.unit):
                     samples[node] = transition
@@ -308,7 +315,7 @@ class ItemProcessor:
             node_counts = counts.get(node, [])
             sample = samples.get(node)
             out[node] = Entry(
-                source=message.tag,
+                source=tag,
                 offset=message.offset,
                 item_id=last.item_id,
                 seq=last.seq,
@@ -324,15 +331,15 @@ class ItemProcessor:
 
     def rebuild(
         self, owned: set[int], stored: Sequence[tuple[bytes, bytes]]
-    ) -> list[tuple[int, str, float | None]]:
+    ) -> list[tuple[int, bytes, float | None]]:
         """Rebuild the gauges of the ``owned`` partitions from the stored items.
 
         Items of other partitions (left in the store by an earlier assignment) are
-        skipped. Returns ``(partition, item_id, next deadline)`` to schedule.
+        skipped. Returns ``(partition, item key, next deadline)`` to schedule.
         """
         for partition in owned:
             self.gauges.drop_partition(partition)
-        schedule: list[tuple[int, str, float | None]] = []
+        schedule: list[tuple[int, bytes, float | None]] = []
         for key, raw in stored:
             if raw is None:
                 continue
@@ -345,10 +352,10 @@ class ItemProcessor:
                 continue
             view: QueueView | None = queue_view(item)
             if view is not None:
-                self.gauges.update(item.partition, item.item_id, None, view)
+                self.gauges.update(item.partition, key, None, view)
             deadline = next_deadline(item, self.policy)
             if deadline is not None:
-                schedule.append((item.partition, item.item_id, deadline.at))
+                schedule.append((item.partition, key, deadline.at))
         return schedule
 
 

@@ -120,7 +120,7 @@ class Run:
     signals: list[bytes] = field(default_factory=list)
     table: dict[bytes, bytes] = field(default_factory=dict)
     queue: dict[tuple[str, str], Any] = field(default_factory=dict)
-    schedule: dict[tuple[int, str], float | None] = field(default_factory=dict)
+    schedule: dict[tuple[int, bytes], float | None] = field(default_factory=dict)
     gauges: dict[tuple[int, str], Any] = field(default_factory=dict)
     dead: list[tuple[Message, str]] = field(default_factory=list)
     duplicates: int = 0
@@ -480,9 +480,9 @@ def test_an_unexpected_error_is_dead_lettered_and_the_batch_goes_on(
 
 def open_item() -> tuple[str, float]:
     """An item still open at the end of the workload, and its next deadline."""
-    for (_, item_id), at in sorted(reference().schedule.items()):
-        if at is not None and decode_item(reference().table[item_id.encode()]).is_open:
-            return item_id, at
+    for (_, key), at in sorted(reference().schedule.items()):
+        if at is not None and decode_item(reference().table[key]).is_open:
+            return key.decode(), at
     raise AssertionError("no open item with a deadline in the workload")
 
 
