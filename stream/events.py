@@ -203,7 +203,7 @@ def event_from_dict(data: Mapping[str, Any]) -> Event:
         channel=_optional(data, "channel"),
         assigned_by=_optional(data, "assigned_by"),
         note=_optional(data, "note"),
-        extra={k: v for k, v in data.items() if k not in _KNOWN} if len(data) > 4 else {},
+        extra={} if data.keys() <= _KNOWN else {k: v for k, v in data.items() if k not in _KNOWN},
     )
 
 

@@ -145,6 +145,7 @@ class MetricsStore:
         #: Per partition: (instant the record expires, key), for every record known.
         self._expiry: dict[int, list[tuple[float, str]]] = {}
         self._tracked: set[str] = set()
+        self._prefixes: dict[str, tuple[str, ...]] = {}
 
     @property
     def horizon(self) -> float:
@@ -184,18 +185,27 @@ class MetricsStore:
         seen = self._source_time.get(clock_key, 0.0)
         event_at = entry.event_at
         has_sample = entry.latency is not None or entry.sla_used is not None
+        grace = self.grace
+        prefixes = self._prefixes.get(node)
+        if prefixes is None:
+            prefixes = self._prefixes[node] = tuple(f"{node}|{spec.name}|" for spec in self.specs)
         # key -> [counters to add, sample?, late count]; one pass over the window kinds.
         plan: dict[str, list[Any]] = {}
-        for spec in self.specs:
-            start_of = spec.start
-            prefix = f"{node}|{spec.name}|"
-            is_late = bool(event_at is not None and seen and spec.end(start_of(event_at)) + self.grace < seen)
+        for spec, prefix in zip(self.specs, prefixes, strict=True):
+            start_of, end_of, retention = spec.start, spec.end, spec.retention
+            is_late = bool(event_at is not None and seen and end_of(start_of(event_at)) + grace < seen)
+            last_at: float | None = None
+            key = ""
+            gone = False
             for at, counter in entry.counts:
-                start = start_of(at)
-                if spec.end(start) + spec.retention < expired_before:
-                    self._gone(node, spec.name, start, entry)
+                if at != last_at:  # an entry's counts mostly share one instant
+                    last_at = at
+                    start = start_of(at)
+                    gone = end_of(start) + retention < expired_before
+                    key = prefix + str(int(start))
+                if gone:
+                    self._gone(node, spec.name, start_of(at), entry)
                     continue
-                key = prefix + str(int(start))
                 step = plan.get(key)
                 if step is None:
                     step = plan[key] = [[], False, 0]
@@ -205,21 +215,23 @@ class MetricsStore:
                     step[0].append(counter)
             sample_start = start_of(entry.sample_at) if has_sample and not is_late else None
             # A sample for an expired window is dropped like its counts (reported above).
-            if sample_start is not None and spec.end(sample_start) + spec.retention >= expired_before:
+            if sample_start is not None and end_of(sample_start) + retention >= expired_before:
                 key = prefix + str(int(sample_start))
                 step = plan.get(key)
                 if step is None:
                     step = plan[key] = [[], False, 0]
                 step[1] = True
             for at, counter, once in entry.derived:
-                if spec.end(start_of(at)) + spec.retention < expired_before:
-                    self._gone(node, spec.name, start_of(at), entry)
+                start = start_of(at)
+                if end_of(start) + retention < expired_before:
+                    self._gone(node, spec.name, start, entry)
                     continue
-                record = self._record(prefix + str(int(start_of(at))))
+                key = prefix + str(int(start))
+                record = self._record(key)
                 if once not in record.once:
                     record.once.add(once)
                     record.counts[counter] = record.counts.get(counter, 0) + 1
-                    self._dirty.add(prefix + str(int(start_of(at))))
+                    self._dirty.add(key)
         for key, (counters, sample, late) in plan.items():
             record = self._record(key)
             marks = record.marks
