@@ -134,6 +134,7 @@ class MetricsStore:
         # in source order (one transitions partition per node), so lateness judged
         # against it does not depend on how partitions interleave in a batch.
         self._source_time: dict[tuple[str, str], float] = {}
+        self._horizon = 0.0  # the largest of _source_time (read for every node on the board)
         self.late_events = 0
         #: Late entries since the last flush (count, and the first few, for one log line).
         self._late_since_flush = 0
@@ -150,7 +151,7 @@ class MetricsStore:
     @property
     def horizon(self) -> float:
         """Newest event time seen from any source (0 before the first entry)."""
-        return max(self._source_time.values(), default=0.0)
+        return self._horizon
 
     def spec(self, name: str) -> WindowSpec:
         return self._by_name[name]
@@ -253,6 +254,8 @@ class MetricsStore:
             self._dirty.add(key)
         if event_at is not None and event_at > seen:
             self._source_time[clock_key] = event_at
+            if event_at > self._horizon:
+                self._horizon = event_at
 
     def _gone(self, node: str, window: str, start: float, entry: Entry) -> None:
         self.late_events += 1
