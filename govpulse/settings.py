@@ -128,7 +128,12 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("GOVPULSE_COMMIT_INTERVAL", "1s", "How often processed offsets are committed."),
     Option("GOVPULSE_TICK_INTERVAL", "200ms", "Resolution of the deadline and alert timers."),
-    Option("GOVPULSE_STORE", "memory://", "Faust table store (`memory://`; see docs/operations.md)."),
+    Option(
+        "GOVPULSE_STORE",
+        "govmemory://",
+        "Faust table store: `govmemory://` (in memory, restored from the changelogs in bulk), "
+        "`memory://` (Faust's own); see docs/operations.md.",
+    ),
     Option("GOVPULSE_DATA_DIR", ".govpulse", "Directory for worker state and the dev stack's logs."),
     Option("GOVPULSE_FEED_MAXLEN", "100000", "Approximate length bound of the Redis Stream `board:feed`."),
     Option("GOVPULSE_PUBLISH_INTERVAL", "500ms", "Unit counters are published at most this often per unit."),
@@ -413,7 +418,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         session_timeout=duration("GOVPULSE_SESSION_TIMEOUT"),
         commit_interval=duration("GOVPULSE_COMMIT_INTERVAL"),
         tick_interval=duration("GOVPULSE_TICK_INTERVAL"),
-        store=raw("GOVPULSE_STORE") or "memory://",
+        store=raw("GOVPULSE_STORE") or "govmemory://",
         data_dir=Path(raw("GOVPULSE_DATA_DIR") or ".govpulse"),
         feed_maxlen=integer("GOVPULSE_FEED_MAXLEN", minimum=100),
         publish_interval=duration("GOVPULSE_PUBLISH_INTERVAL"),

@@ -110,7 +110,7 @@ def test_govpulse_services_use_the_built_image_and_real_settings(compose: dict[s
     assert set(env) <= KNOWN, f"unknown settings {sorted(set(env) - KNOWN)}"
     assert env["GOVPULSE_BROKER_URL"] == "kafka:9092"
     assert env["GOVPULSE_REDIS_URL"] == "redis://redis:6379/0"
-    assert env["GOVPULSE_STORE"] == "memory://"
+    assert env["GOVPULSE_STORE"] == "govmemory://"
     assert env["GOVPULSE_PROFILE"] == "production"
 
 
