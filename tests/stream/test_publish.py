@@ -1,0 +1,39 @@
+"""The publisher's flush: pending board changes go out in chunks, each change once, in order.
+
+The board store here records the chunks it is given; the Lua call itself is covered on a
+real Redis by tests/govpulse and the web tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from stream.publish import Publisher
+
+
+class RecordingStore:
+    def __init__(self) -> None:
+        self.chunks: list[list[Any]] = []
+
+    async def publish(self, batch: list[Any], *, checked: bool) -> list[str]:
+        self.chunks.append(list(batch))
+        return []
+
+    async def read_epoch(self) -> str | None:
+        return None
+
+
+def test_a_large_backlog_is_flushed_in_chunks_of_2000_in_order() -> None:
+    store = RecordingStore()
+    publisher = Publisher(store, worker_id="w")  # type: ignore[arg-type]
+    for n in range(5001):
+        publisher.queue("P-BEN-THANH", f"PA-{n}", {"n": n})
+    publisher.queue("P-BEN-THANH", "PA-7", {"n": "again"})  # replaces the pending one
+
+    asyncio.run(publisher._flush())
+
+    assert [len(chunk) for chunk in store.chunks] == [2000, 2000, 1001]
+    keys = [change.key for chunk in store.chunks for change in chunk]
+    assert keys == [f"PA-{n}" for n in range(5001)]
+    assert publisher.backlog == 0 and publisher.published == 5001
