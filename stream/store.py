@@ -59,15 +59,15 @@ class Store(memory.Store[bytes, bytes]):
     async def on_rebalance(
         self, assigned: Any, revoked: Any, newly_assigned: Any, generation_id: int = 0
     ) -> None:
-        topic = self.table.changelog_topic.get_topic_name()
-        for tp in revoked:
-            self._restored.pop(tp, None)
         if not self._raw:
             return  # values need Faust's deserializers: its own recovery does it
+        topic = self.table.changelog_topic.get_topic_name()
         actives = {tp for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
-        for tp in list(self._restored):
-            if tp not in actives:
-                del self._restored[tp]
+        # A revoked partition is read from the start when it comes back (with the eager
+        # protocol every rebalance revokes everything first).
+        self._restored = {
+            tp: offset for tp, offset in self._restored.items() if tp in actives and tp not in revoked
+        }
         if actives:
             await self._restore(sorted(actives))
 
