@@ -28,8 +28,12 @@ Rules of the lifecycle:
 * Firing, unacknowledged, unsilenced alerts of at least ``reminders.min_severity`` are
   ``reminded`` every ``reminders.repeat_interval`` after the last notification
   (``notified_at``: opened, updated, escalated, unsilenced or reminded).
-* Resolved alerts are kept ``retention.resolved_alerts`` after ``resolved_at``, then
-  :func:`on_tick` returns ``Step(None, [])``: delete the record.
+* Resolved alerts are kept ``retention.resolved_alerts`` after ``resolved_at``, and at
+  least :data:`REDELIVERY_GUARD` after the resolution was processed (``updated_at``), then
+  :func:`on_tick` returns ``Step(None, [])``: delete the record. The guard matters when
+  the clock is far ahead of the signals (a backlog, a replay): without it a worker could
+  delete the record, die before committing the signals it had read, and its successor,
+  reading them again with no record left to recognise them, would open a second incident.
 """
 
 from __future__ import annotations
@@ -61,6 +65,11 @@ from stream.catalog import Catalog
 
 #: Longest silence a leader can set (clock seconds).
 MAX_SILENCE = 31 * 86400.0
+
+#: Least time (clock seconds) a resolved alert is kept after its resolution was processed:
+#: far longer than a commit interval, so that the signals read before it are committed
+#: and no redelivery can find the record gone.
+REDELIVERY_GUARD = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,8 +274,7 @@ def on_tick(alert: Alert | None, now: float, *, silences: Sequence[Silence], con
     if alert is None:
         return Step(None, [])
     if alert.state is State.RESOLVED:
-        assert alert.resolved_at is not None
-        if now >= alert.resolved_at + config.retention.resolved_alerts:
+        if now >= _purge_at(alert, config):
             return Step(None, [])
         return Step(alert, [])
     silenced = _silenced(alert, now, silences)
@@ -287,11 +295,10 @@ def next_wakeup(
 
     For an active alert: the next reminder (possibly already due, i.e. ``<= now``) or the
     next start/end after ``now`` of a silence about its unit and rule. For a resolved
-    alert: the purge instant ``resolved_at + retention.resolved_alerts``.
+    alert: the purge instant (see :func:`_purge_at`).
     """
     if alert.state is State.RESOLVED:
-        assert alert.resolved_at is not None
-        return alert.resolved_at + config.retention.resolved_alerts
+        return _purge_at(alert, config)
     candidates = [
         boundary
         for silence in silences
@@ -303,6 +310,12 @@ def next_wakeup(
     if reminder is not None:
         candidates.append(reminder)
     return min(candidates, default=None)
+
+
+def _purge_at(alert: Alert, config: RulesConfig) -> float:
+    """When a resolved alert is deleted: retention after ``resolved_at``, guard after processing."""
+    assert alert.resolved_at is not None
+    return max(alert.resolved_at + config.retention.resolved_alerts, alert.updated_at + REDELIVERY_GUARD)
 
 
 # -- silences ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 from alerts.config import RulesConfig
 from alerts.errors import CommandRejected
 from alerts.lifecycle import (
+    REDELIVERY_GUARD,
     Step,
     end_silence,
     next_wakeup,
@@ -780,6 +781,28 @@ def test_resolved_alert_is_purged_after_retention(stage: Stage) -> None:
     assert FP not in stage.alerts
     assert stage.signal(overdue(0, at=DUE + 27 * HOUR)) == ["opened"]
     assert alert_of(stage).incident == 1
+
+
+def test_resolution_processed_late_is_kept_until_redelivered_signals_are_committed(stage: Stage) -> None:
+    """A backlog read long after its events: the purge instant has passed when it resolves.
+
+    Deleting the record there and then would let a worker that dies before committing
+    hand the escalation read just before the resolution to its successor, which would
+    find no record and open a second incident.
+    """
+    late = DUE + 30 * HOUR  # the clock, a day past the events
+    stage.signal(overdue(0), now=late)
+    stage.signal(overdue(1, at=DUE + HOUR), now=late)
+    stage.signal(overdue(1, active=False, at=DUE + 2 * HOUR), now=late)
+    resolved = alert_of(stage)
+    assert next_wakeup(resolved, now=late, silences=[], config=stage.config) == late + REDELIVERY_GUARD
+    assert on_tick(resolved, late, silences=[], config=stage.config) == Step(resolved, [])
+    assert on_tick(resolved, late + REDELIVERY_GUARD - 1, silences=[], config=stage.config) == Step(resolved, [])
+
+    assert stage.signal(overdue(1, at=DUE + HOUR), now=late + 60) == []  # the redelivery
+    assert alert_of(stage) == resolved
+    stage.advance(late + REDELIVERY_GUARD)
+    assert FP not in stage.alerts
 
 
 # -- unit alerts ----------------------------------------------------------------------------------
