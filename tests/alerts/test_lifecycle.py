@@ -796,8 +796,8 @@ def test_resolution_processed_late_is_kept_until_redelivered_signals_are_committ
     stage.signal(overdue(1, active=False, at=DUE + 2 * HOUR), now=late)
     resolved = alert_of(stage)
     assert next_wakeup(resolved, now=late, silences=[], config=stage.config) == late + REDELIVERY_GUARD
-    assert on_tick(resolved, late, silences=[], config=stage.config) == Step(resolved, [])
-    assert on_tick(resolved, late + REDELIVERY_GUARD - 1, silences=[], config=stage.config) == Step(resolved, [])
+    for now in (late, late + REDELIVERY_GUARD - 1):
+        assert on_tick(resolved, now, silences=[], config=stage.config) == Step(resolved, [])
 
     assert stage.signal(overdue(1, at=DUE + HOUR), now=late + 60) == []  # the redelivery
     assert alert_of(stage) == resolved
