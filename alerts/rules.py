@@ -12,8 +12,8 @@ transition                     signals
 ``due_soon``                   ``item_due_soon`` active (none if the item is already overdue)
 ``overdue``                    ``item_due_soon`` inactive, ``item_overdue`` active, level 0
 ``escalated``                  ``item_overdue`` active, level = the transition's step
-``resolved``/``cancelled``/    ``item_due_soon`` and ``item_overdue`` inactive
-``reopened``
+``resolved``/``cancelled``/    ``item_due_soon`` inactive if the item became due soon,
+``reopened``                   ``item_overdue`` inactive if it became overdue
 ``extended``/``resumed``       the item's current condition: ``item_overdue`` active if
                                overdue, else ``item_due_soon`` active or inactive
 ``transferred``/``assigned``   active conditions again, with the new unit (the alert
@@ -23,6 +23,14 @@ anything else                  nothing
 
 Time-driven and refreshing transitions of an item that is already closed give nothing
 (the item stage may apply several transitions before the summary it passes).
+
+Clearing transitions skip the conditions the item never reached: an active
+``item_due_soon`` is only ever sent while the item's ``due_soon`` flag is set, and an
+active ``item_overdue`` only once ``overdue_at`` is set; the flags are cleared only by an
+extension (which then sends ``item_due_soon`` inactive itself) or by a reopen (whose item
+was closed, so its closing transition already cleared both). Most items are resolved
+before they are due soon; sending two inactive signals for each of them was most of the
+signals topic.
 
 Unit rules (subject = unit code) give one signal per rule and call; a disabled rule or a
 window without enough items gives an inactive signal, which resolves an earlier alert.
@@ -78,10 +86,14 @@ def item_signals(
     """
     kind = transition.kind
     if kind in _CLEARING:
-        return [
-            _item_signal(ITEM_DUE_SOON, False, transition, item, config, calendar),
-            _item_signal(ITEM_OVERDUE, False, transition, item, config, calendar),
-        ]
+        # Only conditions that may have an alert: an item that never became due soon
+        # (or overdue) in its period never had one raised (see the module notes).
+        clearing = []
+        if item["due_soon"]:
+            clearing.append(_item_signal(ITEM_DUE_SOON, False, transition, item, config, calendar))
+        if item["overdue_at"] is not None:
+            clearing.append(_item_signal(ITEM_OVERDUE, False, transition, item, config, calendar))
+        return clearing
     # A breach is a breach: overdue and escalation signals are sent even when the same
     # batch also closed the item (a late "resolved" that revealed the deadline had
     # passed), so the alert opens and then resolves and no breach goes unrecorded.

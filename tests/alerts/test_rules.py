@@ -195,10 +195,26 @@ def test_closing_clears_both_item_rules(item: Tracker, kind: EventType) -> None:
     assert signals[1].facts["working_seconds_late"] == 5 * HOUR  # 07:30-11:30, 13:00-14:00
 
 
-def test_reopening_clears_both_for_a_fresh_period(item: Tracker) -> None:
-    item.event(EventType.RESOLVED, local(12, 8, 9))
-    signals = item.event(EventType.REOPENED, local(12, 9, 9))
-    assert [(s.rule, s.active) for s in signals] == [(ITEM_DUE_SOON, False), (ITEM_OVERDUE, False)]
+def test_closing_clears_only_the_conditions_the_item_reached(item: Tracker) -> None:
+    item.tick(local(12, 8, 13, 7, 30))  # due soon, not overdue
+    signals = item.event(EventType.RESOLVED, local(12, 8, 14))
+    assert [(s.rule, s.active) for s in signals] == [(ITEM_DUE_SOON, False)]
+
+
+def test_closing_an_item_that_never_became_due_soon_signals_nothing(item: Tracker) -> None:
+    assert item.event(EventType.RESOLVED, local(12, 8, 9)) == []
+
+
+def test_reopening_signals_nothing_its_closing_cleared_the_old_period(item: Tracker) -> None:
+    item.tick(local(12, 9, 11, 30))
+    assert [(s.rule, s.active) for s in item.event(EventType.RESOLVED, local(12, 9, 14))] == [
+        (ITEM_DUE_SOON, False),
+        (ITEM_OVERDUE, False),
+    ]
+    assert item.event(EventType.REOPENED, local(12, 10, 9)) == []
+    assert item.item is not None
+    later = item.tick(item.item.due_soon_at)  # the new period raises its own alerts
+    assert [(s.rule, s.active) for s in later] == [(ITEM_DUE_SOON, True)]
 
 
 def test_transfer_moves_active_overdue_to_the_new_unit_at_its_level(item: Tracker) -> None:
@@ -434,3 +450,68 @@ def test_silent_kinds_never_produce_item_signals(
     transition = Transition("PA-1", 3, kind, 1_800_000_000.0, "P-BEN-THANH")
     summary = {"status": "open", "overdue_at": 1_700_000_000.0, "due_soon": True, "escalation": 1}
     assert item_signals(transition, summary, RulesConfig(), catalog, calendar) == []
+
+
+def test_simulated_traffic_never_leaves_an_alert_of_a_closed_item_active() -> None:
+    """Clearing transitions skip the conditions an item never reached; over realistic
+    traffic (extensions, pauses, transfers, reopens, late resolutions) with deadline ticks
+    applied as the deadline index would, every closed item still ends with its item
+    alerts inactive, and every open one's overdue alert matches its state."""
+    import heapq
+
+    from govpulse.settings import load_settings
+    from govpulse.simulator.model import Traffic, TrafficConfig
+    from govpulse.simulator.oracle import item_policy
+    from stream.items import next_deadline
+
+    settings = load_settings({})
+    policy = item_policy(settings)
+    config = RulesConfig.from_file(settings.rules_file)
+    start = local(12, 1, 0)
+    traffic = Traffic(
+        policy.catalog, policy.sla, policy.calendar, config=TrafficConfig(seed=5, items_per_day=400)
+    )
+    items: dict[str, Item] = {}
+    active: dict[str, bool] = {}
+    due: list[tuple[float, str]] = []
+    skipped = 0
+
+    def apply(item_id: str, outcome_item: Item | None, transitions: list[Transition]) -> None:
+        nonlocal skipped
+        if outcome_item is None:
+            items.pop(item_id, None)
+            return
+        items[item_id] = outcome_item
+        summary = item_summary(outcome_item)
+        for transition in transitions:
+            signals = item_signals(transition, summary, config, policy.catalog, policy.calendar)
+            if transition.kind in (Kind.RESOLVED, Kind.CANCELLED, Kind.REOPENED):
+                skipped += 2 - len(signals)
+            for signal in signals:
+                active[signal.fingerprint] = signal.active
+        deadline = next_deadline(outcome_item, policy)
+        if deadline is not None:
+            heapq.heappush(due, (deadline.at, item_id))
+
+    for message in traffic.messages(start, until=start + 12 * 86400):
+        assert message.event is not None
+        while due and due[0][0] < message.occurred_at:
+            at, item_id = heapq.heappop(due)
+            if item_id in items:
+                outcome = apply_tick(items[item_id], at, policy)
+                apply(item_id, outcome.item, outcome.transitions)
+        item = items.get(message.item_id)
+        kind = "task" if message.kind == "task" else "feedback"
+        outcome = apply_event(item, message.event, policy, kind=kind)
+        apply(message.item_id, outcome.item, outcome.transitions)
+
+    assert skipped > 1000  # the filter did skip most clearing signals
+    closed = [item for item in items.values() if not item.is_open]
+    assert len(closed) > 1000 and any(item.reopen_count for item in items.values())
+    for item in items.values():
+        due_soon = active.get(f"{ITEM_DUE_SOON}:{item.item_id}", False)
+        overdue = active.get(f"{ITEM_OVERDUE}:{item.item_id}", False)
+        if not item.is_open:
+            assert not due_soon and not overdue, item
+        else:
+            assert overdue == (item.overdue_at is not None), item
