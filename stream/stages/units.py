@@ -40,6 +40,28 @@ SIGNAL_REFRESH = 300.0
 EXPIRY_INTERVAL = 60.0
 
 
+class Pacer:
+    """When to run a periodic job: at most every ``interval`` seconds, and at most a
+    ``budget`` share of the time (a run that took ``t`` waits at least ``t / budget``).
+
+    Times are the caller's monotonic clock.
+    """
+
+    def __init__(self, interval: float, *, budget: float) -> None:
+        if interval < 0 or not 0 < budget <= 1:
+            raise ValueError(f"interval {interval} must be >= 0 and budget {budget} in (0, 1]")
+        self.interval = interval
+        self.budget = budget
+        self.next_at = float("-inf")
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def ran(self, started: float, finished: float) -> None:
+        """Record a run; the next one is due ``max(interval, cost / budget)`` after its start."""
+        self.next_at = started + max(self.interval, (finished - started) / self.budget)
+
+
 @dataclass(slots=True)
 class UnitBatchResult:
     metrics_writes: dict[int, dict[bytes, bytes | None]] = field(default_factory=dict)

@@ -33,7 +33,7 @@ from stream.items import ItemPolicy
 from stream.metrics import Gauges, WindowRecord, decode_gauges, parse_record_key, record_key
 from stream.sla import SlaPolicy
 from stream.stages.items import FEEDBACK, TICKS, ItemProcessor, Message, encode_tick
-from stream.stages.units import EXPIRY_INTERVAL, SIGNAL_REFRESH, UnitBatchResult, UnitProcessor
+from stream.stages.units import EXPIRY_INTERVAL, SIGNAL_REFRESH, Pacer, UnitBatchResult, UnitProcessor
 from stream.transitions import Entry, NodeBatch, PartitionGauges, Progress, Tick
 from stream.windows import DAY, window_specs
 
@@ -727,3 +727,27 @@ def test_board_shows_the_unit_its_gauges_current_windows_and_sparkline() -> None
     )
     # Received per 5-minute window over the last two hours: all 20 in the 14:30 window.
     assert board["spark"] == [0] * 11 + [20] + [0] * 12
+
+
+# -- refresh pacing ---------------------------------------------------------------------------
+
+
+def test_pacer_runs_at_most_every_interval() -> None:
+    pacer = Pacer(1.0, budget=0.05)
+    assert pacer.due(100.0)
+    pacer.ran(100.0, 100.01)  # 10 ms: within budget, the interval decides
+    assert not pacer.due(100.99)
+    assert pacer.due(101.0)
+
+
+def test_pacer_keeps_an_expensive_job_within_its_share_of_the_time() -> None:
+    pacer = Pacer(1.0, budget=0.25)
+    pacer.ran(100.0, 100.5)  # 500 ms: next run 2 s after the start (25% of the time)
+    assert not pacer.due(101.99)
+    assert pacer.due(102.0)
+
+
+@pytest.mark.parametrize(("interval", "budget"), [(-1.0, 0.5), (1.0, 0.0), (1.0, 1.5)])
+def test_pacer_rejects_nonsense(interval: float, budget: float) -> None:
+    with pytest.raises(ValueError, match="budget"):
+        Pacer(interval, budget=budget)
