@@ -40,6 +40,7 @@ from alerts.config import RulesConfig
 from alerts.model import Signal
 from govpulse.board import BoardStore
 from govpulse.clock import Clock
+from govpulse.memory import release_free_memory
 from govpulse.settings import Settings
 from govpulse.topics import Topics
 from stream import transport
@@ -148,6 +149,7 @@ class Pipeline:
         )
         self.publisher.on_republish(self._republish)
         self.publisher.set_info(self._info)
+        self.publisher.on_bulk_flushed(release_free_memory)
         self.owned: set[int] = set()
         self._progress_sent = 0.0
         self._unit_boards: dict[str, bytes] = {}
@@ -597,6 +599,7 @@ class Pipeline:
             len(self.item_deadlines),
             time.monotonic() - started,
         )
+        release_free_memory()  # what the restore and the rebuild used transiently
         if self.publisher.up:
             await self._republish()
 

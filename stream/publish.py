@@ -27,6 +27,8 @@ from stream.encoding import dumps_kept
 log = logging.getLogger(__name__)
 
 Republish = Callable[[], Awaitable[None]]
+#: A flush of at least this many changes is a bulk one (see :meth:`Publisher.on_bulk_flushed`).
+BULK_FLUSH = 10_000
 
 
 class Publisher:
@@ -60,12 +62,18 @@ class Publisher:
         self._republishers: list[Republish] = []
         self._task: asyncio.Task[None] | None = None
         self._info: Callable[[], dict[str, Any]] = dict
+        self._on_bulk_flushed: Callable[[], object] | None = None
 
     # -- producers ---------------------------------------------------------------------
 
     def on_republish(self, callback: Republish) -> None:
         """Register a coroutine that re-enqueues a stage's whole state."""
         self._republishers.append(callback)
+
+    def on_bulk_flushed(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` after a flush that drained at least :data:`BULK_FLUSH`
+        changes (a republish of the whole board): its transient memory is free again."""
+        self._on_bulk_flushed = callback
 
     def set_info(self, info: Callable[[], dict[str, Any]]) -> None:
         """What the worker heartbeat reports (partitions, lag…)."""
@@ -168,6 +176,7 @@ class Publisher:
         log.info("publishing the board to Redis (epoch %s, %d pending changes)", epoch, len(self._pending))
 
     async def _flush(self) -> None:
+        flushed = 0
         while self._pending:
             # islice: a republish queues every open item at once, and copying all of
             # them for every chunk of 2,000 was quadratic.
@@ -178,6 +187,9 @@ class Publisher:
                 if self._pending.get(key) is change:
                     del self._pending[key]
             self.published += len(batch)
+            flushed += len(batch)
+        if flushed >= BULK_FLUSH and self._on_bulk_flushed is not None:
+            self._on_bulk_flushed()
         # A publish may have created a new epoch (Redis was flushed between beats).
         epoch = await self.store.read_epoch()
         if epoch is not None and self.epoch is not None and epoch != self.epoch:

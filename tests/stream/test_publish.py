@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from stream.publish import Publisher
+from govpulse.memory import release_free_memory
+from stream.publish import BULK_FLUSH, Publisher
 
 
 class RecordingStore:
@@ -37,3 +38,26 @@ def test_a_large_backlog_is_flushed_in_chunks_of_2000_in_order() -> None:
     keys = [change.key for chunk in store.chunks for change in chunk]
     assert keys == [f"PA-{n}" for n in range(5001)]
     assert publisher.backlog == 0 and publisher.published == 5001
+
+
+def test_a_bulk_flush_is_reported_so_the_worker_can_return_its_memory() -> None:
+    store = RecordingStore()
+    publisher = Publisher(store, worker_id="w")  # type: ignore[arg-type]
+    calls: list[int] = []
+    publisher.on_bulk_flushed(lambda: calls.append(publisher.backlog))
+    for n in range(BULK_FLUSH - 1):
+        publisher.queue("P-BEN-THANH", f"PA-{n}", {"n": n})
+    asyncio.run(publisher._flush())
+    assert calls == []  # an ordinary flush
+
+    for n in range(BULK_FLUSH):
+        publisher.queue("P-BEN-THANH", f"PB-{n}", {"n": n})
+    asyncio.run(publisher._flush())
+    assert calls == [0]  # after the whole backlog went out
+
+
+def test_release_free_memory_trims_the_heap_on_glibc() -> None:
+    import platform
+
+    released = release_free_memory()
+    assert released is (platform.libc_ver()[0] == "glibc")
