@@ -45,6 +45,7 @@ def rows(doc: Mapping[str, Any]) -> list[Row]:
             ("raw", "a. raw aiokafka + orjson (ceiling)"),
             ("floor", "b. empty Faust agent, batches (floor)"),
             ("floor_per_event", "b'. empty Faust agent, per event"),
+            ("floor_chunked", "b''. empty Faust agent, chunked delivery like d"),
             ("naive", "c. naive Faust counters"),
             ("pipeline", "d. govpulse worker (full pipeline)"),
         ):
@@ -64,6 +65,9 @@ def rows(doc: Mapping[str, Any]) -> list[Row]:
         out.append(("throughput d/b", _fmt(value, digits=3), "≥ 0.5", _verdict(value, lambda v: v >= 0.5)))
         value = ratios.get("pipeline_over_naive")
         out.append(("throughput d/c", _fmt(value, digits=3), "≥ 1.2", _verdict(value, lambda v: v >= 1.2)))
+        value = ratios.get("pipeline_over_floor_chunked")
+        if value is not None:
+            out.append(("throughput d/b''", _fmt(value, digits=3), "", ""))
     if "alert_latency_ms" in doc:
         for kind, target in (("event", 250.0), ("deadline", 1250.0)):
             lat = _get(doc, f"alert_latency_ms.{kind}") or {}

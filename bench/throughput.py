@@ -8,6 +8,10 @@ b. ``floor``: a Faust agent that only counts raw-bytes events, read in batches w
    ``stream.take_events(GOVPULSE_BATCH_SIZE, within=GOVPULSE_BATCH_WINDOW)`` like
    govpulse's agents (Faust's floor for govpulse's reading style);
    ``floor_per_event`` (full profile): the same, one event at a time (``async for``);
+   ``floor_chunked``: the same agent reading with the chunked delivery govpulse's own
+   agents use (:func:`stream.transport.deliver_in_chunks`: one Faust message per run of
+   up to ``CHUNK_RECORDS`` records of a partition) — the floor for (d) as it now reads,
+   reported beside the issue's b (``pipeline_over_floor_chunked``);
 c. ``naive``: the tutorial way: per-event iteration, Faust's JSON value serializer,
    ``table[f"{unit}|{type}|{hour}"] += 1`` per event (one changelog write per event);
 d. ``pipeline``: ``govpulse worker`` with the real settings (validation, item table,
@@ -84,7 +88,7 @@ log = logging.getLogger(__name__)
 SEED = 2026
 #: A Tuesday; fixed so that the workload does not depend on the day it runs.
 START = parse_instant("2026-12-01T00:00:00+07:00")
-VARIANTS = ("raw", "floor", "floor_per_event", "naive")
+VARIANTS = ("raw", "floor", "floor_chunked", "floor_per_event", "naive")
 #: govpulse's Faust settings that the comparison apps copy (stream.app.Pipeline._create_app).
 MIRRORED_CONF = (
     "topic_partitions",
@@ -290,6 +294,20 @@ def _faust_app(variant: str, spec: dict[str, Any]) -> Any:
                 seen(len(events))
 
         app.agent(app.topic(*spec["topics"], schema=raw), name="floor")(floor)
+    elif variant == "floor_chunked":
+        from stream import transport
+        from stream.app import CHUNK_BUFFER, CHUNK_RECORDS
+
+        chunk = max(1, min(CHUNK_RECORDS, settings.batch_size))
+        chunks, within = max(1, settings.batch_size // chunk), settings.batch_window
+        transport.deliver_in_chunks(app, spec["topics"], max_records=chunk)
+
+        async def floor_chunked(stream: Any) -> None:
+            async for events in stream.take_events(chunks, within=within):
+                seen(sum(len(transport.message_records(event.message)) for event in events))
+
+        topic = app.topic(*spec["topics"], schema=raw, maxsize=CHUNK_BUFFER)
+        app.agent(topic, name="floor")(floor_chunked)
     elif variant == "floor_per_event":
 
         async def floor_per_event(stream: Any) -> None:
@@ -559,7 +577,13 @@ def run(profile: str, *, scale: float = 1.0, keep: bool = False, py_spy: bool = 
         rounds: dict[str, list[Window]] = {}
         with CpuSampler() as sampler:
             sampler.watch("broker", deployment.broker.process.pid)
-            variants = ["raw", "floor", *(["floor_per_event"] if sizes.per_event_floor else []), "naive"]
+            variants = [
+                "raw",
+                "floor",
+                "floor_chunked",
+                *(["floor_per_event"] if sizes.per_event_floor else []),
+                "naive",
+            ]
             # Every consumer runs once per round, the rounds one after the other, so that a
             # slow spell of the machine (a shared VM's) hits one round of each, not one
             # consumer; each consumer's figure is its best round.
@@ -602,6 +626,7 @@ def _section_data(
             "pipeline_over_raw": round(pipeline.eps / raw.eps, 3),
             "pipeline_over_floor": round(pipeline.eps / floor.eps, 3),
             "pipeline_over_naive": round(pipeline.eps / naive.eps, 3),
+            "pipeline_over_floor_chunked": round(pipeline.eps / windows["floor_chunked"].eps, 3),
         },
         "targets": {"pipeline_over_floor": 0.5, "pipeline_over_naive": 1.2},
         "consumers": {
@@ -613,10 +638,14 @@ def _section_data(
             {
                 "pipeline_over_floor": round(rounds["pipeline"][i].eps / rounds["floor"][i].eps, 3),
                 "pipeline_over_naive": round(rounds["pipeline"][i].eps / rounds["naive"][i].eps, 3),
+                "pipeline_over_floor_chunked": round(
+                    rounds["pipeline"][i].eps / rounds["floor_chunked"][i].eps, 3
+                ),
             }
             for i in range(count)
         ],
     }
+    data["faust_floor_chunked_eps"] = round(windows["floor_chunked"].eps)
     if "floor_per_event" in windows:
         data["faust_floor_per_event_eps"] = round(windows["floor_per_event"].eps)
     return data
@@ -643,13 +672,15 @@ def _print_ratios(data: dict[str, Any]) -> None:
         f"  pipeline/raw {ratios['pipeline_over_raw']:.3f}   "
         f"pipeline/floor {ratios['pipeline_over_floor']:.3f} "
         f"(target ≥ 0.5)   pipeline/naive {ratios['pipeline_over_naive']:.3f} (target ≥ 1.2)"
+        f"   pipeline/floor_chunked {ratios['pipeline_over_floor_chunked']:.3f}"
         "  (best round of each)",
         flush=True,
     )
     for number, by_round in enumerate(data["ratios_by_round"], 1):
         print(
             f"    within round {number}: pipeline/floor {by_round['pipeline_over_floor']:.3f}   "
-            f"pipeline/naive {by_round['pipeline_over_naive']:.3f}",
+            f"pipeline/naive {by_round['pipeline_over_naive']:.3f}   "
+            f"pipeline/floor_chunked {by_round['pipeline_over_floor_chunked']:.3f}",
             flush=True,
         )
 
@@ -753,7 +784,7 @@ if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "consume" and sys.argv[2] in VARIANTS:
         sys.exit(consume(sys.argv[2], Path(sys.argv[3])))
     print(
-        "usage: python -m bench.throughput consume {raw|floor|floor_per_event|naive} SPEC.json",
+        "usage: python -m bench.throughput consume {raw|floor|floor_chunked|floor_per_event|naive} SPEC.json",
         file=sys.stderr,
     )
     sys.exit(2)

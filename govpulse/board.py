@@ -54,10 +54,11 @@ _KEY = re.compile(r"[^\x00-\x1f\x7f]{1,256}\Z")
 
 # KEYS: feed, epoch, units hash, alerts hash. ARGV: maxlen, epoch candidate, queue hash
 # prefix, then the changes as one JSON array of [kind, key, unit, data-or-null] (data is
-# the entry's JSON text). One JSON argument instead of seven per change keeps the
-# worker's cost per change low (argument packing dominated publishing).
-# Queue hashes are named from the unit inside the script, which assumes one Redis
-# node (not Redis Cluster). Returns {epoch, id1, id2, ...}.
+# the entry's JSON text), then "1" to return the deltas' stream ids. One JSON argument
+# instead of seven per change keeps the worker's cost per change low (argument packing
+# dominated publishing). Queue hashes are named from the unit inside the script, which
+# assumes one Redis node (not Redis Cluster). Returns {epoch, id1, id2, ...}, or
+# {epoch, count} without ids (reading 2,000 ids back cost the worker more than sending).
 _PUBLISH_LUA = """
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
@@ -66,7 +67,9 @@ if not epoch then
 end
 local maxlen = ARGV[1]
 local prefix = ARGV[3]
+local want_ids = ARGV[5] == '1'
 local out = {epoch}
+local count = 0
 for _, change in ipairs(cjson.decode(ARGV[4])) do
   local kind, key, unit, data = change[1], change[2], change[3], change[4]
   local hash
@@ -83,9 +86,12 @@ for _, change in ipairs(cjson.decode(ARGV[4])) do
   end
   local body = '{"kind":"' .. kind .. '","op":"' .. op .. '","key":' .. cjson.encode(key) ..
     ',"unit":' .. cjson.encode(unit) .. ',"data":' .. data .. '}'
-  out[#out + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*',
+  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*',
     'k', kind, 'u', unit, 'e', epoch, 'b', body)
+  count = count + 1
+  if want_ids then out[#out + 1] = id end
 end
+if not want_ids then out[2] = count end
 return out
 """
 
@@ -265,7 +271,9 @@ class BoardStore:
 
     # -- writes ---------------------------------------------------------------------
 
-    async def publish(self, changes: Sequence[Change], *, checked: bool = False) -> list[str]:
+    async def publish(
+        self, changes: Sequence[Change], *, checked: bool = False, ids: bool = True
+    ) -> list[str]:
         """Apply ``changes`` to the hashes and append their deltas to the feed.
 
         Each script call covers up to :data:`PUBLISH_CHUNK` changes atomically; every
@@ -274,12 +282,13 @@ class BoardStore:
         :func:`check_change`.
 
         Returns:
-            The stream id of each change's delta, in order.
+            The stream id of each change's delta, in order; an empty list with
+            ``ids=False`` (the publisher's hot path, which never reads them).
 
         Raises:
             ValueError: a change is malformed (kind, key, unit or data).
         """
-        ids: list[str] = []
+        out: list[str] = []
         for start in range(0, len(changes), PUBLISH_CHUNK):
             chunk = changes[start : start + PUBLISH_CHUNK]
             if not checked:
@@ -290,10 +299,13 @@ class BoardStore:
             )
             result = await self._publish(
                 keys=[FEED_KEY, EPOCH_KEY, UNITS_KEY, ALERTS_KEY],
-                args=[self.feed_maxlen, new_epoch(), QUEUE_PREFIX, payload],
+                args=[self.feed_maxlen, new_epoch(), QUEUE_PREFIX, payload, "1" if ids else "0"],
             )
-            ids.extend(_text(value) for value in result[1:])
-        return ids
+            if ids:
+                out.extend(_text(value) for value in result[1:])
+            elif int(result[1]) != len(chunk):
+                raise RuntimeError(f"board publish applied {result[1]} of {len(chunk)} changes")
+        return out
 
     async def ensure_epoch(self) -> tuple[str, bool]:
         """Return the current epoch, creating one if there is none.

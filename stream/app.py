@@ -74,6 +74,11 @@ UNIT_REFRESH = 1.0
 UNIT_REFRESH_BUDGET = 0.05
 
 
+#: Most records in one chunk an agent receives (see stream.transport.deliver_in_chunks)...
+CHUNK_RECORDS = 250
+#: ...and most chunks buffered per topic before fetching pauses (~16,000 records).
+CHUNK_BUFFER = 64
+
 #: A message to send: (topic, key, value, partition or None, headers or None).
 Send = tuple[str, bytes | None, bytes | None, int | None, Any]
 
@@ -221,10 +226,22 @@ class Pipeline:
     def _register(self) -> None:
         t = self.topics
         self.item_sources = {t.feedback: FEEDBACK, t.tasks: TASKS, t.item_ticks: TICKS}
-        item_topic = self.app.topic(t.feedback, t.tasks, t.item_ticks, schema=self._raw_schema())
-        unit_topic = self.app.topic(t.transitions, schema=self._raw_schema())
-        alert_topic = self.app.topic(t.signals, t.commands, schema=self._raw_schema())
-        size, within = self.settings.batch_size, self.settings.batch_window
+        # A topic's buffer holds chunks: CHUNK_BUFFER chunks bound it like Faust's
+        # stream_buffer_maxsize (16,384 messages) bounds a per-message topic.
+        raw, maxsize = self._raw_schema(), CHUNK_BUFFER
+        item_topic = self.app.topic(t.feedback, t.tasks, t.item_ticks, schema=raw, maxsize=maxsize)
+        unit_topic = self.app.topic(t.transitions, schema=raw, maxsize=maxsize)
+        alert_topic = self.app.topic(t.signals, t.commands, schema=raw, maxsize=maxsize)
+        # Agents receive their topics in chunks of consecutive records (stream.transport):
+        # a batch takes at most batch_size // chunk chunks: at most GOVPULSE_BATCH_SIZE events.
+        batch_size = self.settings.batch_size
+        chunk = max(1, min(CHUNK_RECORDS, batch_size))
+        size, within = max(1, batch_size // chunk), self.settings.batch_window
+        transport.deliver_in_chunks(
+            self.app,
+            [t.feedback, t.tasks, t.item_ticks, t.transitions, t.signals, t.commands],
+            max_records=chunk,
+        )
 
         def agent(handle: Any) -> Any:
             async def run(stream: Any) -> None:
@@ -370,17 +387,15 @@ class Pipeline:
 
     @staticmethod
     def _messages(events: Sequence[Any], sources: dict[str, str]) -> list[Message]:
-        return [
-            Message(
-                source=sources.get(event.message.topic, "?"),
-                topic=event.message.topic,
-                partition=event.message.partition,
-                offset=event.message.offset,
-                key=event.message.key,
-                value=event.message.value,
-            )
-            for event in events
-        ]
+        out: list[Message] = []
+        for event in events:
+            message = event.message
+            source, topic, partition = sources.get(message.topic, "?"), message.topic, message.partition
+            out += [
+                Message(source, topic, partition, record.offset, record.key, record.value)
+                for record in transport.message_records(message)
+            ]
+        return out
 
     # -- items -------------------------------------------------------------------------
 
@@ -451,18 +466,19 @@ class Pipeline:
         inputs: list[tuple[int, NodeBatch | Tick | Progress]] = []
         for event in events:
             partition = event.message.partition
-            try:
-                message = decode_internal(event.message.value)
-                if isinstance(message, NodeGroup):
-                    inputs += [(partition, batch) for batch in message.batches]
-                else:
-                    inputs.append((partition, message))
-            except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-                log.error(
-                    "unreadable transitions message partition=%d offset=%d skipped",
-                    event.message.partition,
-                    event.message.offset,
-                )
+            for record in transport.message_records(event.message):
+                try:
+                    message = decode_internal(record.value)
+                    if isinstance(message, NodeGroup):
+                        inputs += [(partition, batch) for batch in message.batches]
+                    else:
+                        inputs.append((partition, message))
+                except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+                    log.error(
+                        "unreadable transitions message partition=%d offset=%d skipped",
+                        partition,
+                        record.offset,
+                    )
         now = self.clock.now()
         result = self.units.process(inputs, now=now)
         self._units_pending |= result.dirty_nodes

@@ -181,7 +181,7 @@ class Publisher:
             # islice: a republish queues every open item at once, and copying all of
             # them for every chunk of 2,000 was quadratic.
             batch = list(itertools.islice(self._pending.values(), 2000))
-            await self.store.publish(batch, checked=True)
+            await self.store.publish(batch, checked=True, ids=False)
             for change in batch:
                 key = (change.kind, change.unit if change.kind == "queue" else "", change.key)
                 if self._pending.get(key) is change:

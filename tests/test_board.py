@@ -92,6 +92,23 @@ async def test_publish_writes_each_hash_and_one_feed_entry_per_change(
     }
 
 
+async def test_publish_without_ids_writes_the_same_hashes_and_feed(
+    store: BoardStore, raw: aioredis.Redis
+) -> None:
+    changes = [
+        unit("P-A", 1),
+        Change("queue", "PA-1", "P-A", b'{"id":"PA-1"}'),
+        Change("queue", "PA-1", "P-A", None),
+    ]
+
+    assert await store.publish(changes, checked=True, ids=False) == []
+
+    assert await raw.hgetall(UNITS_KEY) == {b"P-A": b'{"code":"P-A","n":1}'}
+    assert await raw.hgetall(queue_key("P-A")) == {}
+    entries: Any = await raw.xrange(FEED_KEY)
+    assert [orjson.loads(fields[b"b"])["op"] for _, fields in entries] == ["upsert", "upsert", "remove"]
+
+
 async def test_keys_with_quotes_are_json_escaped_in_the_delta_body(store: BoardStore) -> None:
     await store.publish([Change("alert", 'odd "fp" \\ é', "P-A", b'{"unit":"P-A"}')])
 

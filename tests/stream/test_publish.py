@@ -17,7 +17,7 @@ class RecordingStore:
     def __init__(self) -> None:
         self.chunks: list[list[Any]] = []
 
-    async def publish(self, batch: list[Any], *, checked: bool) -> list[str]:
+    async def publish(self, batch: list[Any], *, checked: bool, ids: bool = True) -> list[str]:
         self.chunks.append(list(batch))
         return []
 
