@@ -135,7 +135,28 @@ class ChunkMessage(ConsumerMessage):
 def message_records(message: Any) -> Sequence[Any]:
     """The records a stream message carries: a chunk's records, or the message itself
     (a plain Faust message has ``offset``, ``key`` and ``value`` like a record)."""
-    return cast(Sequence[Any], message.records) if type(message) is ChunkMessage else (message,)
+    return message.records if type(message) is ChunkMessage else (message,)
+
+
+def admit(tp: TP, message: Any, read_offset: int | None) -> tuple[Any | None, tuple[int, int] | None]:
+    """What the fetch loop does with ``message``, given its partition's read offset.
+
+    Returns the message to deliver (``None``: everything in it was read already; a chunk
+    that starts before ``read_offset`` loses those records) and the offsets missing
+    before it as an inclusive ``(first, last)`` gap, or ``None``. Like Faust's loop, a
+    message at ``read_offset`` itself is delivered (after a seek the read offset is the
+    next one to read) and there is no gap without a read offset.
+    """
+    if read_offset is not None and message.offset < read_offset:
+        return None, None
+    first = message.offset
+    if type(message) is ChunkMessage:
+        if read_offset is not None and message.first < read_offset:
+            kept = [record for record in message.records if record.offset >= read_offset]
+            message = ChunkMessage(tp, kept, generation_id=message.generation_id)
+        first = message.first
+    gap = (read_offset + 1, first - 1) if read_offset and first - read_offset > 1 else None
+    return message, gap
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -241,7 +262,7 @@ class Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
-    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:  # type: ignore[override]
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
         """Faust's ``getmany``, yielding :class:`ChunkMessage` s for chunked topics."""
         chunked, max_records = chunked_topics(self.app)
         if not chunked:
@@ -312,24 +333,19 @@ class Consumer(faust_aiokafka.Consumer):
                         if num_since_yield > yield_every:
                             await sleep(0)
                             num_since_yield = 0
-                        offset = message.offset
                         r_offset = read_offset[tp]
-                        if r_offset is not None and offset < r_offset:
+                        admitted, gap = admit(tp, message, r_offset)
+                        if admitted is None:
                             self.log.dev("DROPPED MESSAGE ROFF %r: %r", r_offset, message)
                             continue
-                        first = offset
-                        if type(message) is ChunkMessage:
-                            if r_offset is not None and message.first < r_offset:
-                                kept = [r for r in message.records if r.offset >= r_offset]
-                                message = ChunkMessage(tp, kept, generation_id=message.generation_id)
-                            first = message.first
-                        if r_offset and first - r_offset > 1 and acks_enabled_for(message.topic):
-                            await self._add_gap(tp, r_offset + 1, first - 1)
+                        message = admitted
+                        if gap is not None and acks_enabled_for(message.topic):
+                            await self._add_gap(tp, *gap)
                         if commit_every is not None and self._n_acked >= commit_every:
                             self._n_acked = 0
                             await self.commit()
                         await self.wait_first(callback(message), self.suspend_flow.wait())
-                        read_offset[tp] = offset
+                        read_offset[tp] = message.offset
                     unset_flag(flag_consumer_fetching)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:

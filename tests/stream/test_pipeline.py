@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream.events import format_instant
 from stream.items import decode_item
@@ -116,4 +118,51 @@ def test_overdue_fires_within_two_seconds_of_deadline_without_new_event(stack: S
     found = wait_for(overdue_alert, timeout=40, interval=0.1, what="the overdue alert")
     assert found["data"]["alert"]["opened_at"] == pytest.approx(due, abs=0.01)
     assert found["seen"] - due < 2.0, f"alert arrived {found['seen'] - due:.2f}s after the deadline"
+    assert worker.running, stack.log(worker)
+
+
+def committed_offsets(stack: Stack, topic: str) -> dict[int, int]:
+    async def run() -> dict[int, int]:
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=stack.settings.broker_bootstrap,
+            group_id=stack.settings.app_id,
+            enable_auto_commit=False,
+        )
+        await reader.start()
+        try:
+            return {
+                p: await reader.committed(TopicPartition(topic, p)) or 0
+                for p in range(stack.settings.partitions)
+            }
+        finally:
+            await reader.stop()
+
+    return asyncio.run(run())
+
+
+def test_input_read_in_chunks_is_applied_once_and_committed_to_the_end(stack: Stack) -> None:
+    """Agents receive records in chunks (stream.transport); with 40-record chunks and
+    several chunks per partition, every event is applied and the group's commit reaches
+    each partition's end (a chunk acks all of its offsets)."""
+    t0 = time.time() - 7200
+    events = [event(f"ck{n}", f"PA-CK{n}", "received", t0 + n, unit=WARD) for n in range(700)]
+    events += [event(f"ck-a{n}", f"PA-CK{n}", "assigned", t0 + 800 + n, unit=WARD) for n in range(0, 700, 7)]
+    stack.produce_events(events)
+    ends: dict[int, int] = {}
+    for record in stack.read(stack.topics.feedback):
+        ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
+    assert sum(ends.values()) == 800 and all(end > 80 for end in ends.values())
+    worker = stack.start_worker(env={"GOVPULSE_BATCH_SIZE": "40"})
+
+    wait_for(
+        lambda: committed_offsets(stack, stack.topics.feedback) == {p: ends.get(p, 0) for p in ends} or None,
+        timeout=60,
+        what=f"the group to commit every input offset {ends}",
+    )
+    items = wait_for(
+        lambda: (i := items_of(stack)) and len(i) == 700 and i,
+        timeout=30,
+        what="700 items in the table",
+    )
+    assert sum(item.seq for item in items.values()) == 800  # each event applied once
     assert worker.running, stack.log(worker)
