@@ -296,10 +296,10 @@ def _faust_app(variant: str, spec: dict[str, Any]) -> Any:
         app.agent(app.topic(*spec["topics"], schema=raw), name="floor")(floor)
     elif variant == "floor_chunked":
         from stream import transport
-        from stream.app import CHUNK_BUFFER, CHUNK_RECORDS
+        from stream.app import CHUNK_BUFFER, chunking
 
-        chunk = max(1, min(CHUNK_RECORDS, settings.batch_size))
-        chunks, within = max(1, settings.batch_size // chunk), settings.batch_window
+        chunk, chunks = chunking(settings.batch_size)
+        within = settings.batch_window
         transport.deliver_in_chunks(app, spec["topics"], max_records=chunk)
 
         async def floor_chunked(stream: Any) -> None:

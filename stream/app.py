@@ -79,6 +79,14 @@ CHUNK_RECORDS = 250
 #: ...and most chunks buffered per topic before fetching pauses (~16,000 records).
 CHUNK_BUFFER = 64
 
+
+def chunking(batch_size: int) -> tuple[int, int]:
+    """``(records per chunk, chunks per batch)`` for agents that read chunks and handle
+    at most ``batch_size`` (``GOVPULSE_BATCH_SIZE``) events per batch."""
+    chunk = max(1, min(CHUNK_RECORDS, batch_size))
+    return chunk, max(1, batch_size // chunk)
+
+
 #: A message to send: (topic, key, value, partition or None, headers or None).
 Send = tuple[str, bytes | None, bytes | None, int | None, Any]
 
@@ -234,9 +242,8 @@ class Pipeline:
         alert_topic = self.app.topic(t.signals, t.commands, schema=raw, maxsize=maxsize)
         # Agents receive their topics in chunks of consecutive records (stream.transport):
         # a batch takes at most batch_size // chunk chunks: at most GOVPULSE_BATCH_SIZE events.
-        batch_size = self.settings.batch_size
-        chunk = max(1, min(CHUNK_RECORDS, batch_size))
-        size, within = max(1, batch_size // chunk), self.settings.batch_window
+        chunk, size = chunking(self.settings.batch_size)
+        within = self.settings.batch_window
         transport.deliver_in_chunks(
             self.app,
             [t.feedback, t.tasks, t.item_ticks, t.transitions, t.signals, t.commands],

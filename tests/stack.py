@@ -182,6 +182,29 @@ class Stack:
 
         return asyncio.run(run())
 
+    def committed(self, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+        """Offsets the consumer group committed per (topic, partition), 0 for none
+        (OffsetFetch without joining the group)."""
+
+        async def run() -> dict[tuple[str, int], int]:
+            reader = AIOKafkaConsumer(
+                bootstrap_servers=self.settings.broker_bootstrap,
+                group_id=self.settings.app_id,
+                enable_auto_commit=False,
+            )
+            await reader.start()
+            try:
+                out = {}
+                for topic in topics:
+                    for partition in range(self.settings.partitions):
+                        offset = await reader.committed(TopicPartition(topic, partition))
+                        out[(topic, partition)] = offset or 0
+                return out
+            finally:
+                await reader.stop()
+
+        return asyncio.run(run())
+
     def table(self, name: str) -> dict[bytes, bytes]:
         """The current contents of a table, from its changelog (last value wins)."""
         state: dict[bytes, bytes] = {}

@@ -5,13 +5,11 @@ breach — none lost, none duplicated."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 from collections import Counter
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream.app import key_partition
 from tests.reliability.harness import (
@@ -32,29 +30,6 @@ from tests.stack import Stack, wait_for
 pytestmark = pytest.mark.integration
 
 ALL = (0, 1, 2, 3)  # the stack's GOVPULSE_PARTITIONS=4
-
-
-def committed(stack: Stack, topics: list[str]) -> dict[tuple[str, int], int]:
-    """Offsets the consumer group committed (OffsetFetch without joining the group)."""
-
-    async def run() -> dict[tuple[str, int], int]:
-        reader = AIOKafkaConsumer(
-            bootstrap_servers=stack.settings.broker_bootstrap,
-            group_id=stack.settings.app_id,
-            enable_auto_commit=False,
-        )
-        await reader.start()
-        try:
-            out = {}
-            for topic in topics:
-                for partition in ALL:
-                    offset = await reader.committed(TopicPartition(topic, partition))
-                    out[(topic, partition)] = offset or 0
-            return out
-        finally:
-            await reader.stop()
-
-    return asyncio.run(run())
 
 
 def produced(stack: Stack, load: Workload) -> Counter[tuple[str, int]]:
@@ -87,7 +62,7 @@ def test_survivor_takes_over_killed_workers_partitions_and_ends_exact(stack: Sta
     wait_for(lambda: len(stack.table("items")) > 1500, timeout=60, what="processing to get going")
     victim.kill()
     # The victim died with input of its partitions not yet committed: mid-stream.
-    offsets = committed(stack, [stack.topics.feedback, stack.topics.tasks])
+    offsets = stack.committed([stack.topics.feedback, stack.topics.tasks])
     sent = produced(stack, load)
     behind = {
         tp: (offsets[tp], n) for tp, n in sent.items() if tp[1] in victim_partitions and offsets[tp] < n
@@ -139,7 +114,7 @@ def test_survivor_takes_over_killed_workers_partitions_and_ends_exact(stack: Sta
             + "\n--- what the topics say ---\n"
             + trace(stack, items)
             + f"\nvictim {victim_partitions}; committed at kill {offsets}; now "
-            + str(committed(stack, [stack.topics.signals, stack.topics.transitions]))
+            + str(stack.committed([stack.topics.signals, stack.topics.transitions]))
             + "\nalerts table: "
             + str(
                 {k: v[:300] for k, v in stack.table("alerts").items() if any(i.encode() in k for i in items)}

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream.events import format_instant
 from stream.items import decode_item
@@ -121,25 +119,6 @@ def test_overdue_fires_within_two_seconds_of_deadline_without_new_event(stack: S
     assert worker.running, stack.log(worker)
 
 
-def committed_offsets(stack: Stack, topic: str) -> dict[int, int]:
-    async def run() -> dict[int, int]:
-        reader = AIOKafkaConsumer(
-            bootstrap_servers=stack.settings.broker_bootstrap,
-            group_id=stack.settings.app_id,
-            enable_auto_commit=False,
-        )
-        await reader.start()
-        try:
-            return {
-                p: await reader.committed(TopicPartition(topic, p)) or 0
-                for p in range(stack.settings.partitions)
-            }
-        finally:
-            await reader.stop()
-
-    return asyncio.run(run())
-
-
 def test_input_read_in_chunks_is_applied_once_and_committed_to_the_end(stack: Stack) -> None:
     """Agents receive records in chunks (stream.transport); with 40-record chunks and
     several chunks per partition, every event is applied and the group's commit reaches
@@ -155,7 +134,10 @@ def test_input_read_in_chunks_is_applied_once_and_committed_to_the_end(stack: St
     worker = stack.start_worker(env={"GOVPULSE_BATCH_SIZE": "40"})
 
     wait_for(
-        lambda: committed_offsets(stack, stack.topics.feedback) == {p: ends.get(p, 0) for p in ends} or None,
+        lambda: (
+            {p: c for (_, p), c in stack.committed([stack.topics.feedback]).items() if p in ends} == ends
+            or None
+        ),
         timeout=60,
         what=f"the group to commit every input offset {ends}",
     )
