@@ -305,6 +305,7 @@ def _faust_app(variant: str, spec: dict[str, Any]) -> Any:
         async def floor_chunked(stream: Any) -> None:
             async for events in stream.take_events(chunks, within=within):
                 seen(sum(len(transport.message_records(event.message)) for event in events))
+                transport.mark_handled(events)
 
         topic = app.topic(*spec["topics"], schema=raw, maxsize=CHUNK_BUFFER)
         app.agent(topic, name="floor")(floor_chunked)

@@ -253,8 +253,13 @@ class Pipeline:
         def agent(handle: Any) -> Any:
             async def run(stream: Any) -> None:
                 try:
-                    async for events in stream.take_events(size, within=within):
-                        await handle(events)
+                    async for batch in stream.take_events(size, within=within):
+                        # Only chunks that follow what this agent took of their partition
+                        # (a chunk lost around a rebalance makes its partition seek back).
+                        events = await transport.in_order(self.app.consumer, batch)
+                        if events:
+                            await handle(events)
+                        transport.mark_handled(events)  # their acks now count (commits)
                 except Exception as exc:
                     # Never skip a batch: stop the worker so its events are redelivered
                     # (to a restarted worker or to another one of the group).

@@ -42,10 +42,26 @@ record here (the benchmark's "empty agent"), more than govpulse's own work on an
 For the topics of govpulse's agents, :meth:`Consumer.getmany` instead yields one
 :class:`ChunkMessage` per run of consecutive records of one topic-partition (at most
 ``max_records``), which travels through Faust like any message; the agent reads its
-``records``. Offsets stay exact: the fetch loop tracks a chunk by its first and last
-offsets, and acking a chunk acks every offset in it (:meth:`Consumer.ack`), so Faust
-commits past a chunk only once the agent has returned for all of it. Apps that do not
-opt in (the benchmark's reference agents) get Faust's per-message delivery unchanged.
+``records`` and marks the chunk handled (:func:`mark_handled`).
+
+A chunked partition's records reach its stream once each, in offset order, from the
+position of the last seek (:func:`place`). Faust's own loop does not promise that around
+a rebalance: records fetched before the assignment's seek to the committed offsets were
+delivered, then the seek went back, so a partition taken over from a dead worker could
+be processed from the middle before its beginning (events of items not yet received were
+dead-lettered). Here the fetch loop keeps, per partition, the next offset its stream
+expects (set by the seek; unknown from a revocation until then, and nothing is delivered
+meanwhile), trims records already delivered, and never skips ahead: a fetch that starts
+past the expected offset makes it seek back, and only a hole that is still there after
+that seek (compaction, transaction markers, retention) is accepted as a gap. Partitions
+without a committed offset start at the beginning, which the seek reports as their
+expected offset.
+
+Offsets committed are honest: acking a chunk acks every offset in it (:meth:`Consumer.ack`),
+so Faust commits past a chunk only once the agent has returned for all of it; a chunk a
+stream skipped without handling (Faust acks those, e.g. one fetched before a rebalance)
+acks nothing, since its records are fetched again. Apps that do not opt in (the
+benchmark's reference agents) get Faust's per-message delivery unchanged.
 
 Everything else is Faust's own driver, registered through its documented
 ``faust.transports`` entry point.
@@ -54,16 +70,21 @@ Everything else is Faust's own driver, registered through its documented
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import enum
 import logging
 import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import aiokafka
 from aiokafka import TopicPartition
 from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
+from aiokafka.errors import IllegalStateError
 from faust.exceptions import ImproperlyConfigured
 from faust.transport import consumer as faust_consumer
+from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.drivers.aiokafka import server_list
 from faust.types import TP, ConsumerMessage
@@ -104,9 +125,14 @@ class ChunkMessage(ConsumerMessage):
     ``offset`` is the last record's offset and ``first`` the first one's; ``records`` are
     aiokafka's ``ConsumerRecord`` s (``offset``, ``key``, ``value``, ``headers``,
     ``timestamp``). Key and value are empty: a raw-bytes schema passes them through.
+    ``handled`` is set by the agent once it has processed the records
+    (:func:`mark_handled`); only then does acking the chunk count its offsets as done.
+    The fetch loop stamps ``epoch`` (of its partition's last seek, :class:`Sequencer`)
+    and ``after`` (the offset the chunk follows: its first, or where a gap before it
+    starts) when it delivers the chunk.
     """
 
-    __slots__ = ("first", "records")
+    __slots__ = ("after", "epoch", "first", "handled", "records")
 
     def __init__(self, tp: TP, records: Sequence[Any], *, generation_id: int | None) -> None:
         last = records[-1]
@@ -127,6 +153,9 @@ class ChunkMessage(ConsumerMessage):
         )
         self.records = records
         self.first: int = records[0].offset
+        self.handled = False
+        self.epoch: int | None = None
+        self.after: int = self.first
 
     def __repr__(self) -> str:
         return f"<ChunkMessage: {self.tp} offsets={self.first}..{self.offset} ({len(self.records)})>"
@@ -138,25 +167,143 @@ def message_records(message: Any) -> Sequence[Any]:
     return message.records if type(message) is ChunkMessage else (message,)
 
 
-def admit(tp: TP, message: Any, read_offset: int | None) -> tuple[Any | None, tuple[int, int] | None]:
-    """What the fetch loop does with ``message``, given its partition's read offset.
+def mark_handled(events: Iterable[Any]) -> None:
+    """Record that the agent processed these stream events (their chunks' acks count)."""
+    for event in events:
+        message = event.message
+        if type(message) is ChunkMessage:
+            message.handled = True
 
-    Returns the message to deliver (``None``: everything in it was read already; a chunk
-    that starts before ``read_offset`` loses those records) and the offsets missing
-    before it as an inclusive ``(first, last)`` gap, or ``None``. Like Faust's loop, a
-    message at ``read_offset`` itself is delivered (after a seek the read offset is the
-    next one to read) and there is no gap without a read offset.
-    """
+
+def admit(message: Any, read_offset: int | None) -> tuple[Any | None, tuple[int, int] | None]:
+    """Faust's rule for a plain (not chunked) message, given its partition's read offset:
+    deliver it unless it is below the read offset, with the offsets missing before it as
+    an inclusive ``(first, last)`` gap (none without a truthy read offset)."""
     if read_offset is not None and message.offset < read_offset:
         return None, None
-    first = message.offset
-    if type(message) is ChunkMessage:
-        if read_offset is not None and message.first < read_offset:
-            kept = [record for record in message.records if record.offset >= read_offset]
-            message = ChunkMessage(tp, kept, generation_id=message.generation_id)
-        first = message.first
-    gap = (read_offset + 1, first - 1) if read_offset and first - read_offset > 1 else None
+    gap = (read_offset + 1, message.offset - 1) if read_offset and message.offset - read_offset > 1 else None
     return message, gap
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """What the fetch loop does with a chunk (:func:`place`).
+
+    Attributes:
+        chunk: what to deliver (trimmed to the expected offset), or ``None``.
+        gap: offsets accepted as missing before it (inclusive), or ``None``.
+        seek: seek the partition back to this offset and drop the rest of this fetch.
+    """
+
+    chunk: ChunkMessage | None = None
+    gap: tuple[int, int] | None = None
+    seek: int | None = None
+
+
+def place(chunk: ChunkMessage, expected: int | None, hole: tuple[int, int] | None = None) -> Placement:
+    """Where a fetched chunk goes, given the next offset its partition's stream expects.
+
+    ``expected`` is ``None`` from a revocation until the assignment's seek: the chunk is
+    dropped (the seek fetches it again). Records below ``expected`` were delivered
+    already. A chunk that starts past ``expected`` would skip records: the partition is
+    sought back, unless ``hole`` says this very hole, ``(expected, first)``, came back
+    right after such a seek; then those offsets hold no records and are a gap.
+    """
+    if expected is None or chunk.offset < expected:
+        return Placement()
+    if chunk.first > expected:
+        if hole == (expected, chunk.first):
+            return Placement(chunk, gap=(expected, chunk.first - 1))
+        return Placement(seek=expected)
+    if chunk.first < expected:
+        kept = [record for record in chunk.records if record.offset >= expected]
+        trimmed = ChunkMessage(chunk.tp, kept, generation_id=chunk.generation_id)
+        return Placement(trimmed)
+    return Placement(chunk)
+
+
+class Verdict(enum.Enum):
+    """What an agent does with a chunk (:meth:`Sequencer.check`)."""
+
+    TAKE = "take"  # the next records of its partition
+    STALE = "stale"  # fetched before the partition's last seek: that seek fetches it again
+    LOST = "lost"  # records before it never reached the agent: seek back
+
+
+@dataclass
+class Sequencer:
+    """Checks, at the agent, that each chunked partition's records arrive once and in
+    order from the partition's last seek.
+
+    The fetch loop orders what it delivers (:func:`place`), but a chunk can still be
+    lost between the fetch loop and the agent around a rebalance (a stream skips it, or
+    the seek it was fetched before lands meanwhile). Every seek of a partition starts an
+    epoch at a known offset; the agent takes a chunk only if it belongs to the current
+    epoch and follows exactly what it has taken in it, so a lost chunk is noticed at the
+    next one and the partition is sought back instead of being processed past a hole.
+    """
+
+    seeks: dict[Any, tuple[int, int]] = field(default_factory=dict)  # tp -> (epoch, start)
+    taken: dict[Any, tuple[int, int]] = field(default_factory=dict)  # tp -> (epoch, next)
+    last_epoch: int = 0
+
+    def sought(self, tp: Any, offset: int) -> int:
+        """Record a seek of ``tp`` to ``offset``; returns the epoch it starts."""
+        self.last_epoch += 1
+        self.seeks[tp] = (self.last_epoch, offset)
+        return self.last_epoch
+
+    def epoch(self, tp: Any) -> int | None:
+        seek = self.seeks.get(tp)
+        return None if seek is None else seek[0]
+
+    def check(self, chunk: ChunkMessage) -> tuple[Verdict, int]:
+        """The verdict on ``chunk`` and the offset the agent expected next."""
+        seek = self.seeks.get(chunk.tp)
+        if seek is None or chunk.epoch != seek[0]:
+            return Verdict.STALE, -1
+        epoch, start = seek
+        taken_epoch, expected = self.taken.get(chunk.tp, (None, start))
+        if taken_epoch != epoch:
+            expected = start
+        if chunk.after != expected:
+            return (Verdict.STALE if chunk.offset < expected else Verdict.LOST), expected
+        self.taken[chunk.tp] = (epoch, chunk.offset + 1)
+        return Verdict.TAKE, expected
+
+
+def sequencer(consumer: Any) -> Sequencer:
+    """The consumer's :class:`Sequencer` (created on first use)."""
+    state = consumer.__dict__.get("_govpulse_sequencer")
+    if state is None:
+        state = consumer.__dict__["_govpulse_sequencer"] = Sequencer()
+    return cast(Sequencer, state)
+
+
+async def in_order(consumer: Any, events: Sequence[Any]) -> list[Any]:
+    """The events of a batch the agent may process: chunks that follow what it took of
+    their partition (:meth:`Sequencer.check`). A chunk after a hole seeks its partition
+    back to where the agent is; stale chunks are dropped (a seek fetches them again)."""
+    order = sequencer(consumer)
+    kept: list[Any] = []
+    for event in events:
+        message = event.message
+        if type(message) is not ChunkMessage:
+            kept.append(event)
+            continue
+        verdict, expected = order.check(message)
+        if verdict is Verdict.TAKE:
+            kept.append(event)
+        elif verdict is Verdict.LOST:
+            log.warning(
+                "%s: records %d..%d never reached the agent; seeking back to %d",
+                message.tp,
+                expected,
+                message.after - 1,
+                expected,
+            )
+            await consumer.seek_back(message.tp, expected)
+    return kept
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -198,13 +345,27 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return cast(Mapping[Any, int], await self.call_thread(self._seek_to_committed))
 
     async def _seek_to_committed(self) -> Mapping[Any, int]:
+        """Seek every assigned partition to its committed offset, one without any to its
+        beginning; return where each now starts (Faust reads the next offset expected
+        from this, so a partition without a commit reports its first offset)."""
         consumer = self._ensure_consumer()
-        committed = await consumer.seek_to_committed()
+        committed = dict(await consumer.seek_to_committed())
         fresh = [tp for tp, offset in committed.items() if not offset or offset <= 0]
         if fresh:
             await consumer.seek_to_beginning(*fresh)
+            for tp in fresh:
+                committed[tp] = await consumer.position(tp)
             log.info("partitions without a committed offset start at the beginning: %s", sorted(fresh))
         return cast(Mapping[Any, int], committed)
+
+    async def seek_back(self, tp: Any, offset: int) -> None:
+        """Seek an assigned partition to ``offset`` (nothing if it is no longer assigned)."""
+
+        async def seek() -> None:
+            with contextlib.suppress(IllegalStateError):  # revoked meanwhile: the next assignment seeks
+                self._ensure_consumer().seek(tp, offset)
+
+        await self.call_thread(seek)
 
     async def _highwaters(self, partitions: list[Any]) -> Mapping[Any, int]:
         listed = await self._ensure_consumer().end_offsets(list(partitions))
@@ -262,6 +423,27 @@ class Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def perform_seek(self) -> None:
+        """Faust's ``perform_seek``; each chunked partition also starts a new epoch at the
+        offset it was sought to (:class:`Sequencer`)."""
+        starts = await self.seek_to_committed()
+        self._read_offset.update(
+            {tp: offset if offset is not None and offset >= 0 else None for tp, offset in starts.items()}
+        )
+        self._committed_offset.update(
+            {ensure_TP(tp): offset or None for tp, offset in starts.items() if offset is not None}
+        )
+        chunked, order = chunked_topics(self.app)[0], sequencer(self)
+        for tp, offset in starts.items():
+            if tp.topic in chunked and offset is not None and offset >= 0:
+                order.sought(tp, offset)
+
+    async def seek_back(self, tp: Any, offset: int) -> None:
+        """Seek a chunked partition to ``offset``: fetched from there, expected from there."""
+        await cast(ConsumerThread, self._thread).seek_back(tp, offset)
+        self._read_offset[tp] = offset
+        sequencer(self).sought(tp, offset)
+
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
         """Faust's ``getmany``, yielding :class:`ChunkMessage` s for chunked topics."""
         chunked, max_records = chunked_topics(self.app)
@@ -299,12 +481,16 @@ class Consumer(faust_aiokafka.Consumer):
                 for record in fetched:
                     yield tp, to_message(tp, record)
 
-    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - Faust's loop
-        """Faust's fetch loop (faust-streaming 0.15), tracking a chunk by its offsets.
+    async def _drain_messages(self, fetcher: Any) -> None:
+        """Faust's fetch loop (faust-streaming 0.15), delivering chunks in order.
 
-        Changed from Faust's: a :class:`ChunkMessage` is checked against the read
-        offset by its *first* offset, a gap before it ends before it (Faust's own gap
-        would include the message), and records already read are dropped from it.
+        Plain messages keep Faust's rules (:func:`admit`). For a :class:`ChunkMessage`,
+        ``read_offset`` is the next offset its partition's stream expects and
+        :func:`place` decides: chunks of an earlier generation are dropped, records
+        already delivered are trimmed, and a fetch that would skip records seeks the
+        partition back (the rest of that partition's fetch is dropped). The expected
+        offset moves past a chunk only once the chunk is in the stream's queue, and only
+        if no seek changed it meanwhile.
         """
         if not chunked_topics(self.app)[0]:
             await super()._drain_messages(fetcher)
@@ -322,30 +508,63 @@ class Consumer(faust_aiokafka.Consumer):
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
+        holes: dict[Any, tuple[int, int]] = {}  # partition -> hole it was sought back from
+        order = sequencer(self)
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(flag_consumer_fetching)
                 ait = getmany(timeout=1.0)
                 await self.sleep(0)
+                sought: set[Any] = set()  # partitions sought back during this fetch
                 if not self.should_stop:
                     async for tp, message in ait:
                         num_since_yield += 1
                         if num_since_yield > yield_every:
                             await sleep(0)
                             num_since_yield = 0
-                        r_offset = read_offset[tp]
-                        admitted, gap = admit(tp, message, r_offset)
-                        if admitted is None:
-                            self.log.dev("DROPPED MESSAGE ROFF %r: %r", r_offset, message)
-                            continue
-                        message = admitted
-                        if gap is not None and acks_enabled_for(message.topic):
-                            await self._add_gap(tp, *gap)
+                        if type(message) is ChunkMessage:
+                            if tp in sought or message.generation_id != self.app.consumer_generation_id:
+                                continue
+                            expected = read_offset[tp]
+                            placement = place(message, expected, holes.get(tp))
+                            if placement.seek is not None:
+                                log.warning(
+                                    "%s: fetched from offset %d but the stream expects %d; seeking back",
+                                    tp,
+                                    message.first,
+                                    placement.seek,
+                                )
+                                holes[tp] = (placement.seek, message.first)
+                                sought.add(tp)
+                                await self.seek_back(tp, placement.seek)
+                                continue
+                            if placement.chunk is None:
+                                continue
+                            holes.pop(tp, None)
+                            message = placement.chunk
+                            epoch = message.epoch = order.epoch(tp)
+                            message.after = cast(int, expected)  # known: place() delivered it
+                            if placement.gap is not None:
+                                log.warning("%s: offsets %d..%d hold no records; skipped", tp, *placement.gap)
+                                if acks_enabled_for(message.topic):
+                                    await self._add_gap(tp, *placement.gap)
+                        else:
+                            admitted, gap = admit(message, read_offset[tp])
+                            if admitted is None:
+                                self.log.dev("DROPPED MESSAGE ROFF %r: %r", read_offset[tp], message)
+                                continue
+                            if gap is not None and acks_enabled_for(message.topic):
+                                await self._add_gap(tp, *gap)
                         if commit_every is not None and self._n_acked >= commit_every:
                             self._n_acked = 0
                             await self.commit()
-                        await self.wait_first(callback(message), self.suspend_flow.wait())
-                        read_offset[tp] = message.offset
+                        delivery = callback(message)
+                        waited = await self.wait_first(delivery, self.suspend_flow.wait())
+                        if type(message) is ChunkMessage:
+                            if delivery in waited.done and order.epoch(tp) == epoch:  # no seek meanwhile
+                                read_offset[tp] = message.offset + 1
+                        else:
+                            read_offset[tp] = message.offset
                     unset_flag(flag_consumer_fetching)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
@@ -364,7 +583,8 @@ class Consumer(faust_aiokafka.Consumer):
             unset_flag(flag_consumer_fetching)
 
     def ack(self, message: Any) -> bool:
-        """Acknowledge ``message``; a :class:`ChunkMessage` acknowledges every offset in it."""
+        """Acknowledge ``message``; a :class:`ChunkMessage` acknowledges every offset in
+        it, if the agent handled it (one a stream skipped is fetched again)."""
         if type(message) is not ChunkMessage:
             return bool(super().ack(message))
         with ack_lock:
@@ -373,13 +593,13 @@ class Consumer(faust_aiokafka.Consumer):
             message.acked = True
             tp = message.tp
             try:
-                if not self.app.topics.acks_enabled_for(message.topic):
+                self._unacked_messages.discard(message)
+                if not message.handled or not self.app.topics.acks_enabled_for(message.topic):
                     return False
                 committed = self._committed_offset[tp]
                 acked_index = self._acked_index[tp]
                 low = message.first if committed is None else max(message.first, committed)
                 fresh = [offset for offset in range(low, message.offset + 1) if offset not in acked_index]
-                self._unacked_messages.discard(message)
                 if not fresh:
                     return False
                 acked_index.update(fresh)
