@@ -1,6 +1,6 @@
 """The alert rules file: thresholds, the escalation ladder, reminders, colours, retention.
 
-Operators edit ``govpulse/data/rules.toml`` (or the file named by ``GOVPULSE_RULES_FILE``);
+Operators edit ``alerts/data/rules.toml`` (or the file named by ``GOVPULSE_RULES_FILE``);
 :meth:`RulesConfig.from_file` reads it once at start-up into a frozen tree. Every key has
 the default written here and in the packaged file; unknown keys are errors, so a typo
 never silently falls back to a default.
@@ -29,9 +29,9 @@ from alerts.model import (
     UNIT_SURGE,
     Severity,
 )
-from govpulse.durations import parse_duration
-from govpulse.errors import ConfigError
-from stream.items import DeadlinePolicy
+from domain.durations import parse_duration
+from domain.errors import ConfigError
+from domain.items import DeadlinePolicy
 
 AUDIENCES = frozenset({"wall", "leaders", "unit", "parent"})
 _SECTIONS = ("due_soon", "overdue", "escalation", "reminders", "unit", "colours", "retention")

@@ -3,14 +3,14 @@
 ::
 
     GovpulseError
-    ├── ConfigError              the rules file is invalid (govpulse.errors)
+    ├── ConfigError              the rules file is invalid (domain.errors)
     └── AlertsError
         └── CommandRejected      a command on gov.commands cannot apply; see .reason
 """
 
 from __future__ import annotations
 
-from govpulse.errors import GovpulseError
+from domain.errors import GovpulseError
 
 
 class AlertsError(GovpulseError):

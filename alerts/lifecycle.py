@@ -59,9 +59,9 @@ from alerts.model import (
     State,
 )
 from alerts.texts import render
-from govpulse.durations import format_duration
-from stream.calendar import WorkCalendar
-from stream.catalog import Catalog
+from domain.calendar import WorkCalendar
+from domain.catalog import Catalog
+from domain.durations import format_duration
 
 #: Longest silence a leader can set (clock seconds).
 MAX_SILENCE = 31 * 86400.0

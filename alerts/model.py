@@ -21,9 +21,9 @@ from typing import Any, Literal, TypeVar
 import orjson
 
 from alerts.errors import CommandRejected
-from stream.catalog import Catalog
-from stream.encoding import dumps_kept
-from stream.events import format_instant, parse_instant
+from domain.catalog import Catalog
+from domain.encoding import dumps_kept
+from domain.events import format_instant, parse_instant
 
 _T = TypeVar("_T")
 

@@ -55,9 +55,9 @@ from alerts.model import (
     UnitStatus,
     fingerprint,
 )
-from stream.calendar import WorkCalendar
-from stream.catalog import Catalog
-from stream.items import Kind, Transition
+from domain.calendar import WorkCalendar
+from domain.catalog import Catalog
+from domain.items import Kind, Transition
 
 _OPEN = frozenset({"open", "paused"})
 #: Transition kinds no item rule reacts to: :func:`item_signals` returns ``[]`` for them,
@@ -79,7 +79,7 @@ def item_signals(
 
     Args:
         transition: the transition just applied.
-        item: :func:`stream.items.item_summary` of the item after it.
+        item: :func:`domain.items.item_summary` of the item after it.
         config: the rules file.
         catalog: the unit catalog.
         calendar: the city calendar (lateness is measured in working time).

@@ -27,8 +27,8 @@ from alerts.model import (
     UNIT_QUEUE_DEPTH,
     UNIT_SURGE,
 )
-from stream.calendar import LOCAL_TZ, WorkCalendar
-from stream.catalog import Catalog
+from domain.calendar import LOCAL_TZ, WorkCalendar
+from domain.catalog import Catalog
 
 Lang = Literal["vi", "en"]
 

@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("aiokafka", "kafka", "govpulse.services", "websockets"):
+    for noisy in ("aiokafka", "kafka", "runtime.services", "websockets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.scale <= 0:
         print("--scale must be > 0", file=sys.stderr)

@@ -36,9 +36,9 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from govpulse import services
-from govpulse.services import Service
-from govpulse.settings import Settings, load_settings
+from runtime import services
+from runtime.services import Service
+from runtime.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 A throwaway Redis and **one** ``govpulse web`` process; no broker and no worker. The
 benchmark plays the worker's publisher itself: it writes alert changes with
-:meth:`govpulse.board.BoardStore.publish` (the same Lua call that sets the hash field and
+:meth:`runtime.board.BoardStore.publish` (the same Lua call that sets the hash field and
 ``XADD``\\ s the delta to ``board:feed``) at a fixed rate on an open-loop schedule (a late
 publish does not delay the next ones). Each alert value carries its sequence number and
 the instant (``time.time()``) just before its publish call; the web node never decodes
@@ -72,8 +72,8 @@ from bench.common import (
     run_info,
     wait_until,
 )
-from govpulse import services
-from govpulse.board import ALERTS_KEY, EPOCH_KEY, FEED_KEY, BoardStore, Change
+from runtime import services
+from runtime.board import ALERTS_KEY, EPOCH_KEY, FEED_KEY, BoardStore, Change
 from web.auth import mint_token
 
 log = logging.getLogger(__name__)

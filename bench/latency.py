@@ -46,10 +46,10 @@ from bench.common import (
     run_info,
     summarize,
 )
-from govpulse import services
-from govpulse.topics import Topics, create_topics
-from stream.catalog import Catalog
-from stream.events import format_instant, parse_instant
+from domain.catalog import Catalog
+from domain.events import format_instant, parse_instant
+from runtime import services
+from runtime.topics import Topics, create_topics
 from web.auth import mint_token
 
 log = logging.getLogger(__name__)

@@ -67,11 +67,11 @@ from bench.common import (
     run_info,
     topic_partitions,
 )
-from govpulse.services import Service
-from govpulse.topics import Topics, create_topics
-from stream.catalog import Catalog
-from stream.events import format_instant
-from stream.sla import SlaPolicy
+from domain.catalog import Catalog
+from domain.events import format_instant
+from domain.sla import SlaPolicy
+from runtime.services import Service
+from runtime.topics import Topics, create_topics
 
 log = logging.getLogger(__name__)
 

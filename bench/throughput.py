@@ -67,7 +67,10 @@ from bench.common import (
     topic_partitions,
     wait_until,
 )
-from govpulse.board import WORKERS_KEY
+from domain.calendar import WorkCalendar
+from domain.catalog import Catalog
+from domain.events import format_instant, parse_instant
+from domain.sla import SlaPolicy
 from govpulse.simulator.model import (
     TASK,
     Message,
@@ -77,11 +80,8 @@ from govpulse.simulator.model import (
     expand_catalog,
     load_weights,
 )
-from govpulse.topics import Topics, create_topics
-from stream.calendar import WorkCalendar
-from stream.catalog import Catalog
-from stream.events import format_instant, parse_instant
-from stream.sla import SlaPolicy
+from runtime.board import WORKERS_KEY
+from runtime.topics import Topics, create_topics
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ def _faust_app(variant: str, spec: dict[str, Any]) -> Any:
     """A Faust app with govpulse's settings, consuming ``spec['topics']`` as ``variant``."""
     import faust
 
-    from govpulse.settings import load_settings
+    from runtime.settings import load_settings
     from stream.app import Pipeline
 
     settings = load_settings()
@@ -334,8 +334,8 @@ def _faust_app(variant: str, spec: dict[str, Any]) -> Any:
 
 def consume(variant: str, spec_path: Path) -> int:
     """Entry point of one consumer process (``python -m bench.throughput consume …``)."""
-    from govpulse import logs
-    from govpulse.settings import load_settings
+    from runtime import logs
+    from runtime.settings import load_settings
 
     spec = orjson.loads(spec_path.read_bytes())
     settings = load_settings()

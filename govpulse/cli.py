@@ -13,8 +13,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from govpulse.errors import GovpulseError
-from govpulse.settings import Settings, load_settings, settings_markdown
+from domain.errors import GovpulseError
+from runtime.settings import Settings, load_settings, settings_markdown
 
 DESCRIPTION = """govpulse: real-time stream processing and alerting for a city's execution-governance
 system. Citizen feedback and assigned tasks flow in on Kafka; govpulse tracks every item
@@ -166,8 +166,8 @@ def tune_gc() -> None:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
-    from govpulse import logs
-    from govpulse.topics import create_topics
+    from runtime import logs
+    from runtime.topics import create_topics
 
     logs.configure(settings.log_level)
     asyncio.run(create_topics(settings))
@@ -182,7 +182,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _web(settings: Settings, args: argparse.Namespace) -> int:
-    from govpulse import logs
+    from runtime import logs
     from web import server
 
     logs.configure(settings.log_level)
@@ -192,9 +192,9 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
-    from govpulse.durations import parse_duration
-    from govpulse.settings import require_secret
-    from stream.catalog import Catalog
+    from domain.catalog import Catalog
+    from domain.durations import parse_duration
+    from runtime.settings import require_secret
     from web.auth import mint_token
 
     catalog = Catalog.from_file(settings.units_file)
@@ -217,7 +217,7 @@ def _stats(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _topics(settings: Settings, args: argparse.Namespace) -> int:
-    from govpulse.topics import create_topics
+    from runtime.topics import create_topics
 
     created = asyncio.run(create_topics(settings))
     print(f"{len(created)} topics created" + (f": {', '.join(created)}" if created else " (all existed)"))
@@ -225,8 +225,8 @@ def _topics(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _silence(settings: Settings, args: argparse.Namespace) -> int:
+    from domain.durations import parse_duration
     from govpulse.commands import send_silence
-    from govpulse.durations import parse_duration
 
     if not args.unit and not args.rule:
         print("govpulse silence: give --unit and/or --rule", file=sys.stderr)
@@ -246,7 +246,7 @@ def _silence(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _settings(settings: Settings, args: argparse.Namespace) -> int:
-    from govpulse.settings import OPTIONS
+    from runtime.settings import OPTIONS
 
     if args.markdown:
         print(settings_markdown())

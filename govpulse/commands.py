@@ -8,8 +8,8 @@ import uuid
 from aiokafka import AIOKafkaProducer
 
 from alerts.model import Command, CommandType, Silence
-from govpulse.settings import Settings
-from govpulse.topics import Topics
+from runtime.settings import Settings
+from runtime.topics import Topics
 
 
 async def send_silence(

@@ -22,12 +22,12 @@ from types import FrameType
 import orjson
 import redis
 
-from govpulse import services
-from govpulse.errors import ServiceError
-from govpulse.settings import Settings, load_settings, require_secret
-from govpulse.topics import create_topics
-from stream.calendar import LOCAL_TZ
-from stream.catalog import Catalog
+from domain.calendar import LOCAL_TZ
+from domain.catalog import Catalog
+from domain.errors import ServiceError
+from runtime import services
+from runtime.settings import Settings, load_settings, require_secret
+from runtime.topics import create_topics
 
 DEFAULT_SPEED = 120.0
 READY_TIMEOUT = 90.0

@@ -1,7 +1,7 @@
 """``govpulse replay FILE.jsonl``: send recorded events to the input topics.
 
 Each non-blank line is one event (the format ``govpulse simulate --out`` writes, or a
-dump of the topics). Lines are validated with :func:`stream.events.parse_event`; valid
+dump of the topics). Lines are validated with :func:`domain.events.parse_event`; valid
 lines are sent with their original bytes unchanged (unknown fields included), keyed by
 ``item_id``, to ``gov.tasks`` for ``NV-…`` items and ``gov.feedback`` otherwise (or to
 ``--topic``). Invalid lines are not sent; the summary lists the first of them with the
@@ -21,12 +21,11 @@ from typing import Any
 from aiokafka.errors import KafkaError
 from tqdm import tqdm
 
-from govpulse.errors import GovpulseError, ServiceError
-from govpulse.settings import Settings
+from domain.errors import GovpulseError, InvalidEvent, ServiceError
+from domain.events import parse_event
 from govpulse.simulator.runner import kind_of, start_producer, topic_for
-from govpulse.topics import Topics, create_topics
-from stream.errors import InvalidEvent
-from stream.events import parse_event
+from runtime.settings import Settings
+from runtime.topics import Topics, create_topics
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from govpulse.board import UNITS_KEY
-from govpulse.errors import ServiceError
-from govpulse.settings import Settings
+from domain.errors import ServiceError
+from runtime.board import UNITS_KEY
+from runtime.settings import Settings
 
 COLUMNS = (
     ("unit", "UNIT"),

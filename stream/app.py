@@ -38,26 +38,26 @@ from faust.types import TP
 
 from alerts.config import RulesConfig
 from alerts.model import Signal
-from govpulse.board import BoardStore
-from govpulse.clock import Clock
-from govpulse.memory import release_free_memory
-from govpulse.settings import Settings
-from govpulse.topics import Topics
+from domain.calendar import WorkCalendar
+from domain.catalog import Catalog
+from domain.encoding import dumps_kept
+from domain.items import ItemPolicy, item_summary
+from domain.sla import SlaPolicy
+from domain.windows import window_specs
+from runtime.board import BoardStore
+from runtime.clock import Clock
+from runtime.memory import release_free_memory
+from runtime.settings import Settings
+from runtime.topics import Topics
 from stream import transport
-from stream.calendar import WorkCalendar
-from stream.catalog import Catalog
 from stream.deadlines import DeadlineIndex, Gate
-from stream.encoding import dumps_kept
 from stream.gauges import GaugeIndex
-from stream.items import ItemPolicy, item_summary
 from stream.publish import Publisher
-from stream.sla import SlaPolicy
 from stream.stages.alerts import COMMAND, SIGNAL, AlertProcessor
 from stream.stages.items import FEEDBACK, TASKS, TICKS, DeadLetter, ItemProcessor, Message, encode_tick
 from stream.stages.units import Pacer, UnitProcessor
 from stream.transitions import NodeBatch, NodeGroup, Progress, Tick, encode_group
 from stream.transitions import decode as decode_internal
-from stream.windows import window_specs
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ class Pipeline:
             created.key_serializer = created.value_serializer = "raw"
             return created
 
-        self.items_table = table("items", "Item state by item id (stream.items, encoded).")
+        self.items_table = table("items", "Item state by item id (domain.items, encoded).")
         self.metrics_table = table("metrics", "Window records by NODE|WINDOW|START.")
         self.gauges_table = table("gauges", "Per item-partition gauges by node.")
         self.alerts_table = table("alerts", "Alerts by fingerprint.")
@@ -659,7 +659,7 @@ class Pipeline:
     async def _republish(self) -> None:
         """Enqueue this worker's whole board state (after Redis lost it, or a rebalance)."""
         now = self.clock.now()
-        from stream.items import decode_item
+        from domain.items import decode_item
 
         queued = 0
         for _key, raw in list(self.items_table.data.items()):

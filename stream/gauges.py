@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from stream.catalog import Catalog
-from stream.items import Item
+from domain.catalog import Catalog
+from domain.items import Item
 from stream.transitions import PartitionGauges
 
 

@@ -43,11 +43,11 @@ from typing import Any
 
 import orjson
 
-from stream.encoding import dumps_kept
-from stream.items import COUNTERS
-from stream.sketch import Sketch
+from domain.encoding import dumps_kept
+from domain.items import COUNTERS
+from domain.sketch import Sketch
+from domain.windows import WindowSpec
 from stream.transitions import Entry, PartitionGauges
-from stream.windows import WindowSpec
 
 log = logging.getLogger(__name__)
 

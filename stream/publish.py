@@ -2,7 +2,7 @@
 
 Stages hand changes to :class:`Publisher` (queue entries, unit boards, alerts). Changes
 are coalesced by key — only the latest value of each board entry matters — and flushed
-in order by one background task through :class:`govpulse.board.BoardStore` (hash write
+in order by one background task through :class:`runtime.board.BoardStore` (hash write
 and feed delta in one Lua call). While Redis is unreachable, changes keep coalescing in
 memory (bounded by the number of distinct entries, not by time) and are flushed when it
 returns. If Redis came back empty (its epoch is gone: a restart without persistence),
@@ -21,8 +21,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from govpulse.board import BoardStore, Change, check_change
-from stream.encoding import dumps_kept
+from domain.encoding import dumps_kept
+from runtime.board import BoardStore, Change, check_change
 
 log = logging.getLogger(__name__)
 

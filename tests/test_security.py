@@ -25,11 +25,11 @@ import pytest
 
 from alerts.config import RulesConfig
 from alerts.model import AlertEvent
-from govpulse.errors import ConfigError
-from govpulse.services import free_port
-from govpulse.settings import DEV_SECRET, load_settings, require_secret
+from domain.errors import ConfigError
+from domain.events import format_instant, parse_instant
 from govpulse.simulator.oracle import item_policy
-from stream.events import format_instant, parse_instant
+from runtime.services import free_port
+from runtime.settings import DEV_SECRET, load_settings, require_secret
 from stream.gauges import GaugeIndex
 from stream.stages.alerts import SIGNAL, AlertProcessor
 from stream.stages.items import FEEDBACK, TICKS, ItemProcessor, Message, encode_tick

@@ -99,7 +99,7 @@ def mint_token(
     """Sign a board token.
 
     Args:
-        secret: ``GOVPULSE_SECRET`` (see :func:`govpulse.settings.require_secret`).
+        secret: ``GOVPULSE_SECRET`` (see :func:`runtime.settings.require_secret`).
         scope: ``wall``, ``leader`` or ``unit:<CODE>``.
         ttl_seconds: lifetime from ``now``.
         subject: who holds it (user name or screen id); recorded in commands.

@@ -14,8 +14,8 @@ import logging
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from govpulse.settings import Settings
-from govpulse.topics import Topics
+from runtime.settings import Settings
+from runtime.topics import Topics
 
 log = logging.getLogger(__name__)
 

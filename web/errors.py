@@ -13,7 +13,7 @@ Errors inside a websocket connection cannot reach a caller: the handler logs the
 
 from __future__ import annotations
 
-from govpulse.errors import GovpulseError
+from domain.errors import GovpulseError
 
 
 class WebError(GovpulseError):

@@ -28,8 +28,8 @@ from typing import Protocol
 
 from redis.exceptions import RedisError
 
-from govpulse.board import ORIGIN_ID, BoardStore, FeedEntry, stream_id_key
-from govpulse.clock import Clock
+from runtime.board import ORIGIN_ID, BoardStore, FeedEntry, stream_id_key
+from runtime.clock import Clock
 from web.metrics import WebMetrics
 from web.protocol import RouteKey, board_stale, delta_frame, routes, worker_age
 

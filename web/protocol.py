@@ -18,8 +18,8 @@ from typing import Any, Final
 
 import orjson
 
-from govpulse.board import ORIGIN_ID, FeedBounds, Snapshot, is_stream_id, stream_id_key
-from stream.calendar import LOCAL_TZ
+from domain.calendar import LOCAL_TZ
+from runtime.board import ORIGIN_ID, FeedBounds, Snapshot, is_stream_id, stream_id_key
 from web.auth import MAX_TOKEN_LENGTH, Scope
 from web.errors import ProtocolError
 

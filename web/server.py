@@ -1,6 +1,6 @@
 """The web node: board pages, ``/ws``, ``/healthz`` and ``/metrics`` on one port.
 
-Stateless: everything it shows comes from Redis (see :mod:`govpulse.board`), so several
+Stateless: everything it shows comes from Redis (see :mod:`runtime.board`), so several
 nodes can run behind a load balancer. HTTP routes are answered in the websockets
 handshake hook (``process_request``); ``/ws`` upgrades to the board protocol
 (docs/protocol.md).
@@ -33,10 +33,10 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from govpulse.board import BoardStore
-from govpulse.clock import Clock
-from govpulse.settings import Settings, require_secret
-from stream.catalog import Catalog
+from domain.catalog import Catalog
+from runtime.board import BoardStore
+from runtime.clock import Clock
+from runtime.settings import Settings, require_secret
 from web import protocol
 from web.auth import Claims, verify_token
 from web.commands import CommandSink
@@ -413,7 +413,7 @@ def run(settings: Settings) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m web.server` for tests and debugging
-    from govpulse.settings import load_settings
+    from runtime.settings import load_settings
 
     _settings = load_settings()
     logging.basicConfig(

@@ -23,8 +23,8 @@ from redis.exceptions import RedisError
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from govpulse.board import BoardStore, FeedEntry, stream_id_key
-from govpulse.clock import Clock
+from runtime.board import BoardStore, FeedEntry, stream_id_key
+from runtime.clock import Clock
 from web import protocol
 from web.auth import Claims
 from web.commands import CommandSink, CommandUnavailable

@@ -26,9 +26,12 @@ from pathlib import Path
 
 import orjson
 
-from govpulse.clock import AcceleratedClock, Clock
-from govpulse.errors import GovpulseError
-from govpulse.settings import Settings
+from domain.calendar import WorkCalendar
+from domain.catalog import Catalog
+from domain.errors import GovpulseError
+from domain.events import format_instant
+from domain.items import ItemPolicy
+from domain.sla import SlaPolicy
 from govpulse.simulator.model import (
     Traffic,
     TrafficConfig,
@@ -38,11 +41,8 @@ from govpulse.simulator.model import (
 )
 from govpulse.simulator.oracle import Oracle, counter_windows, deadline_policy
 from govpulse.simulator.runner import produce, write_jsonl
-from stream.calendar import WorkCalendar
-from stream.catalog import Catalog
-from stream.events import format_instant
-from stream.items import ItemPolicy
-from stream.sla import SlaPolicy
+from runtime.clock import AcceleratedClock, Clock
+from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ How the traffic looks:
 
 * Feedback arrives around the clock with a daily rhythm (quiet at night, peaks in the
   morning and afternoon office hours), fewer on weekends and holidays (the
-  :class:`~stream.calendar.WorkCalendar` decides), spread over wards and communes by the
+  :class:`~domain.calendar.WorkCalendar` decides), spread over wards and communes by the
   catalog's ``weight`` field, and over departments by category.
 * Each item lives a plausible life: received → assigned → (transferred) → accepted →
   (paused/resumed, extended) → progress → resolved (sometimes reopened) or cancelled.
   Officials act in office hours (working time on the city calendar); urgent items are
   handled around the clock. How long a unit takes is drawn relative to the item's
-  deadline (from :meth:`stream.sla.SlaPolicy.plan`), and about one unit in ten is
+  deadline (from :meth:`domain.sla.SlaPolicy.plan`), and about one unit in ten is
   consistently slow, so it breaches often.
 * Leadership tasks (``NV-…``) carry an explicit ``due_at`` and go to ``gov.tasks``.
 * A small, configurable share of titles carry hostile markup, and ``invalid_rate`` adds
@@ -38,11 +38,11 @@ from typing import Any
 
 import orjson
 
-from govpulse.errors import ConfigError
-from stream.calendar import LOCAL_TZ, WorkCalendar
-from stream.catalog import Catalog, Unit
-from stream.events import Event, EventType, Priority
-from stream.sla import ClockKind, SlaPolicy
+from domain.calendar import LOCAL_TZ, WorkCalendar
+from domain.catalog import Catalog, Unit
+from domain.errors import ConfigError
+from domain.events import Event, EventType, Priority
+from domain.sla import ClockKind, SlaPolicy
 
 FEEDBACK = "feedback"
 TASK = "task"

@@ -1,9 +1,9 @@
 """The ground truth: a sequential reference execution of the item state machine.
 
 Independent of Kafka, batching, watermarks and recovery: messages are fed in order
-through :func:`stream.events.parse_event` and :func:`stream.items.apply_event`, and at
-the end :func:`stream.items.apply_tick` brings every item to the ``as_of`` instant. Every
-:class:`~stream.items.Transition` then adds one, for each ``(unit, counter)`` of its
+through :func:`domain.events.parse_event` and :func:`domain.items.apply_event`, and at
+the end :func:`domain.items.apply_tick` brings every item to the ``as_of`` instant. Every
+:class:`~domain.items.Transition` then adds one, for each ``(unit, counter)`` of its
 ``counts``, at key ``(node, window, window start)`` for every node of the unit's lineage
 and every configured window. The worker's counters must equal these, whatever happened
 on the way (redelivery, crashes, rebalances).
@@ -32,15 +32,15 @@ from typing import Any
 import orjson
 
 from alerts.config import RulesConfig
-from govpulse.settings import Settings
+from domain.calendar import WorkCalendar
+from domain.catalog import Catalog
+from domain.errors import InvalidEvent, InvalidTransition
+from domain.events import Event, format_instant, parse_event
+from domain.items import DeadlinePolicy, Item, ItemPolicy, Kind, Transition, apply_event, apply_tick
+from domain.sla import SlaPolicy
+from domain.windows import WindowSpec, window_specs
 from govpulse.simulator.model import FEEDBACK, TASK, Message
-from stream.calendar import WorkCalendar
-from stream.catalog import Catalog
-from stream.errors import InvalidEvent, InvalidTransition
-from stream.events import Event, format_instant, parse_event
-from stream.items import DeadlinePolicy, Item, ItemPolicy, Kind, Transition, apply_event, apply_tick
-from stream.sla import SlaPolicy
-from stream.windows import WindowSpec, window_specs
+from runtime.settings import Settings
 
 
 def truth_key(node: str, window: str, start: float) -> str:
@@ -203,7 +203,7 @@ class Oracle:
 
     Args:
         policy: the same item policy the worker uses (calendar, SLA, catalog, deadlines).
-        windows: the counter windows (:func:`stream.windows.window_specs`).
+        windows: the counter windows (:func:`domain.windows.window_specs`).
         max_bytes: messages larger than this are rejected, as the worker does.
     """
 

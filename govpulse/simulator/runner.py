@@ -23,12 +23,12 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from govpulse.clock import Clock
-from govpulse.errors import ServiceError
-from govpulse.settings import Settings
+from domain.errors import ServiceError
+from domain.events import format_instant
 from govpulse.simulator.model import FEEDBACK, TASK, Message
-from govpulse.topics import Topics, create_topics
-from stream.events import format_instant
+from runtime.clock import Clock
+from runtime.settings import Settings
+from runtime.topics import Topics, create_topics
 
 log = logging.getLogger(__name__)
 

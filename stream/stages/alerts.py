@@ -20,8 +20,8 @@ from alerts import lifecycle
 from alerts.config import RulesConfig
 from alerts.errors import CommandRejected
 from alerts.model import Alert, AlertEvent, CommandType, Signal, Silence, parse_command
-from stream.calendar import WorkCalendar
-from stream.catalog import Catalog
+from domain.calendar import WorkCalendar
+from domain.catalog import Catalog
 from stream.stages.items import DeadLetter, Message
 
 log = logging.getLogger(__name__)

@@ -22,10 +22,9 @@ import orjson
 from alerts.config import RulesConfig
 from alerts.model import Signal
 from alerts.rules import SILENT_KINDS, item_signals
-from stream.errors import InvalidEvent, Rejected
-from stream.events import Event, parse_event
-from stream.gauges import GaugeIndex, QueueView, queue_view
-from stream.items import (
+from domain.errors import InvalidEvent, Rejected
+from domain.events import Event, parse_event
+from domain.items import (
     Item,
     ItemPolicy,
     Kind,
@@ -38,6 +37,7 @@ from stream.items import (
     item_summary,
     next_deadline,
 )
+from stream.gauges import GaugeIndex, QueueView, queue_view
 from stream.transitions import Entry, NodeBatch
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,10 @@ from typing import Any
 from alerts.config import RulesConfig
 from alerts.model import Signal, UnitStatus, WindowStats
 from alerts.rules import unit_signals
-from stream.calendar import WorkCalendar
-from stream.catalog import Catalog
-from stream.events import format_instant
+from domain.calendar import WorkCalendar
+from domain.catalog import Catalog
+from domain.events import format_instant
+from domain.windows import WindowSpec
 from stream.metrics import (
     Gauges,
     MetricsStore,
@@ -30,7 +31,6 @@ from stream.metrics import (
     sparkline,
 )
 from stream.transitions import NodeBatch, PartitionGauges, Progress, Tick
-from stream.windows import WindowSpec
 
 log = logging.getLogger(__name__)
 

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 from alerts.config import RulesConfig
-from stream.calendar import WorkCalendar
-from stream.catalog import Catalog
+from domain.calendar import WorkCalendar
+from domain.catalog import Catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
 def calendar() -> WorkCalendar:
-    return WorkCalendar.from_file(ROOT / "govpulse" / "data" / "calendar.toml")
+    return WorkCalendar.from_file(ROOT / "domain" / "data" / "calendar.toml")
 
 
 @pytest.fixture(scope="session")
@@ -29,4 +29,4 @@ def catalog() -> Catalog:
 
 @pytest.fixture(scope="session")
 def config() -> RulesConfig:
-    return RulesConfig.from_file(ROOT / "govpulse" / "data" / "rules.toml")
+    return RulesConfig.from_file(ROOT / "alerts" / "data" / "rules.toml")

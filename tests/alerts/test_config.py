@@ -6,8 +6,8 @@ import pytest
 
 from alerts.config import DEFAULT_LADDER, EscalationStep, RulesConfig, ThresholdRule
 from alerts.model import ITEM_DUE_SOON, ITEM_OVERDUE, UNIT_QUEUE_DEPTH, Severity
-from govpulse.errors import ConfigError
-from stream.items import DeadlinePolicy
+from domain.errors import ConfigError
+from domain.items import DeadlinePolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -30,8 +30,8 @@ from alerts.model import (
     CommandType,
     parse_command,
 )
-from stream.calendar import LOCAL_TZ
-from tests.hypothesis_profile import FUZZ
+from domain.calendar import LOCAL_TZ
+from tests.support.hypothesis_profile import FUZZ
 
 BASE: dict[str, Any] = {
     "command_id": "cmd-1",

@@ -42,11 +42,11 @@ from alerts.model import (
     State,
 )
 from alerts.rules import item_signals
-from stream.calendar import LOCAL_TZ, WorkCalendar
-from stream.catalog import Catalog
-from stream.events import Event, EventType, Sla
-from stream.items import Item, ItemPolicy, apply_event, apply_tick, item_summary, next_deadline
-from stream.sla import CategorySla, SlaPolicy
+from domain.calendar import LOCAL_TZ, WorkCalendar
+from domain.catalog import Catalog
+from domain.events import Event, EventType, Sla
+from domain.items import Item, ItemPolicy, apply_event, apply_tick, item_summary, next_deadline
+from domain.sla import CategorySla, SlaPolicy
 
 HOUR = 3600.0
 ITEM = "PA-2026-000123"

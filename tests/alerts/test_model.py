@@ -23,8 +23,8 @@ from alerts.model import (
     fingerprint,
     parse_command,
 )
-from stream.calendar import LOCAL_TZ
-from stream.catalog import Catalog
+from domain.calendar import LOCAL_TZ
+from domain.catalog import Catalog
 
 T0 = datetime(2026, 11, 24, 17, 0, tzinfo=LOCAL_TZ).timestamp()
 

@@ -24,11 +24,11 @@ from alerts.model import (
     WindowStats,
 )
 from alerts.rules import SILENT_KINDS, item_signals, unit_signals
-from stream.calendar import LOCAL_TZ, WorkCalendar
-from stream.catalog import Catalog
-from stream.events import Event, EventType, Sla
-from stream.items import Item, ItemPolicy, Kind, Transition, apply_event, apply_tick, item_summary
-from stream.sla import CategorySla, SlaPolicy
+from domain.calendar import LOCAL_TZ, WorkCalendar
+from domain.catalog import Catalog
+from domain.events import Event, EventType, Sla
+from domain.items import Item, ItemPolicy, Kind, Transition, apply_event, apply_tick, item_summary
+from domain.sla import CategorySla, SlaPolicy
 
 HOUR = 3600.0
 ITEM = "PA-2026-000123"
@@ -459,10 +459,10 @@ def test_simulated_traffic_never_leaves_an_alert_of_a_closed_item_active() -> No
     alerts inactive, and every open one's overdue alert matches its state."""
     import heapq
 
-    from govpulse.settings import load_settings
+    from domain.items import next_deadline
     from govpulse.simulator.model import Traffic, TrafficConfig
     from govpulse.simulator.oracle import item_policy
-    from stream.items import next_deadline
+    from runtime.settings import load_settings
 
     settings = load_settings({})
     policy = item_policy(settings)

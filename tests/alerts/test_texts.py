@@ -26,8 +26,8 @@ from alerts.texts import (
     unit_name,
     window_label,
 )
-from stream.calendar import LOCAL_TZ, WorkCalendar
-from stream.catalog import Catalog
+from domain.calendar import LOCAL_TZ, WorkCalendar
+from domain.catalog import Catalog
 
 HOUR = 3600.0
 DUE = datetime(2026, 11, 24, 17, 0, tzinfo=LOCAL_TZ).timestamp()

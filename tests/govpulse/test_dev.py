@@ -24,7 +24,7 @@ import orjson
 import pytest
 import redis
 
-from govpulse import services
+from runtime import services
 
 pytestmark = pytest.mark.integration
 

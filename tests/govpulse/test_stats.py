@@ -2,7 +2,7 @@
 
 The unit entries are written the way the worker's publisher writes them: the unit board
 JSON (``stream.stages.units.UnitProcessor.board``: gauges, one summary per window from
-:func:`stream.metrics.window_summary`, colour) through :meth:`govpulse.board.BoardStore.publish`.
+:func:`stream.metrics.window_summary`, colour) through :meth:`runtime.board.BoardStore.publish`.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from typing import Any
 import orjson
 import pytest
 
-from govpulse import services
-from govpulse.board import BoardStore, Change
+from domain.events import parse_instant
+from domain.sketch import Sketch
+from domain.windows import window_specs
 from govpulse.cli import main
 from govpulse.stats import COLUMNS, format_table, rows
-from stream.events import parse_instant
+from runtime import services
+from runtime.board import BoardStore, Change
 from stream.metrics import Gauges, WindowRecord, window_summary
-from stream.sketch import Sketch
-from stream.windows import window_specs
 
 NOW = parse_instant("2026-12-08T10:20:00+07:00")
 HOUR = 3600.0

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from govpulse import services
-from tests.reliability.board_client import WebNodes
+from runtime import services
+from tests.support.board_client import WebNodes
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

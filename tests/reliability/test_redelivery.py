@@ -12,19 +12,19 @@ from pathlib import Path
 
 from alerts.config import RulesConfig
 from alerts.model import Alert, Severity, Signal
-from stream.calendar import WorkCalendar
-from stream.catalog import Catalog
+from domain.calendar import WorkCalendar
+from domain.catalog import Catalog
 from stream.stages.alerts import SIGNAL, AlertProcessor
 from stream.stages.items import Message
 
-DATA = Path(str(resources.files("govpulse").joinpath("data")))
+DATA = Path(str(resources.files("domain").joinpath("data")))
 FINGERPRINT = "item_overdue:PA-2026-000023"
 AT = 1796105941.3
 
 
 def processor(table: dict[bytes, bytes]) -> AlertProcessor:
     return AlertProcessor(
-        rules=RulesConfig.from_file(DATA / "rules.toml"),
+        rules=RulesConfig.from_file(Path(str(resources.files("alerts").joinpath("data", "rules.toml")))),
         catalog=Catalog.from_file(DATA / "units.json"),
         calendar=WorkCalendar.from_file(DATA / "calendar.toml"),
         load=table.get,

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from govpulse import services
-from stream.catalog import Catalog
-from tests.reliability.board_client import BoardClient, WebNodes
+from domain.catalog import Catalog
+from runtime import services
 from tests.reliability.conftest import KillableRedis
-from tests.reliability.harness import (
+from tests.support.board_client import BoardClient, WebNodes
+from tests.support.harness import (
     Board,
     alert_problems,
     board_differences,
@@ -28,7 +28,7 @@ from tests.reliability.harness import (
     settle,
     workload,
 )
-from tests.stack import Stack, wait_for
+from tests.support.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
 

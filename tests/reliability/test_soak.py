@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from govpulse import services
-from govpulse.services import Service
-from stream.catalog import Catalog
-from tests.reliability.board_client import BoardClient, WebNode, WebNodes
+from domain.catalog import Catalog
+from runtime import services
+from runtime.services import Service
 from tests.reliability.conftest import KillableRedis
-from tests.reliability.harness import (
+from tests.support.board_client import BoardClient, WebNode, WebNodes
+from tests.support.harness import (
     Board,
     alert_problems,
     board_differences,
@@ -36,7 +36,7 @@ from tests.reliability.harness import (
     settle,
     workload,
 )
-from tests.stack import Stack
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.soak]
 

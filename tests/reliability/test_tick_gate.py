@@ -10,8 +10,8 @@ on *either* topic.
 
 from __future__ import annotations
 
+from domain.events import parse_instant
 from stream.deadlines import Gate
-from stream.events import parse_instant
 from stream.stages.items import FEEDBACK, TASKS
 
 FEEDBACK_2, TASKS_2 = f"{FEEDBACK}2", f"{TASKS}2"

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import redis
 
-from govpulse.board import FEED_KEY, BoardStore, Change, stream_id_key
-from tests.reliability.board_client import BoardClient, WebNodes
-from tests.reliability.harness import Board
-from tests.web.webtools import alert_json, queue_json, unit_json
+from runtime.board import FEED_KEY, BoardStore, Change, stream_id_key
+from tests.support.board_client import BoardClient, WebNodes
+from tests.support.harness import Board
+from tests.support.webtools import alert_json, queue_json, unit_json
 
 pytestmark = pytest.mark.integration
 

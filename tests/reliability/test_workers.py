@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 
 from stream.app import key_partition
-from tests.reliability.harness import (
+from tests.support.harness import (
     Workload,
     alert_problems,
     counter_problems,
@@ -25,7 +25,7 @@ from tests.reliability.harness import (
     trace,
     workload,
 )
-from tests.stack import Stack, wait_for
+from tests.support.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
 

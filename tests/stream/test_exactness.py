@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from domain.events import format_instant, parse_instant
 from govpulse.simulator.model import TASK, Traffic, TrafficConfig
 from govpulse.simulator.oracle import Oracle, Truth
-from stream.events import format_instant, parse_instant
 from stream.metrics import Gauges, WindowRecord, decode_gauges
-from tests.stack import Stack, wait_for
+from tests.support.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -29,17 +29,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alerts.config import RulesConfig
-from govpulse.settings import load_settings
+from domain.events import EventType, format_instant, parse_instant
+from domain.items import ItemPolicy, decode_item
 from govpulse.simulator.model import TASK, Traffic, TrafficConfig
 from govpulse.simulator.oracle import Oracle, item_policy
-from stream.events import EventType, format_instant, parse_instant
+from runtime.settings import load_settings
 from stream.gauges import GaugeIndex
-from stream.items import ItemPolicy, decode_item
 from stream.stages.items import FEEDBACK, TASKS, TICKS, ItemProcessor, Message, encode_tick
-from tests.hypothesis_profile import fuzz
-from tests.stack import Record, Stack, wait_for
+from tests.domain.test_events_fuzz import STRING_FIELDS
 from tests.stream.test_exactness import EXACT_ENV, counters, diff
-from tests.stream.test_fuzz_events import STRING_FIELDS
+from tests.support.hypothesis_profile import fuzz
+from tests.support.stack import Record, Stack, wait_for
 
 START = parse_instant("2026-12-01T00:00:00+07:00")  # a Tuesday
 NOW = START + 10 * 86400
@@ -457,7 +457,7 @@ def test_an_unexpected_error_is_dead_lettered_and_the_batch_goes_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A bug in the state machine for one message must not lose the rest of the batch."""
-    from stream.items import apply_event
+    from domain.items import apply_event
 
     original: Callable[..., Any] = apply_event
     poison = b"h-poison"

@@ -13,20 +13,20 @@ from typing import Any
 
 import pytest
 
-from stream.calendar import LOCAL_TZ, WorkCalendar
-from stream.catalog import Catalog
-from stream.events import Event, EventType
+from domain.calendar import LOCAL_TZ, WorkCalendar
+from domain.catalog import Catalog
+from domain.events import Event, EventType
+from domain.items import Item, ItemPolicy, apply_event, apply_tick
+from domain.sla import SlaPolicy
 from stream.gauges import GaugeIndex, QueueView, queue_view
-from stream.items import Item, ItemPolicy, apply_event, apply_tick
 from stream.metrics import Gauges
-from stream.sla import SlaPolicy
 from stream.transitions import PartitionGauges
 
 ROOT = Path(__file__).parents[2]
-CATALOG = Catalog.from_file(Path(__file__).parent / "data" / "catalog_three_levels.json")
+CATALOG = Catalog.from_file(Path(__file__).parents[1] / "domain" / "data" / "catalog_three_levels.json")
 POLICY = ItemPolicy(
-    WorkCalendar.from_file(ROOT / "govpulse" / "data" / "calendar.toml"),
-    SlaPolicy.from_file(ROOT / "govpulse" / "data" / "sla.toml"),
+    WorkCalendar.from_file(ROOT / "domain" / "data" / "calendar.toml"),
+    SlaPolicy.from_file(ROOT / "domain" / "data" / "sla.toml"),
     CATALOG,
 )
 NGHE, THANH, PHONG, TNMT = "Q1-BEN-NGHE", "Q1-BEN-THANH", "Q7-TAN-PHONG", "SO-TNMT"

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from ddsketch import DDSketch
 
-from stream.calendar import LOCAL_TZ
-from stream.items import COUNTERS
+from domain.calendar import LOCAL_TZ
+from domain.items import COUNTERS
+from domain.sketch import RELATIVE_ACCURACY, Sketch
+from domain.windows import DAY, window_specs
 from stream.metrics import (
     Gauges,
     MetricsStore,
@@ -28,9 +30,7 @@ from stream.metrics import (
     sparkline,
     window_summary,
 )
-from stream.sketch import RELATIVE_ACCURACY, Sketch
 from stream.transitions import Entry, PartitionGauges
-from stream.windows import DAY, window_specs
 
 H = 3600.0
 GRACE = 600.0

@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from stream.events import format_instant
-from stream.items import decode_item
-from tests.stack import Stack, wait_for
+from domain.events import format_instant
+from domain.items import decode_item
+from tests.support.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from govpulse.memory import release_free_memory
+from runtime.memory import release_free_memory
 from stream.publish import BULK_FLUSH, Publisher
 
 

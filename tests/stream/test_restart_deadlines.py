@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from govpulse.services import Service
-from stream.events import format_instant
-from tests.stack import Stack, wait_for
+from domain.events import format_instant
+from runtime.services import Service
+from tests.support.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
 

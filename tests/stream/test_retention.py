@@ -6,12 +6,12 @@ import time
 
 import pytest
 
+from domain.events import format_instant, parse_instant
+from domain.windows import window_specs
 from govpulse.simulator.model import TASK, Traffic, TrafficConfig
 from govpulse.simulator.oracle import Oracle
-from stream.events import format_instant, parse_instant
 from stream.metrics import parse_record_key
-from stream.windows import window_specs
-from tests.stack import Stack, wait_for
+from tests.support.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,10 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.types import TP
 
-from govpulse.settings import load_settings
+from runtime.settings import load_settings
 from stream.app import Pipeline
 from stream.store import Store
-from tests.stack import Stack
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ def test_restores_every_partition_in_order_with_overwrites_and_tombstones(stack:
 def test_a_failed_restore_leaves_the_partition_to_fausts_recovery(
     stack: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from govpulse import services
+    from runtime import services
 
     worker = pipeline(stack, GOVPULSE_BROKER_URL=f"127.0.0.1:{services.free_port()}")
     store = worker.items_table.data

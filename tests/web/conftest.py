@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from govpulse.board import BoardStore
-from tests.web.webtools import WebNode, running_node, web_environ
+from runtime.board import BoardStore
+from tests.support.webtools import WebNode, running_node, web_environ
 
 
 @pytest.fixture

@@ -30,11 +30,11 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from govpulse import services
-from govpulse.board import BoardStore
-from stream.catalog import Catalog
-from tests.hypothesis_profile import fuzz
-from tests.web.webtools import (
+from domain.catalog import Catalog
+from runtime import services
+from runtime.board import BoardStore
+from tests.support.hypothesis_profile import fuzz
+from tests.support.webtools import (
     UNIT_A,
     UNIT_B,
     WebNode,

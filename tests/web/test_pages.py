@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from govpulse import services
-from govpulse.board import BoardStore
-from tests.web.webtools import (
+from runtime import services
+from runtime.board import BoardStore
+from tests.support.webtools import (
     UNIT_A,
     WebNode,
     alert_change,

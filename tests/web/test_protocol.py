@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from govpulse.board import FeedBounds, Snapshot
+from runtime.board import FeedBounds, Snapshot
 from web import protocol
 from web.auth import Scope
 from web.errors import ProtocolError

@@ -26,11 +26,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from govpulse import services
-from govpulse.board import BoardStore
-from govpulse.settings import load_settings
-from govpulse.topics import Topics, create_topics
-from tests.web.webtools import (
+from runtime import services
+from runtime.board import BoardStore
+from runtime.settings import load_settings
+from runtime.topics import Topics, create_topics
+from tests.support.webtools import (
     SECRET,
     UNIT_A,
     UNIT_B,

@@ -20,12 +20,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from govpulse import services
-from govpulse.board import BoardStore, Change, stream_id_key
-from govpulse.errors import ConfigError
-from govpulse.settings import load_settings
-from govpulse.topics import Topics, create_topics
-from tests.web.webtools import (
+from domain.errors import ConfigError
+from runtime import services
+from runtime.board import BoardStore, Change, stream_id_key
+from runtime.settings import load_settings
+from runtime.topics import Topics, create_topics
+from tests.support.webtools import (
     SECRET,
     UNIT_A,
     UNIT_B,
