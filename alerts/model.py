@@ -11,7 +11,6 @@ the board renders it as text, never as markup.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from alerts.errors import CommandRejected
 from domain.catalog import Catalog
 from domain.encoding import dumps_kept
 from domain.events import format_instant, parse_instant
+from domain.ids import valid_id, valid_unit_code
 
 _T = TypeVar("_T")
 
@@ -118,8 +118,6 @@ MAX_COMMAND_IDS = 32
 MAX_EXPLANATIONS = 50
 MAX_COMMAND_BYTES = 16384
 
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}\Z")
-_UNIT_CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{0,47}\Z")
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()  # UTC, whatever the process TZ
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
 _VERSION = 1
@@ -393,7 +391,7 @@ def parse_command(raw: bytes, *, max_bytes: int = MAX_COMMAND_BYTES) -> Command:
         raise CommandRejected('field \'by\' must be an object {"scope": …, "sub": …}')
     scope = _text(by, "scope", required=True, name="by.scope")
     assert scope is not None
-    if scope not in ("leader", "wall") and not (scope.startswith("unit:") and _UNIT_CODE.match(scope[5:])):
+    if scope not in ("leader", "wall") and not (scope.startswith("unit:") and valid_unit_code(scope[5:])):
         raise CommandRejected(f"field 'by.scope' = {scope[:80]!r} must be 'leader', 'wall' or 'unit:<code>'")
     sub = _text(by, "sub", required=True, limit=200, name="by.sub")
     assert sub is not None
@@ -431,7 +429,7 @@ def _silence(value: Any, *, command_id: str, by: str, at: float) -> Silence:
         )
     silence_id = _identifier(value, "id", name="silence.id") if "id" in value else command_id
     unit = _text(value, "unit", name="silence.unit")
-    if unit is not None and not _UNIT_CODE.match(unit):
+    if unit is not None and not valid_unit_code(unit):
         raise CommandRejected(f"field 'silence.unit' = {unit[:80]!r} is not a unit code")
     rule = _text(value, "rule", name="silence.rule")
     if rule is not None and rule not in RULES:
@@ -479,7 +477,7 @@ def _identifier(data: Mapping[str, Any], key: str, *, name: str = "") -> str:
     name = name or key
     value = _text(data, key, required=True, name=name)
     assert value is not None
-    if not _ID.match(value):
+    if not valid_id(value):
         raise CommandRejected(
             f"field '{name}' = {value[:80]!r} has characters outside letters, digits and ._:/-"
         )

@@ -28,6 +28,17 @@ LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 _DAY = 86400.0
 
 
+def format_instant(at: float) -> str:
+    """Format epoch seconds as RFC 3339 local time, e.g. ``2026-11-26T09:30:00.000+07:00``.
+
+    The one formatter of instants for the wire (events, commands, frames) and for people
+    reading logs and settings: Asia/Ho_Chi_Minh with its ``+07:00`` offset, millisecond
+    precision (epoch seconds carry milliseconds from the broker), read back by
+    :func:`domain.events.parse_instant` and by ``datetime.fromisoformat``.
+    """
+    return datetime.fromtimestamp(at, LOCAL_TZ).isoformat(timespec="milliseconds")
+
+
 @dataclass(frozen=True, slots=True)
 class DayOverride:
     """A local decision about one date: a day off on a weekday, or a working weekend day."""

@@ -6,6 +6,7 @@ Every package adds its own branch under :class:`GovpulseError` in its own ``erro
     GovpulseError
     ├── ConfigError              a setting or a config file is wrong; the message says how to fix it
     ├── ServiceError             a process govpulse starts or needs (broker, Redis) is not usable
+    ├── InvalidId                not an id or a unit code (domain.ids); callers re-raise it as their own
     ├── Rejected                 input that goes to gov.deadletter, with a reason
     │   ├── InvalidEvent         the message is not a valid event (bytes, JSON, fields)
     │   └── InvalidTransition    a valid event that cannot apply to the item's state
@@ -26,6 +27,10 @@ class ConfigError(GovpulseError):
 
 class ServiceError(GovpulseError):
     """A service govpulse starts or connects to could not be used."""
+
+
+class InvalidId(GovpulseError, ValueError):
+    """A text is not an id or a unit code (:mod:`domain.ids`); the message names the field."""
 
 
 class Rejected(GovpulseError):

@@ -8,7 +8,6 @@ Free-text fields are kept as text; nothing here (or anywhere) renders them as ma
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +16,9 @@ from typing import Any
 
 import orjson
 
-from domain.errors import InvalidEvent
+from domain.calendar import format_instant as format_instant  # part of the event contract
+from domain.errors import InvalidEvent, InvalidId
+from domain.ids import check_id
 
 
 class EventType(StrEnum):
@@ -56,7 +57,6 @@ MAX_LENGTH: Mapping[str, int] = {
     "note": 4000,
 }
 
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*\Z")
 _KNOWN = frozenset(
     (
         "event_id",
@@ -227,13 +227,6 @@ def parse_instant(text: str) -> float:
     return value.timestamp()
 
 
-def format_instant(at: float) -> str:
-    """Format epoch seconds as RFC 3339 in Asia/Ho_Chi_Minh (``+07:00``)."""
-    from domain.calendar import LOCAL_TZ
-
-    return datetime.fromtimestamp(at, LOCAL_TZ).isoformat(timespec="milliseconds")
-
-
 def _json_type(value: object) -> str:
     return {
         dict: "an object",
@@ -265,11 +258,10 @@ def _string(data: Mapping[str, Any], name: str, *, required: bool = False) -> st
 def _identifier(data: Mapping[str, Any], name: str) -> str:
     value = _string(data, name, required=True)
     assert value is not None
-    if not _ID.match(value):
-        raise InvalidEvent(
-            f"field '{name}' = {value[:80]!r} has characters outside letters, digits and ._:/-"
-        )
-    return value
+    try:
+        return check_id(value, field=name, max_length=MAX_LENGTH[name])
+    except InvalidId as exc:
+        raise InvalidEvent(str(exc)) from None
 
 
 def _instant(data: Mapping[str, Any], name: str, *, required: bool = False) -> float | None:

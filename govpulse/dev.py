@@ -15,14 +15,13 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
 import orjson
 import redis
 
-from domain.calendar import LOCAL_TZ
+from domain.calendar import format_instant
 from domain.catalog import Catalog
 from domain.errors import ServiceError
 from runtime import services
@@ -95,7 +94,7 @@ def run(
         stack.spawn("web", [python, "-m", "govpulse.cli", "web"], env)
         if simulator:
             start = time.time() - history_days * 86400.0
-            start_text = datetime.fromtimestamp(start, LOCAL_TZ).isoformat(timespec="seconds")
+            start_text = format_instant(start)
             stack.spawn("simulator", [python, "-m", "govpulse.cli", "simulate", "--start", start_text], env)
         _wait_ready(child_settings, stack, stopping, simulator=simulator)
         if stopping["flag"]:

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 
 import jwt
 
+from domain.ids import valid_unit_code
 from web.errors import AuthError
 
 AUDIENCE = "govpulse-board"
 ALGORITHM = "HS256"
 MAX_TOKEN_LENGTH = 4096
-_UNIT_CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{0,47}\Z")
 _SUBJECT = re.compile(r"[^\x00-\x1f\x7f]{1,200}\Z")
 
 
@@ -80,7 +80,7 @@ def parse_scope(text: str, *, unit_exists: Callable[[str], bool] | None = None) 
     prefix, sep, code = text.partition(":")
     if prefix != "unit" or not sep:
         raise AuthError(f"scope {text[:60]!r} must be 'wall', 'leader' or 'unit:<CODE>'")
-    if not _UNIT_CODE.match(code):
+    if not valid_unit_code(code):
         raise AuthError(f"scope {text[:60]!r}: unit code must be uppercase letters, digits and '-'")
     if unit_exists is not None and not unit_exists(code):
         raise AuthError(f"scope {text[:60]!r}: unit {code} is not in the unit catalog")

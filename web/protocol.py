@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 import orjson
 
-from domain.calendar import LOCAL_TZ
+from domain.calendar import format_instant
+from domain.ids import valid_unit_code
 from runtime.board import ORIGIN_ID, FeedBounds, Snapshot, is_stream_id, stream_id_key
 from web.auth import MAX_TOKEN_LENGTH, Scope
 from web.errors import ProtocolError
@@ -37,7 +37,6 @@ CLOSE_POLICY: Final = 1008
 CLOSE_ERROR: Final = 1011
 CLOSE_TRY_AGAIN: Final = 1013
 
-_UNIT_CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{0,47}\Z")
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]{1,256}\Z")
 _REF = re.compile(r"[A-Za-z0-9_.:-]{1,64}\Z")
 _EPOCH = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
@@ -116,7 +115,7 @@ def parse_client_frame(raw: str | bytes) -> ClientFrame:
         return ExplainFrame(alert=_alert(data), text=text, ref=_ref(data))
     if kind == "view":
         unit = data.get("unit")
-        if unit is not None and (not isinstance(unit, str) or not _UNIT_CODE.match(unit)):
+        if unit is not None and not valid_unit_code(unit):
             raise ProtocolError("bad_frame", "view 'unit' must be a unit code like 'P-SAIGON' or null")
         return ViewFrame(unit=unit)
     if kind == "ping":
@@ -149,7 +148,7 @@ def _auth(data: dict[str, Any]) -> AuthFrame:
             raise ProtocolError("bad_frame", "auth 'resume.seq' must be a stream id like '1700000000000-0'")
         resume = Resume(epoch, seq)
     view = data.get("view")
-    if view is not None and (not isinstance(view, str) or not _UNIT_CODE.match(view)):
+    if view is not None and not valid_unit_code(view):
         raise ProtocolError("bad_frame", "auth 'view' must be a unit code or absent")
     batch = data.get("batch", False)
     if not isinstance(batch, bool):
@@ -321,14 +320,9 @@ def command_body(
             "alert": alert,
             "text": text,
             "by": {"scope": scope.text, "sub": subject},
-            "at": rfc3339(at),
+            "at": format_instant(at),
         }
     )
-
-
-def rfc3339(at: float) -> str:
-    """``at`` (epoch seconds) as RFC 3339 in Asia/Ho_Chi_Minh, millisecond precision."""
-    return datetime.fromtimestamp(at, LOCAL_TZ).isoformat(timespec="milliseconds")
 
 
 class TokenBucket:

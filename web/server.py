@@ -34,6 +34,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from domain.catalog import Catalog
+from domain.ids import UNIT_CODE_PATTERN
 from runtime.board import BoardStore
 from runtime.clock import Clock
 from runtime.settings import Settings, require_secret
@@ -48,7 +49,7 @@ from web.session import Session, SessionConfig, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-_UNIT_PATH = re.compile(r"/unit/([A-Z0-9][A-Z0-9-]{0,47})/?\Z")
+_UNIT_PATH = re.compile(rf"/unit/({UNIT_CODE_PATTERN})/?\Z")
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
