@@ -1,177 +1,297 @@
 """The one settings object, read once at start-up from ``GOVPULSE_*`` environment variables.
 
-Every option is listed in :data:`OPTIONS` with its variable, default and meaning; the
-README table is generated from it (``govpulse settings --markdown``), so the two never
-disagree. :func:`load_settings` validates everything and returns a frozen
+Each setting is declared once, as a field of :class:`Settings` (or of a group such as
+:class:`ClockSettings`) whose metadata is a :class:`Setting`: its variable, default, meaning
+and parser. From that one declaration come the dataclass field (and its type for mypy),
+:func:`load_settings`, :data:`OPTIONS`, ``govpulse settings`` and the README table
+(:func:`settings_markdown`, ``govpulse settings --markdown``), so they never disagree.
+
+:func:`load_settings` parses every field with its parser, then applies the few rules that
+join fields (the dev secret and the profile, the public URL from host and port, the allowed
+origins from the public URL, a retention for every window) and returns a frozen
 :class:`Settings`; errors name the variable and say how to fix it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from domain.durations import parse_duration
 from domain.errors import ConfigError
 from runtime.clock import AcceleratedClock, Clock, FixedClock, WallClock
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 DEV_SECRET = "govpulse-dev-secret-not-for-production"
+WINDOW_DEFAULT_RETENTION = {"5m": "6h", "1h": "3d", "1d": "62d", "period": "400d"}
+
+#: A parser turns the (stripped) text of a variable into the field's value; it gets the
+#: variable's name for its error messages and raises :class:`ConfigError`.
+Parser = Callable[[str, str], Any]
+
+_SETTING = "govpulse.setting"
+_GROUP = "govpulse.group"
 
 
 @dataclass(frozen=True, slots=True)
-class Option:
-    """One documented setting."""
+class Setting:
+    """One setting: the variable it is read from, its default, its meaning and its parser.
+
+    Attributes:
+        env: the ``GOVPULSE_*`` variable.
+        default: the text used when the variable is not set (documented as is).
+        help: one sentence for the README table.
+        parse: the parser of the text (see :data:`Parser`).
+        blank_is_default: a blank value means the default (rather than "empty").
+    """
 
     env: str
     default: str
     help: str
+    parse: Parser
+    blank_is_default: bool = False
+
+    def read(self, environ: Mapping[str, str]) -> Any:
+        """Parse this setting's value out of ``environ``.
+
+        Raises:
+            ConfigError: the value is invalid; the message names the variable.
+        """
+        text = environ.get(self.env, self.default).strip()
+        if not text and self.blank_is_default:
+            text = self.default
+        return self.parse(text, self.env)
 
 
-OPTIONS: tuple[Option, ...] = (
-    Option("GOVPULSE_PROFILE", "dev", "`dev` (embedded stack, dev secret allowed) or `production`."),
-    Option("GOVPULSE_APP_ID", "govpulse", "Consumer group id and prefix of internal topics/changelogs."),
-    Option("GOVPULSE_TOPIC_PREFIX", "", "Prefix for every topic name (isolates test runs on one broker)."),
-    Option(
-        "GOVPULSE_BROKER_URL",
-        "",
-        "Existing Kafka bootstrap `host:port[,host:port]`; empty = `govpulse dev` starts Tansu.",
-    ),
-    Option("GOVPULSE_BROKER_PORT", "19092", "Port of the embedded Tansu broker started by `govpulse dev`."),
-    Option("GOVPULSE_PARTITIONS", "8", "Partitions of every govpulse topic (input topics must match)."),
-    Option("GOVPULSE_REDIS_URL", "", "Existing Redis URL; empty = `govpulse dev` starts its own Redis."),
-    Option("GOVPULSE_REDIS_PORT", "16379", "Port of the Redis server started by `govpulse dev`."),
-    Option("GOVPULSE_WEB_HOST", "127.0.0.1", "Interface the web server binds."),
-    Option(
-        "GOVPULSE_WEB_PORT", "8080", "Port of the web server (board pages, `/ws`, `/healthz`, `/metrics`)."
-    ),
-    Option(
-        "GOVPULSE_PUBLIC_URL",
-        "",
-        "Base URL users open (printed links, default allowed origin); empty = `http://HOST:PORT`.",
-    ),
-    Option("GOVPULSE_SECRET", "", "HMAC secret signing board tokens. Required outside `dev`."),
-    Option(
-        "GOVPULSE_ALLOWED_ORIGINS",
-        "",
-        "Comma-separated origins allowed to open `/ws`; empty = the public URL only.",
-    ),
-    Option("GOVPULSE_CLOCK", "wall", "`wall`, `accelerated` (demo/replay) or `fixed` (pinned instant)."),
-    Option("GOVPULSE_CLOCK_SPEED", "60", "Clock seconds per real second for the accelerated clock."),
-    Option("GOVPULSE_CLOCK_START", "", "Clock instant (RFC 3339) at the origin; empty = the origin itself."),
-    Option(
-        "GOVPULSE_CLOCK_ORIGIN",
-        "",
-        "Real epoch seconds where the accelerated clock reads its start; empty = process start. "
-        "`govpulse dev` sets it so all processes agree.",
-    ),
-    Option(
-        "GOVPULSE_UNITS_FILE",
-        "",
-        "Unit catalog JSON; empty = packaged Ho Chi Minh City catalog (2025, two levels).",
-    ),
-    Option("GOVPULSE_SLA_FILE", "", "SLA policy TOML (per category and priority); empty = packaged default."),
-    Option(
-        "GOVPULSE_CALENDAR_FILE",
-        "",
-        "Working calendar TOML (office hours, local overrides); empty = packaged default.",
-    ),
-    Option(
-        "GOVPULSE_RULES_FILE",
-        "",
-        "Alert rules TOML (thresholds, escalation ladder); empty = packaged default.",
-    ),
-    Option(
-        "GOVPULSE_WINDOWS",
-        "5m,1h,1d",
-        "Counter windows: durations aligned to local time, `1d` = local day, `period` = reporting period.",
-    ),
-    Option(
-        "GOVPULSE_REPORTING_PERIOD",
-        "25T12:00",
-        "Start of the monthly reporting period: day of month and local time (1022 portal: 25th 12:00).",
-    ),
-    Option(
-        "GOVPULSE_WINDOW_GRACE",
-        "10m",
-        "Late events within this much stream time after a window ends still update it.",
-    ),
-    Option(
-        "GOVPULSE_WINDOW_RETENTION",
-        "5m=6h,1h=3d,1d=62d,period=400d",
-        "How long windows are kept, per window.",
-    ),
-    Option("GOVPULSE_MAX_EVENT_BYTES", "65536", "Larger input messages are dead-lettered."),
-    Option("GOVPULSE_MAX_FUTURE_SKEW", "1d", "Events dated further ahead of the clock are dead-lettered."),
-    Option(
-        "GOVPULSE_CLOSED_ITEM_RETENTION",
-        "35d",
-        "How long resolved/cancelled items are kept (reopen, dedup) before removal.",
-    ),
-    Option("GOVPULSE_DEDUP_IDS", "32", "Event ids remembered per item for de-duplication."),
-    Option("GOVPULSE_BATCH_SIZE", "2000", "Maximum events an agent processes per batch."),
-    Option("GOVPULSE_BATCH_WINDOW", "20ms", "Longest wait to fill a batch."),
-    Option(
-        "GOVPULSE_FETCH_WAIT",
-        "20ms",
-        "Consumer fetch long-poll; bounds latency on brokers that do not answer early (Tansu).",
-    ),
-    Option(
-        "GOVPULSE_SESSION_TIMEOUT",
-        "6s",
-        "Consumer group session timeout; Tansu holds each join for part of it.",
-    ),
-    Option("GOVPULSE_COMMIT_INTERVAL", "1s", "How often processed offsets are committed."),
-    Option("GOVPULSE_TICK_INTERVAL", "200ms", "Resolution of the deadline and alert timers."),
-    Option(
-        "GOVPULSE_STORE",
-        "govmemory://",
-        "Faust table store: `govmemory://` (in memory, restored from the changelogs in bulk), "
-        "`memory://` (Faust's own); see docs/operations.md.",
-    ),
-    Option("GOVPULSE_DATA_DIR", ".govpulse", "Directory for worker state and the dev stack's logs."),
-    Option("GOVPULSE_FEED_MAXLEN", "100000", "Approximate length bound of the Redis Stream `board:feed`."),
-    Option("GOVPULSE_PUBLISH_INTERVAL", "500ms", "Unit counters are published at most this often per unit."),
-    Option(
-        "GOVPULSE_WS_QUEUE",
-        "2000",
-        "Frames buffered per websocket connection before the slow-client policy applies.",
-    ),
-    Option(
-        "GOVPULSE_WS_SLOW_POLICY",
-        "snapshot",
-        "`snapshot` (drop the backlog, send a fresh snapshot) or `close` (1008).",
-    ),
-    Option("GOVPULSE_WS_MAX_FRAME", "65536", "Largest frame a client may send, in bytes."),
-    Option("GOVPULSE_WS_HEARTBEAT", "5s", "Interval of heartbeat frames and protocol pings."),
-    Option(
-        "GOVPULSE_COMMAND_RATE",
-        "2",
-        "Commands (ack/explain) per second a connection may send (token bucket).",
-    ),
-    Option("GOVPULSE_COMMAND_BURST", "10", "Burst size of the command token bucket."),
-    Option("GOVPULSE_LOG_LEVEL", "info", "`debug`, `info`, `warning` or `error`."),
-    Option("GOVPULSE_EVENT_LOOP", "uvloop", "Worker event loop: `uvloop` (faster) or `asyncio`."),
-    Option("GOVPULSE_METRICS_PORT", "0", "Worker Prometheus port (0 = off)."),
-)
+def setting(
+    env: str, default: str, help: str, parse: Parser, *, blank_is_default: bool = False
+) -> Mapping[str, Any]:
+    """Field metadata declaring a setting: ``x: int = field(metadata=setting(...))``."""
+    return {_SETTING: Setting(env, default, help, parse, blank_is_default)}
 
-_DEFAULTS = {option.env: option.default for option in OPTIONS}
-WINDOW_DEFAULT_RETENTION = {"5m": "6h", "1h": "3d", "1d": "62d", "period": "400d"}
+
+def group(kind: type[DataclassInstance]) -> Mapping[str, Any]:
+    """Field metadata for a field built from the settings of another dataclass."""
+    return {_GROUP: kind}
+
+
+def declared(kind: type[DataclassInstance]) -> Iterator[Setting]:
+    """Every setting of ``kind`` in declaration order, groups expanded in place."""
+    for item in dataclasses.fields(kind):
+        if _SETTING in item.metadata:
+            yield item.metadata[_SETTING]
+        elif _GROUP in item.metadata:
+            yield from declared(item.metadata[_GROUP])
+
+
+# -- parsers ----------------------------------------------------------------------------
+
+
+def text(value: str, name: str) -> str:
+    """The text as given (stripped)."""
+    return value
+
+
+def integer(*, minimum: int = 0) -> Parser:
+    """A whole number of at least ``minimum``."""
+
+    def parse(value: str, name: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{name}={value!r} is not an integer") from None
+        if number < minimum:
+            raise ConfigError(f"{name}={number} must be >= {minimum}")
+        return number
+
+    return parse
+
+
+def number(*, minimum: float = 0.0) -> Parser:
+    """A finite number of at least ``minimum``."""
+
+    def parse(value: str, name: str) -> float:
+        try:
+            parsed = float(value)
+        except ValueError:
+            raise ConfigError(f"{name}={value!r} is not a number") from None
+        if not math.isfinite(parsed):
+            raise ConfigError(f"{name}={value!r} is not a number")
+        if parsed < minimum:
+            raise ConfigError(f"{name}={parsed} must be >= {minimum}")
+        return parsed
+
+    return parse
+
+
+def optional(parse: Parser) -> Parser:
+    """``parse``, or ``None`` when the value is empty."""
+
+    def parse_optional(value: str, name: str) -> Any:
+        return parse(value, name) if value else None
+
+    return parse_optional
+
+
+def duration(value: str, name: str) -> float:
+    """A duration (``500ms``, ``10m``, ``1h30m``, ``3d`` or seconds) in seconds."""
+    return parse_duration(value, name=name)
+
+
+def choice(*allowed: str) -> Parser:
+    """One of ``allowed``, case-insensitive; the value is lower-cased."""
+
+    def parse(value: str, name: str) -> str:
+        lowered = value.lower()
+        if lowered not in allowed:
+            raise ConfigError(f"{name}={lowered!r} must be one of {', '.join(allowed)}")
+        return lowered
+
+    return parse
+
+
+def data_file(packaged: str, *, package: str = "domain") -> Parser:
+    """An existing file, or (empty) the file ``packaged`` in ``package``'s ``data`` folder."""
+
+    def parse(value: str, name: str) -> Path:
+        if value:
+            path = Path(value).expanduser()
+            if not path.is_file():
+                raise ConfigError(f"{name}={value!r} does not exist or is not a file")
+            return path
+        return Path(str(resources.files(package).joinpath("data", packaged)))
+
+    return parse
+
+
+def path(value: str, name: str) -> Path:
+    """A filesystem path."""
+    return Path(value)
+
+
+def url_list(value: str, name: str) -> tuple[str, ...]:
+    """Comma-separated URLs, without trailing slashes; empty entries are skipped."""
+    return tuple(entry.strip().rstrip("/") for entry in value.split(",") if entry.strip())
+
+
+def url(value: str, name: str) -> str:
+    """A URL without its trailing slash."""
+    return value.rstrip("/")
+
+
+def kafka_bootstrap(value: str, name: str) -> str:
+    """Kafka bootstrap servers, with a ``kafka://``-style scheme removed."""
+    for scheme in ("kafka://", "govkafka://", "aiokafka://"):
+        if value.startswith(scheme):
+            return value[len(scheme) :]
+    return value
+
+
+def long_secret(value: str, name: str) -> str:
+    """A long secret, or empty (the profile decides what empty means)."""
+    if value and len(value) < 16:
+        raise ConfigError(f"{name} is shorter than 16 characters; use a long random value")
+    return value
+
+
+def instant(value: str, name: str) -> float:
+    """An RFC 3339 instant with a UTC offset, as epoch seconds."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not an RFC 3339 instant") from None
+    if parsed.tzinfo is None:
+        raise ConfigError(f"{name}={value!r} needs a UTC offset, e.g. +07:00")
+    return parsed.timestamp()
+
+
+def window_list(value: str, name: str) -> tuple[str, ...]:
+    """Counter windows: durations, ``1d`` (the local day) or ``period``."""
+    found = tuple(entry.strip() for entry in value.split(",") if entry.strip())
+    if not found:
+        raise ConfigError(f"{name} is empty; list at least one window, e.g. '5m,1h,1d'")
+    for window in found:
+        if window not in ("1d", "period"):
+            parse_duration(window, name=f"{name} entry {window!r}")
+    return found
+
+
+def retention_map(value: str, name: str) -> dict[str, float]:
+    """``WINDOW=DURATION`` entries, comma-separated."""
+    kept: dict[str, float] = {}
+    for entry in value.split(","):
+        if not entry.strip():
+            continue
+        key, sep, amount = entry.partition("=")
+        if not sep:
+            raise ConfigError(f"{name} entry {entry!r} must look like WINDOW=DURATION, e.g. 5m=6h")
+        kept[key.strip()] = parse_duration(amount, name=f"{name}[{key.strip()}]")
+    return kept
+
+
+def day_and_time(value: str, name: str) -> tuple[int, int, int]:
+    """Day of month and local time ``DAYTHH:MM``, as ``(day, hour, minute)``."""
+    try:
+        day_text, _, hm = value.partition("T")
+        hour_text, _, minute_text = hm.partition(":")
+        period = (int(day_text), int(hour_text or 0), int(minute_text or 0))
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} must look like DAYTHH:MM, e.g. 25T12:00") from None
+    if not (1 <= period[0] <= 28 and 0 <= period[1] < 24 and 0 <= period[2] < 60):
+        raise ConfigError(f"{name}={value!r}: day must be 1..28, time a valid HH:MM")
+    return period
+
+
+# -- the settings -----------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class ClockSettings:
     """How the clock of every process is built."""
 
-    kind: str
-    speed: float
-    start: float | None
-    origin: float | None
+    kind: str = field(
+        metadata=setting(
+            "GOVPULSE_CLOCK",
+            "wall",
+            "`wall`, `accelerated` (demo/replay) or `fixed` (pinned instant).",
+            choice("wall", "accelerated", "fixed"),
+        )
+    )
+    speed: float = field(
+        metadata=setting(
+            "GOVPULSE_CLOCK_SPEED",
+            "60",
+            "Clock seconds per real second for the accelerated clock.",
+            number(minimum=0.001),
+        )
+    )
+    start: float | None = field(
+        metadata=setting(
+            "GOVPULSE_CLOCK_START",
+            "",
+            "Clock instant (RFC 3339) at the origin; empty = the origin itself.",
+            optional(instant),
+        )
+    )
+    origin: float | None = field(
+        metadata=setting(
+            "GOVPULSE_CLOCK_ORIGIN",
+            "",
+            "Real epoch seconds where the accelerated clock reads its start; empty = process start. "
+            "`govpulse dev` sets it so all processes agree.",
+            optional(number()),
+        )
+    )
 
     def build(self) -> Clock:
         """Return the configured clock."""
@@ -188,51 +308,331 @@ class ClockSettings:
 class Settings:
     """Validated, frozen settings. Build with :func:`load_settings`."""
 
-    profile: str
-    app_id: str
-    topic_prefix: str
-    broker_url: str
-    broker_port: int
-    partitions: int
-    redis_url: str
-    redis_port: int
-    web_host: str
-    web_port: int
-    public_url: str
-    secret: str
-    allowed_origins: tuple[str, ...]
-    clock: ClockSettings
-    units_file: Path
-    sla_file: Path
-    calendar_file: Path
-    rules_file: Path
-    windows: tuple[str, ...]
-    reporting_period: tuple[int, int, int]
-    window_grace: float
-    window_retention: Mapping[str, float]
-    max_event_bytes: int
-    max_future_skew: float
-    closed_item_retention: float
-    dedup_ids: int
-    batch_size: int
-    batch_window: float
-    fetch_wait: float
-    session_timeout: float
-    commit_interval: float
-    tick_interval: float
-    store: str
-    data_dir: Path
-    feed_maxlen: int
-    publish_interval: float
-    ws_queue: int
-    ws_slow_policy: str
-    ws_max_frame: int
-    ws_heartbeat: float
-    command_rate: float
-    command_burst: int
-    log_level: str
-    event_loop: str
-    metrics_port: int
+    profile: str = field(
+        metadata=setting(
+            "GOVPULSE_PROFILE",
+            "dev",
+            "`dev` (embedded stack, dev secret allowed) or `production`.",
+            choice("dev", "production"),
+        )
+    )
+    app_id: str = field(
+        metadata=setting(
+            "GOVPULSE_APP_ID",
+            "govpulse",
+            "Consumer group id and prefix of internal topics/changelogs.",
+            text,
+            blank_is_default=True,
+        )
+    )
+    topic_prefix: str = field(
+        metadata=setting(
+            "GOVPULSE_TOPIC_PREFIX",
+            "",
+            "Prefix for every topic name (isolates test runs on one broker).",
+            text,
+        )
+    )
+    broker_url: str = field(
+        metadata=setting(
+            "GOVPULSE_BROKER_URL",
+            "",
+            "Existing Kafka bootstrap `host:port[,host:port]`; empty = `govpulse dev` starts Tansu.",
+            kafka_bootstrap,
+        )
+    )
+    broker_port: int = field(
+        metadata=setting(
+            "GOVPULSE_BROKER_PORT",
+            "19092",
+            "Port of the embedded Tansu broker started by `govpulse dev`.",
+            integer(minimum=1),
+        )
+    )
+    partitions: int = field(
+        metadata=setting(
+            "GOVPULSE_PARTITIONS",
+            "8",
+            "Partitions of every govpulse topic (input topics must match).",
+            integer(minimum=1),
+        )
+    )
+    redis_url: str = field(
+        metadata=setting(
+            "GOVPULSE_REDIS_URL", "", "Existing Redis URL; empty = `govpulse dev` starts its own Redis.", text
+        )
+    )
+    redis_port: int = field(
+        metadata=setting(
+            "GOVPULSE_REDIS_PORT",
+            "16379",
+            "Port of the Redis server started by `govpulse dev`.",
+            integer(minimum=1),
+        )
+    )
+    web_host: str = field(
+        metadata=setting("GOVPULSE_WEB_HOST", "127.0.0.1", "Interface the web server binds.", text)
+    )
+    web_port: int = field(
+        metadata=setting(
+            "GOVPULSE_WEB_PORT",
+            "8080",
+            "Port of the web server (board pages, `/ws`, `/healthz`, `/metrics`).",
+            integer(minimum=0),
+        )
+    )
+    public_url: str = field(
+        metadata=setting(
+            "GOVPULSE_PUBLIC_URL",
+            "",
+            "Base URL users open (printed links, default allowed origin); empty = `http://HOST:PORT`.",
+            url,
+        )
+    )
+    secret: str = field(
+        metadata=setting(
+            "GOVPULSE_SECRET", "", "HMAC secret signing board tokens. Required outside `dev`.", long_secret
+        )
+    )
+    allowed_origins: tuple[str, ...] = field(
+        metadata=setting(
+            "GOVPULSE_ALLOWED_ORIGINS",
+            "",
+            "Comma-separated origins allowed to open `/ws`; empty = the public URL only.",
+            url_list,
+        )
+    )
+    clock: ClockSettings = field(metadata=group(ClockSettings))
+    units_file: Path = field(
+        metadata=setting(
+            "GOVPULSE_UNITS_FILE",
+            "",
+            "Unit catalog JSON; empty = packaged Ho Chi Minh City catalog (2025, two levels).",
+            data_file("units.json"),
+        )
+    )
+    sla_file: Path = field(
+        metadata=setting(
+            "GOVPULSE_SLA_FILE",
+            "",
+            "SLA policy TOML (per category and priority); empty = packaged default.",
+            data_file("sla.toml"),
+        )
+    )
+    calendar_file: Path = field(
+        metadata=setting(
+            "GOVPULSE_CALENDAR_FILE",
+            "",
+            "Working calendar TOML (office hours, local overrides); empty = packaged default.",
+            data_file("calendar.toml"),
+        )
+    )
+    rules_file: Path = field(
+        metadata=setting(
+            "GOVPULSE_RULES_FILE",
+            "",
+            "Alert rules TOML (thresholds, escalation ladder); empty = packaged default.",
+            data_file("rules.toml", package="alerts"),
+        )
+    )
+    windows: tuple[str, ...] = field(
+        metadata=setting(
+            "GOVPULSE_WINDOWS",
+            "5m,1h,1d",
+            "Counter windows: durations aligned to local time, `1d` = local day, "
+            "`period` = reporting period.",
+            window_list,
+        )
+    )
+    reporting_period: tuple[int, int, int] = field(
+        metadata=setting(
+            "GOVPULSE_REPORTING_PERIOD",
+            "25T12:00",
+            "Start of the monthly reporting period: day of month and local time (1022 portal: 25th 12:00).",
+            day_and_time,
+        )
+    )
+    window_grace: float = field(
+        metadata=setting(
+            "GOVPULSE_WINDOW_GRACE",
+            "10m",
+            "Late events within this much stream time after a window ends still update it.",
+            duration,
+        )
+    )
+    window_retention: Mapping[str, float] = field(
+        metadata=setting(
+            "GOVPULSE_WINDOW_RETENTION",
+            "5m=6h,1h=3d,1d=62d,period=400d",
+            "How long windows are kept, per window.",
+            retention_map,
+        )
+    )
+    max_event_bytes: int = field(
+        metadata=setting(
+            "GOVPULSE_MAX_EVENT_BYTES",
+            "65536",
+            "Larger input messages are dead-lettered.",
+            integer(minimum=256),
+        )
+    )
+    max_future_skew: float = field(
+        metadata=setting(
+            "GOVPULSE_MAX_FUTURE_SKEW",
+            "1d",
+            "Events dated further ahead of the clock are dead-lettered.",
+            duration,
+        )
+    )
+    closed_item_retention: float = field(
+        metadata=setting(
+            "GOVPULSE_CLOSED_ITEM_RETENTION",
+            "35d",
+            "How long resolved/cancelled items are kept (reopen, dedup) before removal.",
+            duration,
+        )
+    )
+    dedup_ids: int = field(
+        metadata=setting(
+            "GOVPULSE_DEDUP_IDS",
+            "32",
+            "Event ids remembered per item for de-duplication.",
+            integer(minimum=1),
+        )
+    )
+    batch_size: int = field(
+        metadata=setting(
+            "GOVPULSE_BATCH_SIZE", "2000", "Maximum events an agent processes per batch.", integer(minimum=1)
+        )
+    )
+    batch_window: float = field(
+        metadata=setting("GOVPULSE_BATCH_WINDOW", "20ms", "Longest wait to fill a batch.", duration)
+    )
+    fetch_wait: float = field(
+        metadata=setting(
+            "GOVPULSE_FETCH_WAIT",
+            "20ms",
+            "Consumer fetch long-poll; bounds latency on brokers that do not answer early (Tansu).",
+            duration,
+        )
+    )
+    session_timeout: float = field(
+        metadata=setting(
+            "GOVPULSE_SESSION_TIMEOUT",
+            "6s",
+            "Consumer group session timeout; Tansu holds each join for part of it.",
+            duration,
+        )
+    )
+    commit_interval: float = field(
+        metadata=setting(
+            "GOVPULSE_COMMIT_INTERVAL", "1s", "How often processed offsets are committed.", duration
+        )
+    )
+    tick_interval: float = field(
+        metadata=setting(
+            "GOVPULSE_TICK_INTERVAL", "200ms", "Resolution of the deadline and alert timers.", duration
+        )
+    )
+    store: str = field(
+        metadata=setting(
+            "GOVPULSE_STORE",
+            "govmemory://",
+            "Faust table store: `govmemory://` (in memory, restored from the changelogs in bulk at start "
+            "and rebalance) or `memory://` (Faust's own memory store, restored by Faust's recovery); "
+            "see docs/operations.md.",
+            text,
+            blank_is_default=True,
+        )
+    )
+    data_dir: Path = field(
+        metadata=setting(
+            "GOVPULSE_DATA_DIR",
+            ".govpulse",
+            "Directory for worker state and the dev stack's logs.",
+            path,
+            blank_is_default=True,
+        )
+    )
+    feed_maxlen: int = field(
+        metadata=setting(
+            "GOVPULSE_FEED_MAXLEN",
+            "100000",
+            "Approximate length bound of the Redis Stream `board:feed`.",
+            integer(minimum=100),
+        )
+    )
+    publish_interval: float = field(
+        metadata=setting(
+            "GOVPULSE_PUBLISH_INTERVAL",
+            "500ms",
+            "Unit counters are published at most this often per unit.",
+            duration,
+        )
+    )
+    ws_queue: int = field(
+        metadata=setting(
+            "GOVPULSE_WS_QUEUE",
+            "2000",
+            "Frames buffered per websocket connection before the slow-client policy applies.",
+            integer(minimum=10),
+        )
+    )
+    ws_slow_policy: str = field(
+        metadata=setting(
+            "GOVPULSE_WS_SLOW_POLICY",
+            "snapshot",
+            "`snapshot` (drop the backlog, send a fresh snapshot) or `close` (1008).",
+            choice("snapshot", "close"),
+        )
+    )
+    ws_max_frame: int = field(
+        metadata=setting(
+            "GOVPULSE_WS_MAX_FRAME",
+            "65536",
+            "Largest frame a client may send, in bytes.",
+            integer(minimum=1024),
+        )
+    )
+    ws_heartbeat: float = field(
+        metadata=setting(
+            "GOVPULSE_WS_HEARTBEAT", "5s", "Interval of heartbeat frames and protocol pings.", duration
+        )
+    )
+    command_rate: float = field(
+        metadata=setting(
+            "GOVPULSE_COMMAND_RATE",
+            "2",
+            "Commands (ack/explain) per second a connection may send (token bucket).",
+            number(minimum=0.01),
+        )
+    )
+    command_burst: int = field(
+        metadata=setting(
+            "GOVPULSE_COMMAND_BURST", "10", "Burst size of the command token bucket.", integer(minimum=1)
+        )
+    )
+    log_level: str = field(
+        metadata=setting(
+            "GOVPULSE_LOG_LEVEL",
+            "info",
+            "`debug`, `info`, `warning` or `error`.",
+            choice("debug", "info", "warning", "error"),
+        )
+    )
+    event_loop: str = field(
+        metadata=setting(
+            "GOVPULSE_EVENT_LOOP",
+            "uvloop",
+            "Worker event loop: `uvloop` (faster) or `asyncio`.",
+            choice("uvloop", "asyncio"),
+        )
+    )
+    metrics_port: int = field(
+        metadata=setting(
+            "GOVPULSE_METRICS_PORT", "0", "Worker Prometheus port (0 = off).", integer(minimum=0)
+        )
+    )
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -254,6 +654,10 @@ class Settings:
         return f"{self.topic_prefix}{name}"
 
 
+#: Every setting, in the order of the README table.
+OPTIONS: tuple[Setting, ...] = tuple(declared(Settings))
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read, validate and freeze the settings.
 
@@ -264,174 +668,47 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ConfigError: a variable is invalid; the message names it and the fix.
     """
     env = dict(os.environ if environ is None else environ)
+    parsed = Settings(**_read(Settings, env), environ=env)
+    return _join(parsed)
 
-    def raw(name: str) -> str:
-        return env.get(name, _DEFAULTS[name]).strip()
 
-    def integer(name: str, *, minimum: int = 0) -> int:
-        text = raw(name)
-        try:
-            value = int(text)
-        except ValueError:
-            raise ConfigError(f"{name}={text!r} is not an integer") from None
-        if value < minimum:
-            raise ConfigError(f"{name}={value} must be >= {minimum}")
-        return value
+def _read(kind: type[DataclassInstance], env: Mapping[str, str]) -> dict[str, Any]:
+    """Each field of ``kind`` parsed from ``env`` by its own declaration."""
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(kind):
+        if _SETTING in item.metadata:
+            values[item.name] = item.metadata[_SETTING].read(env)
+        elif _GROUP in item.metadata:
+            values[item.name] = item.metadata[_GROUP](**_read(item.metadata[_GROUP], env))
+    return values
 
-    def number(name: str, *, minimum: float = 0.0) -> float:
-        text = raw(name)
-        try:
-            value = float(text)
-        except ValueError:
-            raise ConfigError(f"{name}={text!r} is not a number") from None
-        if not math.isfinite(value):
-            raise ConfigError(f"{name}={text!r} is not a number")
-        if value < minimum:
-            raise ConfigError(f"{name}={value} must be >= {minimum}")
-        return value
 
-    def duration(name: str) -> float:
-        return parse_duration(raw(name), name=name)
-
-    def choice(name: str, allowed: tuple[str, ...]) -> str:
-        value = raw(name).lower()
-        if value not in allowed:
-            raise ConfigError(f"{name}={value!r} must be one of {', '.join(allowed)}")
-        return value
-
-    def data_file(name: str, packaged: str, *, package: str = "domain") -> Path:
-        given = raw(name)
-        if given:
-            path = Path(given).expanduser()
-            if not path.is_file():
-                raise ConfigError(f"{name}={given!r} does not exist or is not a file")
-            return path
-        return Path(str(resources.files(package).joinpath("data", packaged)))
-
-    profile = choice("GOVPULSE_PROFILE", ("dev", "production"))
-    secret = raw("GOVPULSE_SECRET")
+def _join(settings: Settings) -> Settings:
+    """The rules between fields, applied once each field is valid on its own."""
+    secret = settings.secret
     if not secret:
-        secret = DEV_SECRET if profile == "dev" else ""
-    elif len(secret) < 16:
-        raise ConfigError("GOVPULSE_SECRET is shorter than 16 characters; use a long random value")
-    elif secret == DEV_SECRET and profile != "dev":
+        secret = DEV_SECRET if settings.profile == "dev" else ""
+    elif secret == DEV_SECRET and settings.profile != "dev":
         raise ConfigError(
             "GOVPULSE_SECRET is the public development secret (it is in the source code); "
             "set a long random value (e.g. `openssl rand -hex 32`)"
         )
-
-    web_host = raw("GOVPULSE_WEB_HOST")
-    web_port = integer("GOVPULSE_WEB_PORT")
-    public_url = raw("GOVPULSE_PUBLIC_URL").rstrip("/") or f"http://{web_host}:{web_port}"
-    origins = tuple(o.strip().rstrip("/") for o in raw("GOVPULSE_ALLOWED_ORIGINS").split(",") if o.strip())
-
-    clock_kind = choice("GOVPULSE_CLOCK", ("wall", "accelerated", "fixed"))
-    start_text = raw("GOVPULSE_CLOCK_START")
-    start: float | None = None
-    if start_text:
-        try:
-            parsed = datetime.fromisoformat(start_text)
-        except ValueError:
-            raise ConfigError(f"GOVPULSE_CLOCK_START={start_text!r} is not an RFC 3339 instant") from None
-        if parsed.tzinfo is None:
-            raise ConfigError(f"GOVPULSE_CLOCK_START={start_text!r} needs a UTC offset, e.g. +07:00")
-        start = parsed.timestamp()
-    origin_text = raw("GOVPULSE_CLOCK_ORIGIN")
-    origin = number("GOVPULSE_CLOCK_ORIGIN") if origin_text else None
-    clock = ClockSettings(
-        kind=clock_kind,
-        speed=number("GOVPULSE_CLOCK_SPEED", minimum=0.001),
-        start=start,
-        origin=origin,
-    )
-
-    windows = tuple(w.strip() for w in raw("GOVPULSE_WINDOWS").split(",") if w.strip())
-    if not windows:
-        raise ConfigError("GOVPULSE_WINDOWS is empty; list at least one window, e.g. '5m,1h,1d'")
-    for window in windows:
-        if window not in ("1d", "period"):
-            parse_duration(window, name=f"GOVPULSE_WINDOWS entry {window!r}")
-
-    retention: dict[str, float] = {}
-    for entry in raw("GOVPULSE_WINDOW_RETENTION").split(","):
-        if not entry.strip():
-            continue
-        key, sep, value = entry.partition("=")
-        if not sep:
-            raise ConfigError(
-                f"GOVPULSE_WINDOW_RETENTION entry {entry!r} must look like WINDOW=DURATION, e.g. 5m=6h"
-            )
-        retention[key.strip()] = parse_duration(value, name=f"GOVPULSE_WINDOW_RETENTION[{key.strip()}]")
-    for window in windows:
+    public_url = settings.public_url or f"http://{settings.web_host}:{settings.web_port}"
+    # Every window is kept for a while: its default, else 72 windows (at least a day).
+    retention = dict(settings.window_retention)
+    for window in settings.windows:
         if window not in retention:
             default = WINDOW_DEFAULT_RETENTION.get(window)
             if default is None:
                 retention[window] = max(parse_duration(window) * 72, 86400.0)
             else:
                 retention[window] = parse_duration(default)
-
-    period_text = raw("GOVPULSE_REPORTING_PERIOD")
-    try:
-        day_text, _, hm = period_text.partition("T")
-        hour_text, _, minute_text = hm.partition(":")
-        period = (int(day_text), int(hour_text or 0), int(minute_text or 0))
-    except ValueError:
-        raise ConfigError(
-            f"GOVPULSE_REPORTING_PERIOD={period_text!r} must look like DAYTHH:MM, e.g. 25T12:00"
-        ) from None
-    if not (1 <= period[0] <= 28 and 0 <= period[1] < 24 and 0 <= period[2] < 60):
-        raise ConfigError(f"GOVPULSE_REPORTING_PERIOD={period_text!r}: day must be 1..28, time a valid HH:MM")
-
-    partitions = integer("GOVPULSE_PARTITIONS", minimum=1)
-    log_level = choice("GOVPULSE_LOG_LEVEL", ("debug", "info", "warning", "error"))
-
-    return Settings(
-        profile=profile,
-        app_id=raw("GOVPULSE_APP_ID") or "govpulse",
-        topic_prefix=raw("GOVPULSE_TOPIC_PREFIX"),
-        broker_url=_strip_scheme(raw("GOVPULSE_BROKER_URL")),
-        broker_port=integer("GOVPULSE_BROKER_PORT", minimum=1),
-        partitions=partitions,
-        redis_url=raw("GOVPULSE_REDIS_URL"),
-        redis_port=integer("GOVPULSE_REDIS_PORT", minimum=1),
-        web_host=web_host,
-        web_port=web_port,
-        public_url=public_url,
+    return dataclasses.replace(
+        settings,
         secret=secret,
-        allowed_origins=origins or (public_url,),
-        clock=clock,
-        units_file=data_file("GOVPULSE_UNITS_FILE", "units.json"),
-        sla_file=data_file("GOVPULSE_SLA_FILE", "sla.toml"),
-        calendar_file=data_file("GOVPULSE_CALENDAR_FILE", "calendar.toml"),
-        rules_file=data_file("GOVPULSE_RULES_FILE", "rules.toml", package="alerts"),
-        windows=windows,
-        reporting_period=period,
-        window_grace=duration("GOVPULSE_WINDOW_GRACE"),
+        public_url=public_url,
+        allowed_origins=settings.allowed_origins or (public_url,),
         window_retention=retention,
-        max_event_bytes=integer("GOVPULSE_MAX_EVENT_BYTES", minimum=256),
-        max_future_skew=duration("GOVPULSE_MAX_FUTURE_SKEW"),
-        closed_item_retention=duration("GOVPULSE_CLOSED_ITEM_RETENTION"),
-        dedup_ids=integer("GOVPULSE_DEDUP_IDS", minimum=1),
-        batch_size=integer("GOVPULSE_BATCH_SIZE", minimum=1),
-        batch_window=duration("GOVPULSE_BATCH_WINDOW"),
-        fetch_wait=duration("GOVPULSE_FETCH_WAIT"),
-        session_timeout=duration("GOVPULSE_SESSION_TIMEOUT"),
-        commit_interval=duration("GOVPULSE_COMMIT_INTERVAL"),
-        tick_interval=duration("GOVPULSE_TICK_INTERVAL"),
-        store=raw("GOVPULSE_STORE") or "govmemory://",
-        data_dir=Path(raw("GOVPULSE_DATA_DIR") or ".govpulse"),
-        feed_maxlen=integer("GOVPULSE_FEED_MAXLEN", minimum=100),
-        publish_interval=duration("GOVPULSE_PUBLISH_INTERVAL"),
-        ws_queue=integer("GOVPULSE_WS_QUEUE", minimum=10),
-        ws_slow_policy=choice("GOVPULSE_WS_SLOW_POLICY", ("snapshot", "close")),
-        ws_max_frame=integer("GOVPULSE_WS_MAX_FRAME", minimum=1024),
-        ws_heartbeat=duration("GOVPULSE_WS_HEARTBEAT"),
-        command_rate=number("GOVPULSE_COMMAND_RATE", minimum=0.01),
-        command_burst=integer("GOVPULSE_COMMAND_BURST", minimum=1),
-        log_level=log_level,
-        event_loop=choice("GOVPULSE_EVENT_LOOP", ("uvloop", "asyncio")),
-        metrics_port=integer("GOVPULSE_METRICS_PORT"),
-        environ=env,
     )
 
 
@@ -456,10 +733,3 @@ def settings_markdown() -> str:
         default = f"`{option.default}`" if option.default else "(empty)"
         lines.append(f"| `{option.env}` | {default} | {option.help} |")
     return "\n".join(lines)
-
-
-def _strip_scheme(url: str) -> str:
-    for scheme in ("kafka://", "govkafka://", "aiokafka://"):
-        if url.startswith(scheme):
-            return url[len(scheme) :]
-    return url

@@ -492,3 +492,38 @@ def test_settings_markdown_documents_every_option() -> None:
     assert (
         "| `GOVPULSE_SECRET` | (empty) | HMAC secret signing board tokens. Required outside `dev`. |"
     ) in lines
+
+
+def test_readme_table_is_the_generated_one() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"\n{settings_markdown()}\n" in readme
+
+
+# -- one declaration per setting ---------------------------------------------------------
+
+
+def test_every_field_is_declared_once_with_its_variable() -> None:
+    declared = [
+        (item.name, item.metadata["govpulse.setting"].env)
+        for item in dataclasses.fields(Settings) + dataclasses.fields(ClockSettings)
+        if "govpulse.setting" in item.metadata
+    ]
+    groups = [item.name for item in dataclasses.fields(Settings) if "govpulse.group" in item.metadata]
+    plain = [item.name for item in dataclasses.fields(Settings) if not item.metadata]
+    assert (groups, plain) == (["clock"], ["environ"])
+    assert len(declared) == len(OPTIONS)
+    assert {env for _, env in declared} == {option.env for option in OPTIONS}
+    assert ("web_port", "GOVPULSE_WEB_PORT") in declared
+    assert ("speed", "GOVPULSE_CLOCK_SPEED") in declared
+
+
+def test_settings_are_slotted() -> None:
+    assert not hasattr(load_settings({}), "__dict__")
+    assert not hasattr(load_settings({}).clock, "__dict__")
+
+
+def test_the_dev_secret_is_refused_outside_dev() -> None:
+    assert error_of(GOVPULSE_PROFILE="production", GOVPULSE_SECRET=DEV_SECRET) == (
+        "GOVPULSE_SECRET is the public development secret (it is in the source code); "
+        "set a long random value (e.g. `openssl rand -hex 32`)"
+    )
