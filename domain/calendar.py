@@ -22,10 +22,11 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from domain.errors import ConfigError
+from domain.errors import ConfigError, config_file_error
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 _DAY = 86400.0
+_KIND = "calendar"
 
 
 def format_instant(at: float) -> str:
@@ -55,29 +56,50 @@ class OfficeHours:
     sessions: tuple[tuple[time, time], ...]
 
     @classmethod
-    def parse(cls, specs: list[str]) -> OfficeHours:
+    def parse(cls, specs: list[str], *, path: Path | None = None) -> OfficeHours:
         """Parse ``["07:30-11:30", "13:00-17:00"]``.
+
+        Args:
+            specs: the sessions, in order.
+            path: the calendar file they come from, for messages.
 
         Raises:
             ConfigError: a session is malformed, empty, or overlaps the previous one.
         """
         sessions: list[tuple[time, time]] = []
         for spec in specs:
+            entry = f"[office_hours] session {spec!r}"
             start_text, sep, end_text = spec.partition("-")
             try:
                 start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(end_text.strip())
-            except ValueError:
-                raise ConfigError(f"office hours session {spec!r} must look like '07:30-11:30'") from None
-            if start.tzinfo is not None or end.tzinfo is not None:
                 # time.fromisoformat reads "11:30-12:00" as 11:30 at UTC-12:00.
-                raise ConfigError(f"office hours session {spec!r} must look like '07:30-11:30'")
+                if start.tzinfo is not None or end.tzinfo is not None:
+                    raise ValueError(spec)
+            except ValueError:
+                raise config_file_error(
+                    _KIND, path, entry, "is not a time range", "write it like '07:30-11:30'"
+                ) from None
             if not sep or end <= start:
-                raise ConfigError(f"office hours session {spec!r} must end after it starts")
+                raise config_file_error(
+                    _KIND, path, entry, "does not end after it starts", "write the start first"
+                )
             if sessions and start < sessions[-1][1]:
-                raise ConfigError(f"office hours session {spec!r} overlaps the previous one")
+                raise config_file_error(
+                    _KIND,
+                    path,
+                    entry,
+                    "overlaps the previous session",
+                    "list sessions in order, without overlaps",
+                )
             sessions.append((start, end))
         if not sessions:
-            raise ConfigError("office hours need at least one session, e.g. ['07:30-11:30', '13:00-17:00']")
+            raise config_file_error(
+                _KIND,
+                path,
+                "[office_hours] sessions",
+                "there are none",
+                "list at least one session, e.g. sessions = ['07:30-11:30', '13:00-17:00']",
+            )
         return cls(tuple(sessions))
 
     @property
@@ -117,29 +139,39 @@ class WorkCalendar:
         Raises:
             ConfigError: the file is unreadable or malformed; the message names the entry.
         """
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"calendar file {path}: {exc}") from None
+        data = read_toml(_KIND, path)
         office = data.get("office_hours", {})
         sessions = office.get("sessions", []) if isinstance(office, dict) else None
         if not isinstance(sessions, list) or not all(isinstance(spec, str) for spec in sessions):
-            raise ConfigError(
-                f"calendar file {path}: [office_hours] sessions must be a list of strings like '07:30-11:30'"
+            raise config_file_error(
+                _KIND,
+                path,
+                "[office_hours] sessions",
+                "is not a list of strings",
+                "write sessions = ['07:30-11:30', '13:00-17:00'] under [office_hours]",
             )
-        hours = OfficeHours.parse(sessions)
+        hours = OfficeHours.parse(sessions, path=path)
         entries = data.get("override", [])
         if not isinstance(entries, list):
-            raise ConfigError(f"calendar file {path}: 'override' must be an array of tables ([[override]])")
+            raise config_file_error(
+                _KIND,
+                path,
+                "override",
+                "is not an array of tables",
+                "write each override as an [[override]] table",
+            )
         overrides: dict[date, DayOverride] = {}
         for index, entry in enumerate(entries):
             day, working = (
                 (entry.get("date"), entry.get("working")) if isinstance(entry, dict) else (None, None)
             )
             if not isinstance(day, date) or isinstance(day, datetime) or not isinstance(working, bool):
-                raise ConfigError(
-                    f"calendar file {path}: override #{index + 1} needs 'date = YYYY-MM-DD' "
-                    f"and 'working = true|false'"
+                raise config_file_error(
+                    _KIND,
+                    path,
+                    f"override #{index + 1}",
+                    "needs a date and whether it is a working day",
+                    "write date = YYYY-MM-DD (a TOML date, no quotes) and working = true|false",
                 )
             overrides[day] = DayOverride(day, working, str(entry.get("name", "")))
         return cls(office_hours=hours, overrides=overrides)
@@ -326,3 +358,23 @@ def local_instant(day: date, at: time) -> float:
 
 def _seconds(value: time) -> float:
     return value.hour * 3600.0 + value.minute * 60.0 + value.second
+
+
+def read_toml(kind: str, path: Path) -> dict[str, object]:
+    """Read the TOML file ``path`` holding ``kind`` data (calendar, SLA).
+
+    Raises:
+        ConfigError: unreadable or not TOML, in the form of :func:`~domain.errors.config_file_error`.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise config_file_error(kind, path, "path", str(exc), "check the path and its permissions") from None
+    except UnicodeDecodeError as exc:
+        raise config_file_error(kind, path, "syntax", str(exc), "save the file as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise config_file_error(
+            kind, path, "syntax", str(exc), "write valid TOML (https://toml.io)"
+        ) from None

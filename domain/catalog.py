@@ -8,17 +8,17 @@ says, so roll-ups work for any depth.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from domain.errors import ConfigError
+from domain.errors import ConfigError, config_file_error
+from domain.ids import UNIT_CODE_MAX_LENGTH, valid_unit_code
 
 KINDS = frozenset({"city", "department", "district", "ward", "commune", "special_zone", "center"})
-_CODE = re.compile(r"[A-Z0-9][A-Z0-9-]{0,47}\Z")
+_KIND = "unit catalog"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,31 +48,46 @@ class Catalog:
         ConfigError: on construction, if the units do not form one tree.
     """
 
-    def __init__(self, units: list[Unit], *, name: str = "") -> None:
+    def __init__(self, units: list[Unit], *, name: str = "", path: Path | None = None) -> None:
         self.name = name
+
+        def error(entry: str, problem: str, fix: str) -> ConfigError:
+            return config_file_error(_KIND, path, entry, problem, fix)
+
         by_code: dict[str, Unit] = {}
         for unit in units:
             if unit.code in by_code:
-                raise ConfigError(f"unit catalog: code {unit.code!r} appears twice")
+                raise error(f"unit {unit.code}", "the code appears twice", "keep one entry per code")
             by_code[unit.code] = unit
         self.units: Mapping[str, Unit] = by_code
         roots = [unit.code for unit in units if unit.parent is None]
         if len(roots) != 1:
-            raise ConfigError(f"unit catalog needs exactly one root unit (parent null), found {roots}")
+            raise error(
+                "units",
+                f"needs exactly one root unit (parent null), found {roots}",
+                "give the city parent null and every other unit a parent",
+            )
         self.root = roots[0]
         children: dict[str, list[str]] = {code: [] for code in self.units}
         for unit in units:
-            if not _CODE.match(unit.code):
-                raise ConfigError(
-                    f"unit catalog: code {unit.code!r} must be uppercase letters, digits and '-'"
+            if not valid_unit_code(unit.code):
+                raise error(
+                    f"unit {unit.code!r}",
+                    "the code is not a unit code",
+                    f"use uppercase letters, digits and '-', at most {UNIT_CODE_MAX_LENGTH} characters "
+                    "(e.g. 'P-BEN-THANH')",
                 )
             if unit.kind not in KINDS:
-                raise ConfigError(
-                    f"unit catalog: {unit.code} has kind {unit.kind!r}; use one of {sorted(KINDS)}"
+                raise error(
+                    f"unit {unit.code}", f"kind {unit.kind!r} is unknown", f"use one of {sorted(KINDS)}"
                 )
             if unit.parent is not None:
                 if unit.parent not in self.units:
-                    raise ConfigError(f"unit catalog: {unit.code} has unknown parent {unit.parent!r}")
+                    raise error(
+                        f"unit {unit.code}",
+                        f"parent {unit.parent!r} is not in the catalog",
+                        "add that unit or correct the parent",
+                    )
                 children[unit.parent].append(unit.code)
         self._children = {code: tuple(kids) for code, kids in children.items()}
         self._lineage: dict[str, tuple[str, ...]] = {}
@@ -80,7 +95,11 @@ class Catalog:
             chain = [code]
             while (parent := self.units[chain[-1]].parent) is not None:
                 if parent in chain:
-                    raise ConfigError(f"unit catalog: cycle through {parent}")
+                    raise error(
+                        f"unit {parent}",
+                        "its parents form a cycle",
+                        "make every chain of parents end at the root",
+                    )
                 chain.append(parent)
             self._lineage[code] = tuple(chain)
 
@@ -92,12 +111,20 @@ class Catalog:
             ConfigError: unreadable file, missing fields, or not a tree.
         """
         try:
-            data = orjson.loads(path.read_bytes())
-        except (OSError, orjson.JSONDecodeError) as exc:
-            raise ConfigError(f"unit catalog {path}: {exc}") from None
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise config_file_error(
+                _KIND, path, "path", str(exc), "check the path and its permissions"
+            ) from None
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise config_file_error(_KIND, path, "syntax", str(exc), "write valid JSON in UTF-8") from None
         entries = data.get("units", []) if isinstance(data, dict) else []
         if not isinstance(entries, list):
-            raise ConfigError(f"unit catalog {path}: 'units' must be an array of unit objects")
+            raise config_file_error(
+                _KIND, path, "'units'", "is not an array", 'write "units": [{"code": …, …}, …]'
+            )
         units: list[Unit] = []
         for index, entry in enumerate(entries):
             try:
@@ -111,12 +138,18 @@ class Catalog:
                     )
                 )
             except (KeyError, TypeError):
-                raise ConfigError(
-                    f"unit catalog {path}: unit #{index + 1} needs code, name_vi, kind and parent"
+                raise config_file_error(
+                    _KIND,
+                    path,
+                    f"unit #{index + 1}",
+                    "is not an object with code, name_vi, kind and parent",
+                    "add the missing fields (name_en is optional: it defaults to name_vi)",
                 ) from None
         if not units:
-            raise ConfigError(f"unit catalog {path} has no units")
-        return cls(units, name=str(data.get("name", "")))
+            raise config_file_error(
+                _KIND, path, "'units'", "has no units", "list the units, the city first (parent null)"
+            )
+        return cls(units, name=str(data.get("name", "")), path=path)
 
     def __contains__(self, code: object) -> bool:
         return code in self.units

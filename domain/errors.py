@@ -5,6 +5,7 @@ Every package adds its own branch under :class:`GovpulseError` in its own ``erro
 
     GovpulseError
     ├── ConfigError              a setting or a config file is wrong; the message says how to fix it
+    │                            (files: config_file_error's "<kind> file <path>: <entry>: <what>; <fix>")
     ├── ServiceError             a process govpulse starts or needs (broker, Redis) is not usable
     ├── InvalidId                not an id or a unit code (domain.ids); callers re-raise it as their own
     ├── Rejected                 input that goes to gov.deadletter, with a reason
@@ -47,3 +48,20 @@ class InvalidEvent(Rejected):
 
 class InvalidTransition(Rejected):
     """The event is valid but impossible for the item's current state."""
+
+
+def config_file_error(kind: str, path: object, entry: str, problem: str, fix: str) -> ConfigError:
+    """A :class:`ConfigError` about one entry of a configuration file, in the one form
+    ``<kind> file <path>: <entry>: <what is wrong>; <how to fix>``.
+
+    Args:
+        kind: what the file holds: ``unit catalog``, ``calendar``, ``SLA``.
+        path: the file; ``None`` for data not read from a file (the message then starts
+            with ``<kind>:``).
+        entry: the entry at fault, as the file spells it (``[category.y-te]``, ``unit P-1``,
+            ``override #2``), or ``syntax`` / ``path`` for the file as a whole.
+        problem: what is wrong with it.
+        fix: how to fix it.
+    """
+    where = kind if path is None else f"{kind} file {path}"
+    return ConfigError(f"{where}: {entry}: {problem}; {fix}")

@@ -8,15 +8,16 @@ fresh period (``restart``) or inherits the citizen's remaining time (``continue`
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from domain.calendar import WorkCalendar
-from domain.errors import ConfigError
+from domain.calendar import WorkCalendar, read_toml
+from domain.errors import config_file_error
 from domain.events import Priority, Sla
+
+_KIND = "SLA"
 
 
 class ClockKind(StrEnum):
@@ -60,14 +61,13 @@ class SlaPolicy:
         Raises:
             ConfigError: the file or an entry is invalid; the message names it.
         """
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"SLA file {path}: {exc}") from None
+        data = read_toml(_KIND, path)
         default = _category(path, "default", data.get("default", {}), None)
         entries = data.get("category", {})
         if not isinstance(entries, dict):
-            raise ConfigError(f"SLA file {path}: [category] must be a table of [category.CODE] tables")
+            raise config_file_error(
+                _KIND, path, "[category]", "is not a table", "write one [category.CODE] table per category"
+            )
         categories = {code: _category(path, code, entry, default) for code, entry in entries.items()}
         return cls(categories, default)
 
@@ -106,27 +106,69 @@ class SlaPolicy:
 
 
 def _category(path: Path, code: str, entry: object, base: CategorySla | None) -> CategorySla:
+    """One ``[default]`` (``base`` is ``None``) or ``[category.CODE]`` table; categories inherit
+    the default's service levels, not its names."""
+    table = "[default]" if base is None else f"[category.{code}]"
     if not isinstance(entry, dict):
-        raise ConfigError(f"SLA file {path}: [{code}] must be a table")
+        raise config_file_error(
+            _KIND,
+            path,
+            table,
+            "is not a table",
+            "write it as a table with working_days, urgent_hours, unit_clock",
+        )
 
-    def get(name: str) -> object:
+    def get(name: str, example: str) -> object:
         if name in entry:
             return entry[name]
         if base is None:
-            raise ConfigError(f"SLA file {path}: [{code}] is missing '{name}'")
+            raise config_file_error(_KIND, path, table, f"'{name}' is missing", f"add {name} = {example}")
         return getattr(base, name)
 
-    working_days, urgent_hours, unit_clock = get("working_days"), get("urgent_hours"), get("unit_clock")
+    working_days = get("working_days", "10")
+    urgent_hours = get("urgent_hours", "48")
+    unit_clock = get("unit_clock", "'continue'")
     if not isinstance(working_days, int) or isinstance(working_days, bool) or working_days < 1:
-        raise ConfigError(f"SLA file {path}: [{code}] working_days must be a whole number >= 1")
+        raise config_file_error(
+            _KIND,
+            path,
+            table,
+            f"working_days = {working_days!r} is not a whole number >= 1",
+            "write a number of working days, e.g. working_days = 5",
+        )
     if not isinstance(urgent_hours, (int, float)) or isinstance(urgent_hours, bool) or urgent_hours <= 0:
-        raise ConfigError(f"SLA file {path}: [{code}] urgent_hours must be a number > 0")
+        raise config_file_error(
+            _KIND,
+            path,
+            table,
+            f"urgent_hours = {urgent_hours!r} is not a number > 0",
+            "write a number of clock hours, e.g. urgent_hours = 24",
+        )
     if unit_clock not in ("continue", "restart"):
-        raise ConfigError(f"SLA file {path}: [{code}] unit_clock must be 'continue' or 'restart'")
+        raise config_file_error(
+            _KIND,
+            path,
+            table,
+            f"unit_clock = {unit_clock!r} is neither 'continue' nor 'restart'",
+            "write unit_clock = 'continue' (a transfer keeps the citizen's deadline) or 'restart'",
+        )
+    # Names are the category's own (not the default's): name_vi, else the code; name_en, else name_vi.
+    name_vi = entry.get("name_vi", code)
+    name_en = entry.get("name_en", name_vi)
+    for key, name in (("name_vi", name_vi), ("name_en", name_en)):
+        if not isinstance(name, str) or not name.strip():
+            raise config_file_error(
+                _KIND,
+                path,
+                table,
+                f"{key} = {name!r} is not a name",
+                f"write the category's name as text, e.g. {key} = "
+                + ("'Môi trường'" if key == "name_vi" else "'Environment'"),
+            )
     return CategorySla(
         code=code,
-        name_vi=str(entry.get("name_vi", code)),
-        name_en=str(entry.get("name_en", code)),
+        name_vi=str(name_vi),
+        name_en=str(name_en),
         working_days=working_days,
         urgent_hours=float(urgent_hours),
         unit_clock=str(unit_clock),

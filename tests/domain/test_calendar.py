@@ -14,6 +14,7 @@ from domain.calendar import (
     DayOverride,
     OfficeHours,
     WorkCalendar,
+    format_instant,
     local_date,
     local_instant,
     local_midnight,
@@ -360,32 +361,32 @@ def test_local_midnight_and_instant_are_utc_plus_seven() -> None:
 # -- malformed files --------------------------------------------------------------------
 
 
+NOT_A_RANGE = "is not a time range; write it like '07:30-11:30'"
+BACKWARDS = "does not end after it starts; write the start first"
+OVERLAP = "overlaps the previous session; list sessions in order, without overlaps"
+NO_SESSIONS = (
+    "[office_hours] sessions: there are none; "
+    "list at least one session, e.g. sessions = ['07:30-11:30', '13:00-17:00']"
+)
+
+
 @pytest.mark.parametrize(
     ("specs", "message"),
     [
-        ([], "office hours need at least one session, e.g. ['07:30-11:30', '13:00-17:00']"),
-        (["7h30-11h30"], "office hours session '7h30-11h30' must look like '07:30-11:30'"),
-        (["07:30"], "office hours session '07:30' must look like '07:30-11:30'"),
-        (
-            ["07:30-11:30-12:00"],
-            "office hours session '07:30-11:30-12:00' must look like '07:30-11:30'",
-        ),
-        (["11:30-07:30"], "office hours session '11:30-07:30' must end after it starts"),
-        (["07:30-07:30"], "office hours session '07:30-07:30' must end after it starts"),
-        (
-            ["07:30-11:30", "11:00-17:00"],
-            "office hours session '11:00-17:00' overlaps the previous one",
-        ),
-        (
-            ["13:00-17:00", "07:30-11:30"],
-            "office hours session '07:30-11:30' overlaps the previous one",
-        ),
+        ([], NO_SESSIONS),
+        (["7h30-11h30"], f"[office_hours] session '7h30-11h30': {NOT_A_RANGE}"),
+        (["07:30"], f"[office_hours] session '07:30': {NOT_A_RANGE}"),
+        (["07:30-11:30-12:00"], f"[office_hours] session '07:30-11:30-12:00': {NOT_A_RANGE}"),
+        (["11:30-07:30"], f"[office_hours] session '11:30-07:30': {BACKWARDS}"),
+        (["07:30-07:30"], f"[office_hours] session '07:30-07:30': {BACKWARDS}"),
+        (["07:30-11:30", "11:00-17:00"], f"[office_hours] session '11:00-17:00': {OVERLAP}"),
+        (["13:00-17:00", "07:30-11:30"], f"[office_hours] session '07:30-11:30': {OVERLAP}"),
     ],
 )
 def test_bad_office_hours_are_config_errors(specs: list[str], message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         OfficeHours.parse(specs)
-    assert str(caught.value) == message
+    assert str(caught.value) == f"calendar: {message}"
 
 
 def test_adjacent_sessions_are_accepted() -> None:
@@ -394,50 +395,42 @@ def test_adjacent_sessions_are_accepted() -> None:
     assert hours.seconds_per_day == 9.5 * H
 
 
-def _override_error(path: Path, number: int) -> str:
-    return f"calendar file {path}: override #{number} needs 'date = YYYY-MM-DD' and 'working = true|false'"
-
-
+OVERRIDE = (
+    "needs a date and whether it is a working day; "
+    "write date = YYYY-MM-DD (a TOML date, no quotes) and working = true|false"
+)
+NOT_A_LIST = (
+    "[office_hours] sessions: is not a list of strings; "
+    "write sessions = ['07:30-11:30', '13:00-17:00'] under [office_hours]"
+)
 SESSIONS = '[office_hours]\nsessions = ["07:30-11:30", "13:00-17:00"]\n'
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "office hours need at least one session, e.g. ['07:30-11:30', '13:00-17:00']"),
-        (
-            "[office_hours]\nsessions = ['8-12']\n",
-            "office hours session '8-12' must look like '07:30-11:30'",
-        ),
-        (
-            SESSIONS + "[[override]]\ndate = 2026-03-10\n",
-            "override #1",
-        ),
+        ("", NO_SESSIONS),
+        ("[office_hours]\nsessions = ['8-12']\n", f"[office_hours] session '8-12': {NOT_A_RANGE}"),
+        (SESSIONS + "[[override]]\ndate = 2026-03-10\n", f"override #1: {OVERRIDE}"),
         (
             SESSIONS + "[[override]]\ndate = 2026-03-10\nworking = false\n"
             "[[override]]\ndate = '2026-03-11'\nworking = false\n",
-            "override #2",
+            f"override #2: {OVERRIDE}",
         ),
-        (SESSIONS + "[[override]]\ndate = 2026-03-10T00:00:00\nworking = false\n", "override #1"),
-        (SESSIONS + "[[override]]\ndate = 2026-03-10\nworking = 'no'\n", "override #1"),
-        (SESSIONS + "[[override]]\nworking = true\n", "override #1"),
-        ("override = [1]\n" + SESSIONS, "override #1"),
+        (
+            SESSIONS + "[[override]]\ndate = 2026-03-10T00:00:00\nworking = false\n",
+            f"override #1: {OVERRIDE}",
+        ),
+        (SESSIONS + "[[override]]\ndate = 2026-03-10\nworking = 'no'\n", f"override #1: {OVERRIDE}"),
+        (SESSIONS + "[[override]]\nworking = true\n", f"override #1: {OVERRIDE}"),
+        ("override = [1]\n" + SESSIONS, f"override #1: {OVERRIDE}"),
         (
             "override = 5\n" + SESSIONS,
-            "'override' must be an array of tables ([[override]])",
+            "override: is not an array of tables; write each override as an [[override]] table",
         ),
-        (
-            "office_hours = '07:30-11:30'\n",
-            "[office_hours] sessions must be a list of strings like '07:30-11:30'",
-        ),
-        (
-            "[office_hours]\nsessions = '07:30-11:30'\n",
-            "[office_hours] sessions must be a list of strings like '07:30-11:30'",
-        ),
-        (
-            "[office_hours]\nsessions = [730]\n",
-            "[office_hours] sessions must be a list of strings like '07:30-11:30'",
-        ),
+        ("office_hours = '07:30-11:30'\n", NOT_A_LIST),
+        ("[office_hours]\nsessions = '07:30-11:30'\n", NOT_A_LIST),
+        ("[office_hours]\nsessions = [730]\n", NOT_A_LIST),
     ],
     ids=[
         "empty-file",
@@ -459,11 +452,7 @@ def test_malformed_calendar_file_is_config_error(tmp_path: Path, text: str, mess
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         WorkCalendar.from_file(path)
-    if message.startswith("override #"):
-        message = _override_error(path, int(message.removeprefix("override #")))
-    elif message.startswith(("'override'", "[office_hours]")):
-        message = f"calendar file {path}: {message}"
-    assert str(caught.value) == message
+    assert str(caught.value) == f"calendar file {path}: {message}"
 
 
 def test_calendar_file_that_is_not_toml_is_config_error(tmp_path: Path) -> None:
@@ -473,11 +462,30 @@ def test_calendar_file_that_is_not_toml_is_config_error(tmp_path: Path) -> None:
         tomllib.loads(path.read_text(encoding="utf-8"))
     with pytest.raises(ConfigError) as caught:
         WorkCalendar.from_file(path)
-    assert str(caught.value) == f"calendar file {path}: {decoded.value}"
+    assert (
+        str(caught.value)
+        == f"calendar file {path}: syntax: {decoded.value}; write valid TOML (https://toml.io)"
+    )
 
 
 def test_missing_calendar_file_is_config_error(tmp_path: Path) -> None:
     path = tmp_path / "nowhere.toml"
     with pytest.raises(ConfigError) as caught:
         WorkCalendar.from_file(path)
-    assert str(caught.value) == (f"calendar file {path}: [Errno 2] No such file or directory: '{path}'")
+    assert str(caught.value) == (
+        f"calendar file {path}: path: [Errno 2] No such file or directory: '{path}'; "
+        "check the path and its permissions"
+    )
+
+
+@pytest.mark.parametrize(
+    ("at_", "text"),
+    [
+        (1772384400.0, "2026-03-02T00:00:00.000+07:00"),
+        (1772384400.25, "2026-03-02T00:00:00.250+07:00"),
+        (946659600.0, "2000-01-01T00:00:00.000+07:00"),
+    ],
+)
+def test_format_instant_is_rfc3339_local_time_to_the_millisecond(at_: float, text: str) -> None:
+    assert format_instant(at_) == text
+    assert datetime.fromisoformat(text).timestamp() == at_

@@ -144,53 +144,60 @@ def test_three_level_children_leaves_and_descendants(three_levels: Catalog) -> N
 
 # -- not a tree ----------------------------------------------------------------------
 
+NOT_A_CODE = (
+    "the code is not a unit code; use uppercase letters, digits and '-', at most 48 characters "
+    "(e.g. 'P-BEN-THANH')"
+)
+
 
 @pytest.mark.parametrize(
     ("units", "message"),
     [
         (
             [unit("HCM", None, "city"), unit("HN", None, "city")],
-            "unit catalog needs exactly one root unit (parent null), found ['HCM', 'HN']",
+            "unit catalog: units: needs exactly one root unit (parent null), found ['HCM', 'HN']; "
+            "give the city parent null and every other unit a parent",
         ),
         (
             [unit("A", "B"), unit("B", "A")],
-            "unit catalog needs exactly one root unit (parent null), found []",
+            "unit catalog: units: needs exactly one root unit (parent null), found []; "
+            "give the city parent null and every other unit a parent",
         ),
         (
             [unit("HCM", None, "city"), unit("P-1", "Q9")],
-            "unit catalog: P-1 has unknown parent 'Q9'",
+            "unit catalog: unit P-1: parent 'Q9' is not in the catalog; add that unit or correct the parent",
         ),
         (
             [unit("HCM", None, "city"), unit("A", "B"), unit("B", "A")],
-            "unit catalog: cycle through A",
+            "unit catalog: unit A: its parents form a cycle; make every chain of parents end at the root",
         ),
         (
             [unit("HCM", None, "city"), unit("SELF", "SELF")],
-            "unit catalog: cycle through SELF",
+            "unit catalog: unit SELF: its parents form a cycle; make every chain of parents end at the root",
         ),
         (
             [unit("HCM", None, "city"), unit("p-ben-thanh", "HCM")],
-            "unit catalog: code 'p-ben-thanh' must be uppercase letters, digits and '-'",
+            f"unit catalog: unit 'p-ben-thanh': {NOT_A_CODE}",
         ),
         (
             [unit("HCM", None, "city"), unit("P BEN THANH", "HCM")],
-            "unit catalog: code 'P BEN THANH' must be uppercase letters, digits and '-'",
+            f"unit catalog: unit 'P BEN THANH': {NOT_A_CODE}",
         ),
         (
             [unit("HCM", None, "city"), unit("-P1", "HCM")],
-            "unit catalog: code '-P1' must be uppercase letters, digits and '-'",
+            f"unit catalog: unit '-P1': {NOT_A_CODE}",
         ),
         (
             [unit("HCM", None, "city"), unit("P" * 49, "HCM")],
-            f"unit catalog: code {'P' * 49!r} must be uppercase letters, digits and '-'",
+            f"unit catalog: unit {'P' * 49!r}: {NOT_A_CODE}",
         ),
         (
             [unit("HCM", None, "city"), unit("P-1", "HCM"), unit("P-1", "HCM")],
-            "unit catalog: code 'P-1' appears twice",
+            "unit catalog: unit P-1: the code appears twice; keep one entry per code",
         ),
         (
             [unit("HCM", None, "city"), unit("P-1", "HCM", "province")],
-            "unit catalog: P-1 has kind 'province'; use one of "
+            "unit catalog: unit P-1: kind 'province' is unknown; use one of "
             "['center', 'city', 'commune', 'department', 'district', 'special_zone', 'ward']",
         ),
     ],
@@ -219,29 +226,40 @@ def test_longest_allowed_code_is_accepted() -> None:
     assert catalog.lineage("P" * 48) == ("P" * 48, "HCM")
 
 
+NO_UNITS = "unit catalog file {path}: 'units': has no units; list the units, the city first (parent null)"
+NOT_A_UNIT = (
+    "is not an object with code, name_vi, kind and parent; "
+    "add the missing fields (name_en is optional: it defaults to name_vi)"
+)
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"{}", "unit catalog {path} has no units"),
-        (b'{"units": []}', "unit catalog {path} has no units"),
-        (b"[]", "unit catalog {path} has no units"),
-        (b'{"units": 5}', "unit catalog {path}: 'units' must be an array of unit objects"),
+        (b"{}", NO_UNITS),
+        (b'{"units": []}', NO_UNITS),
+        (b"[]", NO_UNITS),
+        (
+            b'{"units": 5}',
+            'unit catalog file {path}: \'units\': is not an array; write "units": [{{"code": …, …}}, …]',
+        ),
         (
             b'{"units": [{"code": "HCM", "kind": "city", "parent": null}]}',
-            "unit catalog {path}: unit #1 needs code, name_vi, kind and parent",
+            "unit catalog file {path}: unit #1: " + NOT_A_UNIT,
         ),
         (
             b'{"units": [{"code": "HCM", "name_vi": "HCM", "kind": "city", "parent": null}, "P-1"]}',
-            "unit catalog {path}: unit #2 needs code, name_vi, kind and parent",
+            "unit catalog file {path}: unit #2: " + NOT_A_UNIT,
         ),
         (
             b'{"units": [{"code": "HCM", "name_vi": "HCM", "parent": null}]}',
-            "unit catalog {path}: unit #1 needs code, name_vi, kind and parent",
+            "unit catalog file {path}: unit #1: " + NOT_A_UNIT,
         ),
         (
             b'{"units": [{"code": "HCM", "name_vi": "HCM", "kind": "city", "parent": null},'
             b' {"code": "P-1", "name_vi": "P", "kind": "ward", "parent": "HN"}]}',
-            "unit catalog: P-1 has unknown parent 'HN'",
+            "unit catalog file {path}: unit P-1: parent 'HN' is not in the catalog; "
+            "add that unit or correct the parent",
         ),
     ],
     ids=[
@@ -270,11 +288,24 @@ def test_catalog_file_that_is_not_json_is_config_error(tmp_path: Path) -> None:
         orjson.loads(b"{units: ")
     with pytest.raises(ConfigError) as caught:
         Catalog.from_file(path)
-    assert str(caught.value) == f"unit catalog {path}: {decoded.value}"
+    assert (
+        str(caught.value) == f"unit catalog file {path}: syntax: {decoded.value}; write valid JSON in UTF-8"
+    )
 
 
 def test_missing_catalog_file_is_config_error(tmp_path: Path) -> None:
     path = tmp_path / "nowhere.json"
     with pytest.raises(ConfigError) as caught:
         Catalog.from_file(path)
-    assert str(caught.value) == f"unit catalog {path}: [Errno 2] No such file or directory: '{path}'"
+    assert str(caught.value) == (
+        f"unit catalog file {path}: path: [Errno 2] No such file or directory: '{path}'; "
+        "check the path and its permissions"
+    )
+
+
+@pytest.mark.parametrize("name", ["units.json", "units-2024.json"])
+def test_every_packaged_unit_has_a_vietnamese_and_an_english_name(name: str) -> None:
+    path = Path(__file__).parents[2] / "domain" / "data" / name
+    entries = orjson.loads(path.read_bytes())["units"]
+    assert all(entry["name_vi"].strip() and entry["name_en"].strip() for entry in entries)
+    assert len(Catalog.from_file(path)) == len(entries)

@@ -153,71 +153,79 @@ def test_category_inherits_missing_values_from_the_default(tmp_path: Path) -> No
     )
     policy = SlaPolicy.from_file(path)
     assert policy.default == CategorySla("default", "default", "default", 10, 48.0, "continue")
+    # Names are not inherited: name_en falls back to name_vi, name_vi to the code.
     assert policy.categories == {
-        "dat-dai": CategorySla("dat-dai", "Đất đai", "dat-dai", 10, 48.0, "restart"),
+        "dat-dai": CategorySla("dat-dai", "Đất đai", "Đất đai", 10, 48.0, "restart"),
         "y-te": CategorySla("y-te", "y-te", "y-te", 10, 8.5, "continue"),
     }
 
 
+def test_every_packaged_category_has_a_vietnamese_and_an_english_name() -> None:
+    data = tomllib.loads(PACKAGED.read_text(encoding="utf-8"))
+    tables = [data["default"], *data["category"].values()]
+    assert all(table["name_vi"].strip() and table["name_en"].strip() for table in tables)
+    assert len({table["name_en"] for table in tables}) == len(tables)
+
+
 VALID_DEFAULT = "[default]\nworking_days = 10\nurgent_hours = 48\nunit_clock = 'continue'\n"
+DAYS = "write a number of working days, e.g. working_days = 5"
+HOURS = "write a number of clock hours, e.g. urgent_hours = 24"
+CLOCK = "write unit_clock = 'continue' (a transfer keeps the citizen's deadline) or 'restart'"
+TABLE = "write it as a table with working_days, urgent_hours, unit_clock"
+
+
+def default(days: str = "10", hours: str = "48", clock: str = "'continue'") -> str:
+    return f"[default]\nworking_days = {days}\nurgent_hours = {hours}\nunit_clock = {clock}\n"
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "[default] is missing 'working_days'"),
+        ("", "[default]: 'working_days' is missing; add working_days = 10"),
         (
             "[default]\nworking_days = 10\nunit_clock = 'continue'\n",
-            "[default] is missing 'urgent_hours'",
-        ),
-        ("[default]\nworking_days = 10\nurgent_hours = 48\n", "[default] is missing 'unit_clock'"),
-        (
-            "[default]\nworking_days = 0\nurgent_hours = 48\nunit_clock = 'continue'\n",
-            "[default] working_days must be a whole number >= 1",
+            "[default]: 'urgent_hours' is missing; add urgent_hours = 48",
         ),
         (
-            "[default]\nworking_days = '5'\nurgent_hours = 48\nunit_clock = 'continue'\n",
-            "[default] working_days must be a whole number >= 1",
+            "[default]\nworking_days = 10\nurgent_hours = 48\n",
+            "[default]: 'unit_clock' is missing; add unit_clock = 'continue'",
         ),
+        (default(days="0"), f"[default]: working_days = 0 is not a whole number >= 1; {DAYS}"),
+        (default(days="'5'"), f"[default]: working_days = '5' is not a whole number >= 1; {DAYS}"),
+        (default(days="2.5"), f"[default]: working_days = 2.5 is not a whole number >= 1; {DAYS}"),
+        (default(days="true"), f"[default]: working_days = True is not a whole number >= 1; {DAYS}"),
+        (default(hours="0"), f"[default]: urgent_hours = 0 is not a number > 0; {HOURS}"),
+        (default(hours="-4"), f"[default]: urgent_hours = -4 is not a number > 0; {HOURS}"),
+        (default(hours="'4h'"), f"[default]: urgent_hours = '4h' is not a number > 0; {HOURS}"),
+        (default(hours="false"), f"[default]: urgent_hours = False is not a number > 0; {HOURS}"),
         (
-            "[default]\nworking_days = 2.5\nurgent_hours = 48\nunit_clock = 'continue'\n",
-            "[default] working_days must be a whole number >= 1",
-        ),
-        (
-            "[default]\nworking_days = true\nurgent_hours = 48\nunit_clock = 'continue'\n",
-            "[default] working_days must be a whole number >= 1",
-        ),
-        (
-            "[default]\nworking_days = 5\nurgent_hours = 0\nunit_clock = 'continue'\n",
-            "[default] urgent_hours must be a number > 0",
-        ),
-        (
-            "[default]\nworking_days = 5\nurgent_hours = -4\nunit_clock = 'continue'\n",
-            "[default] urgent_hours must be a number > 0",
-        ),
-        (
-            "[default]\nworking_days = 5\nurgent_hours = '4h'\nunit_clock = 'continue'\n",
-            "[default] urgent_hours must be a number > 0",
-        ),
-        (
-            "[default]\nworking_days = 5\nurgent_hours = false\nunit_clock = 'continue'\n",
-            "[default] urgent_hours must be a number > 0",
-        ),
-        (
-            "[default]\nworking_days = 5\nurgent_hours = 4\nunit_clock = 'pause'\n",
-            "[default] unit_clock must be 'continue' or 'restart'",
+            default(clock="'pause'"),
+            f"[default]: unit_clock = 'pause' is neither 'continue' nor 'restart'; {CLOCK}",
         ),
         (
             VALID_DEFAULT + "[category.moi-truong]\nworking_days = 0\n",
-            "[moi-truong] working_days must be a whole number >= 1",
+            f"[category.moi-truong]: working_days = 0 is not a whole number >= 1; {DAYS}",
         ),
         (
             VALID_DEFAULT + "[category.dat-dai]\nunit_clock = 'Restart'\n",
-            "[dat-dai] unit_clock must be 'continue' or 'restart'",
+            f"[category.dat-dai]: unit_clock = 'Restart' is neither 'continue' nor 'restart'; {CLOCK}",
         ),
-        ("default = 5\n", "[default] must be a table"),
-        ("category = 5\n" + VALID_DEFAULT, "[category] must be a table of [category.CODE] tables"),
-        (VALID_DEFAULT + "[category]\ny-te = 5\n", "[y-te] must be a table"),
+        (
+            VALID_DEFAULT + "[category.y-te]\nname_en = ''\n",
+            "[category.y-te]: name_en = '' is not a name; "
+            "write the category's name as text, e.g. name_en = 'Environment'",
+        ),
+        (
+            VALID_DEFAULT + "[category.y-te]\nname_vi = 5\n",
+            "[category.y-te]: name_vi = 5 is not a name; "
+            "write the category's name as text, e.g. name_vi = 'Môi trường'",
+        ),
+        ("default = 5\n", f"[default]: is not a table; {TABLE}"),
+        (
+            "category = 5\n" + VALID_DEFAULT,
+            "[category]: is not a table; write one [category.CODE] table per category",
+        ),
+        (VALID_DEFAULT + "[category]\ny-te = 5\n", f"[category.y-te]: is not a table; {TABLE}"),
     ],
     ids=[
         "empty",
@@ -234,6 +242,8 @@ VALID_DEFAULT = "[default]\nworking_days = 10\nurgent_hours = 48\nunit_clock = '
         "unknown-unit-clock",
         "category-zero-days",
         "category-unit-clock-case",
+        "empty-english-name",
+        "name-not-text",
         "default-not-table",
         "category-not-table",
         "category-entry-not-table",
@@ -254,11 +264,16 @@ def test_sla_file_that_is_not_toml_is_config_error(tmp_path: Path) -> None:
         tomllib.loads("[default\n")
     with pytest.raises(ConfigError) as caught:
         SlaPolicy.from_file(path)
-    assert str(caught.value) == f"SLA file {path}: {decoded.value}"
+    assert (
+        str(caught.value) == f"SLA file {path}: syntax: {decoded.value}; write valid TOML (https://toml.io)"
+    )
 
 
 def test_missing_sla_file_is_config_error(tmp_path: Path) -> None:
     path = tmp_path / "nowhere.toml"
     with pytest.raises(ConfigError) as caught:
         SlaPolicy.from_file(path)
-    assert str(caught.value) == f"SLA file {path}: [Errno 2] No such file or directory: '{path}'"
+    assert str(caught.value) == (
+        f"SLA file {path}: path: [Errno 2] No such file or directory: '{path}'; "
+        "check the path and its permissions"
+    )
