@@ -5,20 +5,23 @@ what each connection may see (:func:`subscriptions`, :func:`routes`), whether a 
 can be replayed (:func:`decide_resume`), who may send which command
 (:func:`authorize_command`), rate-limits commands (:class:`TokenBucket`) and builds the
 server frames. Delta frames are built by concatenating bytes around the body stored in
-Redis, so one frame is shared by every connection that receives it.
+Redis, so one frame is shared by every connection that receives it. :func:`names_document`
+builds ``/catalog.json``, the names pages show for unit and category codes.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
 
 from domain.calendar import format_instant
+from domain.catalog import Catalog
 from domain.ids import valid_unit_code
+from domain.sla import CategorySla
 from runtime.board import ORIGIN_ID, FeedBounds, Snapshot, is_stream_id, stream_id_key
 from web.auth import MAX_TOKEN_LENGTH, Scope
 from web.errors import ProtocolError
@@ -504,3 +507,35 @@ def pong_frame(ts: float, *, ref: str | None = None) -> bytes:
     if ref is not None:
         frame["ref"] = ref
     return orjson.dumps(frame)
+
+
+def names_document(catalog: Catalog, categories: Mapping[str, CategorySla], other: CategorySla) -> bytes:
+    """The names pages show for codes, from the packaged data (``GET /catalog.json``).
+
+    Args:
+        catalog: the unit catalog (``GOVPULSE_UNITS_FILE``).
+        categories: the categories of the SLA policy (``GOVPULSE_SLA_FILE``), by code.
+        other: the policy's default, whose names stand for any category it does not list.
+
+    Returns:
+        ``{"units": {code: {name_vi, name_en, kind, parent}}, "categories": {code: {name_vi,
+        name_en}}, "other_category": {name_vi, name_en}}`` as JSON bytes.
+    """
+    return orjson.dumps(
+        {
+            "units": {
+                unit.code: {
+                    "name_vi": unit.name_vi,
+                    "name_en": unit.name_en,
+                    "kind": unit.kind,
+                    "parent": unit.parent,
+                }
+                for unit in catalog
+            },
+            "categories": {
+                code: {"name_vi": level.name_vi, "name_en": level.name_en}
+                for code, level in categories.items()
+            },
+            "other_category": {"name_vi": other.name_vi, "name_en": other.name_en},
+        }
+    )

@@ -1,6 +1,7 @@
-"""The web node: board pages, ``/ws``, ``/healthz`` and ``/metrics`` on one port.
+"""The web node: board pages, ``/ws``, ``/catalog.json``, ``/healthz`` and ``/metrics`` on one port.
 
-Stateless: everything it shows comes from Redis (see :mod:`runtime.board`), so several
+Stateless: everything it shows comes from Redis (see :mod:`runtime.board`) or from the
+packaged data it reads at start (unit and category names, ``/catalog.json``), so several
 nodes can run behind a load balancer. HTTP routes are answered in the websockets
 handshake hook (``process_request``); ``/ws`` upgrades to the board protocol
 (docs/protocol.md).
@@ -35,6 +36,7 @@ from websockets.http11 import Request, Response
 
 from domain.catalog import Catalog
 from domain.ids import UNIT_CODE_PATTERN
+from domain.sla import SlaPolicy
 from runtime.board import BoardStore
 from runtime.clock import Clock
 from runtime.settings import Settings, require_secret
@@ -118,12 +120,15 @@ class BoardServer:
         catalog: Catalog,
         clock: Clock,
         sink: CommandSink,
+        sla: SlaPolicy | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.secret = require_secret(settings)
         self.store = store
         self.catalog = catalog
+        sla = sla or SlaPolicy.from_file(settings.sla_file)
+        self.names = protocol.names_document(catalog, sla.categories, sla.default)
         self.clock = clock
         self.now = now
         self.metrics = WebMetrics()
@@ -172,6 +177,8 @@ class BoardServer:
             return await self._healthz()
         if path == "/metrics":
             return _response(http.HTTPStatus.OK, self.metrics.render(), CONTENT_TYPE_LATEST)
+        if path == "/catalog.json":
+            return _response(http.HTTPStatus.OK, self.names, "application/json", _PAGE_HEADERS)
         page = self._page(path)
         if page is not None:
             return page
@@ -354,13 +361,16 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
 
     Raises:
         ConfigError: ``GOVPULSE_SECRET`` missing outside the dev profile, or a bad unit
-            catalog.
+            catalog or SLA file.
     """
     require_secret(settings)
     catalog = Catalog.from_file(settings.units_file)
+    sla = SlaPolicy.from_file(settings.sla_file)
     store = BoardStore.from_url(settings.redis_target, feed_maxlen=settings.feed_maxlen)
     sink = CommandSink(settings)
-    board = BoardServer(settings, store=store, catalog=catalog, clock=settings.clock.build(), sink=sink)
+    board = BoardServer(
+        settings, store=store, catalog=catalog, clock=settings.clock.build(), sink=sink, sla=sla
+    )
     await board.hub.start()
     try:
         async with ws_serve(

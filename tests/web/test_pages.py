@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 
 from runtime import services
 from runtime.board import BoardStore
@@ -145,6 +145,31 @@ async def test_unit_page_renders_hostile_text_as_text(
     assert await page.locator("img").count() == 0
     assert await page.locator("tbody script").count() == 0
     await expect(page.locator("#unit-name")).to_have_text("Phường Sài Gòn")
+
+
+async def test_unit_page_names_categories_from_the_packaged_data_in_both_languages(
+    browser: Browser, live: WebNode, store: BoardStore
+) -> None:
+    due = time.time() + 86400
+    codes = {"PA-power": "dien-nuoc", "PA-health": "y-te", "PA-odd": "khong-co-trong-sla"}
+    await store.publish([queue_change(item, UNIT_A, due=due, category=code) for item, code in codes.items()])
+    page = await open_page(browser, live, f"/unit/{UNIT_A}", f"unit:{UNIT_A}")
+
+    def category(item: str) -> Locator:
+        return page.locator(f'tr[data-item="{item}"] .c-category')
+
+    expected = {
+        # A category the SLA file does not list counts under its default, and is named so.
+        "vi": {"PA-power": "Điện, nước", "PA-health": "Y tế", "PA-odd": "Khác"},
+        "en": {"PA-power": "Power and water", "PA-health": "Health", "PA-odd": "Other"},
+    }
+    for lang in ("vi", "en"):
+        if lang == "en":
+            await page.locator("#lang").click()
+        for item in codes:
+            await expect(category(item)).to_have_text(expected[lang][item])
+        shown = await page.locator("#queue").text_content() or ""
+        assert not any(code in shown for code in codes.values()), (lang, shown)
 
 
 async def test_unit_page_counts_down_on_the_board_clock_and_marks_overdue(

@@ -7,6 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
+from domain.catalog import Catalog, Unit
+from domain.sla import CategorySla
 from runtime.board import FeedBounds, Snapshot
 from web import protocol
 from web.auth import Scope
@@ -437,3 +439,33 @@ def test_batch_frame_wraps_deltas_in_order() -> None:
     frame = orjson.loads(protocol.batch_frame([first, second]))
 
     assert frame == {"type": "batch", "frames": [orjson.loads(first), orjson.loads(second)]}
+
+
+# -- names ------------------------------------------------------------------------------
+
+
+def test_names_document_carries_both_languages_of_units_and_categories() -> None:
+    catalog = Catalog(
+        [
+            Unit("HCM", "Thành phố Hồ Chí Minh", "Ho Chi Minh City", "city", None),
+            Unit("P-1", "Phường <Một>", "Ward <One>", "ward", "HCM"),
+        ]
+    )
+    other = CategorySla("default", "Khác", "Other", 10, 48.0, "continue")
+    health = CategorySla("y-te", "Y tế", "Health", 5, 8.0, "continue")
+
+    document = orjson.loads(protocol.names_document(catalog, {"y-te": health}, other))
+
+    assert document == {
+        "units": {
+            "HCM": {
+                "name_vi": "Thành phố Hồ Chí Minh",
+                "name_en": "Ho Chi Minh City",
+                "kind": "city",
+                "parent": None,
+            },
+            "P-1": {"name_vi": "Phường <Một>", "name_en": "Ward <One>", "kind": "ward", "parent": "HCM"},
+        },
+        "categories": {"y-te": {"name_vi": "Y tế", "name_en": "Health"}},
+        "other_category": {"name_vi": "Khác", "name_en": "Other"},
+    }

@@ -733,6 +733,24 @@ async def test_pages_and_static_routes(
         assert headers["Referrer-Policy"] == "no-referrer"
 
 
+async def test_catalog_json_names_every_unit_and_category_from_the_packaged_data(node: WebNode) -> None:
+    status, headers, body = await get(f"{node.base}/catalog.json")
+
+    assert (status, headers["Content-Type"]) == (200, "application/json")
+    names = json.loads(body)
+    assert names["units"]["P-SAI-GON"] == {
+        "name_vi": "Phường Sài Gòn",
+        "name_en": "Sai Gon Ward",
+        "kind": "ward",
+        "parent": "HCM",
+    }
+    assert names["categories"]["dien-nuoc"] == {"name_vi": "Điện, nước", "name_en": "Power and water"}
+    assert names["categories"]["y-te"] == {"name_vi": "Y tế", "name_en": "Health"}
+    assert names["other_category"] == {"name_vi": "Khác", "name_en": "Other"}
+    assert len(names["categories"]) == 11
+    assert len(names["units"]) == 189
+
+
 async def test_server_refuses_to_start_without_a_secret_in_production(redis_url: str) -> None:
     environ = web_environ(redis_url, GOVPULSE_PROFILE="production")
     del environ["GOVPULSE_SECRET"]

@@ -78,10 +78,3 @@ export function compareIds(a, b) {
   const [bm, bs] = String(b).split("-").map(Number);
   return am === bm ? as - bs : am - bm;
 }
-
-/** A category code ("moi-truong") as a label, or the code itself when unknown. */
-export function categoryLabel(code) {
-  const key = `category.${code}`;
-  const label = t(key);
-  return label === key ? String(code ?? "") : label;
-}

@@ -1,4 +1,5 @@
-// Labels in Vietnamese (default) and English; the choice is remembered in localStorage.
+// Labels of the interface in Vietnamese (default) and English; the choice is remembered in
+// localStorage. Names of units and categories are data, not labels: see names.js.
 
 const STORAGE_KEY = "govpulse.lang";
 
@@ -102,13 +103,6 @@ const LABELS = {
     "colour.orange": "Cần chú ý",
     "colour.red": "Nghiêm trọng",
     "colour.grey": "Chưa có số liệu",
-    "category.moi-truong": "Môi trường",
-    "category.trat-tu-do-thi": "Trật tự đô thị",
-    "category.giao-thong": "Giao thông",
-    "category.dat-dai": "Đất đai",
-    "category.xay-dung": "Xây dựng",
-    "category.nhiem-vu": "Nhiệm vụ",
-    "category.khac": "Khác",
   },
   en: {
     "app.name": "govpulse",
@@ -209,13 +203,6 @@ const LABELS = {
     "colour.orange": "Watch",
     "colour.red": "Critical",
     "colour.grey": "No data",
-    "category.moi-truong": "Environment",
-    "category.trat-tu-do-thi": "Urban order",
-    "category.giao-thong": "Traffic",
-    "category.dat-dai": "Land",
-    "category.xay-dung": "Construction",
-    "category.nhiem-vu": "Task",
-    "category.khac": "Other",
   },
 };
 

@@ -4,8 +4,9 @@
 import { awaitsAnswer, compareAlerts, explanationThread, reportCommand, severityBadge, stateBadge } from "./alerts.js";
 import { Board, bindStatus, throttle } from "./board.js";
 import { byId, el, fill, setText } from "./dom.js";
-import { categoryLabel, fmtDateTime, fmtDuration, fmtInt, fmtLatency, fmtPct } from "./format.js";
+import { fmtDateTime, fmtDuration, fmtInt, fmtLatency, fmtPct } from "./format.js";
 import { applyLabels, bindToggle, onLangChange, pick, t } from "./i18n.js";
+import { categoryName, namesReady, unitName } from "./names.js";
 
 const code = decodeURIComponent(window.location.pathname.split("/").filter(Boolean)[1] ?? "");
 const board = new Board({ view: code });
@@ -45,7 +46,7 @@ function row(item) {
   setText(cells.id, item.id);
   setText(cells.title, item.title ?? "");
   cells.title.title = item.title ?? "";
-  setText(cells.category, categoryLabel(item.category));
+  setText(cells.category, categoryName(item.category));
   setText(cells.priority, item.priority === "urgent" ? t("priority.urgent") : t("priority.normal"));
   setText(cells.due, fmtDateTime(item.due));
   return parts;
@@ -75,9 +76,10 @@ function renderQueue() {
 
 function renderUnit() {
   const unit = board.units.get(code);
-  setText(byId("unit-name"), unit ? pick(unit, "name") : code);
+  const name = (unit && pick(unit, "name")) || unitName(code);
+  setText(byId("unit-name"), name);
   setText(byId("unit-code"), code);
-  document.title = `govpulse · ${unit ? pick(unit, "name") : code}`;
+  document.title = `govpulse · ${name}`;
   const day = unit?.windows?.["1d"] ?? {};
   const gauges = unit?.gauges ?? {};
   setText(byId("u-received"), fmtInt(day.received));
@@ -166,3 +168,4 @@ onLangChange(() => {
 window.setInterval(tick, 1000);
 board.start();
 render();
+namesReady().then(render);
