@@ -39,7 +39,16 @@ from domain.events import Event, EventType, Priority
 from domain.sla import ClockKind, SlaPolicy
 
 
+class ItemKind(StrEnum):
+    """What an item is, by the topic it came from: citizen feedback or a leadership task."""
+
+    FEEDBACK = "feedback"
+    TASK = "task"
+
+
 class Status(StrEnum):
+    """Where an item is in its life; ``open`` and ``paused`` are open (:data:`OPEN_STATUSES`)."""
+
     OPEN = "open"
     PAUSED = "paused"
     RESOLVED = "resolved"
@@ -47,6 +56,8 @@ class Status(StrEnum):
 
 
 class Stage(StrEnum):
+    """How far the handling unit has got with an open item."""
+
     RECEIVED = "received"
     ASSIGNED = "assigned"
     ACCEPTED = "accepted"
@@ -89,6 +100,8 @@ COUNTERS = (
     "closed",
 )
 
+#: The statuses of an open item (on a queue, its deadlines running or paused): the one
+#: definition of "open" (:attr:`Item.is_open`).
 OPEN_STATUSES = frozenset({Status.OPEN, Status.PAUSED})
 
 
@@ -130,18 +143,22 @@ class ItemPolicy:
 
 @dataclass(slots=True)
 class Item:
-    """State of one feedback item or task. Instants are epoch seconds."""
+    """State of one feedback item or task. Instants are epoch seconds.
+
+    ``kind``, ``status``, ``stage`` and ``clock`` are string enums: the encoded item and
+    the queue summary carry their string values, unchanged.
+    """
 
     item_id: str
-    kind: str  # "feedback" | "task"
-    status: str
-    stage: str
+    kind: ItemKind
+    status: Status
+    stage: Stage
     unit: str
     category: str
     priority: str
     title: str
     channel: str
-    clock: str  # ClockKind of the current period
+    clock: ClockKind  # of the current period
     received_at: float
     period_start: float  # received_at, or the last reopen
     original_due: float
@@ -168,10 +185,12 @@ class Item:
 
     @property
     def is_open(self) -> bool:
+        """Open or paused (not resolved, not cancelled)."""
         return self.status in OPEN_STATUSES
 
     @property
     def overdue(self) -> bool:
+        """Open and found overdue by the timer (it stays late until closed or reopened)."""
         return self.overdue_at is not None and self.is_open
 
 
@@ -222,7 +241,7 @@ def apply_event(
     event: Event,
     policy: ItemPolicy,
     *,
-    kind: str = "feedback",
+    kind: ItemKind | str = ItemKind.FEEDBACK,
     partition: int = 0,
 ) -> Outcome:
     """Apply ``event`` to ``item`` (``None`` if the item is unknown).
@@ -230,9 +249,18 @@ def apply_event(
     A repeated ``event_id`` is a no-op (``Outcome.duplicate``). Time-driven transitions
     that fell due strictly before ``event.occurred_at`` are applied first.
 
+    Args:
+        item: the item's state, or ``None`` if the item is unknown.
+        event: the event to apply.
+        policy: calendar, SLA, catalog and deadline rules.
+        kind: the kind of a new item (used by ``received`` only); its string value is
+            accepted too, for callers that still name it by text.
+        partition: the item's partition (kept in a new item).
+
     Raises:
         InvalidTransition: the event is impossible in the item's state or names an
             unknown unit; the item is left unchanged.
+        ValueError: ``kind`` is not an :class:`ItemKind` value.
     """
     if item is None:
         if event.type is not EventType.RECEIVED:
@@ -240,7 +268,7 @@ def apply_event(
                 f"'{event.type.value}' for unknown item {event.item_id}: "
                 f"the first event of an item must be 'received'"
             )
-        return _receive(event, policy, kind=kind, partition=partition)
+        return _receive(event, policy, kind=ItemKind(kind), partition=partition)
 
     digest = event_digest(event.event_id)
     if digest in item.event_ids:
@@ -309,10 +337,21 @@ def event_digest(event_id: str) -> str:
 _FIELDS = tuple(Item.__dataclass_fields__)
 _VERSION = 1
 _VALUES = operator.attrgetter(*_FIELDS)
+#: The enum fields: name, position in the record (after the version), members by value.
+_ENUM_FIELDS: tuple[tuple[str, int, dict[str, StrEnum]], ...] = tuple(
+    (name, 1 + _FIELDS.index(name), {member.value: member for member in enum})
+    for name, enum in (("kind", ItemKind), ("status", Status), ("stage", Stage), ("clock", ClockKind))
+)
+_KIND_AT, _STATUS_AT, _STAGE_AT, _CLOCK_AT = (at for _, at, _ in _ENUM_FIELDS)
+_KINDS, _STATUSES, _STAGES, _CLOCKS = (members for _, _, members in _ENUM_FIELDS)
 
 
 def encode_item(item: Item) -> bytes:
-    """Compact positional encoding (orjson) used as the item table's value."""
+    """Compact positional encoding (orjson) used as the item table's value.
+
+    Enum fields are written as their string values (orjson writes a ``StrEnum`` member
+    as its value), so the bytes are those of the same item with plain strings.
+    """
     return dumps_kept((_VERSION, *_VALUES(item)))
 
 
@@ -320,11 +359,24 @@ def decode_item(raw: bytes) -> Item:
     """Inverse of :func:`encode_item`.
 
     Raises:
-        ValueError: the bytes were not written by :func:`encode_item` of this version.
+        ValueError: the bytes were not written by :func:`encode_item` of this version
+            (or hold a kind, status, stage or clock this version does not know).
     """
     values = orjson.loads(raw)
     if not isinstance(values, list) or len(values) != len(_FIELDS) + 1 or values[0] != _VERSION:
         raise ValueError(f"not an item record of version {_VERSION}")
+    try:  # unrolled: decoding is on the path of every event
+        values[_KIND_AT] = _KINDS[values[_KIND_AT]]
+        values[_STATUS_AT] = _STATUSES[values[_STATUS_AT]]
+        values[_STAGE_AT] = _STAGES[values[_STAGE_AT]]
+        values[_CLOCK_AT] = _CLOCKS[values[_CLOCK_AT]]
+    except (KeyError, TypeError):  # TypeError: an unhashable value
+        name, value = next(
+            (name, values[at])
+            for name, at, members in _ENUM_FIELDS
+            if not (isinstance(values[at], str) and values[at] in members)
+        )
+        raise ValueError(f"not an item record of version {_VERSION}: unknown {name} {value!r}") from None
     return Item(*values[1:])
 
 
@@ -395,14 +447,14 @@ def _check(item: Item, event: Event, policy: ItemPolicy) -> None:
             raise InvalidTransition(f"{name}: the new deadline is not after the current one")
 
 
-def _receive(event: Event, policy: ItemPolicy, *, kind: str, partition: int) -> Outcome:
+def _receive(event: Event, policy: ItemPolicy, *, kind: ItemKind, partition: int) -> Outcome:
     assert event.unit is not None
     if event.unit not in policy.catalog:
         raise InvalidTransition(
             f"'received' for item {event.item_id}: unknown unit {event.unit!r} (not in the unit catalog)"
         )
     at = event.occurred_at
-    category = event.category or ("nhiem-vu" if kind == "task" else "khac")
+    category = event.category or ("nhiem-vu" if kind is ItemKind.TASK else "khac")
     priority = (event.priority or Priority.NORMAL).value
     plan = policy.sla.plan(
         policy.calendar,
@@ -684,7 +736,7 @@ def _escalation_at(item: Item, step: int, policy: ItemPolicy) -> float:
     return policy.calendar.add_working_seconds(item.overdue_at, offset)
 
 
-def _due_soon_at(start: float, due: float, clock: str, policy: ItemPolicy) -> float:
+def _due_soon_at(start: float, due: float, clock: ClockKind, policy: ItemPolicy) -> float:
     rules = policy.deadlines
     if due <= start:
         return due

@@ -42,10 +42,11 @@ from domain.calendar import LOCAL_TZ, WorkCalendar
 from domain.catalog import Catalog, Unit
 from domain.errors import ConfigError
 from domain.events import Event, EventType, Priority
+from domain.items import ItemKind
 from domain.sla import ClockKind, SlaPolicy
 
-FEEDBACK = "feedback"
-TASK = "task"
+#: The item kinds, by the short names the simulator's modules use.
+FEEDBACK, TASK = ItemKind.FEEDBACK, ItemKind.TASK
 
 _DAY = 86400.0
 _HOUR = 3600.0
@@ -336,7 +337,7 @@ class Message:
     """One message for a topic: a valid event, or a deliberately invalid one.
 
     Attributes:
-        kind: ``"feedback"`` (topic ``gov.feedback``) or ``"task"`` (``gov.tasks``).
+        kind: ``feedback`` (topic ``gov.feedback``) or ``task`` (``gov.tasks``).
         item_id: the Kafka key.
         occurred_at: event time (epoch seconds); messages come in this order.
         event: the event; ``None`` only for messages that do not parse.
@@ -344,7 +345,7 @@ class Message:
         flaw: for deliberately invalid messages, which :data:`FLAWS` entry it is.
     """
 
-    kind: str
+    kind: ItemKind
     item_id: str
     occurred_at: float
     event: Event | None
@@ -503,7 +504,7 @@ class WorkingTime:
 class _Plan:
     """One item's planned life: the events still to emit."""
 
-    kind: str
+    kind: ItemKind
     item_id: str
     steps: list[tuple[float, EventType, dict[str, Any]]]
     index: int = 0
@@ -511,7 +512,7 @@ class _Plan:
 
 @dataclass(slots=True)
 class _Arrival:
-    kind: str
+    kind: ItemKind
 
 
 @dataclass(slots=True)

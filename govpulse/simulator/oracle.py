@@ -36,10 +36,19 @@ from domain.calendar import WorkCalendar
 from domain.catalog import Catalog
 from domain.errors import InvalidEvent, InvalidTransition
 from domain.events import Event, format_instant, parse_event
-from domain.items import DeadlinePolicy, Item, ItemPolicy, Kind, Transition, apply_event, apply_tick
+from domain.items import (
+    DeadlinePolicy,
+    Item,
+    ItemKind,
+    ItemPolicy,
+    Kind,
+    Transition,
+    apply_event,
+    apply_tick,
+)
 from domain.sla import SlaPolicy
 from domain.windows import WindowSpec, window_specs
-from govpulse.simulator.model import FEEDBACK, TASK, Message
+from govpulse.simulator.model import Message
 from runtime.settings import Settings
 
 
@@ -237,8 +246,8 @@ class Oracle:
     def rejected(self) -> int:
         return sum(self._rejected_by.values())
 
-    def feed(self, value: bytes, *, kind: str = FEEDBACK) -> list[Transition]:
-        """Apply one raw message of ``gov.feedback`` (``kind="feedback"``) or ``gov.tasks``.
+    def feed(self, value: bytes, *, kind: ItemKind = ItemKind.FEEDBACK) -> list[Transition]:
+        """Apply one raw message of ``gov.feedback`` (``ItemKind.FEEDBACK``) or ``gov.tasks``.
 
         Returns the transitions it caused; a rejected message causes none.
         """
@@ -250,7 +259,7 @@ class Oracle:
             return []
         return self.feed_event(event, kind=kind)
 
-    def feed_event(self, event: Event, *, kind: str = FEEDBACK) -> list[Transition]:
+    def feed_event(self, event: Event, *, kind: ItemKind = ItemKind.FEEDBACK) -> list[Transition]:
         """Apply one already-parsed event; see :meth:`feed`."""
         if self._finished:
             raise RuntimeError("the oracle is finished; build a new one to feed more events")
@@ -272,7 +281,7 @@ class Oracle:
 
     def feed_message(self, message: Message) -> list[Transition]:
         """Apply a simulator message by its bytes, exactly as the worker would see it."""
-        return self.feed(message.value, kind=TASK if message.kind == TASK else FEEDBACK)
+        return self.feed(message.value, kind=message.kind)
 
     def finish(self, as_of: float) -> Truth:
         """Tick every item to ``as_of`` and return the truth. Call once."""

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from domain.calendar import LOCAL_TZ, WorkCalendar
@@ -23,9 +24,11 @@ from domain.errors import InvalidTransition
 from domain.events import Event, EventType, Priority, Sla
 from domain.items import (
     COUNTERS,
+    OPEN_STATUSES,
     Deadline,
     DeadlinePolicy,
     Item,
+    ItemKind,
     ItemPolicy,
     Kind,
     Outcome,
@@ -1229,6 +1232,118 @@ def test_item_summary_is_the_board_queue_row() -> None:
     }
 
 
-def test_status_and_stage_values_are_the_wire_strings() -> None:
+def test_kind_status_and_stage_values_are_the_wire_strings() -> None:
+    assert [s.value for s in ItemKind] == ["feedback", "task"]
     assert [s.value for s in Status] == ["open", "paused", "resolved", "cancelled"]
     assert [s.value for s in Stage] == ["received", "assigned", "accepted", "in_progress"]
+    assert {Status.OPEN, Status.PAUSED} == OPEN_STATUSES
+
+
+# Records and queue rows written by the code before kind/status/stage/clock were enums
+# (same events as below): they must decode, and the enums must write the same bytes.
+_BEFORE_ENUMS = [
+    (
+        b'[1,"PA-2026-000123","feedback","paused","assigned","P-SAI-GON","moi-truong","normal",'
+        b'"R\xc3\xa1c","","working",1772411400.0,1772411400.0,1773050400.0,1773050400.0,1772499600.0,'
+        b"1773050400.0,1772771400.0,false,null,0,0.0,null,1772586000.0,0.0,0.0,null,null,0,1,"
+        b'1772586000.0,3,0,["1b5d5e51f54f0f04","fed135082f0eff78","f76c4febcbb745d9"]]',
+        b'{"id":"PA-2026-000123","kind":"feedback","unit":"P-SAI-GON","title":"R\xc3\xa1c",'
+        b'"category":"moi-truong","priority":"normal","channel":"","status":"paused","stage":"assigned",'
+        b'"received_at":1772411400.0,"unit_since":1772499600.0,"original_due":1773050400.0,'
+        b'"due":1773050400.0,"unit_due":1773050400.0,"due_soon":false,"overdue_at":null,'
+        b'"appointment_at":null,"escalation":0,"reopen_count":0,"transfer_count":1,"seq":3}',
+        (ItemKind.FEEDBACK, Status.PAUSED, Stage.ASSIGNED, ClockKind.WORKING),
+    ),
+    (
+        b'[1,"NV-2026-0042","task","resolved","accepted","SO-TNMT","nhiem-vu","urgent","","","elapsed",'
+        b"1772411400.0,1772411400.0,1772670600.0,1772670600.0,1772411400.0,1772670600.0,1772605800.0,"
+        b"false,null,0,0.0,null,null,0.0,0.0,1772420400.0,1772420400.0,0,0,1772420400.0,3,0,"
+        b'["1b5d5e51f54f0f04","fed135082f0eff78","f76c4febcbb745d9"]]',
+        b'{"id":"NV-2026-0042","kind":"task","unit":"SO-TNMT","title":"","category":"nhiem-vu",'
+        b'"priority":"urgent","channel":"","status":"resolved","stage":"accepted",'
+        b'"received_at":1772411400.0,"unit_since":1772411400.0,"original_due":1772670600.0,'
+        b'"due":1772670600.0,"unit_due":1772670600.0,"due_soon":false,"overdue_at":null,'
+        b'"appointment_at":null,"escalation":0,"reopen_count":0,"transfer_count":0,"seq":3}',
+        (ItemKind.TASK, Status.RESOLVED, Stage.ACCEPTED, ClockKind.ELAPSED),
+    ),
+]
+
+
+def _before_enums_history(kind: ItemKind) -> Item:
+    """The item of :data:`_BEFORE_ENUMS` of ``kind``, made by the same events."""
+    if kind is ItemKind.FEEDBACK:
+        steps = [
+            Event("e1", ITEM, EventType.RECEIVED, T0, unit=BT, category="moi-truong", title="Rác"),
+            Event("e2", ITEM, EventType.TRANSFERRED, at("2026-03-03 08:00"), unit=SG),
+            Event("e3", ITEM, EventType.PAUSED, at("2026-03-04 08:00")),
+        ]
+    else:
+        task = "NV-2026-0042"
+        steps = [
+            Event("e1", task, EventType.RECEIVED, T0, unit=TNMT, priority=Priority.URGENT),
+            Event("e2", task, EventType.ACCEPTED, at("2026-03-02 09:00")),
+            Event("e3", task, EventType.RESOLVED, at("2026-03-02 10:00")),
+        ]
+    item: Item | None = None
+    for event in steps:
+        item = apply_event(item, event, POLICY, kind=kind).item
+    assert item is not None
+    return item
+
+
+@pytest.mark.parametrize(("raw", "row", "enums"), _BEFORE_ENUMS, ids=["feedback-paused", "task-resolved"])
+def test_a_record_from_before_the_enums_decodes_to_enums_and_encodes_to_the_same_bytes(
+    raw: bytes, row: bytes, enums: tuple[ItemKind, Status, Stage, ClockKind]
+) -> None:
+    item = decode_item(raw)
+    fields = (item.kind, item.status, item.stage, item.clock)
+    assert fields == enums
+    assert [type(value) for value in fields] == [ItemKind, Status, Stage, ClockKind]
+    assert encode_item(item) == raw
+    assert orjson.dumps(item_summary(item)) == row
+    fresh = _before_enums_history(enums[0])
+    assert (encode_item(fresh), orjson.dumps(item_summary(fresh))) == (raw, row)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("kind", "petition", "unknown kind 'petition'"),
+        ("status", "closed", "unknown status 'closed'"),
+        ("stage", "done", "unknown stage 'done'"),
+        ("clock", "wall", "unknown clock 'wall'"),
+        ("status", None, "unknown status None"),
+        ("clock", 1, "unknown clock 1"),
+    ],
+)
+def test_decode_refuses_a_kind_status_stage_or_clock_it_does_not_know(
+    field: str, value: object, message: str
+) -> None:
+    record = orjson.loads(_BEFORE_ENUMS[0][0])
+    record[1 + list(Item.__dataclass_fields__).index(field)] = value
+    with pytest.raises(ValueError) as caught:
+        decode_item(orjson.dumps(record))
+    assert str(caught.value) == f"not an item record of version 1: {message}"
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected", "category"),
+    [
+        (ItemKind.FEEDBACK, ItemKind.FEEDBACK, "khac"),
+        (ItemKind.TASK, ItemKind.TASK, "nhiem-vu"),
+        ("feedback", ItemKind.FEEDBACK, "khac"),
+        ("task", ItemKind.TASK, "nhiem-vu"),
+    ],
+)
+def test_a_received_item_has_an_item_kind_whether_named_by_member_or_text(
+    kind: ItemKind | str, expected: ItemKind, category: str
+) -> None:
+    item = apply_event(None, ev("received", T0, unit=BT), POLICY, kind=kind).item
+    assert item is not None
+    assert (type(item.kind), item.kind, item.category) == (ItemKind, expected, category)
+    assert (type(item.status), type(item.stage), type(item.clock)) == (Status, Stage, ClockKind)
+
+
+def test_an_unknown_item_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="'petition' is not a valid ItemKind"):
+        apply_event(None, ev("received", T0, unit=BT), POLICY, kind="petition")
