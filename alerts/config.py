@@ -19,23 +19,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from alerts.model import (
-    ITEM_DUE_SOON,
-    ITEM_OVERDUE,
-    UNIT_ON_TIME_RATE,
-    UNIT_OVERDUE_COUNT,
-    UNIT_P90_LATENCY,
-    UNIT_QUEUE_DEPTH,
-    UNIT_SURGE,
-    Severity,
-)
+from alerts.model import UNIT_RULES, RuleName, Severity
 from domain.durations import parse_duration
 from domain.errors import ConfigError
 from domain.items import DeadlinePolicy
 
 AUDIENCES = frozenset({"wall", "leaders", "unit", "parent"})
+
+#: The table of each rule in the rules file (its last part is the :class:`RulesConfig` field).
+SECTIONS: Mapping[RuleName, str] = {
+    RuleName.ITEM_DUE_SOON: "due_soon",
+    RuleName.ITEM_OVERDUE: "overdue",
+    RuleName.UNIT_ON_TIME_RATE: "unit.on_time_rate",
+    RuleName.UNIT_OVERDUE_COUNT: "unit.overdue_count",
+    RuleName.UNIT_QUEUE_DEPTH: "unit.queue_depth",
+    RuleName.UNIT_P90_LATENCY: "unit.p90_latency",
+    RuleName.UNIT_SURGE: "unit.surge",
+}
 _SECTIONS = ("due_soon", "overdue", "escalation", "reminders", "unit", "colours", "retention")
-_UNIT_SECTIONS = ("on_time_rate", "overdue_count", "queue_depth", "p90_latency", "surge")
+_UNIT_SECTIONS = tuple(SECTIONS[rule].removeprefix("unit.") for rule in UNIT_RULES)
 _HOUR = 3600.0
 
 #: Colour names returned by the colour functions, best to worst; ``grey`` means no data.
@@ -202,7 +204,7 @@ class RulesConfig:
         """Validate already-parsed TOML data (see :meth:`from_file`)."""
         _known(f"{source}:", data, _SECTIONS, what="unknown section")
         units = _table(f"{source}: [unit]", data.get("unit", {}))
-        _known(f"{source}: [unit]", units, _UNIT_SECTIONS)
+        _unit_rules(source, units)
         base = cls()
 
         def section(name: str) -> _Section:
@@ -329,23 +331,23 @@ class RulesConfig:
         rules = (self.on_time_rate, self.p90_latency, self.surge)
         return frozenset(rule.window for rule in rules if rule.enabled)
 
-    def audience_of(self, rule: str) -> tuple[str, ...]:
+    def audience_of(self, rule: RuleName) -> tuple[str, ...]:
         """Audience entries of ``rule`` before any escalation."""
         return self._rule(rule).audience
 
-    def severity_of(self, rule: str) -> Severity:
+    def severity_of(self, rule: RuleName) -> Severity:
         """Severity of ``rule`` before any escalation."""
         return self._rule(rule).severity
 
-    def _rule(self, rule: str) -> _Rule:
-        by_name: dict[str, _Rule] = {
-            ITEM_DUE_SOON: self.due_soon,
-            ITEM_OVERDUE: self.overdue,
-            UNIT_ON_TIME_RATE: self.on_time_rate,
-            UNIT_OVERDUE_COUNT: self.overdue_count,
-            UNIT_QUEUE_DEPTH: self.queue_depth,
-            UNIT_P90_LATENCY: self.p90_latency,
-            UNIT_SURGE: self.surge,
+    def _rule(self, rule: RuleName) -> _Rule:
+        by_name: dict[RuleName, _Rule] = {
+            RuleName.ITEM_DUE_SOON: self.due_soon,
+            RuleName.ITEM_OVERDUE: self.overdue,
+            RuleName.UNIT_ON_TIME_RATE: self.on_time_rate,
+            RuleName.UNIT_OVERDUE_COUNT: self.overdue_count,
+            RuleName.UNIT_QUEUE_DEPTH: self.queue_depth,
+            RuleName.UNIT_P90_LATENCY: self.p90_latency,
+            RuleName.UNIT_SURGE: self.surge,
         }
         try:
             return by_name[rule]
@@ -393,6 +395,17 @@ def _known(
     unknown = sorted(set(data) - set(keys))
     if unknown:
         raise ConfigError(f"{where} {what} {unknown[0]!r}; known: {', '.join(keys)}")
+
+
+def _unit_rules(source: str, units: Mapping[str, Any]) -> None:
+    """Refuse a ``[unit.<name>]`` table that names no unit rule (a typo would be ignored)."""
+    unknown = sorted(set(units) - set(_UNIT_SECTIONS))
+    if unknown:
+        tables = ", ".join(f"[unit.{name}]" for name in _UNIT_SECTIONS)
+        raise ConfigError(
+            f"{source}: [unit.{unknown[0]}] is not a unit rule; "
+            f"rename it to one of {tables}, or delete it"
+        )
 
 
 class _Section:

@@ -44,7 +44,6 @@ from dataclasses import dataclass, replace
 from alerts.config import RulesConfig
 from alerts.errors import CommandRejected
 from alerts.model import (
-    ITEM_OVERDUE,
     MAX_COMMAND_IDS,
     MAX_EXPLANATIONS,
     MAX_TEXT,
@@ -54,6 +53,7 @@ from alerts.model import (
     Command,
     CommandType,
     Explanation,
+    RuleName,
     Signal,
     Silence,
     State,
@@ -379,7 +379,7 @@ def audience_for(alert: Alert, *, config: RulesConfig, catalog: Catalog) -> tupl
     above the alert's unit, or ``leaders`` when that is the catalog's root (the city).
     """
     entries = list(config.audience_of(alert.rule))
-    if alert.rule == ITEM_OVERDUE:
+    if alert.rule == RuleName.ITEM_OVERDUE:
         for step in config.escalation[: alert.escalation]:
             entries.extend(step.audience)
     if any(entry.kind == "request" for entry in alert.explanations):

@@ -98,17 +98,27 @@ class CommandType(StrEnum):
     UNSILENCE = "unsilence"
 
 
-#: Rule names; the fingerprint of an alert is ``f"{rule}:{subject}"``.
-ITEM_DUE_SOON = "item_due_soon"
-ITEM_OVERDUE = "item_overdue"
-UNIT_ON_TIME_RATE = "unit_on_time_rate"
-UNIT_OVERDUE_COUNT = "unit_overdue_count"
-UNIT_QUEUE_DEPTH = "unit_queue_depth"
-UNIT_P90_LATENCY = "unit_p90_latency"
-UNIT_SURGE = "unit_surge"
-ITEM_RULES = (ITEM_DUE_SOON, ITEM_OVERDUE)
-UNIT_RULES = (UNIT_ON_TIME_RATE, UNIT_OVERDUE_COUNT, UNIT_QUEUE_DEPTH, UNIT_P90_LATENCY, UNIT_SURGE)
-RULES = ITEM_RULES + UNIT_RULES
+class RuleName(StrEnum):
+    """The alert rules, by the name alerts, signals, silences and fingerprints carry.
+
+    Item rules (``item_…``) have an item as subject, unit rules (``unit_…``) a unit;
+    the fingerprint of an alert is ``f"{rule}:{subject}"`` (:func:`fingerprint`). Each
+    rule has its table in the rules file (:data:`alerts.config.SECTIONS`).
+    """
+
+    ITEM_DUE_SOON = "item_due_soon"
+    ITEM_OVERDUE = "item_overdue"
+    UNIT_ON_TIME_RATE = "unit_on_time_rate"
+    UNIT_OVERDUE_COUNT = "unit_overdue_count"
+    UNIT_QUEUE_DEPTH = "unit_queue_depth"
+    UNIT_P90_LATENCY = "unit_p90_latency"
+    UNIT_SURGE = "unit_surge"
+
+
+#: Rules about one item, and about one unit (the order :func:`alerts.rules.unit_signals`
+#: gives its signals in).
+ITEM_RULES = (RuleName.ITEM_DUE_SOON, RuleName.ITEM_OVERDUE)
+UNIT_RULES = tuple(rule for rule in RuleName if rule not in ITEM_RULES)
 
 #: Size bounds: explanation text (characters), command ids remembered per alert for
 #: de-duplication, explanation messages per alert, command payload (bytes).
@@ -123,7 +133,7 @@ _LATEST = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
 _VERSION = 1
 
 
-def fingerprint(rule: str, subject: str) -> str:
+def fingerprint(rule: RuleName, subject: str) -> str:
     """Stable identity of an alert: the rule and its subject (item id or unit code)."""
     return f"{rule}:{subject}"
 
@@ -140,7 +150,7 @@ class Signal:
     """
 
     fingerprint: str
-    rule: str
+    rule: RuleName
     active: bool
     at: float
     unit: str
@@ -166,7 +176,7 @@ class Signal:
     def from_json(cls, data: Mapping[str, Any]) -> Signal:
         return cls(
             fingerprint=data["fingerprint"],
-            rule=data["rule"],
+            rule=RuleName(data["rule"]),
             active=data["active"],
             at=data["at"],
             unit=data["unit"],
@@ -258,17 +268,17 @@ class Silence:
 
     id: str
     unit: str | None
-    rule: str | None
+    rule: RuleName | None
     starts_at: float
     ends_at: float
     created_by: str
     reason: str = ""
 
-    def matches(self, unit: str, rule: str, now: float) -> bool:
+    def matches(self, unit: str, rule: RuleName, now: float) -> bool:
         """Whether an alert of ``rule`` for ``unit`` is silenced by this at ``now``."""
         return self.covers(unit, rule) and self.starts_at <= now < self.ends_at
 
-    def covers(self, unit: str, rule: str) -> bool:
+    def covers(self, unit: str, rule: RuleName) -> bool:
         """Whether this silence is about ``unit``/``rule`` at some time."""
         return (self.unit is None or self.unit == unit) and (self.rule is None or self.rule == rule)
 
@@ -285,7 +295,10 @@ class Silence:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Silence:
-        return cls(**{name: data[name] for name in _SILENCE_FIELDS})
+        values = {name: data[name] for name in _SILENCE_FIELDS}
+        if values["rule"] is not None:
+            values["rule"] = RuleName(values["rule"])
+        return cls(**values)
 
     def encode(self) -> bytes:
         return orjson.dumps(self.to_json())
@@ -431,11 +444,16 @@ def _silence(value: Any, *, command_id: str, by: str, at: float) -> Silence:
     unit = _text(value, "unit", name="silence.unit")
     if unit is not None and not valid_unit_code(unit):
         raise CommandRejected(f"field 'silence.unit' = {unit[:80]!r} is not a unit code")
-    rule = _text(value, "rule", name="silence.rule")
-    if rule is not None and rule not in RULES:
-        raise CommandRejected(
-            f"field 'silence.rule' = {rule[:80]!r} is not a rule; use one of: {', '.join(RULES)}"
-        )
+    rule_text = _text(value, "rule", name="silence.rule")
+    rule = None
+    if rule_text is not None:
+        try:
+            rule = RuleName(rule_text)
+        except ValueError:
+            raise CommandRejected(
+                f"field 'silence.rule' = {rule_text[:80]!r} is not a rule; "
+                f"use one of: {', '.join(RuleName)}"
+            ) from None
     if unit is None and rule is None:
         raise CommandRejected(
             "a silence needs 'unit' or 'rule' (or both); silencing every alert is not allowed"
@@ -515,7 +533,7 @@ class Alert:
     """
 
     fingerprint: str
-    rule: str
+    rule: RuleName
     severity: Severity
     state: State
     unit: str
@@ -558,6 +576,7 @@ class Alert:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Alert:
         values = {name: data[name] for name in _ALERT_FIELDS}
+        values["rule"] = RuleName(values["rule"])
         values["severity"] = Severity(values["severity"])
         values["state"] = State(values["state"])
         values["audience"] = tuple(values["audience"])

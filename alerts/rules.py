@@ -38,28 +38,14 @@ window without enough items gives an inactive signal, which resolves an earlier 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from alerts.config import RulesConfig
-from alerts.model import (
-    ITEM_DUE_SOON,
-    ITEM_OVERDUE,
-    UNIT_ON_TIME_RATE,
-    UNIT_OVERDUE_COUNT,
-    UNIT_P90_LATENCY,
-    UNIT_QUEUE_DEPTH,
-    UNIT_SURGE,
-    Severity,
-    Signal,
-    UnitStatus,
-    fingerprint,
-)
+from alerts.model import RuleName, Severity, Signal, UnitStatus, fingerprint
 from domain.calendar import WorkCalendar
 from domain.catalog import Catalog
-from domain.items import Kind, Transition
+from domain.items import Item, Kind, Transition
 
-_OPEN = frozenset({"open", "paused"})
 #: Transition kinds no item rule reacts to: :func:`item_signals` returns ``[]`` for them,
 #: so callers may skip building the item summary.
 SILENT_KINDS = frozenset({Kind.RECEIVED, Kind.ACCEPTED, Kind.PROGRESS, Kind.PAUSED, Kind.PURGED})
@@ -70,7 +56,7 @@ _MOVING = frozenset({Kind.TRANSFERRED, Kind.ASSIGNED})
 
 def item_signals(
     transition: Transition,
-    item: Mapping[str, Any],
+    item: Item,
     config: RulesConfig,
     catalog: Catalog,
     calendar: WorkCalendar,
@@ -79,7 +65,7 @@ def item_signals(
 
     Args:
         transition: the transition just applied.
-        item: :func:`domain.items.item_summary` of the item after it.
+        item: the item after it (after every transition of its batch); only read.
         config: the rules file.
         catalog: the unit catalog.
         calendar: the city calendar (lateness is measured in working time).
@@ -89,36 +75,38 @@ def item_signals(
         # Only conditions that may have an alert: an item that never became due soon
         # (or overdue) in its period never had one raised (see the module notes).
         clearing = []
-        if item["due_soon"]:
-            clearing.append(_item_signal(ITEM_DUE_SOON, False, transition, item, config, calendar))
-        if item["overdue_at"] is not None:
-            clearing.append(_item_signal(ITEM_OVERDUE, False, transition, item, config, calendar))
+        if item.due_soon:
+            clearing.append(_item_signal(RuleName.ITEM_DUE_SOON, False, transition, item, config, calendar))
+        if item.overdue_at is not None:
+            clearing.append(_item_signal(RuleName.ITEM_OVERDUE, False, transition, item, config, calendar))
         return clearing
     # A breach is a breach: overdue and escalation signals are sent even when the same
     # batch also closed the item (a late "resolved" that revealed the deadline had
     # passed), so the alert opens and then resolves and no breach goes unrecorded.
     if kind is Kind.OVERDUE:
         return [
-            _item_signal(ITEM_DUE_SOON, False, transition, item, config, calendar),
-            _item_signal(ITEM_OVERDUE, True, transition, item, config, calendar, level=0),
+            _item_signal(RuleName.ITEM_DUE_SOON, False, transition, item, config, calendar),
+            _item_signal(RuleName.ITEM_OVERDUE, True, transition, item, config, calendar, level=0),
         ]
     if kind is Kind.ESCALATED:
         level = transition.escalation
-        return [_item_signal(ITEM_OVERDUE, True, transition, item, config, calendar, level=level)]
-    if item["status"] not in _OPEN:
+        return [_item_signal(RuleName.ITEM_OVERDUE, True, transition, item, config, calendar, level=level)]
+    if not item.is_open:
         return []
     if kind is Kind.DUE_SOON:
-        if item["overdue_at"] is not None or not config.due_soon.enabled:
+        if item.overdue_at is not None or not config.due_soon.enabled:
             return []
-        return [_item_signal(ITEM_DUE_SOON, True, transition, item, config, calendar)]
+        return [_item_signal(RuleName.ITEM_DUE_SOON, True, transition, item, config, calendar)]
     if kind in _REFRESHING or (kind in _MOVING and transition.from_unit is not None):
-        if item["overdue_at"] is not None:
-            level = int(item["escalation"])
-            return [_item_signal(ITEM_OVERDUE, True, transition, item, config, calendar, level=level)]
-        if item["due_soon"] and config.due_soon.enabled:
-            return [_item_signal(ITEM_DUE_SOON, True, transition, item, config, calendar)]
+        if item.overdue_at is not None:
+            level = item.escalation
+            return [
+                _item_signal(RuleName.ITEM_OVERDUE, True, transition, item, config, calendar, level=level)
+            ]
+        if item.due_soon and config.due_soon.enabled:
+            return [_item_signal(RuleName.ITEM_DUE_SOON, True, transition, item, config, calendar)]
         if kind in _REFRESHING:
-            return [_item_signal(ITEM_DUE_SOON, False, transition, item, config, calendar)]
+            return [_item_signal(RuleName.ITEM_DUE_SOON, False, transition, item, config, calendar)]
     return []
 
 
@@ -138,7 +126,7 @@ def unit_signals(
     """
     signals: list[Signal] = []
 
-    def emit(rule: str, enabled: bool, active: bool, severity: Severity, facts: dict[str, Any]) -> None:
+    def emit(rule: RuleName, enabled: bool, active: bool, severity: Severity, facts: dict[str, Any]) -> None:
         facts["unit"] = status.unit
         signals.append(
             Signal(
@@ -159,7 +147,7 @@ def unit_signals(
     on_time_count = stats.resolved_on_time if stats else 0
     rate = on_time_count / resolved if resolved else None
     emit(
-        UNIT_ON_TIME_RATE,
+        RuleName.UNIT_ON_TIME_RATE,
         on_time.enabled,
         rate is not None and resolved >= on_time.min_resolved and rate < on_time.below,
         on_time.severity,
@@ -177,7 +165,7 @@ def unit_signals(
 
     overdue = config.overdue_count
     emit(
-        UNIT_OVERDUE_COUNT,
+        RuleName.UNIT_OVERDUE_COUNT,
         overdue.enabled,
         status.overdue > overdue.above,
         overdue.severity,
@@ -186,7 +174,7 @@ def unit_signals(
 
     depth = config.queue_depth
     emit(
-        UNIT_QUEUE_DEPTH,
+        RuleName.UNIT_QUEUE_DEPTH,
         depth.enabled,
         status.open > depth.above,
         depth.severity,
@@ -198,7 +186,7 @@ def unit_signals(
     resolved = stats.resolved if stats else 0
     used = stats.p90_sla_used if stats else None
     emit(
-        UNIT_P90_LATENCY,
+        RuleName.UNIT_P90_LATENCY,
         p90.enabled,
         used is not None and resolved >= p90.min_resolved and used > p90.sla_share_above,
         p90.severity,
@@ -218,7 +206,7 @@ def unit_signals(
     received = stats.received if stats else 0
     baseline = status.baseline_received
     emit(
-        UNIT_SURGE,
+        RuleName.UNIT_SURGE,
         surge.enabled,
         baseline is not None and received >= surge.min_received and received > surge.factor * baseline,
         surge.severity,
@@ -235,49 +223,49 @@ def unit_signals(
 
 
 def _item_signal(
-    rule: str,
+    rule: RuleName,
     active: bool,
     transition: Transition,
-    item: Mapping[str, Any],
+    item: Item,
     config: RulesConfig,
     calendar: WorkCalendar,
     *,
     level: int = 0,
 ) -> Signal:
-    if rule == ITEM_DUE_SOON:
+    if rule == RuleName.ITEM_DUE_SOON:
         severity = config.due_soon.severity
     else:
         step = config.step(level)
         severity = step.severity if step is not None else config.overdue.severity
     return Signal(
-        fingerprint=fingerprint(rule, item["id"]),
+        fingerprint=fingerprint(rule, item.item_id),
         rule=rule,
         active=active,
         at=transition.at,
-        unit=item["unit"],
-        item_id=item["id"],
+        unit=item.unit,
+        item_id=item.item_id,
         severity=severity,
         escalation=level,
         facts=_item_facts(transition, item, calendar),
     )
 
 
-def _item_facts(transition: Transition, item: Mapping[str, Any], calendar: WorkCalendar) -> dict[str, Any]:
+def _item_facts(transition: Transition, item: Item, calendar: WorkCalendar) -> dict[str, Any]:
     """What texts and the board need; ``item_title`` is citizen text (show as text only)."""
-    at, due, overdue_at = transition.at, item["due"], item["overdue_at"]
+    at, due, overdue_at = transition.at, item.current_due, item.overdue_at
     facts: dict[str, Any] = {
         "transition": transition.kind.value,
-        "item_kind": item["kind"],
-        "item_title": item["title"],
-        "category": item["category"],
-        "priority": item["priority"],
-        "status": item["status"],
-        "unit": item["unit"],
+        "item_kind": item.kind.value,
+        "item_title": item.title,
+        "category": item.category,
+        "priority": item.priority,
+        "status": item.status.value,
+        "unit": item.unit,
         "due": due,
-        "original_due": item["original_due"],
+        "original_due": item.original_due,
         "overdue_at": overdue_at,
-        "appointment_at": item["appointment_at"],
-        "escalation": item["escalation"],
+        "appointment_at": item.appointment_at,
+        "escalation": item.escalation,
     }
     if overdue_at is not None:
         facts["working_seconds_late"] = calendar.working_seconds_between(overdue_at, at)

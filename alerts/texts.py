@@ -18,15 +18,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from alerts.config import RulesConfig
-from alerts.model import (
-    ITEM_DUE_SOON,
-    ITEM_OVERDUE,
-    UNIT_ON_TIME_RATE,
-    UNIT_OVERDUE_COUNT,
-    UNIT_P90_LATENCY,
-    UNIT_QUEUE_DEPTH,
-    UNIT_SURGE,
-)
+from alerts.model import RuleName
 from domain.calendar import LOCAL_TZ, WorkCalendar
 from domain.catalog import Catalog
 
@@ -44,7 +36,7 @@ class Texts:
 
 
 def render(
-    rule: str,
+    rule: RuleName,
     *,
     unit: str,
     item_id: str | None,
@@ -64,7 +56,7 @@ def render(
     """
     vi, en = unit_name(catalog, unit, "vi"), unit_name(catalog, unit, "en")
     day = calendar.office_hours.seconds_per_day
-    if rule == ITEM_DUE_SOON:
+    if rule == RuleName.ITEM_DUE_SOON:
         due = format_local(facts["due"])
         return Texts(
             f"Sắp đến hạn: {item_id} – {vi}",
@@ -72,7 +64,7 @@ def render(
             f"Hạn xử lý {due}.",
             f"Due {due}.",
         )
-    if rule == ITEM_OVERDUE:
+    if rule == RuleName.ITEM_OVERDUE:
         step = config.step(escalation)
         head_vi, head_en = "Quá hạn", "Overdue"
         if step is not None:
@@ -91,7 +83,7 @@ def render(
             text_en += f" New appointment {appointment}."
         title_vi, title_en = f"{head_vi}: {item_id} – {vi}", f"{head_en}: {item_id} – {en}"
         return Texts(title_vi, title_en, text_vi, text_en)
-    if rule == UNIT_ON_TIME_RATE:
+    if rule == RuleName.UNIT_ON_TIME_RATE:
         when_vi, when_en = window_label(facts["window"])
         counts = f"{facts['resolved_on_time']}/{facts['resolved']}"
         rate, below = facts["rate"], facts["below"]
@@ -103,7 +95,7 @@ def render(
             f"{format_percent(rate, 'en')} of items resolved on time {when_en} ({counts}); "
             f"threshold {format_percent(below, 'en')}.",
         )
-    if rule == UNIT_OVERDUE_COUNT:
+    if rule == RuleName.UNIT_OVERDUE_COUNT:
         count, above = facts["overdue"], facts["above"]
         return Texts(
             f"Nhiều việc quá hạn: {vi}",
@@ -111,7 +103,7 @@ def render(
             f"{count} việc đang quá hạn (ngưỡng {above}).",
             f"{count} items overdue now (threshold {above}).",
         )
-    if rule == UNIT_QUEUE_DEPTH:
+    if rule == RuleName.UNIT_QUEUE_DEPTH:
         count, above = facts["open"], facts["above"]
         text_vi = f"{count} việc đang mở (ngưỡng {above})."
         text_en = f"{count} items open now (threshold {above})."
@@ -120,7 +112,7 @@ def render(
             text_vi += f" Việc cũ nhất tiếp nhận lúc {oldest}."
             text_en += f" Oldest received {oldest}."
         return Texts(f"Tồn đọng lớn: {vi}", f"Large backlog: {en}", text_vi, text_en)
-    if rule == UNIT_P90_LATENCY:
+    if rule == RuleName.UNIT_P90_LATENCY:
         when_vi, when_en = window_label(facts["window"])
         used, above, resolved = facts["p90_sla_used"], facts["sla_share_above"], facts["resolved"]
         span_vi = span_en = ""
@@ -135,7 +127,7 @@ def render(
             f"p90 {when_en}: {format_percent(used, 'en')} of the allowed time{span_en} "
             f"({resolved} items resolved); threshold {format_percent(above, 'en')}.",
         )
-    if rule == UNIT_SURGE:
+    if rule == RuleName.UNIT_SURGE:
         when_vi, when_en = window_label(facts["window"])
         received, baseline = facts["received"], facts["baseline"]
         if baseline:

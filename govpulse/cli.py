@@ -225,17 +225,28 @@ def _topics(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _silence(settings: Settings, args: argparse.Namespace) -> int:
+    from alerts.model import RuleName
     from domain.durations import parse_duration
     from govpulse.commands import send_silence
 
     if not args.unit and not args.rule:
         print("govpulse silence: give --unit and/or --rule", file=sys.stderr)
         return 2
+    rule = None
+    if args.rule:
+        try:
+            rule = RuleName(args.rule)
+        except ValueError:
+            print(
+                f"govpulse silence: --rule {args.rule!r} is not a rule; use one of: {', '.join(RuleName)}",
+                file=sys.stderr,
+            )
+            return 2
     silence_id = asyncio.run(
         send_silence(
             settings,
             unit=args.unit,
-            rule=args.rule,
+            rule=rule,
             seconds=parse_duration(args.duration, name="--for"),
             reason=args.reason,
             by=args.by,

@@ -7,7 +7,7 @@ import uuid
 
 from aiokafka import AIOKafkaProducer
 
-from alerts.model import Command, CommandType, Silence
+from alerts.model import Command, CommandType, RuleName, Silence
 from runtime.settings import Settings
 from runtime.topics import Topics
 
@@ -16,7 +16,7 @@ async def send_silence(
     settings: Settings,
     *,
     unit: str | None,
-    rule: str | None,
+    rule: RuleName | None,
     seconds: float,
     reason: str,
     by: str,

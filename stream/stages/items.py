@@ -198,14 +198,13 @@ class ItemProcessor:
             result.applied += 1
             for node, entry in self._entries(tag, message, outcome.transitions, applied.event_time).items():
                 entries.setdefault(node, []).append(entry)
-            summary: dict[str, Any] | None = None
             for transition in outcome.transitions:
-                if transition.kind in SILENT_KINDS:
-                    continue  # no item rule reacts to these; skip the summary
-                if summary is None:
-                    summary = item_summary(outcome.item) if outcome.item is not None else {}
+                if transition.kind in SILENT_KINDS or outcome.item is None:
+                    continue  # no item rule reacts to these (a purged item has no rules)
                 result.signals.extend(
-                    item_signals(transition, summary, self.rules, self.policy.catalog, self.policy.calendar)
+                    item_signals(
+                        transition, outcome.item, self.rules, self.policy.catalog, self.policy.calendar
+                    )
                 )
             new_view = queue_view(outcome.item)
             for node in self.gauges.update(message.partition, key, applied.old_view, new_view):

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from alerts.config import DEFAULT_LADDER, EscalationStep, RulesConfig, ThresholdRule
-from alerts.model import ITEM_DUE_SOON, ITEM_OVERDUE, UNIT_QUEUE_DEPTH, Severity
+from alerts.config import DEFAULT_LADDER, SECTIONS, EscalationStep, RulesConfig, ThresholdRule
+from alerts.model import RuleName, Severity
 from domain.errors import ConfigError
 from domain.items import DeadlinePolicy
 
@@ -74,11 +75,49 @@ def test_step_is_one_based_and_clamps_past_the_ladder(level: int, label: str | N
     assert (step.label_en if step else None) == label
 
 
+@pytest.mark.parametrize(
+    ("rule", "section"),
+    [
+        (RuleName.ITEM_DUE_SOON, "due_soon"),
+        (RuleName.ITEM_OVERDUE, "overdue"),
+        (RuleName.UNIT_ON_TIME_RATE, "unit.on_time_rate"),
+        (RuleName.UNIT_OVERDUE_COUNT, "unit.overdue_count"),
+        (RuleName.UNIT_QUEUE_DEPTH, "unit.queue_depth"),
+        (RuleName.UNIT_P90_LATENCY, "unit.p90_latency"),
+        (RuleName.UNIT_SURGE, "unit.surge"),
+    ],
+)
+def test_every_rule_has_its_table_in_the_packaged_file(rule: RuleName, section: str) -> None:
+    assert SECTIONS[rule] == section
+    data = tomllib.loads((ROOT / "alerts" / "data" / "rules.toml").read_text(encoding="utf-8"))
+    table = data
+    for part in section.split("."):
+        table = table[part]
+    assert table["severity"] == RulesConfig().severity_of(rule).value
+    assert tuple(table["audience"]) == RulesConfig().audience_of(rule)
+
+
+def test_sections_name_every_rule_once() -> None:
+    assert list(SECTIONS) == list(RuleName)
+    assert len(set(SECTIONS.values())) == len(RuleName)
+
+
+@pytest.mark.parametrize("table", ["surges", "on_time", "item_due_soon", "unit_surge"])
+def test_an_unknown_unit_rule_table_names_the_file_the_table_and_the_fix(tmp_path: Path, table: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, f"[unit.{table}]\nenabled = false\n")
+    assert str(caught.value) == (
+        f"rules file {tmp_path / 'rules.toml'}: [unit.{table}] is not a unit rule; rename it to one of "
+        "[unit.on_time_rate], [unit.overdue_count], [unit.queue_depth], [unit.p90_latency], [unit.surge], "
+        "or delete it"
+    )
+
+
 def test_rule_severity_and_audience_come_from_their_section() -> None:
     config = RulesConfig()
-    assert config.severity_of(ITEM_DUE_SOON) is Severity.INFO
-    assert config.severity_of(ITEM_OVERDUE) is Severity.WARNING
-    assert config.audience_of(UNIT_QUEUE_DEPTH) == ("unit", "wall")
+    assert config.severity_of(RuleName.ITEM_DUE_SOON) is Severity.INFO
+    assert config.severity_of(RuleName.ITEM_OVERDUE) is Severity.WARNING
+    assert config.audience_of(RuleName.UNIT_QUEUE_DEPTH) == ("unit", "wall")
     with pytest.raises(ValueError, match="unknown rule 'nope'"):
         config.severity_of("nope")
 
@@ -135,8 +174,8 @@ def test_an_empty_ladder_means_no_escalation(tmp_path: Path) -> None:
         ),
         (
             "[unit.latency]\nx = 1\n",
-            "[unit] has unknown key 'latency'; "
-            "known: on_time_rate, overdue_count, queue_depth, p90_latency, surge",
+            "[unit.latency] is not a unit rule; rename it to one of [unit.on_time_rate], "
+            "[unit.overdue_count], [unit.queue_depth], [unit.p90_latency], [unit.surge], or delete it",
         ),
         (
             '[overdue]\nseverity = "high"\n',

@@ -25,9 +25,9 @@ from alerts.model import (
     MAX_COMMAND_BYTES,
     MAX_REASON,
     MAX_TEXT,
-    RULES,
     Command,
     CommandType,
+    RuleName,
     parse_command,
 )
 from domain.calendar import LOCAL_TZ
@@ -83,7 +83,7 @@ def assert_contract(command: Command) -> None:
         assert silence is not None and ID.match(silence.id)
         assert silence.unit is not None or silence.rule is not None
         assert silence.unit is None or UNIT_CODE.match(silence.unit)
-        assert silence.rule is None or silence.rule in RULES
+        assert silence.rule is None or isinstance(silence.rule, RuleName)
         assert len(silence.reason) <= MAX_REASON
     if command.type is CommandType.UNSILENCE:
         assert command.silence_id is not None and ID.match(command.silence_id)
@@ -158,7 +158,7 @@ commands = st.fixed_dictionaries(
                 {
                     "ends_at": instants,
                     "unit": st.sampled_from(["P-SAI-GON", None]),
-                    "rule": st.sampled_from([*RULES, None]),
+                    "rule": st.sampled_from([*RuleName, None]),
                 },
                 optional={"id": ids, "starts_at": instants, "reason": st.text(max_size=500)},
             ),

@@ -26,16 +26,13 @@ from alerts.lifecycle import (
     silence_from_command,
 )
 from alerts.model import (
-    ITEM_DUE_SOON,
-    ITEM_OVERDUE,
     MAX_COMMAND_IDS,
-    UNIT_ON_TIME_RATE,
-    UNIT_SURGE,
     Alert,
     AlertEvent,
     Command,
     CommandType,
     Explanation,
+    RuleName,
     Severity,
     Signal,
     Silence,
@@ -45,7 +42,7 @@ from alerts.rules import item_signals
 from domain.calendar import LOCAL_TZ, WorkCalendar
 from domain.catalog import Catalog
 from domain.events import Event, EventType, Sla
-from domain.items import Item, ItemPolicy, apply_event, apply_tick, item_summary, next_deadline
+from domain.items import Item, ItemPolicy, apply_event, apply_tick, next_deadline
 from domain.sla import CategorySla, SlaPolicy
 
 HOUR = 3600.0
@@ -80,7 +77,7 @@ def overdue(
 ) -> Signal:
     return Signal(
         fingerprint=FP,
-        rule=ITEM_OVERDUE,
+        rule=RuleName.ITEM_OVERDUE,
         active=active,
         at=at if at is not None else STEP_AT.get(level, DUE),
         unit=unit,
@@ -104,7 +101,7 @@ def on_time(rate: float, at: float, *, active: bool = True) -> Signal:
     resolved = 25
     return Signal(
         fingerprint="unit_on_time_rate:P-SAI-GON",
-        rule=UNIT_ON_TIME_RATE,
+        rule=RuleName.UNIT_ON_TIME_RATE,
         active=active,
         at=at,
         unit="P-SAI-GON",
@@ -235,7 +232,7 @@ def test_active_signal_opens_a_firing_alert(stage: Stage) -> None:
     assert stage.signal(overdue(0)) == ["opened"]
     assert alert_of(stage) == Alert(
         fingerprint=FP,
-        rule=ITEM_OVERDUE,
+        rule=RuleName.ITEM_OVERDUE,
         severity=Severity.WARNING,
         state=State.FIRING,
         unit="P-BEN-THANH",
@@ -272,7 +269,7 @@ def test_signal_for_another_fingerprint_is_a_programming_error(
     ):
         on_signal(
             alert_of(stage),
-            replace(overdue(0), fingerprint="unit_surge:Q1", rule=UNIT_SURGE),
+            replace(overdue(0), fingerprint="unit_surge:Q1", rule=RuleName.UNIT_SURGE),
             DUE,
             silences=[],
             config=config,
@@ -483,7 +480,7 @@ def test_escalation_is_a_notification_and_restarts_the_reminder_clock(stage: Sta
 def test_no_reminders_for_info_or_acknowledged_alerts(stage: Stage) -> None:
     due_soon = Signal(
         f"item_due_soon:{ITEM}",
-        ITEM_DUE_SOON,
+        RuleName.ITEM_DUE_SOON,
         True,
         DUE - HOUR,
         "P-BEN-THANH",
@@ -516,7 +513,7 @@ def test_silence_mutes_then_unmutes_and_notifies(stage: Stage) -> None:
 
 
 def test_alert_opened_during_a_silence_is_flagged_and_not_notified(stage: Stage) -> None:
-    stage.silence(Silence("s-1", None, ITEM_OVERDUE, DUE - HOUR, DUE + 2 * HOUR, "lanh-dao-01", ""))
+    stage.silence(Silence("s-1", None, RuleName.ITEM_OVERDUE, DUE - HOUR, DUE + 2 * HOUR, "lanh-dao-01", ""))
     assert stage.signal(overdue(0)) == ["opened"]
     assert (alert_of(stage).silenced, alert_of(stage).notified_at) == (True, None)
     assert stage.advance(DUE + 2 * HOUR) == ["unsilenced"]
@@ -525,7 +522,8 @@ def test_alert_opened_during_a_silence_is_flagged_and_not_notified(stage: Stage)
 
 
 @pytest.mark.parametrize(
-    ("unit", "rule"), [("P-SAI-GON", None), (None, UNIT_SURGE), ("P-BEN-THANH", ITEM_DUE_SOON)]
+    ("unit", "rule"),
+    [("P-SAI-GON", None), (None, RuleName.UNIT_SURGE), ("P-BEN-THANH", RuleName.ITEM_DUE_SOON)],
 )
 def test_silence_for_another_unit_or_rule_does_not_apply(
     stage: Stage, unit: str | None, rule: str | None
@@ -899,7 +897,7 @@ def test_item_to_alert_pipeline_on_the_real_state_machine(
         item = outcome.item
         assert item is not None
         for transition in outcome.transitions:
-            for signal in item_signals(transition, item_summary(item), config, catalog, calendar):
+            for signal in item_signals(transition, item, config, catalog, calendar):
                 stage.signal(signal, now=transition.at)
     stage.advance(until)
     assert [(when(at, seconds=True), kind, key) for at, kind, key in stage.log] == [

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -8,14 +9,15 @@ import pytest
 
 from alerts.errors import CommandRejected
 from alerts.model import (
-    ITEM_OVERDUE,
-    UNIT_SURGE,
+    ITEM_RULES,
+    UNIT_RULES,
     Alert,
     AlertEvent,
     AlertEventType,
     Command,
     CommandType,
     Explanation,
+    RuleName,
     Severity,
     Signal,
     Silence,
@@ -32,7 +34,7 @@ T0 = datetime(2026, 11, 24, 17, 0, tzinfo=LOCAL_TZ).timestamp()
 def sample_alert(**changes: Any) -> Alert:
     values: dict[str, Any] = dict(
         fingerprint="item_overdue:PA-2026-000123",
-        rule=ITEM_OVERDUE,
+        rule=RuleName.ITEM_OVERDUE,
         severity=Severity.CRITICAL,
         state=State.ACKNOWLEDGED,
         unit="P-BEN-THANH",
@@ -85,8 +87,35 @@ def test_severities_are_ordered_info_warning_critical() -> None:
     assert Severity.CRITICAL > Severity.INFO
 
 
-def test_fingerprint_is_rule_and_subject() -> None:
-    assert fingerprint(UNIT_SURGE, "P-SAI-GON") == "unit_surge:P-SAI-GON"
+def test_rule_names_are_the_wire_strings_item_rules_first() -> None:
+    assert [rule.value for rule in RuleName] == [
+        "item_due_soon",
+        "item_overdue",
+        "unit_on_time_rate",
+        "unit_overdue_count",
+        "unit_queue_depth",
+        "unit_p90_latency",
+        "unit_surge",
+    ]
+    assert ITEM_RULES == (RuleName.ITEM_DUE_SOON, RuleName.ITEM_OVERDUE)
+    assert (*ITEM_RULES, *UNIT_RULES) == tuple(RuleName)
+    assert all(rule.startswith("unit_") for rule in UNIT_RULES)
+
+
+@pytest.mark.parametrize(
+    ("rule", "subject", "expected"),
+    [
+        (RuleName.ITEM_DUE_SOON, "PA-1", "item_due_soon:PA-1"),
+        (RuleName.ITEM_OVERDUE, "PA-2026-000123", "item_overdue:PA-2026-000123"),
+        (RuleName.UNIT_ON_TIME_RATE, "P-SAI-GON", "unit_on_time_rate:P-SAI-GON"),
+        (RuleName.UNIT_OVERDUE_COUNT, "HCM", "unit_overdue_count:HCM"),
+        (RuleName.UNIT_QUEUE_DEPTH, "SO-TNMT", "unit_queue_depth:SO-TNMT"),
+        (RuleName.UNIT_P90_LATENCY, "P-SAI-GON", "unit_p90_latency:P-SAI-GON"),
+        (RuleName.UNIT_SURGE, "P-SAI-GON", "unit_surge:P-SAI-GON"),
+    ],
+)
+def test_fingerprint_is_rule_and_subject(rule: RuleName, subject: str, expected: str) -> None:
+    assert fingerprint(rule, subject) == expected
 
 
 # -- records ------------------------------------------------------------------------------------
@@ -103,7 +132,7 @@ def test_alert_round_trips_exactly_through_encode() -> None:
 def test_alert_with_defaults_round_trips() -> None:
     alert = Alert(
         fingerprint="unit_surge:P-SAI-GON",
-        rule=UNIT_SURGE,
+        rule=RuleName.UNIT_SURGE,
         severity=Severity.WARNING,
         state=State.FIRING,
         unit="P-SAI-GON",
@@ -154,6 +183,37 @@ def test_board_view_of_unknown_unit_uses_the_code(catalog: Catalog) -> None:
     assert (board["unit_name_vi"], board["unit_name_en"]) == ("P-GONE", "P-GONE")
 
 
+def test_records_carry_the_rule_as_its_string_and_read_it_back_as_a_rule_name() -> None:
+    alert = sample_alert()
+    signal = Signal("unit_surge:Q1", RuleName.UNIT_SURGE, True, T0, "Q1", None, Severity.WARNING)
+    silence = Silence("s-1", None, RuleName.ITEM_DUE_SOON, T0, T0 + 60, "lanh-dao-01")
+    assert orjson.loads(alert.encode())["rule"] == "item_overdue"
+    assert orjson.loads(signal.encode())["rule"] == "unit_surge"
+    assert orjson.loads(silence.encode())["rule"] == "item_due_soon"
+    assert alert.encode() == sample_alert(rule="item_overdue").encode()  # as when rules were text
+    for decoded in (
+        Alert.decode(alert.encode()),
+        Signal.decode(signal.encode()),
+        Silence.decode(silence.encode()),
+    ):
+        assert type(decoded.rule) is RuleName
+
+
+@pytest.mark.parametrize(
+    ("decode", "raw"),
+    [
+        (Alert.decode, sample_alert().encode().replace(b'"item_overdue"', b'"item_late"')),
+        (Signal.decode, Signal("x", RuleName.UNIT_SURGE, True, T0, "Q1", None, Severity.INFO).encode()),
+        (Silence.decode, Silence("s", None, RuleName.UNIT_SURGE, T0, T0 + 1, "a").encode()),
+    ],
+    ids=["alert", "signal", "silence"],
+)
+def test_decode_refuses_an_unknown_rule(decode: Callable[[bytes], object], raw: bytes) -> None:
+    raw = raw.replace(b'"unit_surge"', b'"item_late"')
+    with pytest.raises(ValueError, match="'item_late' is not a valid RuleName"):
+        decode(raw)
+
+
 def test_alert_event_round_trips() -> None:
     event = AlertEvent("item_overdue:PA-2026-000123", AlertEventType.ESCALATED, T0 + 5.0, sample_alert())
     data = orjson.loads(event.encode())
@@ -165,7 +225,7 @@ def test_alert_event_round_trips() -> None:
 def test_signal_round_trips() -> None:
     signal = Signal(
         "item_overdue:PA-1",
-        ITEM_OVERDUE,
+        RuleName.ITEM_OVERDUE,
         True,
         T0,
         "P-SAI-GON",
@@ -182,12 +242,12 @@ def test_signal_round_trips() -> None:
 @pytest.mark.parametrize(
     ("unit", "rule", "at", "matches"),
     [
-        ("P-SAI-GON", ITEM_OVERDUE, T0, True),
-        ("P-SAI-GON", UNIT_SURGE, T0 + 10, True),
-        ("P-BEN-THANH", ITEM_OVERDUE, T0, False),
-        ("P-SAI-GON", ITEM_OVERDUE, T0 - 0.001, False),
-        ("P-SAI-GON", ITEM_OVERDUE, T0 + 7200 - 0.001, True),
-        ("P-SAI-GON", ITEM_OVERDUE, T0 + 7200, False),
+        ("P-SAI-GON", RuleName.ITEM_OVERDUE, T0, True),
+        ("P-SAI-GON", RuleName.UNIT_SURGE, T0 + 10, True),
+        ("P-BEN-THANH", RuleName.ITEM_OVERDUE, T0, False),
+        ("P-SAI-GON", RuleName.ITEM_OVERDUE, T0 - 0.001, False),
+        ("P-SAI-GON", RuleName.ITEM_OVERDUE, T0 + 7200 - 0.001, True),
+        ("P-SAI-GON", RuleName.ITEM_OVERDUE, T0 + 7200, False),
     ],
 )
 def test_silence_matches_its_unit_any_rule_within_its_time_box(
@@ -198,10 +258,10 @@ def test_silence_matches_its_unit_any_rule_within_its_time_box(
 
 
 def test_silence_on_a_rule_matches_every_unit() -> None:
-    silence = Silence("s-2", None, UNIT_SURGE, T0, T0 + 60, "lanh-dao-01")
-    assert silence.matches("P-SAI-GON", UNIT_SURGE, T0)
-    assert silence.matches("Q1", UNIT_SURGE, T0)
-    assert not silence.matches("Q1", ITEM_OVERDUE, T0)
+    silence = Silence("s-2", None, RuleName.UNIT_SURGE, T0, T0 + 60, "lanh-dao-01")
+    assert silence.matches("P-SAI-GON", RuleName.UNIT_SURGE, T0)
+    assert silence.matches("Q1", RuleName.UNIT_SURGE, T0)
+    assert not silence.matches("Q1", RuleName.ITEM_OVERDUE, T0)
     assert Silence.decode(silence.encode()) == silence
 
 
@@ -271,6 +331,18 @@ def test_parse_silence_defaults_id_and_start_from_the_command() -> None:
         created_by="lanh-dao-01",
         reason="Bảo trì",
     )
+
+
+def test_parse_silence_reads_the_rule_as_a_rule_name() -> None:
+    command = parse_command(
+        command_bytes(
+            type="silence",
+            alert=None,
+            silence={"rule": "unit_surge", "ends_at": "2026-11-24T19:30:00+07:00", "reason": ""},
+        )
+    )
+    assert command.silence is not None
+    assert command.silence.rule is RuleName.UNIT_SURGE
 
 
 def test_parse_unsilence() -> None:

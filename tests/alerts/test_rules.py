@@ -9,25 +9,12 @@ from typing import Any
 import pytest
 
 from alerts.config import RulesConfig
-from alerts.model import (
-    ITEM_DUE_SOON,
-    ITEM_OVERDUE,
-    UNIT_ON_TIME_RATE,
-    UNIT_OVERDUE_COUNT,
-    UNIT_P90_LATENCY,
-    UNIT_QUEUE_DEPTH,
-    UNIT_RULES,
-    UNIT_SURGE,
-    Severity,
-    Signal,
-    UnitStatus,
-    WindowStats,
-)
+from alerts.model import UNIT_RULES, RuleName, Severity, Signal, UnitStatus, WindowStats
 from alerts.rules import SILENT_KINDS, item_signals, unit_signals
 from domain.calendar import LOCAL_TZ, WorkCalendar
 from domain.catalog import Catalog
 from domain.events import Event, EventType, Sla
-from domain.items import Item, ItemPolicy, Kind, Transition, apply_event, apply_tick, item_summary
+from domain.items import Item, ItemPolicy, Kind, Transition, apply_event, apply_tick
 from domain.sla import CategorySla, SlaPolicy
 
 HOUR = 3600.0
@@ -63,12 +50,9 @@ class Tracker:
         assert item is not None
         self.item = item
         self.seen.extend(transitions)
-        summary = item_summary(item)
         out: list[Signal] = []
         for transition in transitions:
-            out.extend(
-                item_signals(transition, summary, self.config, self.policy.catalog, self.policy.calendar)
-            )
+            out.extend(item_signals(transition, item, self.config, self.policy.catalog, self.policy.calendar))
         return out
 
 
@@ -111,7 +95,7 @@ def test_due_soon_signals_at_three_quarters_of_the_period(item: Tracker) -> None
     [signal] = item.tick(local(12, 8, 13, 7, 30))
     assert signal == Signal(
         fingerprint=f"item_due_soon:{ITEM}",
-        rule=ITEM_DUE_SOON,
+        rule=RuleName.ITEM_DUE_SOON,
         active=True,
         at=local(12, 8, 13, 7, 30),
         unit="P-BEN-THANH",
@@ -140,8 +124,8 @@ def test_overdue_clears_due_soon_and_fires_overdue_at_level_zero(item: Tracker) 
     item.tick(local(12, 8, 13, 30))
     signals = item.tick(local(12, 8, 17))
     assert brief(signals) == [
-        (ITEM_DUE_SOON, False, "P-BEN-THANH", 0, Severity.INFO),
-        (ITEM_OVERDUE, True, "P-BEN-THANH", 0, Severity.WARNING),
+        (RuleName.ITEM_DUE_SOON, False, "P-BEN-THANH", 0, Severity.INFO),
+        (RuleName.ITEM_OVERDUE, True, "P-BEN-THANH", 0, Severity.WARNING),
     ]
     assert signals[1].fingerprint == f"item_overdue:{ITEM}"
     assert signals[1].facts["overdue_at"] == local(12, 8, 17)
@@ -156,9 +140,9 @@ def test_escalation_ladder_in_working_time(item: Tracker) -> None:
     assert item.tick(local(12, 11, 17)) == []
     step3 = item.tick(local(12, 14, 11, 30))  # the weekend does not count
     assert brief(step1 + step2 + step3) == [
-        (ITEM_OVERDUE, True, "P-BEN-THANH", 1, Severity.WARNING),
-        (ITEM_OVERDUE, True, "P-BEN-THANH", 2, Severity.CRITICAL),
-        (ITEM_OVERDUE, True, "P-BEN-THANH", 3, Severity.CRITICAL),
+        (RuleName.ITEM_OVERDUE, True, "P-BEN-THANH", 1, Severity.WARNING),
+        (RuleName.ITEM_OVERDUE, True, "P-BEN-THANH", 2, Severity.CRITICAL),
+        (RuleName.ITEM_OVERDUE, True, "P-BEN-THANH", 3, Severity.CRITICAL),
     ]
     assert [s.facts["working_seconds_late"] for s in step1 + step2 + step3] == [
         4 * HOUR,
@@ -174,8 +158,8 @@ def test_escalation_skips_the_culture_day_holiday(
     track = tracker(config, catalog, calendar)
     track.event(EventType.RECEIVED, local(11, 20, 9), unit="P-SAI-GON", sla=Sla(working_days=1))
     assert [(s.rule, s.active) for s in track.tick(local(11, 23, 17))] == [
-        (ITEM_DUE_SOON, False),
-        (ITEM_OVERDUE, True),
+        (RuleName.ITEM_DUE_SOON, False),
+        (RuleName.ITEM_OVERDUE, True),
     ]
     # 24/11/2026 is Ngày Văn hóa Việt Nam, a day off: step 1 comes on Wednesday morning.
     assert track.tick(local(11, 24, 17)) == []
@@ -188,8 +172,8 @@ def test_closing_clears_both_item_rules(item: Tracker, kind: EventType) -> None:
     item.tick(local(12, 9, 11, 30))
     signals = item.event(kind, local(12, 9, 14))
     assert brief(signals) == [
-        (ITEM_DUE_SOON, False, "P-BEN-THANH", 0, Severity.INFO),
-        (ITEM_OVERDUE, False, "P-BEN-THANH", 0, Severity.WARNING),
+        (RuleName.ITEM_DUE_SOON, False, "P-BEN-THANH", 0, Severity.INFO),
+        (RuleName.ITEM_OVERDUE, False, "P-BEN-THANH", 0, Severity.WARNING),
     ]
     assert signals[1].facts["status"] == kind.value
     assert signals[1].facts["working_seconds_late"] == 5 * HOUR  # 07:30-11:30, 13:00-14:00
@@ -198,7 +182,7 @@ def test_closing_clears_both_item_rules(item: Tracker, kind: EventType) -> None:
 def test_closing_clears_only_the_conditions_the_item_reached(item: Tracker) -> None:
     item.tick(local(12, 8, 13, 7, 30))  # due soon, not overdue
     signals = item.event(EventType.RESOLVED, local(12, 8, 14))
-    assert [(s.rule, s.active) for s in signals] == [(ITEM_DUE_SOON, False)]
+    assert [(s.rule, s.active) for s in signals] == [(RuleName.ITEM_DUE_SOON, False)]
 
 
 def test_closing_an_item_that_never_became_due_soon_signals_nothing(item: Tracker) -> None:
@@ -208,19 +192,19 @@ def test_closing_an_item_that_never_became_due_soon_signals_nothing(item: Tracke
 def test_reopening_signals_nothing_its_closing_cleared_the_old_period(item: Tracker) -> None:
     item.tick(local(12, 9, 11, 30))
     assert [(s.rule, s.active) for s in item.event(EventType.RESOLVED, local(12, 9, 14))] == [
-        (ITEM_DUE_SOON, False),
-        (ITEM_OVERDUE, False),
+        (RuleName.ITEM_DUE_SOON, False),
+        (RuleName.ITEM_OVERDUE, False),
     ]
     assert item.event(EventType.REOPENED, local(12, 10, 9)) == []
     assert item.item is not None
     later = item.tick(item.item.due_soon_at)  # the new period raises its own alerts
-    assert [(s.rule, s.active) for s in later] == [(ITEM_DUE_SOON, True)]
+    assert [(s.rule, s.active) for s in later] == [(RuleName.ITEM_DUE_SOON, True)]
 
 
 def test_transfer_moves_active_overdue_to_the_new_unit_at_its_level(item: Tracker) -> None:
     item.tick(local(12, 10, 11, 30))
     [signal] = item.event(EventType.TRANSFERRED, local(12, 10, 14), unit="P-TAN-DINH")
-    assert brief([signal]) == [(ITEM_OVERDUE, True, "P-TAN-DINH", 2, Severity.CRITICAL)]
+    assert brief([signal]) == [(RuleName.ITEM_OVERDUE, True, "P-TAN-DINH", 2, Severity.CRITICAL)]
     assert signal.facts["from_unit"] == "P-BEN-THANH"
     assert signal.facts["unit"] == "P-TAN-DINH"
 
@@ -228,7 +212,7 @@ def test_transfer_moves_active_overdue_to_the_new_unit_at_its_level(item: Tracke
 def test_transfer_moves_due_soon_to_the_new_unit(item: Tracker) -> None:
     item.tick(local(12, 8, 14))
     assert brief(item.event(EventType.TRANSFERRED, local(12, 8, 15), unit="SO-TNMT")) == [
-        (ITEM_DUE_SOON, True, "SO-TNMT", 0, Severity.INFO),
+        (RuleName.ITEM_DUE_SOON, True, "SO-TNMT", 0, Severity.INFO),
     ]
 
 
@@ -243,7 +227,7 @@ def test_transfer_of_a_quiet_item_or_assignment_to_the_same_unit_signals_nothing
 def test_extension_before_the_deadline_clears_due_soon(item: Tracker) -> None:
     item.tick(local(12, 8, 14))
     signals = item.event(EventType.EXTENDED, local(12, 8, 15), due_at=local(12, 18, 17))
-    assert [(s.rule, s.active) for s in signals] == [(ITEM_DUE_SOON, False)]
+    assert [(s.rule, s.active) for s in signals] == [(RuleName.ITEM_DUE_SOON, False)]
     assert signals[0].facts["due"] == local(12, 18, 17)
 
 
@@ -251,7 +235,7 @@ def test_short_extension_that_stays_due_soon_refreshes_the_deadline(item: Tracke
     item.tick(local(12, 8, 14))
     [signal] = item.event(EventType.EXTENDED, local(12, 8, 15), due_at=local(12, 8, 17, 30))
     assert (signal.rule, signal.active, signal.facts["due"]) == (
-        ITEM_DUE_SOON,
+        RuleName.ITEM_DUE_SOON,
         True,
         local(12, 8, 17, 30),
     )
@@ -260,14 +244,14 @@ def test_short_extension_that_stays_due_soon_refreshes_the_deadline(item: Tracke
 def test_extension_after_overdue_keeps_it_overdue_with_an_appointment(item: Tracker) -> None:
     item.tick(local(12, 9, 11, 30))
     [signal] = item.event(EventType.EXTENDED, local(12, 9, 14), due_at=local(12, 11, 17))
-    assert brief([signal]) == [(ITEM_OVERDUE, True, "P-BEN-THANH", 1, Severity.WARNING)]
+    assert brief([signal]) == [(RuleName.ITEM_OVERDUE, True, "P-BEN-THANH", 1, Severity.WARNING)]
     assert signal.facts["appointment_at"] == local(12, 11, 17)
 
 
 def test_resume_refreshes_the_current_condition(item: Tracker) -> None:
     item.event(EventType.PAUSED, local(12, 7, 10))
     signals = item.event(EventType.RESUMED, local(12, 9, 10))
-    assert [(s.rule, s.active) for s in signals] == [(ITEM_DUE_SOON, False)]
+    assert [(s.rule, s.active) for s in signals] == [(RuleName.ITEM_DUE_SOON, False)]
     assert signals[0].facts["due"] > local(12, 8, 17)  # the clock stopped while paused
 
 
@@ -286,16 +270,19 @@ def test_late_resolution_still_records_the_breach_then_clears_it(item: Tracker) 
     signals = item.event(EventType.RESOLVED, local(12, 9, 9))
     assert [t.kind for t in item.seen[-3:]] == [Kind.DUE_SOON, Kind.OVERDUE, Kind.RESOLVED]
     assert [(s.rule, s.active) for s in signals] == [
-        (ITEM_DUE_SOON, False),
-        (ITEM_OVERDUE, True),
-        (ITEM_DUE_SOON, False),
-        (ITEM_OVERDUE, False),
+        (RuleName.ITEM_DUE_SOON, False),
+        (RuleName.ITEM_OVERDUE, True),
+        (RuleName.ITEM_DUE_SOON, False),
+        (RuleName.ITEM_OVERDUE, False),
     ]
 
 
 def test_due_soon_then_overdue_in_one_batch_skips_the_due_soon_flash(item: Tracker) -> None:
     signals = item.tick(local(12, 8, 17))
-    assert [(s.rule, s.active) for s in signals] == [(ITEM_DUE_SOON, False), (ITEM_OVERDUE, True)]
+    assert [(s.rule, s.active) for s in signals] == [
+        (RuleName.ITEM_DUE_SOON, False),
+        (RuleName.ITEM_OVERDUE, True),
+    ]
 
 
 def test_disabled_due_soon_rule_gives_no_active_due_soon(
@@ -306,8 +293,8 @@ def test_disabled_due_soon_rule_gives_no_active_due_soon(
     track.event(EventType.RECEIVED, local(12, 7, 8), unit="P-BEN-THANH", sla=Sla(working_days=1))
     assert track.tick(local(12, 8, 14)) == []
     assert [(s.rule, s.active) for s in track.tick(local(12, 8, 17))] == [
-        (ITEM_DUE_SOON, False),
-        (ITEM_OVERDUE, True),
+        (RuleName.ITEM_DUE_SOON, False),
+        (RuleName.ITEM_OVERDUE, True),
     ]
 
 
@@ -356,26 +343,26 @@ def hour(**changes: Any) -> dict[str, WindowStats]:
     ("changes", "active"),
     [
         ({}, set()),
-        ({"windows": day(resolved=20, resolved_on_time=15)}, {UNIT_ON_TIME_RATE}),
+        ({"windows": day(resolved=20, resolved_on_time=15)}, {RuleName.UNIT_ON_TIME_RATE}),
         ({"windows": day(resolved=20, resolved_on_time=16)}, set()),  # exactly 80 %: not below
         ({"windows": day(resolved=9, resolved_on_time=1)}, set()),  # under min_resolved
-        ({"windows": day(resolved=10, resolved_on_time=1)}, {UNIT_ON_TIME_RATE}),
+        ({"windows": day(resolved=10, resolved_on_time=1)}, {RuleName.UNIT_ON_TIME_RATE}),
         ({"windows": {}}, set()),  # no window yet
         ({"overdue": 10}, set()),
-        ({"overdue": 11}, {UNIT_OVERDUE_COUNT}),
+        ({"overdue": 11}, {RuleName.UNIT_OVERDUE_COUNT}),
         ({"open": 300}, set()),
-        ({"open": 301}, {UNIT_QUEUE_DEPTH}),
+        ({"open": 301}, {RuleName.UNIT_QUEUE_DEPTH}),
         ({"windows": day(p90_sla_used=1.0)}, set()),
-        ({"windows": day(p90_sla_used=1.01)}, {UNIT_P90_LATENCY}),
+        ({"windows": day(p90_sla_used=1.01)}, {RuleName.UNIT_P90_LATENCY}),
         ({"windows": day(p90_sla_used=1.5, resolved=9, resolved_on_time=9)}, set()),
         ({"windows": day(p90_sla_used=None)}, set()),
         ({"windows": hour(received=16)}, set()),  # exactly 2 × baseline: not above
-        ({"windows": hour(received=17)}, {UNIT_SURGE}),
+        ({"windows": hour(received=17)}, {RuleName.UNIT_SURGE}),
         ({"windows": hour(received=9), "baseline_received": 1.0}, set()),  # under min_received
-        ({"windows": hour(received=10), "baseline_received": 1.0}, {UNIT_SURGE}),
+        ({"windows": hour(received=10), "baseline_received": 1.0}, {RuleName.UNIT_SURGE}),
         ({"windows": hour(received=50), "baseline_received": None}, set()),  # baseline unknown
-        ({"windows": hour(received=10), "baseline_received": 0.0}, {UNIT_SURGE}),
-        ({"overdue": 50, "open": 500}, {UNIT_OVERDUE_COUNT, UNIT_QUEUE_DEPTH}),
+        ({"windows": hour(received=10), "baseline_received": 0.0}, {RuleName.UNIT_SURGE}),
+        ({"overdue": 50, "open": 500}, {RuleName.UNIT_OVERDUE_COUNT, RuleName.UNIT_QUEUE_DEPTH}),
     ],
 )
 def test_unit_rules_fire_above_thresholds_with_minimum_volumes(
@@ -400,7 +387,7 @@ def test_unit_signals_carry_severity_and_the_numbers_texts_need(
         "1h": hour(received=45)["1h"],
     }
     signals = {s.rule: s for s in unit_signals(status(windows=windows, open=320), config, catalog, calendar)}
-    assert signals[UNIT_ON_TIME_RATE].facts == {
+    assert signals[RuleName.UNIT_ON_TIME_RATE].facts == {
         "window": "1d",
         "window_start": local(12, 8, 0),
         "resolved": 25,
@@ -411,7 +398,7 @@ def test_unit_signals_carry_severity_and_the_numbers_texts_need(
         "min_resolved": 10,
         "unit": "P-SAI-GON",
     }
-    assert signals[UNIT_SURGE].facts == {
+    assert signals[RuleName.UNIT_SURGE].facts == {
         "window": "1h",
         "window_start": local(12, 8, 15),
         "received": 45,
@@ -420,18 +407,18 @@ def test_unit_signals_carry_severity_and_the_numbers_texts_need(
         "min_received": 10,
         "unit": "P-SAI-GON",
     }
-    assert signals[UNIT_QUEUE_DEPTH].facts == {
+    assert signals[RuleName.UNIT_QUEUE_DEPTH].facts == {
         "open": 320,
         "above": 300,
         "oldest_open_at": local(12, 1, 9),
         "unit": "P-SAI-GON",
     }
     assert {rule: s.severity for rule, s in signals.items()} == {
-        UNIT_ON_TIME_RATE: Severity.WARNING,
-        UNIT_OVERDUE_COUNT: Severity.WARNING,
-        UNIT_QUEUE_DEPTH: Severity.INFO,
-        UNIT_P90_LATENCY: Severity.WARNING,
-        UNIT_SURGE: Severity.WARNING,
+        RuleName.UNIT_ON_TIME_RATE: Severity.WARNING,
+        RuleName.UNIT_OVERDUE_COUNT: Severity.WARNING,
+        RuleName.UNIT_QUEUE_DEPTH: Severity.INFO,
+        RuleName.UNIT_P90_LATENCY: Severity.WARNING,
+        RuleName.UNIT_SURGE: Severity.WARNING,
     }
 
 
@@ -440,16 +427,20 @@ def test_a_disabled_unit_rule_signals_inactive_so_old_alerts_resolve(
 ) -> None:
     quiet = replace(config, overdue_count=replace(config.overdue_count, enabled=False))
     signals = {s.rule: s for s in unit_signals(status(overdue=99), quiet, catalog, calendar)}
-    assert signals[UNIT_OVERDUE_COUNT].active is False
+    assert signals[RuleName.UNIT_OVERDUE_COUNT].active is False
 
 
 @pytest.mark.parametrize("kind", sorted(SILENT_KINDS))
 def test_silent_kinds_never_produce_item_signals(
-    kind: Kind, catalog: Catalog, calendar: WorkCalendar
+    kind: Kind, config: RulesConfig, catalog: Catalog, calendar: WorkCalendar
 ) -> None:
-    transition = Transition("PA-1", 3, kind, 1_800_000_000.0, "P-BEN-THANH")
-    summary = {"status": "open", "overdue_at": 1_700_000_000.0, "due_soon": True, "escalation": 1}
-    assert item_signals(transition, summary, RulesConfig(), catalog, calendar) == []
+    track = tracker(config, catalog, calendar)
+    track.event(EventType.RECEIVED, local(12, 7, 8), unit="P-BEN-THANH", sla=Sla(working_days=1))
+    track.tick(local(12, 9, 12))  # overdue, escalated once: every condition holds
+    item = track.item
+    assert item is not None and (item.is_open, item.due_soon, item.escalation) == (True, True, 1)
+    transition = Transition(ITEM, item.seq + 1, kind, local(12, 9, 13), "P-BEN-THANH")
+    assert item_signals(transition, item, config, catalog, calendar) == []
 
 
 def test_simulated_traffic_never_leaves_an_alert_of_a_closed_item_active() -> None:
@@ -482,9 +473,8 @@ def test_simulated_traffic_never_leaves_an_alert_of_a_closed_item_active() -> No
             items.pop(item_id, None)
             return
         items[item_id] = outcome_item
-        summary = item_summary(outcome_item)
         for transition in transitions:
-            signals = item_signals(transition, summary, config, policy.catalog, policy.calendar)
+            signals = item_signals(transition, outcome_item, config, policy.catalog, policy.calendar)
             if transition.kind in (Kind.RESOLVED, Kind.CANCELLED, Kind.REOPENED):
                 skipped += 2 - len(signals)
             for signal in signals:
@@ -501,16 +491,15 @@ def test_simulated_traffic_never_leaves_an_alert_of_a_closed_item_active() -> No
                 outcome = apply_tick(items[item_id], at, policy)
                 apply(item_id, outcome.item, outcome.transitions)
         item = items.get(message.item_id)
-        kind = "task" if message.kind == "task" else "feedback"
-        outcome = apply_event(item, message.event, policy, kind=kind)
+        outcome = apply_event(item, message.event, policy, kind=message.kind)
         apply(message.item_id, outcome.item, outcome.transitions)
 
     assert skipped > 1000  # the filter did skip most clearing signals
     closed = [item for item in items.values() if not item.is_open]
     assert len(closed) > 1000 and any(item.reopen_count for item in items.values())
     for item in items.values():
-        due_soon = active.get(f"{ITEM_DUE_SOON}:{item.item_id}", False)
-        overdue = active.get(f"{ITEM_OVERDUE}:{item.item_id}", False)
+        due_soon = active.get(f"{RuleName.ITEM_DUE_SOON}:{item.item_id}", False)
+        overdue = active.get(f"{RuleName.ITEM_OVERDUE}:{item.item_id}", False)
         if not item.is_open:
             assert not due_soon and not overdue, item
         else:

@@ -6,16 +6,7 @@ from typing import Any
 import pytest
 
 from alerts.config import RulesConfig
-from alerts.model import (
-    ITEM_DUE_SOON,
-    ITEM_OVERDUE,
-    RULES,
-    UNIT_ON_TIME_RATE,
-    UNIT_OVERDUE_COUNT,
-    UNIT_P90_LATENCY,
-    UNIT_QUEUE_DEPTH,
-    UNIT_SURGE,
-)
+from alerts.model import RuleName
 from alerts.texts import (
     Texts,
     format_local,
@@ -116,23 +107,23 @@ def item_facts(**changes: Any) -> dict[str, Any]:
 
 
 UNIT_FACTS: dict[str, dict[str, Any]] = {
-    UNIT_ON_TIME_RATE: {
+    RuleName.UNIT_ON_TIME_RATE: {
         "window": "1d",
         "resolved": 25,
         "resolved_on_time": 18,
         "rate": 0.72,
         "below": 0.8,
     },
-    UNIT_OVERDUE_COUNT: {"overdue": 12, "above": 10},
-    UNIT_QUEUE_DEPTH: {"open": 320, "above": 300, "oldest_open_at": DUE - 86400.0},
-    UNIT_P90_LATENCY: {
+    RuleName.UNIT_OVERDUE_COUNT: {"overdue": 12, "above": 10},
+    RuleName.UNIT_QUEUE_DEPTH: {"open": 320, "above": 300, "oldest_open_at": DUE - 86400.0},
+    RuleName.UNIT_P90_LATENCY: {
         "window": "1d",
         "p90_sla_used": 1.3,
         "p90_latency": 2 * 86400 + 3 * HOUR,
         "resolved": 14,
         "sla_share_above": 1.0,
     },
-    UNIT_SURGE: {"window": "1h", "received": 45, "baseline": 14.0625, "factor": 2.0},
+    RuleName.UNIT_SURGE: {"window": "1h", "received": 45, "baseline": 14.0625, "factor": 2.0},
 }
 
 
@@ -140,7 +131,7 @@ UNIT_FACTS: dict[str, dict[str, Any]] = {
     ("rule", "item_id", "escalation", "facts", "expected"),
     [
         (
-            ITEM_DUE_SOON,
+            RuleName.ITEM_DUE_SOON,
             "PA-2026-000123",
             0,
             item_facts(overdue_at=None),
@@ -152,7 +143,7 @@ UNIT_FACTS: dict[str, dict[str, Any]] = {
             ),
         ),
         (
-            ITEM_OVERDUE,
+            RuleName.ITEM_OVERDUE,
             "PA-2026-000123",
             0,
             item_facts(),
@@ -164,7 +155,7 @@ UNIT_FACTS: dict[str, dict[str, Any]] = {
             ),
         ),
         (
-            ITEM_OVERDUE,
+            RuleName.ITEM_OVERDUE,
             "PA-2026-000123",
             1,
             item_facts(working_seconds_late=4 * HOUR),
@@ -176,7 +167,7 @@ UNIT_FACTS: dict[str, dict[str, Any]] = {
             ),
         ),
         (
-            ITEM_OVERDUE,
+            RuleName.ITEM_OVERDUE,
             "PA-2026-000123",
             3,
             item_facts(working_seconds_late=28 * HOUR + 15 * 60, appointment_at=DUE + 6 * 86400),
@@ -188,10 +179,10 @@ UNIT_FACTS: dict[str, dict[str, Any]] = {
             ),
         ),
         (
-            UNIT_ON_TIME_RATE,
+            RuleName.UNIT_ON_TIME_RATE,
             None,
             0,
-            UNIT_FACTS[UNIT_ON_TIME_RATE],
+            UNIT_FACTS[RuleName.UNIT_ON_TIME_RATE],
             Texts(
                 "Tỷ lệ đúng hạn thấp: Phường Bến Thành",
                 "Low on-time rate: Ben Thanh Ward",
@@ -200,10 +191,10 @@ UNIT_FACTS: dict[str, dict[str, Any]] = {
             ),
         ),
         (
-            UNIT_OVERDUE_COUNT,
+            RuleName.UNIT_OVERDUE_COUNT,
             None,
             0,
-            UNIT_FACTS[UNIT_OVERDUE_COUNT],
+            UNIT_FACTS[RuleName.UNIT_OVERDUE_COUNT],
             Texts(
                 "Nhiều việc quá hạn: Phường Bến Thành",
                 "Many overdue items: Ben Thanh Ward",
@@ -212,10 +203,10 @@ UNIT_FACTS: dict[str, dict[str, Any]] = {
             ),
         ),
         (
-            UNIT_QUEUE_DEPTH,
+            RuleName.UNIT_QUEUE_DEPTH,
             None,
             0,
-            UNIT_FACTS[UNIT_QUEUE_DEPTH],
+            UNIT_FACTS[RuleName.UNIT_QUEUE_DEPTH],
             Texts(
                 "Tồn đọng lớn: Phường Bến Thành",
                 "Large backlog: Ben Thanh Ward",
@@ -224,10 +215,10 @@ UNIT_FACTS: dict[str, dict[str, Any]] = {
             ),
         ),
         (
-            UNIT_P90_LATENCY,
+            RuleName.UNIT_P90_LATENCY,
             None,
             0,
-            UNIT_FACTS[UNIT_P90_LATENCY],
+            UNIT_FACTS[RuleName.UNIT_P90_LATENCY],
             Texts(
                 "Thời gian xử lý vượt thời hạn: Phường Bến Thành",
                 "Handling time over SLA: Ben Thanh Ward",
@@ -236,10 +227,10 @@ UNIT_FACTS: dict[str, dict[str, Any]] = {
             ),
         ),
         (
-            UNIT_SURGE,
+            RuleName.UNIT_SURGE,
             None,
             0,
-            UNIT_FACTS[UNIT_SURGE],
+            UNIT_FACTS[RuleName.UNIT_SURGE],
             Texts(
                 "Tiếp nhận tăng đột biến: Phường Bến Thành",
                 "Surge in received items: Ben Thanh Ward",
@@ -248,10 +239,10 @@ UNIT_FACTS: dict[str, dict[str, Any]] = {
             ),
         ),
         (
-            UNIT_SURGE,
+            RuleName.UNIT_SURGE,
             None,
             0,
-            {**UNIT_FACTS[UNIT_SURGE], "baseline": 0.0},
+            {**UNIT_FACTS[RuleName.UNIT_SURGE], "baseline": 0.0},
             Texts(
                 "Tiếp nhận tăng đột biến: Phường Bến Thành",
                 "Surge in received items: Ben Thanh Ward",
@@ -284,7 +275,7 @@ def test_render_each_rule(
     assert texts == expected
 
 
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", list(RuleName))
 def test_citizen_text_never_reaches_titles_or_texts(
     rule: str, config: RulesConfig, catalog: Catalog, calendar: WorkCalendar
 ) -> None:

@@ -16,15 +16,7 @@ import orjson
 import pytest
 
 from alerts.config import Colours, RulesConfig
-from alerts.model import (
-    UNIT_ON_TIME_RATE,
-    UNIT_OVERDUE_COUNT,
-    UNIT_P90_LATENCY,
-    UNIT_QUEUE_DEPTH,
-    UNIT_RULES,
-    UNIT_SURGE,
-    Signal,
-)
+from alerts.model import UNIT_RULES, RuleName, Signal
 from domain.calendar import LOCAL_TZ, WorkCalendar
 from domain.catalog import Catalog
 from domain.events import format_instant
@@ -569,18 +561,18 @@ def active_rules(signals: list[Signal]) -> set[str]:
     ("state", "active"),
     [
         ({}, set()),
-        ({"on_time": 7, "late": 3}, {UNIT_ON_TIME_RATE}),
-        ({"on_time": 15, "late": 5}, {UNIT_ON_TIME_RATE}),
+        ({"on_time": 7, "late": 3}, {RuleName.UNIT_ON_TIME_RATE}),
+        ({"on_time": 15, "late": 5}, {RuleName.UNIT_ON_TIME_RATE}),
         ({"on_time": 8, "late": 2}, set()),  # 0.8 is not below 0.8
         ({"on_time": 0, "late": 9}, set()),  # fewer than 10 resolved: too few to judge
-        ({"overdue": 11}, {UNIT_OVERDUE_COUNT}),
+        ({"overdue": 11}, {RuleName.UNIT_OVERDUE_COUNT}),
         ({"overdue": 10}, set()),
-        ({"open_": 301}, {UNIT_QUEUE_DEPTH}),
+        ({"open_": 301}, {RuleName.UNIT_QUEUE_DEPTH}),
         ({"open_": 300}, set()),
-        ({"on_time": 10, "sla_used": 1.5}, {UNIT_P90_LATENCY}),
+        ({"on_time": 10, "sla_used": 1.5}, {RuleName.UNIT_P90_LATENCY}),
         ({"on_time": 10, "sla_used": 0.95}, set()),
         ({"on_time": 9, "sla_used": 1.5}, set()),  # fewer than 10 resolved
-        ({"history": 2, "received_now": 10}, {UNIT_SURGE}),  # 10 > 2 x 2
+        ({"history": 2, "received_now": 10}, {RuleName.UNIT_SURGE}),  # 10 > 2 x 2
         ({"history": 2, "received_now": 9}, set()),  # fewer than 10 received
         ({"history": 5, "received_now": 10}, set()),  # 10 is not above 2 x 5
         ({"received_now": 20}, set()),  # no history: baseline unknown
@@ -598,8 +590,8 @@ def test_unit_rules_fire_on_the_node_counters_and_gauges(state: dict[str, Any], 
 def test_on_time_rate_signal_carries_its_facts() -> None:
     units = processor(Tables())
     units.process(status_batches(on_time=7, late=3), now=RULES_NOW)
-    (signal,) = [s for s in units.evaluate([NGHE], now=RULES_NOW) if s.rule == UNIT_ON_TIME_RATE]
-    assert signal.fingerprint == f"{UNIT_ON_TIME_RATE}:{NGHE}"
+    (signal,) = [s for s in units.evaluate([NGHE], now=RULES_NOW) if s.rule == RuleName.UNIT_ON_TIME_RATE]
+    assert signal.fingerprint == f"{RuleName.UNIT_ON_TIME_RATE}:{NGHE}"
     assert dict(signal.facts) == {
         "window": "1d",
         "window_start": local("2026-03-02 00:00"),
@@ -619,7 +611,10 @@ def test_rule_thresholds_come_from_the_rules_config() -> None:
     )
     units = processor(Tables(), rules=rules)
     units.process(status_batches(on_time=1, late=1, overdue=3), now=RULES_NOW)
-    assert active_rules(units.evaluate([NGHE], now=RULES_NOW)) == {UNIT_ON_TIME_RATE, UNIT_OVERDUE_COUNT}
+    assert active_rules(units.evaluate([NGHE], now=RULES_NOW)) == {
+        RuleName.UNIT_ON_TIME_RATE,
+        RuleName.UNIT_OVERDUE_COUNT,
+    }
 
 
 def overdue_now(units: UnitProcessor, overdue: int, at: float) -> None:
@@ -630,17 +625,19 @@ def test_signals_are_sent_on_change_and_active_ones_refreshed() -> None:
     units = processor(Tables())
     overdue_now(units, 11, RULES_NOW)
     first = units.evaluate([NGHE], now=RULES_NOW)
-    assert [(s.rule, s.active) for s in first] == [(rule, rule == UNIT_OVERDUE_COUNT) for rule in UNIT_RULES]
+    assert [(s.rule, s.active) for s in first] == [
+        (rule, rule == RuleName.UNIT_OVERDUE_COUNT) for rule in UNIT_RULES
+    ]
     assert units.evaluate([NGHE], now=RULES_NOW + 1) == []
     assert units.evaluate([NGHE], now=RULES_NOW + SIGNAL_REFRESH - 1) == []
     refreshed = units.evaluate([NGHE], now=RULES_NOW + SIGNAL_REFRESH)
     assert [(s.rule, s.active, s.at) for s in refreshed] == [
-        (UNIT_OVERDUE_COUNT, True, RULES_NOW + SIGNAL_REFRESH)
+        (RuleName.UNIT_OVERDUE_COUNT, True, RULES_NOW + SIGNAL_REFRESH)
     ]
     cleared_at = RULES_NOW + SIGNAL_REFRESH + 10
     overdue_now(units, 0, cleared_at)
     cleared = units.evaluate([NGHE], now=cleared_at)
-    assert [(s.rule, s.active) for s in cleared] == [(UNIT_OVERDUE_COUNT, False)]
+    assert [(s.rule, s.active) for s in cleared] == [(RuleName.UNIT_OVERDUE_COUNT, False)]
     assert units.evaluate([NGHE], now=cleared_at + 3 * SIGNAL_REFRESH) == []  # inactive: not repeated
 
 
