@@ -403,8 +403,7 @@ def _unit_rules(source: str, units: Mapping[str, Any]) -> None:
     if unknown:
         tables = ", ".join(f"[unit.{name}]" for name in _UNIT_SECTIONS)
         raise ConfigError(
-            f"{source}: [unit.{unknown[0]}] is not a unit rule; "
-            f"rename it to one of {tables}, or delete it"
+            f"{source}: [unit.{unknown[0]}] is not a unit rule; rename it to one of {tables}, or delete it"
         )
 
 

@@ -451,8 +451,7 @@ def _silence(value: Any, *, command_id: str, by: str, at: float) -> Silence:
             rule = RuleName(rule_text)
         except ValueError:
             raise CommandRejected(
-                f"field 'silence.rule' = {rule_text[:80]!r} is not a rule; "
-                f"use one of: {', '.join(RuleName)}"
+                f"field 'silence.rule' = {rule_text[:80]!r} is not a rule; use one of: {', '.join(RuleName)}"
             ) from None
     if unit is None and rule is None:
         raise CommandRejected(
