@@ -1,8 +1,9 @@
 """The Faust application: topics, tables, three agents, three timers, and the publisher.
 
-Shells only — the logic is in :mod:`stream.stages` (pure processors). Each agent takes a
-batch of events, hands it to its processor, then does the I/O in the order that keeps
-results exact under at-least-once delivery:
+Shells only — the logic is in :mod:`stream.stages` (pure processors), the addressing of
+what they produce in :mod:`stream.outputs`, and what a rebalance rebuilds in
+:mod:`stream.recovery`. Each agent takes a batch of events, hands it to its processor,
+then does the I/O in the order that keeps results exact under at-least-once delivery:
 
 1. send the batch's outputs (transitions, signals, alert events, dead letters) and
    await their delivery;
@@ -20,28 +21,24 @@ key lives in, and the agent applies them inside the stream.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import faust
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import IllegalStateError, KafkaError
-from aiokafka.partitioner import murmur2
+from aiokafka.errors import IllegalStateError
 from faust.types import TP
 
 from alerts.config import RulesConfig
 from alerts.model import Signal
 from domain.calendar import WorkCalendar
 from domain.catalog import Catalog
-from domain.encoding import dumps_kept
-from domain.items import ItemPolicy, item_summary
+from domain.items import ItemPolicy
 from domain.sla import SlaPolicy
 from domain.windows import window_specs
 from runtime.board import BoardStore
@@ -50,23 +47,19 @@ from runtime.memory import release_free_memory
 from runtime.settings import Settings
 from runtime.topics import Topics
 from stream import transport
-from stream.deadlines import DeadlineIndex, Gate
 from stream.gauges import GaugeIndex
-from stream.publish import Publisher
+from stream.outputs import Outputs, Send
+from stream.publish import Publisher, UnitPanels
+from stream.recovery import Indexes, Recovery, gated_sources
+from stream.sources import Source
 from stream.stages.alerts import COMMAND, SIGNAL, AlertProcessor
-from stream.stages.items import FEEDBACK, TASKS, TICKS, DeadLetter, ItemProcessor, Message, encode_tick
+from stream.stages.items import FEEDBACK, TASKS, TICKS, ItemProcessor, Message
 from stream.stages.units import Pacer, UnitProcessor
-from stream.transitions import NodeBatch, NodeGroup, Progress, Tick, encode_group
+from stream.transitions import NodeBatch, NodeGroup, Progress, Tick
 from stream.transitions import decode as decode_internal
 
 log = logging.getLogger(__name__)
 
-#: Dead letters keep at most this much of the original value and key (the rest is
-#: described by the ``govpulse.truncated`` and ``govpulse.sha256`` headers): the producer
-#: (1 MB by default) and brokers refuse larger records, and a refused dead letter stopped
-#: the worker on the same message again after every restart.
-DEAD_LETTER_MAX_VALUE = 512 * 1024
-DEAD_LETTER_MAX_KEY = 1024
 #: Unit rules are evaluated, and unit panels rendered, at most this often (seconds)...
 UNIT_REFRESH = 1.0
 #: ...and at most this share of the worker's time: evaluating and rendering every node of
@@ -85,15 +78,6 @@ def chunking(batch_size: int) -> tuple[int, int]:
     at most ``batch_size`` (``GOVPULSE_BATCH_SIZE``) events per batch."""
     chunk = max(1, min(CHUNK_RECORDS, batch_size))
     return chunk, max(1, batch_size // chunk)
-
-
-#: A message to send: (topic, key, value, partition or None, headers or None).
-Send = tuple[str, bytes | None, bytes | None, int | None, Any]
-
-
-def key_partition(key: str, partitions: int) -> int:
-    """Partition of ``key`` under Kafka's default partitioner (murmur2), as producers use."""
-    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 class Pipeline:
@@ -127,15 +111,13 @@ class Pipeline:
         transport.set_fetch_wait(settings.fetch_wait)
         self.app = self._create_app()
         self._create_tables()
-        self.gauges = GaugeIndex(self.catalog)
-        self.item_deadlines: DeadlineIndex[bytes] = DeadlineIndex()
-        self.alert_wakeups: DeadlineIndex[str] = DeadlineIndex()
-        self.gates: dict[int, Gate] = {}
+        self.indexes = Indexes(GaugeIndex(self.catalog))
+        self.outputs = Outputs(self.topics, partitions=self.partitions, nodes=self.catalog.units)
         self.items = ItemProcessor(
             self.policy,
             self.rules,
             load=self.items_table.data.get,
-            gauges=self.gauges,
+            gauges=self.indexes.gauges,
             max_event_bytes=settings.max_event_bytes,
             max_future_skew=settings.max_future_skew,
         )
@@ -160,15 +142,29 @@ class Pipeline:
             worker_id=self.worker_id,
             clock_now=self.clock.now,
         )
-        self.publisher.on_republish(self._republish)
+        self.panels = UnitPanels(lambda node, now: self.units.board(node, now=now), self.publisher)
+        self.recovery = Recovery(
+            indexes=self.indexes,
+            outputs=self.outputs,
+            items=self.items,
+            units=self.units,
+            alerts=self.alerts,
+            item_records=self.items_table.data,
+            alert_records=self.alerts_table.data,
+            silence_records=self.silences_table.data,
+            panels=self.panels,
+            publisher=self.publisher,
+            catalog=self.catalog,
+            clock=self.clock,
+            send=self._send_all,
+            bootstrap=settings.broker_bootstrap,
+            group_id=settings.app_id,
+        )
+        self.publisher.on_republish(self.recovery.republish)
         self.publisher.set_info(self._info)
         self.publisher.on_bulk_flushed(release_free_memory)
-        self.owned: set[int] = set()
         self._progress_sent = 0.0
-        self._unit_boards: dict[str, bytes] = {}
-        self._units_pending: set[str] = set()
         self._unit_pacer = Pacer(UNIT_REFRESH, budget=UNIT_REFRESH_BUDGET)
-        self._node_partition = {code: key_partition(code, self.partitions) for code in self.catalog.units}
         self.stats = {"events": 0, "dead_letters": 0, "alert_events": 0, "batches": 0}
         self._register()
 
@@ -233,7 +229,7 @@ class Pipeline:
 
     def _register(self) -> None:
         t = self.topics
-        self.item_sources = {t.feedback: FEEDBACK, t.tasks: TASKS, t.item_ticks: TICKS}
+        self.item_kinds = {t.feedback: FEEDBACK, t.tasks: TASKS, t.item_ticks: TICKS}
         # A topic's buffer holds chunks: CHUNK_BUFFER chunks bound it like Faust's
         # stream_buffer_maxsize (16,384 messages) bounds a per-message topic.
         raw, maxsize = self._raw_schema(), CHUNK_BUFFER
@@ -329,7 +325,7 @@ class Pipeline:
         else:
             producer.track(futures)
 
-    async def _write(self, table: Any, writes: dict[int, dict[bytes, bytes | None]]) -> None:
+    async def _write(self, table: Any, writes: Mapping[int, Mapping[bytes, bytes | None]]) -> None:
         """Apply table writes and send one changelog message per key.
 
         Not waited for here: the commit that follows waits for these deliveries and fails
@@ -349,62 +345,14 @@ class Pipeline:
         if futures:
             producer.track(futures)
 
-    def _dead_letters(
-        self, letters: Sequence[DeadLetter]
-    ) -> list[tuple[str, bytes | None, bytes | None, int | None, Any]]:
-        out: list[Send] = []
-        for letter in letters:
-            message = letter.message
-            key, value = message.key, message.value
-            headers = [
-                ("govpulse.reason", letter.reason.encode()[:4000]),
-                ("govpulse.source.topic", message.topic.encode()),
-                ("govpulse.source.partition", str(message.partition).encode()),
-                ("govpulse.source.offset", str(message.offset).encode()),
-                ("govpulse.stage", letter.stage.encode()),
-            ]
-            sizes = len(value or b""), len(key or b"")
-            if sizes[0] > DEAD_LETTER_MAX_VALUE or sizes[1] > DEAD_LETTER_MAX_KEY:
-                headers += [
-                    ("govpulse.truncated", f"value={sizes[0]} key={sizes[1]}".encode()),
-                    ("govpulse.sha256", hashlib.sha256(value or b"").hexdigest().encode()),
-                ]
-                key = None if key is None else key[:DEAD_LETTER_MAX_KEY]
-                value = None if value is None else value[:DEAD_LETTER_MAX_VALUE]
-            out.append((self.topics.deadletter, key, value, None, headers))
-        self.stats["dead_letters"] += len(letters)
-        return out
-
-    def _transitions(self, batches: Iterable[NodeBatch]) -> list[Send]:
-        """Messages carrying ``batches`` to the unit stage: grouped per partition."""
-        by_partition: dict[int, list[NodeBatch]] = {}
-        for batch in batches:
-            by_partition.setdefault(self._node_partition[batch.node], []).append(batch)
-        return [
-            (self.topics.transitions, None, value, partition, None)
-            for partition, grouped in by_partition.items()
-            for value in encode_group(grouped)
-        ]
-
-    def _signal(self, fingerprint: str, value: bytes) -> Send:
-        """A message to the signals topic (internal, ``GOVPULSE_PARTITIONS`` partitions), in
-        the partition Kafka's default partitioner would pick for its key."""
-        return (
-            self.topics.signals,
-            fingerprint.encode(),
-            value,
-            key_partition(fingerprint, self.partitions),
-            None,
-        )
-
     @staticmethod
-    def _messages(events: Sequence[Any], sources: dict[str, str]) -> list[Message]:
+    def _messages(events: Sequence[Any], kinds: dict[str, str]) -> list[Message]:
         out: list[Message] = []
         for event in events:
             message = event.message
-            source, topic, partition = sources.get(message.topic, "?"), message.topic, message.partition
+            kind, topic, partition = kinds.get(message.topic, "?"), message.topic, message.partition
             out += [
-                Message(source, topic, partition, record.offset, record.key, record.value)
+                Message(kind, topic, partition, record.offset, record.key, record.value)
                 for record in transport.message_records(message)
             ]
         return out
@@ -412,23 +360,24 @@ class Pipeline:
     # -- items -------------------------------------------------------------------------
 
     async def handle_items(self, events: Sequence[Any]) -> None:
-        messages = self._messages(events, self.item_sources)
+        messages = self._messages(events, self.item_kinds)
         now = self.clock.now()
         limits = {
-            p: self.gates.setdefault(p, Gate()).limit(now, self._highwaters(p))
-            for p in {m.partition for m in messages if m.source == TICKS}
+            p: self.indexes.gate(p).limit(now, self._highwaters(p))
+            for p in {m.partition for m in messages if m.kind == TICKS}
         }
         result = self.items.process(messages, now=now, tick_limits=limits)
-        sends = self._transitions(result.node_batches)
-        sends += [self._signal(s.fingerprint, s.encode()) for s in result.signals]
-        sends += self._dead_letters(result.dead_letters)
+        sends = self.outputs.transitions(result.node_batches)
+        sends += [self.outputs.signal(s) for s in result.signals]
+        sends += self.outputs.dead_letters(result.dead_letters)
+        self.stats["dead_letters"] += len(result.dead_letters)
         await self._send_all(sends)
         await self._write(self.items_table, result.writes)
         for partition, key, at in result.schedule:
-            self.item_deadlines.schedule(partition, key, at)
-        for tag, offset, event_time in result.events:
-            if tag[0] != TICKS:
-                self.gates.setdefault(int(tag[1:]), Gate()).observe(tag, offset, event_time)
+            self.indexes.item_deadlines.schedule(partition, key, at)
+        for source, offset, event_time in result.events:
+            if source.kind != TICKS:
+                self.indexes.gate(source.partition).observe(source, offset, event_time)
         for change in result.queue:
             self.publisher.queue(change.unit, change.item_id, change.summary)
         self.stats["events"] += len(messages)
@@ -437,20 +386,19 @@ class Pipeline:
     async def fire_item_ticks(self) -> None:
         """Produce a tick for every item deadline that is due (and allowed by its gate)."""
         now, real = self.clock.now(), time.time()
+        indexes = self.indexes
         sends: list[Send] = []
-        for partition in sorted(self.owned):
-            gate = self.gates.setdefault(partition, Gate())
-            limit = gate.limit(now, self._highwaters(partition))
-            for key, at in self.item_deadlines.pop_due(partition, limit, real_now=real):
-                sends.append((self.topics.item_ticks, key, encode_tick(key.decode(), at), partition, None))
-        for partition, key, at in self.item_deadlines.retry(real_now=real):
-            sends.append((self.topics.item_ticks, key, encode_tick(key.decode(), at), partition, None))
-        if real - self._progress_sent >= 1.0 and self.owned:
+        for partition in sorted(indexes.owned):
+            limit = indexes.gate(partition).limit(now, self._highwaters(partition))
+            for key, at in indexes.item_deadlines.pop_due(partition, limit, real_now=real):
+                sends.append(self.outputs.item_tick(partition, key, at))
+        for partition, key, at in indexes.item_deadlines.retry(real_now=real):
+            sends.append(self.outputs.item_tick(partition, key, at))
+        if real - self._progress_sent >= 1.0 and indexes.owned:
             # Tell every unit partition how far this worker's item partitions have got
             # (windows expire behind the slowest one).
             self._progress_sent = real
-            progress = Progress({p: self._watermark(p, now) for p in sorted(self.owned)}).encode()
-            sends += [(self.topics.transitions, None, progress, q, None) for q in range(self.partitions)]
+            sends += self.outputs.progress({p: self._watermark(p, now) for p in sorted(indexes.owned)})
         if sends:
             await self._send_all(sends, wait=False)
 
@@ -458,18 +406,18 @@ class Pipeline:
         """Event time before which item partition ``partition`` will add nothing more:
         its input progress, held back by any deadline not yet applied (an overdue
         transition adds to the window of its deadline)."""
-        mark = self.gates.setdefault(partition, Gate()).watermark(now, self._highwaters(partition))
-        pending = self.item_deadlines.earliest(partition)
+        mark = self.indexes.gate(partition).watermark(now, self._highwaters(partition))
+        pending = self.indexes.item_deadlines.earliest(partition)
         return mark if pending is None else min(mark, pending)
 
-    def _highwaters(self, partition: int) -> dict[str, int | None]:
+    def _highwaters(self, partition: int) -> dict[Source, int | None]:
         consumer = self.app.consumer
-        out: dict[str, int | None] = {}
-        for tag, topic in ((FEEDBACK, self.topics.feedback), (TASKS, self.topics.tasks)):
+        out: dict[Source, int | None] = {}
+        for kind, topic in gated_sources(self.topics).items():
             try:
-                out[f"{tag}{partition}"] = consumer.highwater(TP(topic, partition))
+                out[Source(kind, partition)] = consumer.highwater(TP(topic, partition))
             except (AssertionError, KeyError, IllegalStateError):  # not assigned (rebalancing)
-                out[f"{tag}{partition}"] = None
+                out[Source(kind, partition)] = None
         return out
 
     # -- units -------------------------------------------------------------------------
@@ -493,199 +441,68 @@ class Pipeline:
                     )
         now = self.clock.now()
         result = self.units.process(inputs, now=now)
-        self._units_pending |= result.dirty_nodes
+        panels = self.panels
+        panels.pending |= result.dirty_nodes
         if result.ticks:
             ticked = {p for p, m in inputs if isinstance(m, Tick)}
-            self._units_pending |= {node for node, p in self._node_partition.items() if p in ticked}
+            panels.pending |= {node for node, p in self.outputs.node_partition.items() if p in ticked}
         # Unit rules and panels follow the counters at most every UNIT_REFRESH seconds and
         # within UNIT_REFRESH_BUDGET of the worker's time (a batch touches hundreds of
         # nodes; evaluating them all per batch cost as much as the counters). Nodes left
         # pending are taken by a later batch or the unit timer. Item alerts do not wait.
         signals: list[Signal] = []
         started = time.monotonic()
-        if self._units_pending and self._unit_pacer.due(started):
-            nodes, self._units_pending = sorted(self._units_pending), set()
+        if panels.pending and self._unit_pacer.due(started):
+            nodes, panels.pending = sorted(panels.pending), set()
             signals = self.units.evaluate(nodes, now=now)
             for node in nodes:
-                self._publish_unit(node, now)
+                panels.publish(node, now)
             self._unit_pacer.ran(started, time.monotonic())
-        await self._send_all((self._signal(s.fingerprint, s.encode()) for s in signals), wait=False)
+        await self._send_all((self.outputs.signal(s) for s in signals), wait=False)
         await self._write(self.metrics_table, result.metrics_writes)
-        await self._write(self.gauges_table, result.gauge_writes)  # type: ignore[arg-type]
-
-    def _publish_unit(self, node: str, now: float) -> None:
-        board = dumps_kept(self.units.board(node, now=now))
-        if self._unit_boards.get(node) != board:
-            self._unit_boards[node] = board
-            self.publisher.unit(node, board)
+        await self._write(self.gauges_table, result.gauge_writes)
 
     async def fire_unit_ticks(self) -> None:
         """Tick every owned partition of the unit stage (windows roll, rules re-evaluate)."""
         at = self.clock.now()
-        await self._send_all(
-            (
-                (self.topics.transitions, None, Tick(at).encode(), partition, None)
-                for partition in sorted(self.owned)
-            ),
-            wait=False,
-        )
+        await self._send_all(self.outputs.unit_ticks(at, sorted(self.indexes.owned)), wait=False)
 
     # -- alerts ------------------------------------------------------------------------
 
     async def handle_alerts(self, events: Sequence[Any]) -> None:
-        sources = {self.topics.signals: SIGNAL, self.topics.commands: COMMAND}
-        messages = self._messages(events, sources)
+        kinds = {self.topics.signals: SIGNAL, self.topics.commands: COMMAND}
+        messages = self._messages(events, kinds)
         now = self.clock.now()
         result = self.alerts.process(messages, now=now)
-        sends: list[Send] = [
-            (self.topics.alerts, e.fingerprint.encode(), e.encode(), None, None) for e in result.events
-        ]
-        sends += self._dead_letters(result.dead_letters)
+        sends = [self.outputs.alert_event(e) for e in result.events]
+        sends += self.outputs.dead_letters(result.dead_letters)
+        self.stats["dead_letters"] += len(result.dead_letters)
         await self._send_all(sends)
         await self._write(self.alerts_table, result.writes)
-        await self._write(self.silences_table, result.silence_writes)  # type: ignore[arg-type]
+        await self._write(self.silences_table, result.silence_writes)
         for partition, fingerprint, at in result.schedule:
-            self.alert_wakeups.schedule(partition, fingerprint, at)
+            self.indexes.alert_wakeups.schedule(partition, fingerprint, at)
         for fingerprint, (unit, board) in result.board.items():
             self.publisher.alert(fingerprint, unit, board)
         self.stats["alert_events"] += len(result.events)
 
     async def fire_alert_ticks(self) -> None:
         now, real = self.clock.now(), time.time()
-        sends = []
-        for partition in sorted(self.owned):
-            for fingerprint, _at in self.alert_wakeups.pop_due(partition, now, real_now=real):
-                sends.append(
-                    (
-                        self.topics.signals,
-                        fingerprint.encode(),
-                        Tick(now, fingerprint).encode(),
-                        partition,
-                        None,
-                    )
-                )
-        for partition, fingerprint, _at in self.alert_wakeups.retry(real_now=real):
-            sends.append(
-                (self.topics.signals, fingerprint.encode(), Tick(now, fingerprint).encode(), partition, None)
-            )
+        wakeups = self.indexes.alert_wakeups
+        sends: list[Send] = []
+        for partition in sorted(self.indexes.owned):
+            for fingerprint, _at in wakeups.pop_due(partition, now, real_now=real):
+                sends.append(self.outputs.alert_tick(partition, fingerprint, now))
+        for partition, fingerprint, _at in wakeups.retry(real_now=real):
+            sends.append(self.outputs.alert_tick(partition, fingerprint, now))
         if sends:
             await self._send_all(sends, wait=False)
 
-    # -- rebalance ---------------------------------------------------------------------
+    # -- rebalance, housekeeping -------------------------------------------------------
 
     async def _on_recovered(self) -> None:
         """Rebuild in-memory indexes for the partitions this worker now owns."""
-        started = time.monotonic()
-        assigned = self.app.assignor.assigned_actives()
-        owned = {tp.partition for tp in assigned if tp.topic == self.topics.feedback}
-        for partition in self.owned - owned:
-            self.item_deadlines.drop_partition(partition)
-            self.alert_wakeups.drop_partition(partition)
-            self.gauges.drop_partition(partition)
-            self.gates.pop(partition, None)
-        self.owned = owned
-        committed = await self._committed_offsets()
-        for partition in owned:
-            self.item_deadlines.drop_partition(partition)
-            gate = self.gates[partition] = Gate()
-            for tag, topic in ((FEEDBACK, self.topics.feedback), (TASKS, self.topics.tasks)):
-                offset = committed.get((topic, partition))
-                if offset is not None and offset > 0:
-                    gate.processed[f"{tag}{partition}"] = offset
-        count = 0
-        for partition, key, at in self.items.rebuild(owned, list(self.items_table.data.items())):
-            self.item_deadlines.schedule(partition, key, at)
-            count += 1
-        # Every owned partition re-announces its gauges (a dead worker may have left the
-        # unit stage with older values).
-        batches = [
-            NodeBatch(node, (), tuple(self.gauges.snapshot(p, node) for p in sorted(owned)))
-            for node in self.catalog.units
-        ]
-        await self._send_all(self._transitions(batches))
-        self.units.reset()
-        self._units_pending.clear()  # owned nodes are all evaluated on the next unit tick
-        for node, partition in self._node_partition.items():
-            if partition in owned:
-                self.units.own(node, partition)
-        self._unit_boards.clear()
-        self.alerts.reset(list(self.silences_table.data.values()))
-        now = self.clock.now()
-        alerts_by_partition: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in owned}
-        for key, raw in list(self.alerts_table.data.items()):
-            partition = key_partition(key.decode(), self.partitions)
-            if partition in alerts_by_partition and raw is not None:
-                alerts_by_partition[partition].append((key, raw))
-        for partition, stored in alerts_by_partition.items():
-            self.alert_wakeups.drop_partition(partition)
-            for fingerprint, at in self.alerts.rebuild(partition, stored, now=now):
-                self.alert_wakeups.schedule(partition, fingerprint, at)
-        log.info(
-            "partitions %s recovered: rebuilt deadline index for %d items (%d pending) in %.2fs",
-            sorted(owned),
-            count,
-            len(self.item_deadlines),
-            time.monotonic() - started,
-        )
-        release_free_memory()  # what the restore and the rebuild used transiently
-        if self.publisher.up:
-            await self._republish()
-
-    async def _committed_offsets(self) -> dict[tuple[str, int], int]:
-        """Committed offsets of this consumer group's input partitions (gates start there).
-
-        Read with a group consumer that never joins (OffsetFetch only), which the embedded
-        broker supports (its admin OffsetFetch does not decode).
-        """
-        reader = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.broker_bootstrap,
-            group_id=self.settings.app_id,
-            enable_auto_commit=False,
-        )
-        out: dict[tuple[str, int], int] = {}
-        try:
-            await reader.start()
-            for topic in (self.topics.feedback, self.topics.tasks):
-                for partition in range(self.partitions):
-                    offset = await reader.committed(TopicPartition(topic, partition))
-                    if offset is not None:
-                        out[(topic, partition)] = offset
-        except KafkaError:
-            log.warning("could not read committed offsets; deadline ticks wait for new input", exc_info=True)
-        finally:
-            await reader.stop()
-        return out
-
-    async def _republish(self) -> None:
-        """Enqueue this worker's whole board state (after Redis lost it, or a rebalance)."""
-        now = self.clock.now()
-        from domain.items import decode_item
-
-        queued = 0
-        for _key, raw in list(self.items_table.data.items()):
-            if raw is None:
-                continue
-            item = decode_item(raw)
-            if item.partition in self.owned and item.is_open:
-                self.publisher.queue(item.unit, item.item_id, item_summary(item))
-                queued += 1
-            if queued % 5000 == 0:
-                await asyncio.sleep(0)
-        self._unit_boards.clear()
-        for node, partition in self._node_partition.items():
-            if partition in self.owned:
-                self._publish_unit(node, now)
-        for partition in self.owned:
-            for fingerprint in self.alerts.active(partition):
-                raw = self.alerts_table.data.get(fingerprint.encode())
-                if raw is not None:
-                    from alerts.model import Alert
-
-                    alert = Alert.decode(raw)
-                    self.publisher.alert(fingerprint, alert.unit, alert.to_board(self.catalog))
-        log.info(
-            "republishing board state: %d queue entries, owned partitions %s", queued, sorted(self.owned)
-        )
+        await self.recovery.rebuild(self.app.assignor.assigned_actives())
 
     async def _trim(self) -> None:
         self.units.store.trim_cache(self.clock.now())
@@ -706,9 +523,9 @@ class Pipeline:
 
     def _info(self) -> dict[str, Any]:
         return {
-            "partitions": sorted(self.owned),
+            "partitions": sorted(self.indexes.owned),
             "events": self.stats["events"],
-            "open_deadlines": len(self.item_deadlines),
+            "open_deadlines": len(self.indexes.item_deadlines),
             "publisher_backlog": self.publisher.backlog,
         }
 
@@ -719,7 +536,3 @@ class Pipeline:
         worker = faust.Worker(self.app, loglevel=loglevel, quiet=True)
         worker.execute_from_commandline()
         return 0
-
-
-def await_all(awaitables: Iterable[Awaitable[Any]]) -> Awaitable[list[Any]]:
-    return asyncio.gather(*awaitables)

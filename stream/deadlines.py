@@ -24,6 +24,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from stream.sources import Source
+
 #: Key type of an index: item table keys (bytes) for items, fingerprints (str) for alerts.
 K = TypeVar("K", bound=Hashable)
 
@@ -135,22 +137,22 @@ class Gate:
     progress says how far the partition has certainly got.
     """
 
-    event_times: dict[str, float] = field(default_factory=dict)  # source tag -> newest event time
-    processed: dict[str, int] = field(default_factory=dict)  # source tag -> next offset
+    event_times: dict[Source, float] = field(default_factory=dict)  # newest event time per source
+    processed: dict[Source, int] = field(default_factory=dict)  # next offset per source
 
     @property
     def event_time(self) -> float:
         """The newest event time processed on any source (0 before the first)."""
         return max(self.event_times.values(), default=0.0)
 
-    def observe(self, source: str, offset: int, event_time: float | None) -> None:
+    def observe(self, source: Source, offset: int, event_time: float | None) -> None:
         """Record that the message at ``offset`` of ``source`` was processed."""
         if offset + 1 > self.processed.get(source, 0):
             self.processed[source] = offset + 1
         if event_time is not None and event_time > self.event_times.get(source, 0.0):
             self.event_times[source] = event_time
 
-    def caught_up(self, highwaters: dict[str, int | None]) -> bool:
+    def caught_up(self, highwaters: dict[Source, int | None]) -> bool:
         """Whether every source has been processed up to its high-water mark.
 
         An unknown high-water mark (no fetch answered yet) is not caught up: right after
@@ -158,19 +160,19 @@ class Gate:
         """
         return not self._behind(highwaters)
 
-    def _behind(self, highwaters: dict[str, int | None]) -> list[str]:
+    def _behind(self, highwaters: dict[Source, int | None]) -> list[Source]:
         return [
             source
             for source, highwater in highwaters.items()
             if highwater is None or self.processed.get(source, 0) < highwater
         ]
 
-    def _lagging_time(self, behind: list[str]) -> float:
+    def _lagging_time(self, behind: list[Source]) -> float:
         """How far in event time the sources with a backlog have certainly got: the
         slowest of them (0 for one that has processed nothing since the start)."""
         return min(self.event_times.get(source, 0.0) for source in behind)
 
-    def watermark(self, now: float, highwaters: dict[str, int | None]) -> float:
+    def watermark(self, now: float, highwaters: dict[Source, int | None]) -> float:
         """Event time this partition has certainly passed: the clock too when nothing
         is left to process, else the progress of its slowest source with a backlog."""
         behind = self._behind(highwaters)
@@ -178,7 +180,7 @@ class Gate:
             return max(self.event_time, now)
         return self._lagging_time(behind)
 
-    def limit(self, now: float, highwaters: dict[str, int | None]) -> float:
+    def limit(self, now: float, highwaters: dict[Source, int | None]) -> float:
         """The instant up to which ticks may fire: the clock (or the newest event time, if
         producers' clocks run ahead) when caught up, else the event time of the slowest
         source that still has a backlog.

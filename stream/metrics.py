@@ -1,12 +1,13 @@
 """Per-node windowed counters and latency sketches, exact under redelivery.
 
 A :class:`WindowRecord` holds the counters and sketches of one (node, window kind,
-window start). It also remembers, per source topic-partition, the offset of the last
-source event it includes (``marks``). :meth:`MetricsStore.apply` adds an
-:class:`~stream.transitions.Entry` to a record only if the entry's offset is past the
-record's mark for that source, then moves the mark. Because a record and its marks are
-written together, in one changelog message, a record can never count an event twice or
-lose one, whatever is redelivered or re-emitted after a crash.
+window start). It also remembers, per source topic-partition (by its wire tag, see
+:mod:`stream.sources`), the offset of the last source event it includes (``marks``).
+:meth:`MetricsStore.apply` adds an :class:`~stream.transitions.Entry` to a record only if
+the entry's offset is past the record's mark for that source, then moves the mark.
+Because a record and its marks are written together, in one changelog message, a record
+can never count an event twice or lose one, whatever is redelivered or re-emitted after
+a crash.
 
 Lateness: an event whose window ended more than ``grace`` before the newest event time
 already seen for the same node from the same source is late. Its counts are not added

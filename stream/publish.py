@@ -194,3 +194,31 @@ class Publisher:
         epoch = await self.store.read_epoch()
         if epoch is not None and self.epoch is not None and epoch != self.epoch:
             self.up = False
+
+
+class UnitPanels:
+    """The unit panels of a worker's nodes on the board: the nodes whose rules and panel
+    wait for the next refresh, and the panel last handed to the publisher for each (an
+    unchanged panel is not sent again).
+
+    Args:
+        render: a node's panel at an instant (:meth:`stream.stages.units.UnitProcessor.board`).
+        publisher: where changed panels go.
+    """
+
+    def __init__(self, render: Callable[[str, float], dict[str, Any]], publisher: Publisher) -> None:
+        self.render = render
+        self.publisher = publisher
+        self.pending: set[str] = set()
+        self._published: dict[str, bytes] = {}
+
+    def publish(self, node: str, now: float) -> None:
+        """Render ``node``'s panel at ``now``; hand it to the publisher if it changed."""
+        board = dumps_kept(self.render(node, now))
+        if self._published.get(node) != board:
+            self._published[node] = board
+            self.publisher.unit(node, board)
+
+    def forget(self) -> None:
+        """Forget what was published: the next :meth:`publish` of each node sends it."""
+        self._published.clear()

@@ -32,8 +32,8 @@ class Entry:
     """The effect of one source event (or deadline tick) on one node.
 
     Args:
-        source: source topic-partition tag, e.g. ``"f3"`` (feedback partition 3),
-            ``"t3"`` (tasks), ``"k3"`` (deadline ticks).
+        source: the source topic-partition's wire tag (:meth:`stream.sources.Source.encode`),
+            e.g. ``"f3"`` (feedback partition 3), ``"t3"`` (tasks), ``"k3"`` (deadline ticks).
         offset: the source message's offset.
         item_id: the item that changed.
         seq: the item's transition sequence number after the change.
@@ -203,8 +203,3 @@ def _node_batch(data: Any) -> NodeBatch:
         entries=tuple(Entry.from_json(entry) for entry in data.get("e", ())),
         gauges=tuple(PartitionGauges.from_json(g) for g in data.get("g", ())),
     )
-
-
-def source_tag(kind: str, partition: int) -> str:
-    """Short tag of a source topic-partition: ``f`` feedback, ``t`` tasks, ``k`` ticks."""
-    return f"{kind}{partition}"

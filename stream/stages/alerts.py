@@ -163,7 +163,7 @@ class AlertProcessor:
     ) -> list[bytes]:
         if message.value is None:
             raise ValueError("message has no value")
-        if message.source == COMMAND:
+        if message.kind == COMMAND:
             return self._command(message, overlay, now, result, partition_of)
         data = orjson.loads(message.value)
         if not isinstance(data, dict):

@@ -38,6 +38,7 @@ from domain.items import (
     next_deadline,
 )
 from stream.gauges import GaugeIndex, QueueView, queue_view
+from stream.sources import Source
 from stream.transitions import Entry, NodeBatch
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ TIME_KINDS = frozenset({Kind.DUE_SOON, Kind.OVERDUE, Kind.ESCALATED})
 class Message:
     """One input message, stripped of Faust."""
 
-    source: str  # FEEDBACK | TASKS | TICKS
+    kind: str  # FEEDBACK | TASKS | TICKS (or the alert stage's SIGNAL | COMMAND)
     topic: str
     partition: int
     offset: int
@@ -59,8 +60,8 @@ class Message:
     value: bytes | None
 
     @property
-    def tag(self) -> str:
-        return f"{self.source}{self.partition}"
+    def source(self) -> Source:
+        return Source(self.kind, self.partition)
 
 
 @dataclass(slots=True)  # not frozen: built per event, and frozen init is ~7x slower
@@ -94,8 +95,8 @@ class ItemBatchResult:
     schedule: list[tuple[int, bytes, float | None]] = field(default_factory=list)
     applied: int = 0
     duplicates: int = 0
-    #: every message processed: (source tag, offset, event time if it was a valid event)
-    events: list[tuple[str, int, float | None]] = field(default_factory=list)
+    #: every message processed: (source, offset, event time if it was a valid event)
+    events: list[tuple[Source, int, float | None]] = field(default_factory=list)
 
 
 def encode_tick(item_id: str, at: float) -> bytes:
@@ -156,12 +157,15 @@ class ItemProcessor:
         first_unit: dict[bytes, tuple[int, str | None]] = {}
         entries: dict[str, list[Entry]] = {}
         touched: dict[str, set[int]] = {}
-        tags: dict[tuple[str, int], str] = {}
+        # Per (kind, partition): the source and its wire tag, built once per batch.
+        sources: dict[tuple[str, int], tuple[Source, str]] = {}
         for message in messages:
-            tag = tags.get((message.source, message.partition))
-            if tag is None:
-                tag = tags[(message.source, message.partition)] = message.tag
-            result.events.append((tag, message.offset, None))
+            known = sources.get((message.kind, message.partition))
+            if known is None:
+                source = message.source
+                known = sources[(message.kind, message.partition)] = (source, source.encode())
+            source, tag = known
+            result.events.append((source, message.offset, None))
             try:
                 applied = self._apply(message, overlay, now)
             except Rejected as exc:
@@ -185,7 +189,7 @@ class ItemProcessor:
                 result.dead_letters.append(DeadLetter(message, f"internal error: {exc!r}"))
                 continue
             if applied.event_time is not None:
-                result.events[-1] = (tag, message.offset, applied.event_time)
+                result.events[-1] = (source, message.offset, applied.event_time)
             outcome = applied.outcome
             if outcome is None or outcome.duplicate:
                 result.duplicates += outcome is not None
@@ -244,7 +248,7 @@ class ItemProcessor:
             return None
 
     def _apply(self, message: Message, overlay: dict[bytes, Item | None], now: float) -> _Applied:
-        if message.source == TICKS:
+        if message.kind == TICKS:
             tick = _parse_tick(message.value)
             if tick is None:
                 raise InvalidEvent("not a deadline tick written by govpulse")
@@ -279,14 +283,15 @@ class ItemProcessor:
             _check_partition(item, message)
         old_view = queue_view(item)
         old_unit = item.unit if item is not None else None
-        kind = "task" if message.source == TASKS else "feedback"
+        kind = "task" if message.kind == TASKS else "feedback"
         outcome = apply_event(item, event, self.policy, kind=kind, partition=message.partition)
         return _Applied(outcome, key, event.occurred_at, old_view, old_unit)
 
     def _entries(
         self, tag: str, message: Message, transitions: list[Transition], event_time: float | None
     ) -> dict[str, Entry]:
-        """One counter entry per roll-up node touched by the transitions of one message."""
+        """One counter entry per roll-up node touched by the transitions of one message
+        (``tag``: the message's source, encoded for the wire)."""
         lineage = self.policy.catalog.lineage
         counts: dict[str, list[tuple[float, str]]] = {}
         derived: dict[str, list[tuple[float, str, str]]] = {}

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from domain.events import parse_instant
 from stream.deadlines import Gate
+from stream.sources import Source
 from stream.stages.items import FEEDBACK, TASKS
 
-FEEDBACK_2, TASKS_2 = f"{FEEDBACK}2", f"{TASKS}2"
+FEEDBACK_2, TASKS_2 = Source(FEEDBACK, 2), Source(TASKS, 2)
 DAY = parse_instant("2026-12-05T00:00:00+07:00")
 NOW = DAY + 7 * 86400  # the clock is far ahead: only the input holds ticks back
 

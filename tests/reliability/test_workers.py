@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from stream.app import key_partition
+from stream.outputs import key_partition
 from tests.support.harness import (
     Workload,
     alert_problems,

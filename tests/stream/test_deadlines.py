@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from stream.deadlines import DeadlineIndex, Gate
+from stream.sources import Source
+from stream.stages.items import FEEDBACK, TASKS
 
 T = 1_800_000_000.0  # an instant of the clock the deadlines are on
 REAL = 5_000.0  # the real clock pop_due / retry are stamped with
@@ -263,19 +265,21 @@ def test_partitions_lists_every_partition_ever_scheduled_until_dropped() -> None
 
 # -- gate ----------------------------------------------------------------------------------------
 
+F0, T0 = Source(FEEDBACK, 0), Source(TASKS, 0)
+
 
 @pytest.mark.parametrize(
     ("observed", "highwaters", "caught_up", "limit"),
     [
-        pytest.param([], {"f0": None, "t0": None}, False, 0.0 - 1e-6, id="nothing known after a start"),
-        pytest.param([("f0", 9, T), ("t0", 4, T - 60)], {"f0": 10, "t0": 5}, True, T + 100, id="caught up"),
-        pytest.param([("f0", 9, T), ("t0", 3, T - 60)], {"f0": 10, "t0": 5}, False, T - 60 - 1e-6, id="lag"),
-        pytest.param([("f0", 9, T + 500)], {"f0": 10, "t0": 0}, True, T + 500 - 1e-6, id="producers ahead"),
+        pytest.param([], {F0: None, T0: None}, False, 0.0 - 1e-6, id="nothing known after a start"),
+        pytest.param([(F0, 9, T), (T0, 4, T - 60)], {F0: 10, T0: 5}, True, T + 100, id="caught up"),
+        pytest.param([(F0, 9, T), (T0, 3, T - 60)], {F0: 10, T0: 5}, False, T - 60 - 1e-6, id="lag"),
+        pytest.param([(F0, 9, T + 500)], {F0: 10, T0: 0}, True, T + 500 - 1e-6, id="producers ahead"),
     ],
 )
 def test_gate_limits_ticks_to_the_clock_when_caught_up_else_to_the_lagging_event_time(
-    observed: list[tuple[str, int, float]],
-    highwaters: dict[str, int | None],
+    observed: list[tuple[Source, int, float]],
+    highwaters: dict[Source, int | None],
     caught_up: bool,
     limit: float,
 ) -> None:

@@ -35,6 +35,7 @@ from govpulse.simulator.model import TASK, Traffic, TrafficConfig
 from govpulse.simulator.oracle import Oracle, item_policy
 from runtime.settings import load_settings
 from stream.gauges import GaugeIndex
+from stream.outputs import DEAD_LETTER_MAX_KEY, DEAD_LETTER_MAX_VALUE, key_partition
 from stream.stages.items import FEEDBACK, TASKS, TICKS, ItemProcessor, Message, encode_tick
 from tests.domain.test_events_fuzz import STRING_FIELDS
 from tests.stream.test_exactness import EXACT_ENV, counters, diff
@@ -575,8 +576,6 @@ def test_a_worker_dead_letters_hostile_input_and_counts_exactly_the_valid_part(
     valid traffic: the worker stays up, each hostile message is on gov.deadletter with its
     original bytes (the first 512 KiB and a SHA-256 when larger) and a reason, and the
     counters equal the oracle of the valid messages alone."""
-    from stream.app import DEAD_LETTER_MAX_KEY, DEAD_LETTER_MAX_VALUE, key_partition  # Faust
-
     start = parse_instant("2026-12-01T00:00:00+07:00")
     end = start + 2 * 86400
     stack.env.update({**EXACT_ENV, "GOVPULSE_CLOCK_START": format_instant(end)})

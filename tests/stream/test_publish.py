@@ -10,7 +10,7 @@ import asyncio
 from typing import Any
 
 from runtime.memory import release_free_memory
-from stream.publish import BULK_FLUSH, Publisher
+from stream.publish import BULK_FLUSH, Publisher, UnitPanels
 
 
 class RecordingStore:
@@ -61,3 +61,23 @@ def test_release_free_memory_trims_the_heap_on_glibc() -> None:
 
     released = release_free_memory()
     assert released is (platform.libc_ver()[0] == "glibc")
+
+
+def test_a_unit_panel_is_handed_to_the_publisher_only_when_it_changed_or_was_forgotten() -> None:
+    store = RecordingStore()
+    publisher = Publisher(store, worker_id="w")  # type: ignore[arg-type]
+    open_at = {1.0: 3, 2.0: 3, 3.0: 4, 4.0: 4}
+    panels = UnitPanels(lambda node, now: {"code": node, "open": open_at[now]}, publisher)
+
+    def published(now: float) -> list[tuple[str, str, bytes | None]]:
+        panels.publish("Q1", now)
+        asyncio.run(publisher._flush())
+        changes = [(c.kind, c.key, c.data) for chunk in store.chunks for c in chunk]
+        store.chunks.clear()
+        return changes
+
+    assert published(1.0) == [("unit", "Q1", b'{"code":"Q1","open":3}')]
+    assert published(2.0) == []  # the same panel
+    assert published(3.0) == [("unit", "Q1", b'{"code":"Q1","open":4}')]
+    panels.forget()
+    assert published(4.0) == [("unit", "Q1", b'{"code":"Q1","open":4}')]

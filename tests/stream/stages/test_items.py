@@ -12,6 +12,7 @@ from domain.events import format_instant, parse_instant
 from govpulse.simulator.oracle import item_policy
 from runtime.settings import load_settings
 from stream.gauges import GaugeIndex
+from stream.sources import Source
 from stream.stages.items import FEEDBACK, TICKS, ItemProcessor, Message, encode_tick
 
 WARD = "P-BEN-THANH"
@@ -94,3 +95,17 @@ def test_tick_ahead_of_the_input_is_deferred(processor: ItemProcessor) -> None:
     run(processor, event(0, "received", T0, unit=WARD, due_at=format_instant(due)))
     result = processor.process([tick(0, due)], now=T0 + 30 * 86400, tick_limits={0: due - 1})
     assert result.node_batches == [] and gauges(processor) == (1, 0, 0)
+
+
+def test_events_report_their_source_and_entries_carry_its_wire_tag(processor: ItemProcessor) -> None:
+    due = T0 + 3600
+    received = event(7, "received", T0, unit=WARD, due_at=format_instant(due))
+    ticked = Message(TICKS, "ticks", 0, 2, b"NV-1", encode_tick("NV-1", due))
+
+    result = run(processor, received, ticked)
+
+    assert result.events == [(Source(FEEDBACK, 0), 7, T0), (Source(TICKS, 0), 2, None)]
+    assert {(entry.source, entry.offset) for batch in result.node_batches for entry in batch.entries} == {
+        ("f0", 7),
+        ("k0", 2),
+    }
