@@ -251,7 +251,7 @@ def _faust_app(variant: str, spec: dict[str, Any]) -> Any:
 
     settings = load_settings()
     # Reading the settings from a real Pipeline keeps the comparison honest when they change
-    # (it also sets the worker consumers' fetch wait, as govpulse does).
+    # (its broker URLs also carry the worker consumers' fetch wait, as govpulse's do).
     reference = Pipeline(settings, worker_id=f"reference-{variant}").app.conf
     app = faust.App(
         settings.app_id,

@@ -108,7 +108,6 @@ class Pipeline:
             ),
         )
         self.partitions = settings.partitions
-        transport.set_fetch_wait(settings.fetch_wait)
         self.app = self._create_app()
         self._create_tables()
         self.indexes = Indexes(GaugeIndex(self.catalog))
@@ -173,7 +172,9 @@ class Pipeline:
     def _create_app(self) -> faust.App:
         settings = self.settings
         brokers = [
-            f"govkafka://{host.strip()}" for host in settings.broker_bootstrap.split(",") if host.strip()
+            transport.broker_url(host.strip(), fetch_wait=settings.fetch_wait)
+            for host in settings.broker_bootstrap.split(",")
+            if host.strip()
         ]
         session = settings.session_timeout
         data_dir = settings.data_dir / "workers" / self.worker_id

