@@ -49,7 +49,7 @@ its recovery seeks the stream partitions while the fetch loop is already running
 resumes the flow control, which empties every agent's queue — including records fetched
 before the seek that the loop had already counted as read, so the re-fetch after the
 seek is dropped as "already read" (``docs/operations.md``, "Workers"; reproduced in
-``tests/stream/test_rebalance_order.py``). So the decisions are ours (:mod:`stream.chunks`):
+``tests/stream/test_transport.py``). So the decisions are ours (:mod:`stream.chunks`):
 the fetch loop keeps, per partition, the next offset its stream expects (set by the seek;
 unknown from a revocation until then), trims records already delivered and never skips
 ahead (:func:`stream.chunks.place`), and each agent checks that a chunk follows what it
