@@ -18,6 +18,7 @@ import tomllib
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -127,9 +128,9 @@ LISTED = {member.name for member in PRIVATE_MEMBERS}
 OVERRIDES = {member.name for member in PRIVATE_MEMBERS if member.use == "override"}
 
 
-def private_accesses(module: object) -> Iterator[tuple[str, int, str | None]]:
+def private_accesses(module: ModuleType) -> Iterator[tuple[str, int, str | None]]:
     """``(name, line, enclosing top-level function or None)`` of every ``x._name``."""
-    tree = ast.parse(inspect.getsource(module))  # type: ignore[arg-type]  # a module is accepted
+    tree = ast.parse(inspect.getsource(module))
     for statement in tree.body:
         scope = statement.name if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
         for node in ast.walk(statement):
@@ -138,7 +139,7 @@ def private_accesses(module: object) -> Iterator[tuple[str, int, str | None]]:
 
 
 @pytest.mark.parametrize("module", CHECKED_MODULES, ids=lambda module: module.__name__)
-def test_every_private_name_used_is_ours_or_listed(module: object) -> None:
+def test_every_private_name_used_is_ours_or_listed(module: ModuleType) -> None:
     ours = own_names() - LISTED
     unlisted = sorted(
         {f"{name} (line {line})" for name, line, _ in private_accesses(module) if name not in ours | LISTED}
