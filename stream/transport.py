@@ -46,9 +46,10 @@ For the topics of govpulse's agents, :meth:`Consumer.getmany` instead yields one
 A chunked partition's records reach its agent once each, in offset order, from the
 position of the last seek. Faust's own loop does not promise that around a rebalance:
 its recovery seeks the stream partitions while the fetch loop is already running, then
-resumes the flow control, which empties every agent's queue — including records fetched
-before the seek that the loop had already counted as read, so the re-fetch after the
-seek is dropped as "already read" (``docs/operations.md``, "Workers"; reproduced in
+resumes the flow control, which empties every agent's queue of the records the loop put
+there meanwhile; the loop goes on with the rest of what it fetched before the seek and
+sets its read offset past the seek's, so the re-fetch after the seek is dropped as
+"already read" (``docs/operations.md``, "Workers"; reproduced in
 ``tests/stream/test_transport.py``). So the decisions are ours (:mod:`stream.chunks`):
 the fetch loop keeps, per partition, the next offset its stream expects (set by the seek;
 unknown from a revocation until then), trims records already delivered and never skips
