@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = sorted(f"alerts.{path.stem}" for path in (ROOT / "alerts").glob("*.py") if path.stem != "__init__")
-FORBIDDEN = ("faust", "aiokafka", "kafka", "redis", "websockets", "mode")
+FORBIDDEN = ("faust", "aiokafka", "kafka", "redis", "websockets", "mode", "aiohttp")
 
 CHECK = """
 import importlib, sys
