@@ -1,4 +1,4 @@
-"""The input event contract (DESIGN.md "Event contract"), validated on the way in.
+"""The input event contract (docs/events.md), validated on the way in.
 
 One JSON object per Kafka message, key = ``item_id``. :func:`parse_event` turns the raw
 bytes into a frozen :class:`Event` or raises :class:`~domain.errors.InvalidEvent` with a

@@ -5,7 +5,7 @@ an event or an instant, and an :class:`ItemPolicy`; they return an :class:`Outco
 the new item and the :class:`Transition` list that later stages consume. Nothing here
 reads the clock: event time comes from the event, deadline instants from ticks.
 
-Two clocks are kept per item (DESIGN.md "Items and time"):
+Two clocks are kept per item (docs/events.md "Event types" and "Time"):
 
 * the citizen's end-to-end clock: ``received_at`` → ``current_due`` (``original_due`` is
   never changed). It drives due-soon, overdue and escalation, and the "overdue now"

@@ -217,7 +217,7 @@ class BoardStore:
         client: a ``redis.asyncio.Redis`` (bytes responses, i.e. ``decode_responses=False``)
             for ordinary commands.
         blocking: client for :meth:`read_after` with ``block_ms``; its
-            ``socket_timeout`` must be longer than the block (DESIGN.md pitfalls).
+            ``socket_timeout`` must be longer than the block (docs/operations.md, "Blocking reads").
             Defaults to ``client``.
         feed_maxlen: approximate bound of ``board:feed`` (``GOVPULSE_FEED_MAXLEN``).
     """
@@ -251,7 +251,7 @@ class BoardStore:
             timeout: socket timeout of ordinary commands.
             block_timeout: socket timeout of the blocking client; keep every
                 ``read_after(block_ms=…)`` well below it (redis-py's default 5 s would
-                break longer blocks, DESIGN.md pitfalls; no timeout at all would let a
+                break longer blocks, docs/operations.md; no timeout at all would let a
                 silently dead connection hang the reader forever).
         """
         client = aioredis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)

@@ -1,6 +1,6 @@
 """Topic names and their creation.
 
-Contract topics (DESIGN.md) keep their names; internal topics are prefixed with the app
+Contract topics (docs/events.md) keep their names; internal topics are prefixed with the app
 id. Every govpulse topic has the same number of partitions so that topics keyed alike
 are co-partitioned (an item's events, ticks and table rows share a partition number).
 """

@@ -1,6 +1,6 @@
 """Board tokens: PyJWT HS256 with a scope, a subject and an expiry.
 
-Scopes (DESIGN.md "Redis and the websocket protocol"):
+Scopes (docs/protocol.md "Tokens"):
 
 * ``wall``: read everything (the control-room display);
 * ``leader``: read everything; acknowledge alerts, request explanations;
