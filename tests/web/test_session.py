@@ -1,0 +1,123 @@
+"""One connection's session without a network: what it listens to, and the slow-client
+policies applied when its outbox overflows (the hub never waits for a client).
+
+The full life of a session (auth, snapshot, resume, commands, 1011 on failure) runs over
+real websockets in tests/web/test_server.py and tests/web/test_security.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+import pytest
+import redis.asyncio as aioredis
+from websockets.asyncio.server import ServerConnection
+
+from runtime.board import BoardStore
+from runtime.clock import ManualClock
+from runtime.settings import load_settings
+from web import protocol
+from web.auth import Claims, Scope
+from web.commands import CommandSink
+from web.feed import FeedHub, Outgoing
+from web.metrics import WebMetrics
+from web.protocol import ALL
+from web.session import Session, SessionConfig
+
+NOW = 1_800_000_000.0
+
+
+class Closing:
+    """Stands in for the websocket: records close calls (the only call ``offer`` makes)."""
+
+    def __init__(self) -> None:
+        self.closed: list[tuple[int, str]] = []
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed.append((code, reason))
+
+
+def session(
+    scope: Scope, *, view: str | None = None, slow_policy: str = "snapshot"
+) -> tuple[Session, Closing]:
+    store = BoardStore(aioredis.Redis(port=1))  # never connects here
+    metrics = WebMetrics()
+    clock = ManualClock(NOW)
+    config = SessionConfig(
+        store=store,
+        hub=FeedHub(store, metrics=metrics, heartbeat=1.0, clock=clock),
+        sink=CommandSink(load_settings({})),
+        metrics=metrics,
+        clock=clock,
+        unit_exists=lambda unit: True,
+        queue_size=2,
+        slow_policy=slow_policy,
+        heartbeat=1.0,
+        command_rate=1.0,
+        command_burst=3,
+        now=clock.now,
+    )
+    ws = Closing()
+    claims = Claims(scope, "tester", NOW + 600)
+    made = Session(cast(ServerConnection, ws), claims, view=view, resume=None, config=config, ident=7)
+    return made, ws
+
+
+def delta(seq: int) -> Outgoing:
+    return Outgoing("delta", f"1-{seq}", (1, seq), "e1", b"{}")
+
+
+def slow_drops(made: Session, policy: str) -> float:
+    for family in made.config.metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name == "govpulse_web_slow_client_drops_total" and sample.labels == {"policy": policy}:
+                return sample.value
+    return 0.0
+
+
+@pytest.mark.parametrize(
+    ("scope", "view", "keys"),
+    [
+        (Scope("wall"), None, {ALL}),
+        (Scope("leader"), "P-BEN-THANH", {ALL, ("view", "P-BEN-THANH")}),
+        (Scope("unit", "P-BEN-THANH"), None, {("unit", "P-BEN-THANH"), ("view", "P-BEN-THANH")}),
+    ],
+    ids=["wall", "leader-viewing", "unit"],
+)
+def test_a_session_listens_on_the_routes_of_its_scope_and_view(
+    scope: Scope, view: str | None, keys: set[tuple[str, str]]
+) -> None:
+    made, _ = session(scope, view=view)
+
+    assert made.keys == frozenset(keys)
+    assert repr(made) == f"Session(#7 scope={scope.text} view={view})"
+
+
+async def test_a_slow_client_under_the_snapshot_policy_drops_its_queue_for_a_snapshot() -> None:
+    made, ws = session(Scope("wall"))
+    sender = asyncio.create_task(made.outbox.get())  # the sender, waiting for frames
+    await asyncio.sleep(0)
+
+    for seq in (1, 2, 3):
+        made.offer(delta(seq))
+
+    assert len(made.outbox) == 0
+    # The sender wakes with nothing queued: it takes a snapshot before anything else.
+    assert await asyncio.wait_for(sender, 1) is None
+    assert slow_drops(made, "snapshot") == 1.0
+    made.offer(delta(4))  # the client goes on receiving
+    assert made.outbox.pop() == delta(4)
+    assert ws.closed == []
+
+
+async def test_a_slow_client_under_the_close_policy_is_closed_1008_and_gets_nothing_more() -> None:
+    made, ws = session(Scope("leader"), slow_policy="close")
+
+    for seq in (1, 2, 3, 4):
+        made.offer(delta(seq))
+    await asyncio.sleep(0)
+
+    assert ws.closed == [(protocol.CLOSE_POLICY, "slow client: more than 2 frames queued")]
+    assert len(made.outbox) == 0
+    assert slow_drops(made, "close") == 1.0
