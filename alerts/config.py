@@ -13,15 +13,15 @@ to the board scopes ``wall``, ``leaders`` and ``unit:<code>``.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alerts.model import UNIT_RULES, RuleName, Severity
-from domain.durations import parse_duration
-from domain.errors import ConfigError
+from domain.calendar import read_toml
+from domain.durations import format_duration, parse_duration
+from domain.errors import ConfigError, config_file_error
 from domain.items import DeadlinePolicy
 
 AUDIENCES = frozenset({"wall", "leaders", "unit", "parent"})
@@ -36,6 +36,7 @@ SECTIONS: Mapping[RuleName, str] = {
     RuleName.UNIT_P90_LATENCY: "unit.p90_latency",
     RuleName.UNIT_SURGE: "unit.surge",
 }
+_KIND = "rules"
 _SECTIONS = ("due_soon", "overdue", "escalation", "reminders", "unit", "colours", "retention")
 _UNIT_SECTIONS = tuple(SECTIONS[rule].removeprefix("unit.") for rule in UNIT_RULES)
 _HOUR = 3600.0
@@ -190,26 +191,34 @@ class RulesConfig:
         """Read and validate a rules TOML file.
 
         Raises:
-            ConfigError: unreadable file, unknown section or key, or a bad value; the
-                message names the file, the section and the key.
+            ConfigError: unreadable file, unknown section or key, or a bad value, in the
+                form of :func:`~domain.errors.config_file_error`: the message names the
+                file, the table and the key, and says how to fix it.
         """
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"rules file {path}: {exc}") from None
-        return cls.from_mapping(data, source=f"rules file {path}")
+        return cls.from_mapping(read_toml(_KIND, path), path=path)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "rules") -> RulesConfig:
-        """Validate already-parsed TOML data (see :meth:`from_file`)."""
-        _known(f"{source}:", data, _SECTIONS, what="unknown section")
-        units = _table(f"{source}: [unit]", data.get("unit", {}))
-        _unit_rules(source, units)
+    def from_mapping(cls, data: Mapping[str, Any], *, path: Path | None = None) -> RulesConfig:
+        """Validate already-parsed TOML data (see :meth:`from_file`).
+
+        Args:
+            data: the parsed file.
+            path: the file it was read from, for messages (``None``: messages start
+                with ``rules:``).
+        """
+        _sections(path, data)
+        units = _table(
+            path,
+            "[unit]",
+            data.get("unit", {}),
+            fix="write each unit rule as a [unit.<rule>] table, e.g. [unit.surge]",
+        )
+        _unit_rules(path, units)
         base = cls()
 
         def section(name: str) -> _Section:
             parent, _, key = name.rpartition(".")
-            return _Section(f"{source}: [{name}]", (units if parent else data).get(key, {}))
+            return _Section(path, f"[{name}]", (units if parent else data).get(key, {}))
 
         with section("due_soon") as s:
             due_soon = DueSoonRule(
@@ -226,7 +235,7 @@ class RulesConfig:
                 severity=s.severity("severity", base.overdue.severity),
                 audience=s.audience("audience", base.overdue.audience),
             )
-        escalation = _ladder(source, data.get("escalation"), base.escalation)
+        escalation = _ladder(path, data.get("escalation"), base.escalation)
         with section("reminders") as s:
             reminders = Reminders(
                 repeat_interval=s.duration("repeat_interval", base.reminders.repeat_interval, positive=True),
@@ -282,9 +291,22 @@ class RulesConfig:
                 late_orange=s.share("late_orange", base.colours.late_orange),
             )
         if colours.on_time_orange > colours.on_time_green:
-            raise ConfigError(f"{source}: [colours] on_time_orange must not be above on_time_green")
+            raise config_file_error(
+                _KIND,
+                path,
+                "[colours]",
+                f"on_time_orange = {colours.on_time_orange:g} is above "
+                f"on_time_green = {colours.on_time_green:g}",
+                "make on_time_orange at most on_time_green (orange is the band below green)",
+            )
         if colours.late_orange < colours.late_green:
-            raise ConfigError(f"{source}: [colours] late_orange must not be below late_green")
+            raise config_file_error(
+                _KIND,
+                path,
+                "[colours]",
+                f"late_orange = {colours.late_orange:g} is below late_green = {colours.late_green:g}",
+                "make late_orange at least late_green (orange is the band above green)",
+            )
         with section("retention") as s:
             retention = Retention(
                 resolved_alerts=s.duration("resolved_alerts", base.retention.resolved_alerts)
@@ -381,41 +403,71 @@ class RulesConfig:
 _Rule = DueSoonRule | OverdueRule | OnTimeRateRule | ThresholdRule | P90LatencyRule | SurgeRule
 
 # -- parsing ----------------------------------------------------------------------------------
+# Every error has the form of domain.errors.config_file_error: "rules file <path>: <table>:
+# <key = value> is not …; <how to fix it>". Fixes show TOML to write, from the defaults.
 
 
-def _table(where: str, value: Any) -> Mapping[str, Any]:
+def _toml(value: object) -> str:
+    """``value`` as it is written in the rules file (for the examples in messages)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml(entry) for entry in value) + "]"
+    if isinstance(value, str):  # also Severity
+        return f"'{value}'"
+    return str(value)
+
+
+def _table(path: Path | None, entry: str, value: Any, *, fix: str | None = None) -> Mapping[str, Any]:
     if not isinstance(value, dict):
-        raise ConfigError(f"{where} must be a table")
+        fix = fix or f"write {entry} on a line of its own, then its keys"
+        raise config_file_error(_KIND, path, entry, "is not a table", fix)
     return value
 
 
-def _known(
-    where: str, data: Mapping[str, Any], keys: tuple[str, ...], *, what: str = "has unknown key"
-) -> None:
-    unknown = sorted(set(data) - set(keys))
+def _sections(path: Path | None, data: Mapping[str, Any]) -> None:
+    """Refuse a top-level table or key that is not a section (a typo would be ignored)."""
+    unknown = sorted(set(data) - set(_SECTIONS))
     if unknown:
-        raise ConfigError(f"{where} {what} {unknown[0]!r}; known: {', '.join(keys)}")
+        name = unknown[0]
+        spelled = {"escalation": "[[escalation]]", "unit": "[unit.<rule>]"}
+        tables = ", ".join(spelled.get(known, f"[{known}]") for known in _SECTIONS)
+        raise config_file_error(
+            _KIND,
+            path,
+            f"[{name}]" if isinstance(data[name], dict) else name,
+            "is not a section of the rules file",
+            f"rename it to one of {tables}, or delete it",
+        )
 
 
-def _unit_rules(source: str, units: Mapping[str, Any]) -> None:
+def _unit_rules(path: Path | None, units: Mapping[str, Any]) -> None:
     """Refuse a ``[unit.<name>]`` table that names no unit rule (a typo would be ignored)."""
     unknown = sorted(set(units) - set(_UNIT_SECTIONS))
     if unknown:
         tables = ", ".join(f"[unit.{name}]" for name in _UNIT_SECTIONS)
-        raise ConfigError(
-            f"{source}: [unit.{unknown[0]}] is not a unit rule; rename it to one of {tables}, or delete it"
+        raise config_file_error(
+            _KIND,
+            path,
+            f"[unit.{unknown[0]}]",
+            "is not a unit rule",
+            f"rename it to one of {tables}, or delete it",
         )
 
 
 class _Section:
     """Reads the keys of one table; unknown keys are reported when the block ends.
 
-    A ``default`` of ``None`` makes the key required.
+    ``default`` is the value of a missing key; with ``required=True`` the key must be
+    present and ``default`` is only the example its message shows.
     """
 
-    def __init__(self, where: str, data: Any) -> None:
-        self.where = where
-        self.data = _table(where, data)
+    def __init__(self, path: Path | None, entry: str, data: Any, *, fix: str | None = None) -> None:
+        self.path = path
+        self.entry = entry
+        self.data = _table(path, entry, data, fix=fix)
         self.used: list[str] = []
 
     def __enter__(self) -> _Section:
@@ -423,128 +475,175 @@ class _Section:
 
     def __exit__(self, kind: object, *_: object) -> None:
         if kind is None:
-            _known(self.where, self.data, tuple(self.used))
+            unknown = sorted(set(self.data) - set(self.used))
+            if unknown:
+                raise self.error(
+                    f"{unknown[0]!r} is not a key of this table",
+                    f"rename it to one of {', '.join(self.used)}, or delete it",
+                )
 
-    def _get(self, key: str, required: bool) -> Any:
+    def error(self, problem: str, fix: str) -> ConfigError:
+        return config_file_error(_KIND, self.path, self.entry, problem, fix)
+
+    def _get(self, key: str, example: object, required: bool) -> Any:
         self.used.append(key)
         value = self.data.get(key)
         if value is None and required:
-            raise ConfigError(f"{self.where} is missing {key!r}")
+            raise self.error(f"{key!r} is missing", f"add {key} = {_toml(example)}")
         return value
 
     def number(
         self,
         key: str,
-        default: float | None,
+        default: float,
         *,
         minimum: float | None = None,
         maximum: float | None = None,
         above: float | None = None,
+        required: bool = False,
     ) -> float:
-        value = self._get(key, default is None)
+        value = self._get(key, default, required)
         if value is None:
-            assert default is not None
             return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{self.where} {key} must be a number, got {value!r}")
+        bounds = [f">= {minimum:g}"] if minimum is not None else []
+        bounds += [f"> {above:g}"] if above is not None else []
+        bounds += [f"<= {maximum:g}"] if maximum is not None else []
+        wanted = " ".join(["a number", " and ".join(bounds)]).rstrip()
         if (
-            (minimum is not None and value < minimum)
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (minimum is not None and value < minimum)
             or (maximum is not None and value > maximum)
             or (above is not None and value <= above)
         ):
-            bounds = [f">= {minimum:g}"] if minimum is not None else []
-            bounds += [f"> {above:g}"] if above is not None else []
-            bounds += [f"<= {maximum:g}"] if maximum is not None else []
-            raise ConfigError(f"{self.where} {key} must be {' and '.join(bounds)}, got {value!r}")
+            raise self.error(
+                f"{key} = {value!r} is not {wanted}", f"write {wanted}, e.g. {key} = {_toml(default)}"
+            )
         return float(value)
 
     def share(self, key: str, default: float) -> float:
         return self.number(key, default, minimum=0, maximum=1)
 
     def count(self, key: str, default: int) -> int:
-        value = self._get(key, False)
+        value = self._get(key, default, False)
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(f"{self.where} {key} must be a whole number >= 0, got {value!r}")
+            raise self.error(
+                f"{key} = {value!r} is not a whole number >= 0",
+                f"write a whole number, e.g. {key} = {_toml(default)}",
+            )
         return int(value)
 
     def flag(self, key: str, default: bool) -> bool:
-        value = self._get(key, False)
+        value = self._get(key, default, False)
         if value is None:
             return default
         if not isinstance(value, bool):
-            raise ConfigError(f"{self.where} {key} must be true or false, got {value!r}")
+            raise self.error(
+                f"{key} = {value!r} is not true or false", f"write {key} = true or {key} = false"
+            )
         return value
 
-    def text(self, key: str) -> str:
-        value = self._get(key, True)
+    def text(self, key: str, example: str) -> str:
+        value = self._get(key, example, True)
         if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"{self.where} {key} must be a non-empty string, got {value!r}")
+            raise self.error(
+                f"{key} = {value!r} is not a label",
+                f"write the step's label as text, e.g. {key} = {_toml(example)}",
+            )
         return str(value)
 
-    def severity(self, key: str, default: Severity | None) -> Severity:
-        value = self._get(key, default is None)
+    def severity(self, key: str, default: Severity, *, required: bool = False) -> Severity:
+        value = self._get(key, default, required)
         if value is None:
-            assert default is not None
             return default
         try:
             return Severity(value)
         except ValueError:
-            allowed = ", ".join(s.value for s in Severity)
-            raise ConfigError(f"{self.where} {key} must be one of {allowed}, got {value!r}") from None
+            allowed = ", ".join(_toml(s.value) for s in Severity)
+            raise self.error(
+                f"{key} = {value!r} is not a severity",
+                f"write one of {allowed}, e.g. {key} = {_toml(default)}",
+            ) from None
 
-    def audience(self, key: str, default: tuple[str, ...] | None) -> tuple[str, ...]:
-        value = self._get(key, default is None)
+    def audience(self, key: str, default: tuple[str, ...], *, required: bool = False) -> tuple[str, ...]:
+        value = self._get(key, default, required)
         if value is None:
-            assert default is not None
             return default
         if not isinstance(value, list) or not all(entry in AUDIENCES for entry in value):
-            allowed = ", ".join(sorted(AUDIENCES))
-            raise ConfigError(f"{self.where} {key} must be a list of {allowed}, got {value!r}")
+            allowed = ", ".join(_toml(name) for name in sorted(AUDIENCES))
+            raise self.error(
+                f"{key} = {value!r} is not a list of audiences",
+                f"write a list of {allowed}, e.g. {key} = {_toml(default)}",
+            )
         return tuple(value)
 
     def duration(self, key: str, default: float, *, positive: bool = False) -> float:
-        value = self._get(key, False)
+        value = self._get(key, default, False)
         if value is None:
             return default
+        fix = (
+            "write a number of seconds or a duration in ms/s/m/h/d/w, "
+            f"e.g. {key} = {_toml(format_duration(default))}"
+        )
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise ConfigError(f"{self.where} {key} must be a duration such as '4h', got {value!r}")
-        seconds = parse_duration(str(value), name=f"{self.where} {key}")
+            raise self.error(f"{key} = {value!r} is not a duration", fix)
+        try:
+            seconds = parse_duration(str(value), name=key)
+        except ConfigError:
+            raise self.error(f"{key} = {value!r} is not a duration", fix) from None
         if positive and seconds <= 0:
-            raise ConfigError(f"{self.where} {key} must be longer than 0, got {value!r}")
+            raise self.error(
+                f"{key} = {value!r} is not longer than 0",
+                f"write a duration longer than 0, e.g. {key} = {_toml(format_duration(default))}",
+            )
         return seconds
 
     def window(self, key: str, default: str) -> str:
-        value = self._get(key, False)
+        value = self._get(key, default, False)
         if value is None:
             return default
         if value == "period":
             return "period"
-        if not isinstance(value, str):
-            raise ConfigError(
-                f"{self.where} {key} must be a window name such as '1h', '1d' or 'period', got {value!r}"
-            )
-        if parse_duration(value, name=f"{self.where} {key}") <= 0:
-            raise ConfigError(f"{self.where} {key} must be a window longer than 0, got {value!r}")
-        return value
+        if isinstance(value, str):
+            try:
+                if parse_duration(value, name=key) > 0:
+                    return value
+            except ConfigError:
+                pass
+        raise self.error(
+            f"{key} = {value!r} is not a window",
+            f"write a duration longer than 0 or 'period' (the reporting period), "
+            f"e.g. {key} = {_toml(default)}",
+        )
 
 
-def _ladder(source: str, value: Any, default: tuple[EscalationStep, ...]) -> tuple[EscalationStep, ...]:
+def _ladder(path: Path | None, value: Any, default: tuple[EscalationStep, ...]) -> tuple[EscalationStep, ...]:
     if value is None:
         return default
     if not isinstance(value, list):
-        raise ConfigError(f"{source}: escalation must be an array of tables ([[escalation]])")
+        raise config_file_error(
+            _KIND,
+            path,
+            "escalation",
+            "is not an array of tables",
+            "write each step as an [[escalation]] table, or escalation = [] for no escalation",
+        )
+    example = DEFAULT_LADDER[0]
     steps: list[EscalationStep] = []
     for index, entry in enumerate(value):
-        with _Section(f"{source}: [[escalation]] #{index + 1}", entry) as s:
+        fix = "write each step as an [[escalation]] table"
+        with _Section(path, f"[[escalation]] #{index + 1}", entry, fix=fix) as s:
             steps.append(
                 EscalationStep(
-                    after_working_hours=s.number("after_working_hours", None, above=0),
-                    audience=s.audience("audience", None),
-                    severity=s.severity("severity", None),
-                    label_vi=s.text("label_vi"),
-                    label_en=s.text("label_en"),
+                    after_working_hours=s.number(
+                        "after_working_hours", example.after_working_hours, above=0, required=True
+                    ),
+                    audience=s.audience("audience", example.audience, required=True),
+                    severity=s.severity("severity", example.severity, required=True),
+                    label_vi=s.text("label_vi", example.label_vi),
+                    label_en=s.text("label_en", example.label_en),
                 )
             )
     return tuple(steps)

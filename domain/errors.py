@@ -55,7 +55,7 @@ def config_file_error(kind: str, path: object, entry: str, problem: str, fix: st
     ``<kind> file <path>: <entry>: <what is wrong>; <how to fix>``.
 
     Args:
-        kind: what the file holds: ``unit catalog``, ``calendar``, ``SLA``.
+        kind: what the file holds: ``unit catalog``, ``calendar``, ``SLA``, ``rules``.
         path: the file; ``None`` for data not read from a file (the message then starts
             with ``<kind>:``).
         entry: the entry at fault, as the file spells it (``[category.y-te]``, ``unit P-1``,
