@@ -5,21 +5,20 @@ Only trusted values go into titles and texts: unit names from the catalog, item 
 item's title or note) never does; the rules put it in ``facts`` (``item_title``) and the
 board shows it as plain text.
 
-Instants are shown in local time as ``dd/mm/yyyy HH:MM``; lateness is working time, with
-one working day = the calendar's office hours per day (8 h with the default sessions);
-rates are percentages (decimal comma in Vietnamese).
+Instants are shown in local time as ``dd/mm/yyyy HH:MM`` (:func:`domain.calendar.format_local`);
+lateness is working time, with one working day = the calendar's office hours per day (8 h
+with the default sessions); rates are percentages (decimal comma in Vietnamese).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 from alerts.config import RulesConfig
 from alerts.model import RuleName
-from domain.calendar import LOCAL_TZ, WorkCalendar
+from domain.calendar import WorkCalendar, format_local
 from domain.catalog import Catalog
 
 Lang = Literal["vi", "en"]
@@ -155,11 +154,6 @@ def unit_name(catalog: Catalog, code: str, lang: Lang) -> str:
         return code
     unit = catalog.get(code)
     return unit.name_vi if lang == "vi" else unit.name_en
-
-
-def format_local(at: float) -> str:
-    """Local (Asia/Ho_Chi_Minh) time as ``dd/mm/yyyy HH:MM``."""
-    return datetime.fromtimestamp(at, LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
 
 
 def format_working(seconds: float, lang: Lang, *, day: float = 8 * 3600.0) -> str:

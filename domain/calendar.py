@@ -35,9 +35,19 @@ def format_instant(at: float) -> str:
     The one formatter of instants for the wire (events, commands, frames) and for people
     reading logs and settings: Asia/Ho_Chi_Minh with its ``+07:00`` offset, millisecond
     precision (epoch seconds carry milliseconds from the broker), read back by
-    :func:`domain.events.parse_instant` and by ``datetime.fromisoformat``.
+    :func:`domain.events.parse_instant` and by ``datetime.fromisoformat``. Alert titles
+    and texts use :func:`format_local`.
     """
     return datetime.fromtimestamp(at, LOCAL_TZ).isoformat(timespec="milliseconds")
+
+
+def format_local(at: float) -> str:
+    """Format epoch seconds as local time for people reading alerts: ``24/11/2026 17:00``.
+
+    The one formatter of instants in alert titles and texts (Vietnamese day-first order,
+    to the minute, Asia/Ho_Chi_Minh). Machines read :func:`format_instant` instead.
+    """
+    return datetime.fromtimestamp(at, LOCAL_TZ).strftime("%d/%m/%Y %H:%M")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from domain.calendar import (
     OfficeHours,
     WorkCalendar,
     format_instant,
+    format_local,
     local_date,
     local_instant,
     local_midnight,
@@ -489,3 +490,15 @@ def test_missing_calendar_file_is_config_error(tmp_path: Path) -> None:
 def test_format_instant_is_rfc3339_local_time_to_the_millisecond(at_: float, text: str) -> None:
     assert format_instant(at_) == text
     assert datetime.fromisoformat(text).timestamp() == at_
+
+
+@pytest.mark.parametrize(
+    ("at_", "text"),
+    [
+        (1772384400.0, "02/03/2026 00:00"),
+        (1772384400.0 + 17 * 3600 + 59.9, "02/03/2026 17:00"),  # to the minute, not rounded
+        (1772384400.0 - 60, "01/03/2026 23:59"),
+    ],
+)
+def test_format_local_is_day_first_local_time_to_the_minute(at_: float, text: str) -> None:
+    assert format_local(at_) == text
