@@ -36,7 +36,7 @@ from domain.catalog import Catalog
 from domain.encoding import dumps_kept
 from domain.errors import InvalidTransition
 from domain.events import Event, EventType, Priority
-from domain.sla import ClockKind, SlaPolicy
+from domain.sla import ClockKind, SlaPolicy, UnitClock
 
 
 class ItemKind(StrEnum):
@@ -145,8 +145,8 @@ class ItemPolicy:
 class Item:
     """State of one feedback item or task. Instants are epoch seconds.
 
-    ``kind``, ``status``, ``stage`` and ``clock`` are string enums: the encoded item and
-    the queue summary carry their string values, unchanged.
+    ``kind``, ``status``, ``stage``, ``priority`` and ``clock`` are string enums: the
+    encoded item and the queue summary carry their string values, unchanged.
     """
 
     item_id: str
@@ -155,7 +155,7 @@ class Item:
     stage: Stage
     unit: str
     category: str
-    priority: str
+    priority: Priority
     title: str
     channel: str
     clock: ClockKind  # of the current period
@@ -340,10 +340,16 @@ _VALUES = operator.attrgetter(*_FIELDS)
 #: The enum fields: name, position in the record (after the version), members by value.
 _ENUM_FIELDS: tuple[tuple[str, int, dict[str, StrEnum]], ...] = tuple(
     (name, 1 + _FIELDS.index(name), {member.value: member for member in enum})
-    for name, enum in (("kind", ItemKind), ("status", Status), ("stage", Stage), ("clock", ClockKind))
+    for name, enum in (
+        ("kind", ItemKind),
+        ("status", Status),
+        ("stage", Stage),
+        ("priority", Priority),
+        ("clock", ClockKind),
+    )
 )
-_KIND_AT, _STATUS_AT, _STAGE_AT, _CLOCK_AT = (at for _, at, _ in _ENUM_FIELDS)
-_KINDS, _STATUSES, _STAGES, _CLOCKS = (members for _, _, members in _ENUM_FIELDS)
+_KIND_AT, _STATUS_AT, _STAGE_AT, _PRIORITY_AT, _CLOCK_AT = (at for _, at, _ in _ENUM_FIELDS)
+_KINDS, _STATUSES, _STAGES, _PRIORITIES, _CLOCKS = (members for _, _, members in _ENUM_FIELDS)
 
 
 def encode_item(item: Item) -> bytes:
@@ -360,7 +366,7 @@ def decode_item(raw: bytes) -> Item:
 
     Raises:
         ValueError: the bytes were not written by :func:`encode_item` of this version
-            (or hold a kind, status, stage or clock this version does not know).
+            (or hold a kind, status, stage, priority or clock this version does not know).
     """
     values = orjson.loads(raw)
     if not isinstance(values, list) or len(values) != len(_FIELDS) + 1 or values[0] != _VERSION:
@@ -369,6 +375,7 @@ def decode_item(raw: bytes) -> Item:
         values[_KIND_AT] = _KINDS[values[_KIND_AT]]
         values[_STATUS_AT] = _STATUSES[values[_STATUS_AT]]
         values[_STAGE_AT] = _STAGES[values[_STAGE_AT]]
+        values[_PRIORITY_AT] = _PRIORITIES[values[_PRIORITY_AT]]
         values[_CLOCK_AT] = _CLOCKS[values[_CLOCK_AT]]
     except (KeyError, TypeError):  # TypeError: an unhashable value
         name, value = next(
@@ -455,7 +462,7 @@ def _receive(event: Event, policy: ItemPolicy, *, kind: ItemKind, partition: int
         )
     at = event.occurred_at
     category = event.category or ("nhiem-vu" if kind is ItemKind.TASK else "khac")
-    priority = (event.priority or Priority.NORMAL).value
+    priority = event.priority or Priority.NORMAL
     plan = policy.sla.plan(
         policy.calendar,
         start=at,
@@ -511,7 +518,7 @@ def _move(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transition
     item.unit_since = at
     item.unit_paused = item.unit_paused_elapsed = 0.0
     level = policy.sla.for_category(item.category)
-    if level.unit_clock == "restart" and item.clock == ClockKind.WORKING:
+    if level.unit_clock is UnitClock.RESTART and item.clock == ClockKind.WORKING:
         fresh = policy.sla.plan(policy.calendar, start=at, category=item.category, priority=item.priority)
         item.unit_due = max(fresh.due, item.current_due)
     else:

@@ -27,6 +27,16 @@ class ClockKind(StrEnum):
     ELAPSED = "elapsed"  # clock time
 
 
+class UnitClock(StrEnum):
+    """What a transfer does to the receiving unit's period (a category's ``unit_clock``)."""
+
+    CONTINUE = "continue"  # the unit inherits the citizen's remaining time
+    RESTART = "restart"  # the unit gets a fresh period from the transfer
+
+
+_UNIT_CLOCKS = {clock.value: clock for clock in UnitClock}
+
+
 @dataclass(frozen=True, slots=True)
 class CategorySla:
     """Service level of one category."""
@@ -36,7 +46,7 @@ class CategorySla:
     name_en: str
     working_days: int
     urgent_hours: float
-    unit_clock: str  # "continue" | "restart"
+    unit_clock: UnitClock
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +93,7 @@ class SlaPolicy:
         *,
         start: float,
         category: str | None,
-        priority: str | None,
+        priority: Priority | None,
         sla: Sla | None = None,
         due_at: float | None = None,
     ) -> Plan:
@@ -100,7 +110,7 @@ class SlaPolicy:
             assert sla.hours is not None
             return Plan(start + sla.hours * 3600.0, ClockKind.ELAPSED)
         level = self.for_category(category)
-        if priority == Priority.URGENT:
+        if priority is Priority.URGENT:
             return Plan(start + level.urgent_hours * 3600.0, ClockKind.ELAPSED)
         return Plan(calendar.add_working_days(start, level.working_days), ClockKind.WORKING)
 
@@ -144,7 +154,7 @@ def _category(path: Path, code: str, entry: object, base: CategorySla | None) ->
             f"urgent_hours = {urgent_hours!r} is not a number > 0",
             "write a number of clock hours, e.g. urgent_hours = 24",
         )
-    if unit_clock not in ("continue", "restart"):
+    if not isinstance(unit_clock, str) or unit_clock not in _UNIT_CLOCKS:
         raise config_file_error(
             _KIND,
             path,
@@ -171,5 +181,5 @@ def _category(path: Path, code: str, entry: object, base: CategorySla | None) ->
         name_en=str(name_en),
         working_days=working_days,
         urgent_hours=float(urgent_hours),
-        unit_clock=str(unit_clock),
+        unit_clock=_UNIT_CLOCKS[unit_clock],
     )

@@ -43,7 +43,7 @@ from domain.catalog import Catalog, Unit
 from domain.errors import ConfigError
 from domain.events import Event, EventType, Priority
 from domain.items import ItemKind
-from domain.sla import ClockKind, SlaPolicy
+from domain.sla import ClockKind, SlaPolicy, UnitClock
 
 #: The item kinds, by the short names the simulator's modules use.
 FEEDBACK, TASK = ItemKind.FEEDBACK, ItemKind.TASK
@@ -678,9 +678,9 @@ class Traffic:
 
     # -- planning ---------------------------------------------------------------------
 
-    def _due(self, at: float, category: str, priority: str, work: WorkingTime) -> tuple[float, bool]:
+    def _due(self, at: float, category: str, priority: Priority, work: WorkingTime) -> tuple[float, bool]:
         """Deadline of a period starting at ``at`` and whether it runs on working time."""
-        if priority == Priority.URGENT:
+        if priority is Priority.URGENT:
             plan = self.sla.plan(self.calendar, start=at, category=category, priority=priority)
             return plan.due, plan.clock == ClockKind.WORKING
         # Normal deadlines depend only on the local date: cache them per day.
@@ -784,7 +784,7 @@ class Traffic:
                 )
                 handler, unit_start = target, at
                 level = self.sla.for_category(category)
-                if level.unit_clock == "restart" and working:
+                if level.unit_clock is UnitClock.RESTART and working:
                     unit_due = max(self._due(at, category, priority, work)[0], due)
         remaining = timeline.span(unit_start, unit_due)
         if rng.random() < config.accept_share:

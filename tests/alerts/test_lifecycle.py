@@ -43,7 +43,7 @@ from domain.calendar import LOCAL_TZ, WorkCalendar
 from domain.catalog import Catalog
 from domain.events import Event, EventType, Sla
 from domain.items import Item, ItemPolicy, apply_event, apply_tick, next_deadline
-from domain.sla import CategorySla, SlaPolicy
+from domain.sla import CategorySla, SlaPolicy, UnitClock
 
 HOUR = 3600.0
 ITEM = "PA-2026-000123"
@@ -876,7 +876,7 @@ def test_item_to_alert_pipeline_on_the_real_state_machine(
     config: RulesConfig, catalog: Catalog, calendar: WorkCalendar
 ) -> None:
     """Items and alerts driven only by their own timers after one event."""
-    sla = SlaPolicy({}, CategorySla("default", "Khác", "Other", 10, 48, "continue"))
+    sla = SlaPolicy({}, CategorySla("default", "Khác", "Other", 10, 48, UnitClock.CONTINUE))
     policy = ItemPolicy(
         calendar, sla, catalog, config.deadline_policy(purge_after=35 * 86400.0, dedup_ids=32)
     )

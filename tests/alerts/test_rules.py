@@ -15,7 +15,7 @@ from domain.calendar import LOCAL_TZ, WorkCalendar
 from domain.catalog import Catalog
 from domain.events import Event, EventType, Sla
 from domain.items import Item, ItemPolicy, Kind, Transition, apply_event, apply_tick
-from domain.sla import CategorySla, SlaPolicy
+from domain.sla import CategorySla, SlaPolicy, UnitClock
 
 HOUR = 3600.0
 ITEM = "PA-2026-000123"
@@ -57,7 +57,7 @@ class Tracker:
 
 
 def tracker(config: RulesConfig, catalog: Catalog, calendar: WorkCalendar) -> Tracker:
-    sla = SlaPolicy({}, CategorySla("default", "Khác", "Other", 10, 48, "continue"))
+    sla = SlaPolicy({}, CategorySla("default", "Khác", "Other", 10, 48, UnitClock.CONTINUE))
     deadlines = config.deadline_policy(purge_after=35 * 86400.0, dedup_ids=32)
     return Tracker(ItemPolicy(calendar, sla, catalog, deadlines), config)
 

@@ -1239,8 +1239,8 @@ def test_kind_status_and_stage_values_are_the_wire_strings() -> None:
     assert {Status.OPEN, Status.PAUSED} == OPEN_STATUSES
 
 
-# Records and queue rows written by the code before kind/status/stage/clock were enums
-# (same events as below): they must decode, and the enums must write the same bytes.
+# Records and queue rows written by the code before kind/status/stage/priority/clock were
+# enums (same events as below): they must decode, and the enums must write the same bytes.
 _BEFORE_ENUMS = [
     (
         b'[1,"PA-2026-000123","feedback","paused","assigned","P-SAI-GON","moi-truong","normal",'
@@ -1252,7 +1252,7 @@ _BEFORE_ENUMS = [
         b'"received_at":1772411400.0,"unit_since":1772499600.0,"original_due":1773050400.0,'
         b'"due":1773050400.0,"unit_due":1773050400.0,"due_soon":false,"overdue_at":null,'
         b'"appointment_at":null,"escalation":0,"reopen_count":0,"transfer_count":1,"seq":3}',
-        (ItemKind.FEEDBACK, Status.PAUSED, Stage.ASSIGNED, ClockKind.WORKING),
+        (ItemKind.FEEDBACK, Status.PAUSED, Stage.ASSIGNED, Priority.NORMAL, ClockKind.WORKING),
     ),
     (
         b'[1,"NV-2026-0042","task","resolved","accepted","SO-TNMT","nhiem-vu","urgent","","","elapsed",'
@@ -1264,7 +1264,7 @@ _BEFORE_ENUMS = [
         b'"received_at":1772411400.0,"unit_since":1772411400.0,"original_due":1772670600.0,'
         b'"due":1772670600.0,"unit_due":1772670600.0,"due_soon":false,"overdue_at":null,'
         b'"appointment_at":null,"escalation":0,"reopen_count":0,"transfer_count":0,"seq":3}',
-        (ItemKind.TASK, Status.RESOLVED, Stage.ACCEPTED, ClockKind.ELAPSED),
+        (ItemKind.TASK, Status.RESOLVED, Stage.ACCEPTED, Priority.URGENT, ClockKind.ELAPSED),
     ),
 ]
 
@@ -1293,12 +1293,12 @@ def _before_enums_history(kind: ItemKind) -> Item:
 
 @pytest.mark.parametrize(("raw", "row", "enums"), _BEFORE_ENUMS, ids=["feedback-paused", "task-resolved"])
 def test_a_record_from_before_the_enums_decodes_to_enums_and_encodes_to_the_same_bytes(
-    raw: bytes, row: bytes, enums: tuple[ItemKind, Status, Stage, ClockKind]
+    raw: bytes, row: bytes, enums: tuple[ItemKind, Status, Stage, Priority, ClockKind]
 ) -> None:
     item = decode_item(raw)
-    fields = (item.kind, item.status, item.stage, item.clock)
+    fields = (item.kind, item.status, item.stage, item.priority, item.clock)
     assert fields == enums
-    assert [type(value) for value in fields] == [ItemKind, Status, Stage, ClockKind]
+    assert [type(value) for value in fields] == [ItemKind, Status, Stage, Priority, ClockKind]
     assert encode_item(item) == raw
     assert orjson.dumps(item_summary(item)) == row
     fresh = _before_enums_history(enums[0])
@@ -1311,12 +1311,14 @@ def test_a_record_from_before_the_enums_decodes_to_enums_and_encodes_to_the_same
         ("kind", "petition", "unknown kind 'petition'"),
         ("status", "closed", "unknown status 'closed'"),
         ("stage", "done", "unknown stage 'done'"),
+        ("priority", "high", "unknown priority 'high'"),
+        ("priority", None, "unknown priority None"),
         ("clock", "wall", "unknown clock 'wall'"),
         ("status", None, "unknown status None"),
         ("clock", 1, "unknown clock 1"),
     ],
 )
-def test_decode_refuses_a_kind_status_stage_or_clock_it_does_not_know(
+def test_decode_refuses_a_kind_status_stage_priority_or_clock_it_does_not_know(
     field: str, value: object, message: str
 ) -> None:
     record = orjson.loads(_BEFORE_ENUMS[0][0])

@@ -11,7 +11,7 @@ import pytest
 from domain.calendar import LOCAL_TZ, WorkCalendar
 from domain.errors import ConfigError
 from domain.events import Priority, Sla
-from domain.sla import CategorySla, ClockKind, Plan, SlaPolicy
+from domain.sla import CategorySla, ClockKind, Plan, SlaPolicy, UnitClock
 
 PACKAGED = Path(__file__).parents[2] / "domain" / "data" / "sla.toml"
 H = 3600.0
@@ -37,16 +37,16 @@ def calendar() -> WorkCalendar:
 @pytest.mark.parametrize(
     ("code", "expected"),
     [
-        ("moi-truong", CategorySla("moi-truong", "Môi trường", "Environment", 5, 24.0, "continue")),
-        ("dat-dai", CategorySla("dat-dai", "Đất đai", "Land", 15, 72.0, "restart")),
-        ("giao-thong", CategorySla("giao-thong", "Giao thông", "Traffic", 7, 12.0, "continue")),
+        ("moi-truong", CategorySla("moi-truong", "Môi trường", "Environment", 5, 24.0, UnitClock.CONTINUE)),
+        ("dat-dai", CategorySla("dat-dai", "Đất đai", "Land", 15, 72.0, UnitClock.RESTART)),
+        ("giao-thong", CategorySla("giao-thong", "Giao thông", "Traffic", 7, 12.0, UnitClock.CONTINUE)),
         (
             "nhiem-vu",
-            CategorySla("nhiem-vu", "Nhiệm vụ được giao", "Assigned task", 20, 72.0, "continue"),
+            CategorySla("nhiem-vu", "Nhiệm vụ được giao", "Assigned task", 20, 72.0, UnitClock.CONTINUE),
         ),
-        (None, CategorySla("default", "Khác", "Other", 10, 48.0, "continue")),
-        ("khac", CategorySla("default", "Khác", "Other", 10, 48.0, "continue")),
-        ("no-such-category", CategorySla("default", "Khác", "Other", 10, 48.0, "continue")),
+        (None, CategorySla("default", "Khác", "Other", 10, 48.0, UnitClock.CONTINUE)),
+        ("khac", CategorySla("default", "Khác", "Other", 10, 48.0, UnitClock.CONTINUE)),
+        ("no-such-category", CategorySla("default", "Khác", "Other", 10, 48.0, UnitClock.CONTINUE)),
     ],
 )
 def test_for_category_falls_back_to_the_default(
@@ -69,7 +69,8 @@ def test_packaged_file_lists_the_city_categories(policy: SlaPolicy) -> None:
         "xay-dung",
         "y-te",
     ]
-    assert {code for code, level in policy.categories.items() if level.unit_clock == "restart"} == {
+    assert all(type(level.unit_clock) is UnitClock for level in (policy.default, *policy.categories.values()))
+    assert {code for code, level in policy.categories.items() if level.unit_clock is UnitClock.RESTART} == {
         "dat-dai",
         "xay-dung",
         "thu-tuc-hanh-chinh",
@@ -81,7 +82,7 @@ def test_packaged_file_lists_the_city_categories(policy: SlaPolicy) -> None:
     [
         # Category defaults in working days, civil-code counting over Tết.
         ("moi-truong", None, None, None, Plan(at("2026-02-27", "17:00"), ClockKind.WORKING)),
-        ("moi-truong", "normal", None, None, Plan(at("2026-02-27", "17:00"), ClockKind.WORKING)),
+        ("moi-truong", Priority.NORMAL, None, None, Plan(at("2026-02-27", "17:00"), ClockKind.WORKING)),
         (
             "an-ninh-trat-tu",
             Priority.NORMAL,
@@ -93,10 +94,10 @@ def test_packaged_file_lists_the_city_categories(policy: SlaPolicy) -> None:
         (None, None, None, None, Plan(at("2026-03-06", "17:00"), ClockKind.WORKING)),
         ("unknown", None, None, None, Plan(at("2026-03-06", "17:00"), ClockKind.WORKING)),
         # Urgent: the category's clock hours, Tết or not.
-        ("moi-truong", "urgent", None, None, Plan(RECEIVED + 24 * H, ClockKind.ELAPSED)),
+        ("moi-truong", Priority.URGENT, None, None, Plan(RECEIVED + 24 * H, ClockKind.ELAPSED)),
         ("an-ninh-trat-tu", Priority.URGENT, None, None, Plan(RECEIVED + 4 * H, ClockKind.ELAPSED)),
-        ("dat-dai", "urgent", None, None, Plan(RECEIVED + 72 * H, ClockKind.ELAPSED)),
-        ("unknown", "urgent", None, None, Plan(RECEIVED + 48 * H, ClockKind.ELAPSED)),
+        ("dat-dai", Priority.URGENT, None, None, Plan(RECEIVED + 72 * H, ClockKind.ELAPSED)),
+        ("unknown", Priority.URGENT, None, None, Plan(RECEIVED + 48 * H, ClockKind.ELAPSED)),
         # An explicit sla beats the category and the priority.
         (
             "dat-dai",
@@ -107,7 +108,7 @@ def test_packaged_file_lists_the_city_categories(policy: SlaPolicy) -> None:
         ),
         (
             "dat-dai",
-            "urgent",
+            Priority.URGENT,
             Sla(working_days=2),
             None,
             Plan(at("2026-02-24", "17:00"), ClockKind.WORKING),
@@ -116,7 +117,7 @@ def test_packaged_file_lists_the_city_categories(policy: SlaPolicy) -> None:
         # An explicit due_at beats everything.
         (
             "moi-truong",
-            "urgent",
+            Priority.URGENT,
             Sla(working_days=3),
             at("2026-04-01", "09:00"),
             Plan(at("2026-04-01", "09:00"), ClockKind.ELAPSED),
@@ -134,7 +135,7 @@ def test_plan_prefers_due_at_then_sla_then_category(
     policy: SlaPolicy,
     calendar: WorkCalendar,
     category: str | None,
-    priority: str | None,
+    priority: Priority | None,
     sla: Sla | None,
     due_at: float | None,
     expected: Plan,
@@ -152,11 +153,11 @@ def test_category_inherits_missing_values_from_the_default(tmp_path: Path) -> No
         encoding="utf-8",
     )
     policy = SlaPolicy.from_file(path)
-    assert policy.default == CategorySla("default", "default", "default", 10, 48.0, "continue")
+    assert policy.default == CategorySla("default", "default", "default", 10, 48.0, UnitClock.CONTINUE)
     # Names are not inherited: name_en falls back to name_vi, name_vi to the code.
     assert policy.categories == {
-        "dat-dai": CategorySla("dat-dai", "Đất đai", "Đất đai", 10, 48.0, "restart"),
-        "y-te": CategorySla("y-te", "y-te", "y-te", 10, 8.5, "continue"),
+        "dat-dai": CategorySla("dat-dai", "Đất đai", "Đất đai", 10, 48.0, UnitClock.RESTART),
+        "y-te": CategorySla("y-te", "y-te", "y-te", 10, 8.5, UnitClock.CONTINUE),
     }
 
 
