@@ -241,7 +241,7 @@ def apply_event(
     event: Event,
     policy: ItemPolicy,
     *,
-    kind: ItemKind | str = ItemKind.FEEDBACK,
+    kind: ItemKind = ItemKind.FEEDBACK,
     partition: int = 0,
 ) -> Outcome:
     """Apply ``event`` to ``item`` (``None`` if the item is unknown).
@@ -253,14 +253,12 @@ def apply_event(
         item: the item's state, or ``None`` if the item is unknown.
         event: the event to apply.
         policy: calendar, SLA, catalog and deadline rules.
-        kind: the kind of a new item (used by ``received`` only); its string value is
-            accepted too, for callers that still name it by text.
+        kind: the kind of a new item (used by ``received`` only).
         partition: the item's partition (kept in a new item).
 
     Raises:
         InvalidTransition: the event is impossible in the item's state or names an
             unknown unit; the item is left unchanged.
-        ValueError: ``kind`` is not an :class:`ItemKind` value.
     """
     if item is None:
         if event.type is not EventType.RECEIVED:
@@ -268,7 +266,7 @@ def apply_event(
                 f"'{event.type.value}' for unknown item {event.item_id}: "
                 f"the first event of an item must be 'received'"
             )
-        return _receive(event, policy, kind=ItemKind(kind), partition=partition)
+        return _receive(event, policy, kind=kind, partition=partition)
 
     digest = event_digest(event.event_id)
     if digest in item.event_ids:

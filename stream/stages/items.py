@@ -26,6 +26,7 @@ from domain.errors import InvalidEvent, Rejected
 from domain.events import Event, parse_event
 from domain.items import (
     Item,
+    ItemKind,
     ItemPolicy,
     Kind,
     Outcome,
@@ -283,7 +284,7 @@ class ItemProcessor:
             _check_partition(item, message)
         old_view = queue_view(item)
         old_unit = item.unit if item is not None else None
-        kind = "task" if message.kind == TASKS else "feedback"
+        kind = ItemKind.TASK if message.kind == TASKS else ItemKind.FEEDBACK
         outcome = apply_event(item, event, self.policy, kind=kind, partition=message.partition)
         return _Applied(outcome, key, event.occurred_at, old_view, old_unit)
 

@@ -12,7 +12,7 @@ import pytest
 
 from domain.catalog import Catalog
 from domain.events import Event, EventType, Priority, parse_instant
-from domain.items import DeadlinePolicy, ItemPolicy
+from domain.items import DeadlinePolicy, ItemKind, ItemPolicy
 from domain.windows import WindowSpec
 from govpulse.simulator.model import Traffic
 from govpulse.simulator.oracle import Oracle, Truth, split_key, truth_key
@@ -217,9 +217,9 @@ def test_tasks_use_their_explicit_deadline(oracle: Oracle) -> None:
             ),
             ("accepted", "2026-11-26T10:00:00", {}),
         ],
-        kind="task",
+        kind=ItemKind.TASK,
     )
-    assert oracle.items["NV-2026-0042"].kind == "task"
+    assert oracle.items["NV-2026-0042"].kind is ItemKind.TASK
     truth = oracle.finish(at("2026-12-11T00:00:00"))
     assert truth.counter("SO-XAY-DUNG", "1h", at("2026-12-10T17:00:00"), "became_overdue") == 1
     assert truth.breaches == ("NV-2026-0042",)
