@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from domain.catalog import Catalog, Unit
-from domain.sla import CategorySla
+from domain.sla import CategorySla, UnitClock
 from runtime.board import FeedBounds, Snapshot
 from web import protocol
 from web.auth import Scope
@@ -451,8 +451,8 @@ def test_names_document_carries_both_languages_of_units_and_categories() -> None
             Unit("P-1", "Phường <Một>", "Ward <One>", "ward", "HCM"),
         ]
     )
-    other = CategorySla("default", "Khác", "Other", 10, 48.0, "continue")
-    health = CategorySla("y-te", "Y tế", "Health", 5, 8.0, "continue")
+    other = CategorySla("default", "Khác", "Other", 10, 48.0, UnitClock.CONTINUE)
+    health = CategorySla("y-te", "Y tế", "Health", 5, 8.0, UnitClock.CONTINUE)
 
     document = orjson.loads(protocol.names_document(catalog, {"y-te": health}, other))
 
