@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from domain.events import MAX_LENGTH, EventType, parse_event
-from domain.items import Item, apply_event
+from domain.items import Item, ItemKind, apply_event
 from govpulse.simulator.oracle import item_policy
 from runtime.settings import load_settings
 from stream.outputs import DEAD_LETTER_MAX_VALUE, dead_letter
-from stream.stages.items import FEEDBACK, TASKS, DeadLetter, Message
+from stream.stages.items import FEEDBACK, DeadLetter, Message
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
@@ -83,10 +83,8 @@ def test_the_valid_examples_apply_in_order() -> None:
     applied = []
     for block in re.findall(r"```json\n(.*?)```", section("Valid events"), re.S):
         event = parse_event(block.encode())
-        kind = TASKS if event.item_id.startswith("NV-") else FEEDBACK
-        outcome = apply_event(
-            items.get(event.item_id), event, policy, kind="task" if kind == TASKS else "feedback"
-        )
+        kind = ItemKind.TASK if event.item_id.startswith("NV-") else ItemKind.FEEDBACK
+        outcome = apply_event(items.get(event.item_id), event, policy, kind=kind)
         assert not outcome.duplicate
         items[event.item_id] = outcome.item
         applied.append((event.item_id, event.type.value))
