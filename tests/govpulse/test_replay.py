@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 import uuid
-from collections import defaultdict
 from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from govpulse import replay
 from runtime import services
 from runtime.settings import Settings, load_settings
 from runtime.topics import Topics, create_topics
+from tests.support.topics import read_topics
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -35,40 +33,6 @@ async def broker_settings(broker: services.Service) -> Settings:
     )
     await create_topics(settings)
     return settings
-
-
-async def consume(
-    bootstrap: str, topics: list[str], *, timeout: float = 30.0
-) -> dict[str, list[tuple[bytes, bytes]]]:
-    """Everything on ``topics``, read up to each partition's fetch highwater.
-
-    On this Tansu build ListOffsets (``end_offsets``) under-reports; a fetch's highwater
-    is right, so the loop stops when every position has reached it.
-    """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = [
-            TopicPartition(topic, number)
-            for topic in topics
-            for number in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        out: dict[str, list[tuple[bytes, bytes]]] = defaultdict(list)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            batches = await consumer.getmany(*partitions, timeout_ms=300)
-            for tp, records in batches.items():
-                out[tp.topic].extend((r.key or b"", r.value or b"") for r in records)
-            positions = [await consumer.position(tp) for tp in partitions]
-            highwaters = [consumer.highwater(tp) for tp in partitions]
-            if all(h is not None and p >= h for p, h in zip(positions, highwaters, strict=True)):
-                return dict(out)
-            assert asyncio.get_running_loop().time() < deadline, "topics not read in time"
-    finally:
-        await consumer.stop()
 
 
 def line(item: str, number: int, kind: str = "received", **fields: object) -> bytes:
@@ -135,7 +99,7 @@ async def test_valid_lines_are_sent_unchanged_and_invalid_ones_reported(
     )
     assert len(out) == 3
     topics = Topics.for_settings(settings)
-    got = await consume(settings.broker_bootstrap, [topics.feedback, topics.tasks])
+    got = await read_topics(settings.broker_bootstrap, [topics.feedback, topics.tasks])
     feedback = [(orjson.loads(v)["item_id"].encode(), v) for v in FEEDBACK_LINES]
     tasks = [(b"NV-2026-0042", v) for v in TASK_LINES]
     assert sorted(got[topics.feedback]) == sorted(feedback)
@@ -151,7 +115,7 @@ async def test_topic_option_sends_everything_to_one_topic(
     target = f"{settings.topic_prefix}replayed"
     assert await replay.run(settings, parse(str(path), "--topic", target)) == 0
     assert capsys.readouterr().out.startswith("sent 5, rejected 2\n")
-    got = await consume(settings.broker_bootstrap, [target])
+    got = await read_topics(settings.broker_bootstrap, [target])
     assert sorted(value for _, value in got[target]) == sorted(FEEDBACK_LINES + TASK_LINES)
 
 
