@@ -268,6 +268,8 @@ def _faust_app(variant: str, spec: dict[str, Any]) -> Any:
         if state["start"] is None:
             state["start"] = time.time()
 
+    # mode types handlers as a union of callables with a required keyword `signal` that
+    # mypy cannot match to any coroutine function; Faust calls it as (sender, signal=...).
     app.on_rebalance_complete.connect(ready)  # type: ignore[arg-type]
 
     def seen(count: int) -> None:

@@ -20,7 +20,8 @@ DAY = 86400.0
 #: Asia/Ho_Chi_Minh has been UTC+7 without daylight saving since 1975, which lets
 #: window starts be plain arithmetic on the hot path (checked at import below).
 LOCAL_OFFSET = 7 * 3600.0
-assert datetime(2000, 1, 1, tzinfo=LOCAL_TZ).utcoffset().total_seconds() == LOCAL_OFFSET  # type: ignore[union-attr]
+_offset = datetime(2000, 1, 1, tzinfo=LOCAL_TZ).utcoffset()
+assert _offset is not None and _offset.total_seconds() == LOCAL_OFFSET
 
 
 @dataclass(frozen=True, slots=True)

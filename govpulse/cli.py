@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 
 from domain.errors import GovpulseError
-from runtime.settings import Settings, load_settings, settings_markdown
+from runtime.settings import OPTIONS, Settings, load_settings, require_secret, settings_markdown
 
 DESCRIPTION = """govpulse: real-time stream processing and alerting for a city's execution-governance
 system. Citizen feedback and assigned tasks flow in on Kafka; govpulse tracks every item
@@ -194,7 +194,6 @@ def _web(settings: Settings, args: argparse.Namespace) -> int:
 def _token(settings: Settings, args: argparse.Namespace) -> int:
     from domain.catalog import Catalog
     from domain.durations import parse_duration
-    from runtime.settings import require_secret
     from web.auth import mint_token
 
     catalog = Catalog.from_file(settings.units_file)
@@ -257,7 +256,6 @@ def _silence(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _settings(settings: Settings, args: argparse.Namespace) -> int:
-    from runtime.settings import OPTIONS
 
     if args.markdown:
         print(settings_markdown())

@@ -289,6 +289,8 @@ class Pipeline:
             await self.publisher.stop()
 
         self.app.task(start_publisher)
+        # mode types handlers as a union of callables with a required keyword `signal` that
+        # mypy cannot match to any coroutine function; Faust calls it as (sender, signal=...).
         self.app.on_before_shutdown.connect(cast(Any, stop_publisher))
 
     # -- I/O helpers -------------------------------------------------------------------

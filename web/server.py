@@ -39,7 +39,7 @@ from domain.ids import UNIT_CODE_PATTERN
 from domain.sla import SlaPolicy
 from runtime.board import BoardStore
 from runtime.clock import Clock
-from runtime.settings import Settings, require_secret
+from runtime.settings import Settings, load_settings, require_secret
 from web import protocol
 from web.auth import Claims, verify_token
 from web.commands import CommandSink
@@ -424,8 +424,6 @@ def run(settings: Settings) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m web.server` for tests and debugging
-    from runtime.settings import load_settings
-
     _settings = load_settings()
     logging.basicConfig(
         level=_settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
