@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
 
@@ -22,7 +21,7 @@ import orjson
 from alerts.errors import CommandRejected
 from domain.catalog import Catalog
 from domain.encoding import dumps_kept
-from domain.events import format_instant, parse_instant
+from domain.events import check_instant, format_instant
 from domain.ids import valid_id, valid_unit_code
 
 _T = TypeVar("_T")
@@ -128,8 +127,6 @@ MAX_COMMAND_IDS = 32
 MAX_EXPLANATIONS = 50
 MAX_COMMAND_BYTES = 16384
 
-_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()  # UTC, whatever the process TZ
-_LATEST = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
 _VERSION = 1
 
 
@@ -507,15 +504,9 @@ def _instant(data: Mapping[str, Any], key: str, *, required: bool = False, name:
     if value is None:
         return None
     try:
-        at = parse_instant(value)
-    except (ValueError, OverflowError):
-        raise CommandRejected(
-            f"field '{name}' = {value!r} is not an RFC 3339 instant with an offset "
-            f"(e.g. 2026-11-26T09:30:00+07:00)"
-        ) from None
-    if not _EARLIEST <= at < _LATEST:
-        raise CommandRejected(f"field '{name}' = {value!r} is outside the years 2000..2099")
-    return at
+        return check_instant(value, name)  # ``value`` is at most 64 characters (above)
+    except ValueError as exc:
+        raise CommandRejected(str(exc)) from None
 
 
 # -- alerts -----------------------------------------------------------------------------------

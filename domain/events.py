@@ -227,6 +227,25 @@ def parse_instant(text: str) -> float:
     return value.timestamp()
 
 
+def check_instant(value: str, name: str) -> float:
+    """The instant in field ``name`` of an input (event or command), in epoch seconds.
+
+    Raises:
+        ValueError: not an RFC 3339 instant with an offset, or outside the years
+            2000..2099; the message names the field and says what is expected.
+    """
+    try:
+        at = parse_instant(value)
+    except (ValueError, OverflowError):
+        raise ValueError(
+            f"field '{name}' = {value[:64]!r} is not an RFC 3339 instant with an offset "
+            f"(e.g. 2026-11-26T09:30:00+07:00)"
+        ) from None
+    if not _EARLIEST <= at < _LATEST:
+        raise ValueError(f"field '{name}' = {value[:64]!r} is outside the years 2000..2099")
+    return at
+
+
 def _json_type(value: object) -> str:
     return {
         dict: "an object",
@@ -269,15 +288,9 @@ def _instant(data: Mapping[str, Any], name: str, *, required: bool = False) -> f
     if value is None:
         return None
     try:
-        at = parse_instant(value)
-    except (ValueError, OverflowError):
-        raise InvalidEvent(
-            f"field '{name}' = {value[:64]!r} is not an RFC 3339 instant with an offset "
-            f"(e.g. 2026-11-26T09:30:00+07:00)"
-        ) from None
-    if not _EARLIEST <= at < _LATEST:
-        raise InvalidEvent(f"field '{name}' = {value[:64]!r} is outside the years 2000..2099")
-    return at
+        return check_instant(value, name)
+    except ValueError as exc:
+        raise InvalidEvent(str(exc)) from None
 
 
 def _sla(value: Any) -> Sla | None:
