@@ -31,6 +31,7 @@ from alerts.model import (
     parse_command,
 )
 from domain.calendar import LOCAL_TZ
+from tests.support import strategies
 from tests.support.hypothesis_profile import FUZZ
 
 BASE: dict[str, Any] = {
@@ -98,20 +99,8 @@ def assert_contract(command: Command) -> None:
     )
 
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=30)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
+json_scalars = strategies.json_scalars(text_size=30)
+json_values = strategies.json_values(json_scalars, max_leaves=12)
 offsets = st.sampled_from([UTC, LOCAL_TZ, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12))])
 instants = st.one_of(
     st.datetimes(min_value=datetime(2000, 1, 2), max_value=datetime(2099, 12, 30), timezones=offsets),

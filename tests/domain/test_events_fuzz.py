@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from domain.calendar import LOCAL_TZ
 from domain.errors import InvalidEvent
 from domain.events import MAX_LENGTH, UNIT_REQUIRED, Event, EventType, parse_event
+from tests.support import strategies
 from tests.support.hypothesis_profile import FUZZ
 
 BASE: dict[str, Any] = {
@@ -113,20 +114,8 @@ def json_type(value: object) -> str:
 
 # -- strategies ----------------------------------------------------------------------
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=40)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
+json_scalars = strategies.json_scalars(text_size=40)
+json_values = strategies.json_values(json_scalars, max_leaves=12)
 not_strings = json_values.filter(lambda v: v is not None and not isinstance(v, str))
 #: Number tokens orjson reads, rejects, or turns into floats (beyond 64 bits).
 number_tokens = st.sampled_from(

@@ -33,6 +33,7 @@ from websockets.sync.client import ClientConnection, connect
 from domain.catalog import Catalog
 from runtime import services
 from runtime.board import BoardStore
+from tests.support import strategies
 from tests.support.hypothesis_profile import fuzz
 from tests.support.webtools import (
     UNIT_A,
@@ -205,20 +206,8 @@ class Frame:
         return False
 
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=30)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=10,
-)
+json_scalars = strategies.json_scalars(text_size=30)
+json_values = strategies.json_values(json_scalars, max_leaves=10)
 
 
 def mostly(valid: st.SearchStrategy[Any], hostile: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
