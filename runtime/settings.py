@@ -435,6 +435,15 @@ class Settings:
             data_file("rules.toml", package="alerts"),
         )
     )
+    indicators_file: Path = field(
+        metadata=setting(
+            "GOVPULSE_INDICATORS_FILE",
+            "",
+            "Indicator catalog TOML (targets per unit, plan curves, colour thresholds); "
+            "empty = packaged default (docs/indicators.md).",
+            data_file("indicators.toml"),
+        )
+    )
     windows: tuple[str, ...] = field(
         metadata=setting(
             "GOVPULSE_WINDOWS",

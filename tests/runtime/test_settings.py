@@ -53,6 +53,7 @@ def test_defaults() -> None:
         sla_file=PACKAGED / "sla.toml",
         calendar_file=PACKAGED / "calendar.toml",
         rules_file=PACKAGED.parent.parent / "alerts" / "data" / "rules.toml",
+        indicators_file=PACKAGED / "indicators.toml",
         windows=("5m", "1h", "1d"),
         reporting_period=(25, 12, 0),
         window_grace=600.0,
