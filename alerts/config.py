@@ -35,10 +35,13 @@ SECTIONS: Mapping[RuleName, str] = {
     RuleName.UNIT_QUEUE_DEPTH: "unit.queue_depth",
     RuleName.UNIT_P90_LATENCY: "unit.p90_latency",
     RuleName.UNIT_SURGE: "unit.surge",
+    RuleName.INDICATOR_AT_RISK: "indicator.at_risk",
+    RuleName.INDICATOR_STALE: "indicator.stale",
 }
 _KIND = "rules"
-_SECTIONS = ("due_soon", "overdue", "escalation", "reminders", "unit", "colours", "retention")
+_SECTIONS = ("due_soon", "overdue", "escalation", "reminders", "unit", "indicator", "colours", "retention")
 _UNIT_SECTIONS = tuple(SECTIONS[rule].removeprefix("unit.") for rule in UNIT_RULES)
+_INDICATOR_SECTIONS = ("at_risk", "stale")
 _HOUR = 3600.0
 
 #: Colour names returned by the colour functions, best to worst; ``grey`` means no data.
@@ -153,6 +156,17 @@ class SurgeRule:
 
 
 @dataclass(frozen=True, slots=True)
+class IndicatorRule:
+    """``indicator_at_risk`` (an indicator turned red) / ``indicator_stale`` (its last
+    report is older than its cadence allows): who is told and how loud. The colours
+    themselves are set in the indicator catalog (docs/indicators.md)."""
+
+    severity: Severity = Severity.WARNING
+    audience: tuple[str, ...] = ("unit", "wall", "leaders")
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Colours:
     """Dashboard colours: on-time rate ≥ green → green, ≥ orange → orange, else red;
     late rate ≤ green → green, ≤ orange → orange, else red."""
@@ -183,6 +197,8 @@ class RulesConfig:
     queue_depth: ThresholdRule = ThresholdRule(above=300, severity=Severity.INFO, audience=("unit", "wall"))
     p90_latency: P90LatencyRule = P90LatencyRule()
     surge: SurgeRule = SurgeRule()
+    indicator_at_risk: IndicatorRule = IndicatorRule()
+    indicator_stale: IndicatorRule = IndicatorRule(severity=Severity.INFO, audience=("unit",))
     colours: Colours = Colours()
     retention: Retention = Retention()
 
@@ -214,11 +230,27 @@ class RulesConfig:
             fix="write each unit rule as a [unit.<rule>] table, e.g. [unit.surge]",
         )
         _unit_rules(path, units)
+        indicators = _table(
+            path,
+            "[indicator]",
+            data.get("indicator", {}),
+            fix="write each indicator rule as an [indicator.<rule>] table, e.g. [indicator.at_risk]",
+        )
+        unknown = sorted(set(indicators) - set(_INDICATOR_SECTIONS))
+        if unknown:
+            raise config_file_error(
+                _KIND,
+                path,
+                f"[indicator.{unknown[0]}]",
+                "is not an indicator rule",
+                "rename it to [indicator.at_risk] or [indicator.stale], or delete it",
+            )
         base = cls()
 
         def section(name: str) -> _Section:
             parent, _, key = name.rpartition(".")
-            return _Section(path, f"[{name}]", (units if parent else data).get(key, {}))
+            tables = units if parent == "unit" else indicators if parent == "indicator" else data
+            return _Section(path, f"[{name}]", tables.get(key, {}))
 
         with section("due_soon") as s:
             due_soon = DueSoonRule(
@@ -283,6 +315,16 @@ class RulesConfig:
                 audience=s.audience("audience", default_surge.audience),
                 enabled=s.flag("enabled", default_surge.enabled),
             )
+        indicator_rules: list[IndicatorRule] = []
+        for key, default_indicator in (("at_risk", base.indicator_at_risk), ("stale", base.indicator_stale)):
+            with section(f"indicator.{key}") as s:
+                indicator_rules.append(
+                    IndicatorRule(
+                        severity=s.severity("severity", default_indicator.severity),
+                        audience=s.audience("audience", default_indicator.audience),
+                        enabled=s.flag("enabled", default_indicator.enabled),
+                    )
+                )
         with section("colours") as s:
             colours = Colours(
                 on_time_green=s.share("on_time_green", base.colours.on_time_green),
@@ -321,6 +363,8 @@ class RulesConfig:
             queue_depth=thresholds[1],
             p90_latency=p90_latency,
             surge=surge,
+            indicator_at_risk=indicator_rules[0],
+            indicator_stale=indicator_rules[1],
             colours=colours,
             retention=retention,
         )
@@ -370,6 +414,8 @@ class RulesConfig:
             RuleName.UNIT_QUEUE_DEPTH: self.queue_depth,
             RuleName.UNIT_P90_LATENCY: self.p90_latency,
             RuleName.UNIT_SURGE: self.surge,
+            RuleName.INDICATOR_AT_RISK: self.indicator_at_risk,
+            RuleName.INDICATOR_STALE: self.indicator_stale,
         }
         try:
             return by_name[rule]
@@ -400,7 +446,9 @@ class RulesConfig:
         return max(colours, key=COLOURS.index)
 
 
-_Rule = DueSoonRule | OverdueRule | OnTimeRateRule | ThresholdRule | P90LatencyRule | SurgeRule
+_Rule = (
+    DueSoonRule | OverdueRule | OnTimeRateRule | ThresholdRule | P90LatencyRule | SurgeRule | IndicatorRule
+)
 
 # -- parsing ----------------------------------------------------------------------------------
 # Every error has the form of domain.errors.config_file_error: "rules file <path>: <table>:
@@ -432,7 +480,7 @@ def _sections(path: Path | None, data: Mapping[str, Any]) -> None:
     unknown = sorted(set(data) - set(_SECTIONS))
     if unknown:
         name = unknown[0]
-        spelled = {"escalation": "[[escalation]]", "unit": "[unit.<rule>]"}
+        spelled = {"escalation": "[[escalation]]", "unit": "[unit.<rule>]", "indicator": "[indicator.<rule>]"}
         tables = ", ".join(spelled.get(known, f"[{known}]") for known in _SECTIONS)
         raise config_file_error(
             _KIND,

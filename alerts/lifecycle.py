@@ -44,6 +44,7 @@ from dataclasses import dataclass, replace
 from alerts.config import RulesConfig
 from alerts.errors import CommandRejected
 from alerts.model import (
+    INDICATOR_RULES,
     MAX_COMMAND_IDS,
     MAX_EXPLANATIONS,
     MAX_TEXT,
@@ -110,6 +111,9 @@ def on_signal(
             updated_at=now,
             facts={**alert.facts, **signal.facts},
         )
+        if resolved.rule in INDICATOR_RULES:
+            # "Recovered" is said in the texts of an indicator alert's resolution.
+            resolved = _rendered(resolved, config=config, catalog=catalog, calendar=calendar)
         return Step(resolved, [_event(AlertEventType.RESOLVED, resolved, now)])
     if alert is not None and alert.resolved_at is not None and signal.at <= alert.resolved_at:
         # Resolved after this signal was raised: a redelivered signal (a worker died

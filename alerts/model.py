@@ -100,7 +100,8 @@ class CommandType(StrEnum):
 class RuleName(StrEnum):
     """The alert rules, by the name alerts, signals, silences and fingerprints carry.
 
-    Item rules (``item_…``) have an item as subject, unit rules (``unit_…``) a unit;
+    Item rules (``item_…``) have an item as subject, unit rules (``unit_…``) a unit,
+    indicator rules (``indicator_…``) one indicator of one unit in one period;
     the fingerprint of an alert is ``f"{rule}:{subject}"`` (:func:`fingerprint`). Each
     rule has its table in the rules file (:data:`alerts.config.SECTIONS`).
     """
@@ -112,12 +113,16 @@ class RuleName(StrEnum):
     UNIT_QUEUE_DEPTH = "unit_queue_depth"
     UNIT_P90_LATENCY = "unit_p90_latency"
     UNIT_SURGE = "unit_surge"
+    INDICATOR_AT_RISK = "indicator_at_risk"
+    INDICATOR_STALE = "indicator_stale"
 
 
 #: Rules about one item, and about one unit (the order :func:`alerts.rules.unit_signals`
 #: gives its signals in).
 ITEM_RULES = (RuleName.ITEM_DUE_SOON, RuleName.ITEM_OVERDUE)
-UNIT_RULES = tuple(rule for rule in RuleName if rule not in ITEM_RULES)
+#: Rules about one indicator of one unit in one period (subject ``CODE/UNIT/PERIOD``).
+INDICATOR_RULES = (RuleName.INDICATOR_AT_RISK, RuleName.INDICATOR_STALE)
+UNIT_RULES = tuple(rule for rule in RuleName if rule not in ITEM_RULES and rule not in INDICATOR_RULES)
 
 #: Size bounds: explanation text (characters), command ids remembered per alert for
 #: de-duplication, explanation messages per alert, command payload (bytes).

@@ -142,7 +142,74 @@ def render(
             f"{received} việc tiếp nhận {when_vi}, {more_vi}.",
             f"{received} items received {when_en}, {more_en}.",
         )
+    if rule in (RuleName.INDICATOR_AT_RISK, RuleName.INDICATOR_STALE):
+        return _indicator_texts(rule, vi, en, facts)
     raise ValueError(f"unknown rule {rule!r}")
+
+
+def _indicator_texts(rule: RuleName, vi: str, en: str, facts: Mapping[str, Any]) -> Texts:
+    """Texts of indicator alerts. Names and measures come from the indicator catalog
+    (configuration, not citizen text); numbers from the verdict's inputs."""
+    name_vi, name_en = str(facts.get("name_vi", facts.get("indicator", ""))), str(facts.get("name_en", ""))
+    name_en = name_en or name_vi
+    measure, period = str(facts.get("measure", "")), str(facts.get("period", ""))
+
+    def number(key: str, lang: Lang) -> str:
+        value = facts.get(key)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return "–"
+        return f"{format_thousands(float(value), lang)} {measure}".strip()
+
+    if rule == RuleName.INDICATOR_STALE:
+        when = format_local(facts["as_of"]) if isinstance(facts.get("as_of"), int | float) else "–"
+        return Texts(
+            f"Chỉ số chưa cập nhật: {name_vi} – {vi}",
+            f"Indicator not updated: {name_en} – {en}",
+            f"Báo cáo gần nhất của kỳ {period}: {when}.",
+            f"Last report for {period}: {when}.",
+        )
+    if facts.get("recovered"):
+        return Texts(
+            f"Chỉ số hết nguy cơ: {name_vi} – {vi}",
+            f"Indicator recovered: {name_en} – {en}",
+            f"Kỳ {period}: dự báo {number('projected', 'vi')}, chỉ tiêu {number('target', 'vi')}.",
+            f"{period}: projected {number('projected', 'en')}, target {number('target', 'en')}.",
+        )
+    gap = facts.get("gap")
+    gap_vi = gap_en = ""
+    if isinstance(gap, int | float) and not isinstance(gap, bool):
+        gap_vi = f" (thiếu {format_percent(-gap, 'vi')})" if gap < 0 else ""
+        gap_en = f" ({format_percent(-gap, 'en')} short)" if gap < 0 else ""
+    text_vi = (
+        f"Kỳ {period}: hiện đạt {number('current', 'vi')}, dự báo {number('projected', 'vi')}"
+        f"{gap_vi}, chỉ tiêu {number('target', 'vi')}."
+    )
+    text_en = (
+        f"{period}: now {number('current', 'en')}, projected {number('projected', 'en')}"
+        f"{gap_en}, target {number('target', 'en')}."
+    )
+    days = facts.get("days_left")
+    if isinstance(days, int) and not isinstance(days, bool):
+        if isinstance(facts.get("run_rate"), int | float):
+            text_vi += f" Cần {number('run_rate', 'vi')} mỗi ngày làm việc trong {days} ngày còn lại."
+            text_en += f" Needs {number('run_rate', 'en')} per working day for the {days} left."
+        else:
+            text_vi += f" Còn {days} ngày làm việc."
+            text_en += f" {days} working days left."
+    return Texts(
+        f"Chỉ số có nguy cơ không đạt: {name_vi} – {vi}",
+        f"Indicator at risk: {name_en} – {en}",
+        text_vi,
+        text_en,
+    )
+
+
+def format_thousands(value: float, lang: Lang) -> str:
+    """A number with thousands grouped and at most one decimal: ``1.250,5`` / ``1,250.5``."""
+    text = f"{value:,.1f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:,.0f}"
+    if lang == "vi":
+        return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return text
 
 
 # -- formatting --------------------------------------------------------------------------------

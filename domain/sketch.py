@@ -62,6 +62,13 @@ class Sketch:
                 return float(_MAPPING.value(key))
         return float(_MAPPING.value(max(self.bins)))
 
+    def mean(self) -> float | None:
+        """Mean of the values within 1% relative error (each bin at its value); None when empty."""
+        if self.count == 0:
+            return None
+        total = sum(count * float(_MAPPING.value(key)) for key, count in self.bins.items())
+        return total / self.count
+
     def to_json(self) -> list[Any]:
         """``[zeros, key1, count1, key2, count2, …]``, keys ascending."""
         out: list[Any] = [self.zeros]

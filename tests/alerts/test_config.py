@@ -85,6 +85,8 @@ def test_step_is_one_based_and_clamps_past_the_ladder(level: int, label: str | N
         (RuleName.UNIT_QUEUE_DEPTH, "unit.queue_depth"),
         (RuleName.UNIT_P90_LATENCY, "unit.p90_latency"),
         (RuleName.UNIT_SURGE, "unit.surge"),
+        (RuleName.INDICATOR_AT_RISK, "indicator.at_risk"),
+        (RuleName.INDICATOR_STALE, "indicator.stale"),
     ],
 )
 def test_every_rule_has_its_table_in_the_packaged_file(rule: RuleName, section: str) -> None:
@@ -106,8 +108,8 @@ UNIT_TABLES = (
     "[unit.on_time_rate], [unit.overdue_count], [unit.queue_depth], [unit.p90_latency], [unit.surge]"
 )
 SECTIONS_FIX = (
-    "rename it to one of [due_soon], [overdue], [[escalation]], [reminders], [unit.<rule>], [colours], "
-    "[retention], or delete it"
+    "rename it to one of [due_soon], [overdue], [[escalation]], [reminders], [unit.<rule>], "
+    "[indicator.<rule>], [colours], [retention], or delete it"
 )
 STEP = '[[escalation]]\nafter_working_hours = 4\naudience = ["unit"]\nseverity = "warning"\n'
 

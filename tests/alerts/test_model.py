@@ -9,6 +9,7 @@ import pytest
 
 from alerts.errors import CommandRejected
 from alerts.model import (
+    INDICATOR_RULES,
     ITEM_RULES,
     UNIT_RULES,
     Alert,
@@ -96,9 +97,11 @@ def test_rule_names_are_the_wire_strings_item_rules_first() -> None:
         "unit_queue_depth",
         "unit_p90_latency",
         "unit_surge",
+        "indicator_at_risk",
+        "indicator_stale",
     ]
     assert ITEM_RULES == (RuleName.ITEM_DUE_SOON, RuleName.ITEM_OVERDUE)
-    assert (*ITEM_RULES, *UNIT_RULES) == tuple(RuleName)
+    assert (*ITEM_RULES, *UNIT_RULES, *INDICATOR_RULES) == tuple(RuleName)
     assert all(rule.startswith("unit_") for rule in UNIT_RULES)
 
 

@@ -124,6 +124,24 @@ UNIT_FACTS: dict[str, dict[str, Any]] = {
         "sla_share_above": 1.0,
     },
     RuleName.UNIT_SURGE: {"window": "1h", "received": 45, "baseline": 14.0625, "factor": 2.0},
+    RuleName.INDICATOR_AT_RISK: {
+        "name_vi": "Thu ngân sách",
+        "name_en": "Budget revenue",
+        "measure": "tỷ đồng",
+        "period": "2026",
+        "current": 61.5,
+        "projected": 96.25,
+        "target": 120.0,
+        "gap": -0.198,
+        "run_rate": 0.4,
+        "days_left": 146,
+    },
+    RuleName.INDICATOR_STALE: {
+        "name_vi": "Thu ngân sách",
+        "name_en": "Budget revenue",
+        "period": "2026",
+        "as_of": DUE,
+    },
 }
 
 
@@ -248,6 +266,32 @@ UNIT_FACTS: dict[str, dict[str, Any]] = {
                 "Surge in received items: Ben Thanh Ward",
                 "45 việc tiếp nhận trong giờ hiện tại, mức thường là 0.",
                 "45 items received this hour, the usual is 0.",
+            ),
+        ),
+        (
+            RuleName.INDICATOR_AT_RISK,
+            None,
+            0,
+            UNIT_FACTS[RuleName.INDICATOR_AT_RISK],
+            Texts(
+                "Chỉ số có nguy cơ không đạt: Thu ngân sách – Phường Bến Thành",
+                "Indicator at risk: Budget revenue – Ben Thanh Ward",
+                "Kỳ 2026: hiện đạt 61,5 tỷ đồng, dự báo 96,2 tỷ đồng (thiếu 19,8%), chỉ tiêu 120 tỷ đồng."
+                " Cần 0,4 tỷ đồng mỗi ngày làm việc trong 146 ngày còn lại.",
+                "2026: now 61.5 tỷ đồng, projected 96.2 tỷ đồng (19.8% short), target 120 tỷ đồng."
+                " Needs 0.4 tỷ đồng per working day for the 146 left.",
+            ),
+        ),
+        (
+            RuleName.INDICATOR_AT_RISK,
+            None,
+            0,
+            {**UNIT_FACTS[RuleName.INDICATOR_AT_RISK], "recovered": True, "projected": 121000.0},
+            Texts(
+                "Chỉ số hết nguy cơ: Thu ngân sách – Phường Bến Thành",
+                "Indicator recovered: Budget revenue – Ben Thanh Ward",
+                "Kỳ 2026: dự báo 121.000 tỷ đồng, chỉ tiêu 120 tỷ đồng.",
+                "2026: projected 121,000 tỷ đồng, target 120 tỷ đồng.",
             ),
         ),
     ],

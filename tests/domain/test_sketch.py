@@ -198,3 +198,17 @@ def test_sketches_compare_by_content_only() -> None:
     assert sketch_of([1.0, 2.0]) != sketch_of([1.0, 3.0])
     assert sketch_of([0.0]) != Sketch()
     assert Sketch() != [0]
+
+
+@pytest.mark.parametrize(
+    ("values", "mean"),
+    [([], None), ([0.0, 0.0], 0.0), ([10.0, 20.0, 30.0], 20.0), ([3600.0] * 5 + [0.0] * 5, 1800.0)],
+)
+def test_mean_is_within_one_percent(values: list[float], mean: float | None) -> None:
+    sketch = Sketch()
+    for value in values:
+        sketch.add(value)
+
+    result = sketch.mean()
+
+    assert result == (None if mean is None else pytest.approx(mean, rel=0.01))
