@@ -9,6 +9,8 @@ Keys (see docs/protocol.md for the full contract)::
     board:alerts         hash     fingerprint -> alert JSON
     board:queue:<unit>   hash     item id     -> queue entry JSON (domain.items.item_summary)
     board:workers        hash     worker id   -> {"beat": real epoch s, "clock": clock now, ...}
+    board:indicators     hash     CODE|UNIT|PERIOD -> indicator row JSON (domain.indicators.rows);
+                                  not in the feed: pages read it over HTTP (/indicators.json)
 
 Every write goes through :meth:`BoardStore.publish`: one Lua script per batch sets or
 deletes the hash field *and* appends the delta to ``board:feed``, so a snapshot read in
@@ -41,6 +43,7 @@ UNITS_KEY: Final = "board:units"
 ALERTS_KEY: Final = "board:alerts"
 QUEUE_PREFIX: Final = "board:queue:"
 WORKERS_KEY: Final = "board:workers"
+INDICATORS_KEY: Final = "board:indicators"
 
 #: Changes written by one script call; larger batches are split (each change stays atomic).
 PUBLISH_CHUNK: Final = 2000
@@ -306,6 +309,19 @@ class BoardStore:
             elif int(result[1]) != len(chunk):
                 raise RuntimeError(f"board publish applied {result[1]} of {len(chunk)} changes")
         return out
+
+    async def put_indicators(self, rows: Mapping[str, bytes]) -> None:
+        """Set indicator rows (``CODE|UNIT|PERIOD`` → row JSON) in ``board:indicators``."""
+        if rows:
+            fields: dict[Any, Any] = dict(rows)  # redis-py types fields as a union Mapping
+            await self.client.hset(INDICATORS_KEY, mapping=fields)
+
+    async def indicators(self) -> dict[str, bytes]:
+        """Every stored indicator row by key."""
+        raw = await self.client.hgetall(INDICATORS_KEY)
+        return {
+            _text(key): value if isinstance(value, bytes) else value.encode() for key, value in raw.items()
+        }
 
     async def ensure_epoch(self) -> tuple[str, bool]:
         """Return the current epoch, creating one if there is none.

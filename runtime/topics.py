@@ -24,6 +24,7 @@ TASKS = "gov.tasks"
 ALERTS = "gov.alerts"
 DEADLETTER = "gov.deadletter"
 COMMANDS = "gov.commands"
+INDICATORS = "gov.indicators"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,9 @@ class Topics:
     item_ticks: str
     transitions: str
     signals: str
+    #: Indicator reports (docs/events.md) and the indicator stage's ticks (co-partitioned).
+    indicators: str = INDICATORS
+    indicator_ticks: str = "govpulse.indicator-ticks"
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Topics:
@@ -51,6 +55,8 @@ class Topics:
             item_ticks=settings.topic(internal + "item-ticks"),
             transitions=settings.topic(internal + "transitions"),
             signals=settings.topic(internal + "signals"),
+            indicators=settings.topic(INDICATORS),
+            indicator_ticks=settings.topic(internal + "indicator-ticks"),
         )
 
     def all(self) -> tuple[str, ...]:
@@ -63,6 +69,8 @@ class Topics:
             self.item_ticks,
             self.transitions,
             self.signals,
+            self.indicators,
+            self.indicator_ticks,
         )
 
 

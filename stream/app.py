@@ -1,4 +1,4 @@
-"""The Faust application: topics, tables, three agents, three timers, and the publisher.
+"""The Faust application: topics, tables, four agents, their timers, and the publisher.
 
 Shells only — the logic is in :mod:`stream.stages` (pure processors), the addressing of
 what they produce in :mod:`stream.outputs`, and what a rebalance rebuilds in
@@ -38,6 +38,7 @@ from alerts.config import RulesConfig
 from alerts.model import Signal
 from domain.calendar import WorkCalendar
 from domain.catalog import Catalog
+from domain.indicators.catalog import IndicatorCatalog
 from domain.items import ItemPolicy
 from domain.sla import SlaPolicy
 from domain.windows import window_specs
@@ -53,6 +54,7 @@ from stream.publish import Publisher, UnitPanels
 from stream.recovery import Indexes, Recovery, gated_sources
 from stream.sources import Source
 from stream.stages.alerts import COMMAND, SIGNAL, AlertProcessor
+from stream.stages.indicators import REPORT, TICK, DerivedReporter, IndicatorProcessor
 from stream.stages.items import FEEDBACK, TASKS, TICKS, ItemProcessor, Message
 from stream.stages.units import Pacer, UnitProcessor
 from stream.transitions import NodeBatch, NodeGroup, Progress, Tick
@@ -65,6 +67,10 @@ UNIT_REFRESH = 1.0
 #: ...and at most this share of the worker's time: evaluating and rendering every node of
 #: a 250-unit catalog takes ~30 ms, which every 0.5 s was ~6% of a worker under load.
 UNIT_REFRESH_BUDGET = 0.05
+
+
+#: Indicator records are re-evaluated (time passes without reports) this often (seconds).
+INDICATOR_TICK = 5.0
 
 
 #: Most records in one chunk an agent receives (see stream.transport.deliver_in_chunks)...
@@ -99,6 +105,7 @@ class Pipeline:
         self.catalog = Catalog.from_file(settings.units_file)
         self.calendar = WorkCalendar.from_file(settings.calendar_file)
         self.rules = RulesConfig.from_file(settings.rules_file)
+        self.indicator_catalog = IndicatorCatalog.from_file(settings.indicators_file, self.catalog)
         self.policy = ItemPolicy(
             calendar=self.calendar,
             sla=SlaPolicy.from_file(settings.sla_file),
@@ -136,6 +143,15 @@ class Pipeline:
         self.alerts = AlertProcessor(
             rules=self.rules, catalog=self.catalog, calendar=self.calendar, load=self.alerts_table.data.get
         )
+        self.indicators = IndicatorProcessor(
+            catalog=self.indicator_catalog,
+            calendar=self.calendar,
+            load=self.indicators_table.data.get,
+            keys=lambda: list(self.indicators_table.data.keys()),
+            rules=self.rules,
+            max_event_bytes=settings.max_event_bytes,
+        )
+        self.derived = DerivedReporter(self.indicator_catalog, day_counts=self._day_counts)
         self.publisher = Publisher(
             BoardStore.from_url(settings.redis_target, feed_maxlen=settings.feed_maxlen),
             worker_id=self.worker_id,
@@ -160,6 +176,7 @@ class Pipeline:
             group_id=settings.app_id,
         )
         self.publisher.on_republish(self.recovery.republish)
+        self.publisher.on_republish(self._republish_indicators)
         self.publisher.set_info(self._info)
         self.publisher.on_bulk_flushed(release_free_memory)
         self._progress_sent = 0.0
@@ -226,6 +243,7 @@ class Pipeline:
         self.gauges_table = table("gauges", "Per item-partition gauges by node.")
         self.alerts_table = table("alerts", "Alerts by fingerprint.")
         self.silences_table = table("silences", "Silences by ID@PARTITION.")
+        self.indicators_table = table("indicators", "Indicator records by CODE|UNIT|PERIOD.")
         self.items_table.on_recover(self._on_recovered)
 
     def _register(self) -> None:
@@ -237,13 +255,23 @@ class Pipeline:
         item_topic = self.app.topic(t.feedback, t.tasks, t.item_ticks, schema=raw, maxsize=maxsize)
         unit_topic = self.app.topic(t.transitions, schema=raw, maxsize=maxsize)
         alert_topic = self.app.topic(t.signals, t.commands, schema=raw, maxsize=maxsize)
+        indicator_topic = self.app.topic(t.indicators, t.indicator_ticks, schema=raw, maxsize=maxsize)
         # Agents receive their topics in chunks of consecutive records (stream.transport):
         # a batch takes at most batch_size // chunk chunks: at most GOVPULSE_BATCH_SIZE events.
         chunk, size = chunking(self.settings.batch_size)
         within = self.settings.batch_window
         transport.deliver_in_chunks(
             self.app,
-            [t.feedback, t.tasks, t.item_ticks, t.transitions, t.signals, t.commands],
+            [
+                t.feedback,
+                t.tasks,
+                t.item_ticks,
+                t.transitions,
+                t.signals,
+                t.commands,
+                t.indicators,
+                t.indicator_ticks,
+            ],
             max_records=chunk,
         )
 
@@ -275,6 +303,8 @@ class Pipeline:
         self.app.agent(item_topic, name="items")(items_agent)
         self.app.agent(unit_topic, name="units")(units_agent)
         self.app.agent(alert_topic, name="alerts")(alerts_agent)
+        self.app.agent(indicator_topic, name="indicators")(agent(self.handle_indicators))
+        self.app.timer(INDICATOR_TICK, name="indicator-timer")(self.fire_indicator_ticks)
         self.app.timer(self.settings.tick_interval, name="deadline-timer")(self.fire_item_ticks)
         self.app.timer(max(1.0, self.settings.tick_interval), name="unit-timer")(self.fire_unit_ticks)
         self.app.timer(self.settings.tick_interval, name="alert-timer")(self.fire_alert_ticks)
@@ -460,8 +490,11 @@ class Pipeline:
             signals = self.units.evaluate(nodes, now=now)
             for node in nodes:
                 panels.publish(node, now)
+            reports = self._derived_reports(nodes, now)
             self._unit_pacer.ran(started, time.monotonic())
-        await self._send_all((self.outputs.signal(s) for s in signals), wait=False)
+        else:
+            reports = []
+        await self._send_all([*(self.outputs.signal(s) for s in signals), *reports], wait=False)
         await self._write(self.metrics_table, result.metrics_writes)
         await self._write(self.gauges_table, result.gauge_writes)
 
@@ -469,6 +502,47 @@ class Pipeline:
         """Tick every owned partition of the unit stage (windows roll, rules re-evaluate)."""
         at = self.clock.now()
         await self._send_all(self.outputs.unit_ticks(at, sorted(self.indexes.owned)), wait=False)
+
+    def _day_counts(self, node: str, start: float) -> tuple[dict[str, int], Any] | None:
+        """Counters and latency sketch of ``node``'s local day starting at ``start``."""
+        if "1d" not in {spec.name for spec in self.units.store.specs}:
+            return None
+        record = self.units.store.record(node, "1d", start)
+        return None if record is None else (record.counts, record.latency)
+
+    def _derived_reports(self, nodes: Iterable[str], now: float) -> list[Send]:
+        """Reports of the derived indicators of ``nodes`` that changed, for gov.indicators."""
+        sends: list[Send] = []
+        for node in nodes:
+            for key, value in self.derived.reports(node, now, overdue_now=self.units.gauges(node).overdue):
+                sends.append(Send(self.topics.indicators, key, value, self.outputs.node_partition.get(node)))
+        return sends
+
+    # -- indicators --------------------------------------------------------------------
+
+    async def handle_indicators(self, events: Sequence[Any]) -> None:
+        kinds = {self.topics.indicators: REPORT, self.topics.indicator_ticks: TICK}
+        messages = self._messages(events, kinds)
+        result = self.indicators.process(messages, now=self.clock.now())
+        sends = [self.outputs.signal(s) for s in result.signals]
+        sends += self.outputs.dead_letters(result.dead_letters)
+        self.stats["dead_letters"] += len(result.dead_letters)
+        await self._send_all(sends)
+        await self._write(self.indicators_table, result.writes)
+        for key, row in result.rows.items():
+            self.publisher.indicator(key, row)
+
+    async def fire_indicator_ticks(self) -> None:
+        """Tick every owned partition of the indicator stage (statuses follow time)."""
+        at = orjson.dumps({"at": self.clock.now()})
+        sends = [Send(self.topics.indicator_ticks, None, at, p) for p in sorted(self.indexes.owned)]
+        if sends:
+            await self._send_all(sends, wait=False)
+
+    async def _republish_indicators(self) -> None:
+        """Queue the row of every indicator record this worker holds (Redis lost them)."""
+        for key, row in self.indicators.stored_rows(now=self.clock.now()).items():
+            self.publisher.indicator(key, row)
 
     # -- alerts ------------------------------------------------------------------------
 
@@ -506,6 +580,8 @@ class Pipeline:
     async def _on_recovered(self) -> None:
         """Rebuild in-memory indexes for the partitions this worker now owns."""
         await self.recovery.rebuild(self.app.assignor.assigned_actives())
+        self.indicators.reset()
+        await self._republish_indicators()
 
     async def _trim(self) -> None:
         self.units.store.trim_cache(self.clock.now())

@@ -58,6 +58,7 @@ class Publisher:
         self.published = 0
         self.failures = 0
         self._pending: dict[tuple[str, str, str], Change] = {}
+        self._indicators: dict[str, bytes] = {}
         self._wakeup = asyncio.Event()
         self._republishers: list[Republish] = []
         self._task: asyncio.Task[None] | None = None
@@ -104,6 +105,10 @@ class Publisher:
     def unit(self, node: str, board: bytes) -> None:
         """A node's board entry (codes come from the unit catalog)."""
         self._put(Change("unit", node, node, board))
+
+    def indicator(self, key: str, row: dict[str, Any]) -> None:
+        """An indicator row for ``board:indicators`` (replacing any pending one of ``key``)."""
+        self._indicators[key] = dumps_kept(row)
 
     def alert(self, fingerprint: str, unit: str, board: dict[str, Any] | None) -> None:
         data = None if board is None else dumps_kept(board)
@@ -176,6 +181,13 @@ class Publisher:
         log.info("publishing the board to Redis (epoch %s, %d pending changes)", epoch, len(self._pending))
 
     async def _flush(self) -> None:
+        if self._indicators:
+            rows, self._indicators = self._indicators, {}
+            try:
+                await self.store.put_indicators(rows)
+            except BaseException:
+                self._indicators = rows | self._indicators  # kept and retried
+                raise
         flushed = 0
         while self._pending:
             # islice: a republish queues every open item at once, and copying all of

@@ -56,6 +56,9 @@ MAX_IDS = 64
 #: Status changes kept per record.
 MAX_HISTORY = 50
 SEPARATOR = "|"
+#: A tick re-sends a record's board row (fresh days left, run-rate) at most this often
+#: (clock seconds) when its status did not change.
+ROW_REFRESH = 3600.0
 
 
 def record_key(code: str, unit: str, period: str) -> str:
@@ -149,11 +152,13 @@ class IndicatorProcessor:
         self.keys = keys
         self.max_event_bytes = max_event_bytes
         self._cache: dict[str, IndicatorRecord] = {}
+        self._row_at: dict[str, float] = {}
         self._by_partition: dict[int, set[str]] | None = None
 
     def reset(self) -> None:
         """Forget cached records (after a rebalance the table is the truth)."""
         self._cache.clear()
+        self._row_at.clear()
         self._by_partition = None
 
     # -- records -------------------------------------------------------------------------
@@ -257,7 +262,13 @@ class IndicatorProcessor:
         )
         if not changed and not force:
             # Time alone moved the numbers (elapsed share, days left), not the verdict:
-            # nothing to write (a tick would otherwise rewrite every record).
+            # nothing to write (a tick would otherwise rewrite every record); the board
+            # row is refreshed now and then.
+            if at - self._row_at.get(key, float("-inf")) >= ROW_REFRESH:
+                self._row_at[key] = at
+                result.rows[key] = indicator_row(
+                    assignment, period, record.reports, verdict, record.history, now=at
+                )
             return False
         record.verdict = verdict
         if previous is None or previous.status != verdict.status:
@@ -271,6 +282,7 @@ class IndicatorProcessor:
             }
             record.history = [*record.history, entry][-MAX_HISTORY:]
         result.signals += self._signals(assignment, label, previous, verdict, force=force)
+        self._row_at[key] = at
         result.rows[key] = indicator_row(
             assignment, period, record.reports, record.verdict, record.history, now=at
         )
@@ -320,6 +332,23 @@ class IndicatorProcessor:
         )
 
     # -- reads ---------------------------------------------------------------------------
+
+    def stored_rows(self, *, now: float) -> dict[str, dict[str, Any]]:
+        """The board row of every record in the table (after a rebalance, or when Redis
+        lost the board), with its stored verdict."""
+        out: dict[str, dict[str, Any]] = {}
+        for raw in list(self.keys()):
+            key = raw.decode()
+            code, unit, label = key.split(SEPARATOR)
+            assignment = self.catalog.assignment(code, unit)
+            record = self.record(key)
+            if assignment is None or record is None:
+                continue
+            period = parse_period(label, assignment.indicator.period)
+            out[key] = indicator_row(
+                assignment, period, record.reports, record.verdict, record.history, now=now
+            )
+        return out
 
     def rows(self, *, now: float, units: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Board rows of every assignment (of ``units``) for the current period at ``now``:

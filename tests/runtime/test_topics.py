@@ -32,6 +32,8 @@ def test_contract_topics_keep_their_names_and_internal_ones_carry_the_app_id() -
         "govpulse.item-ticks",
         "govpulse.transitions",
         "govpulse.signals",
+        "gov.indicators",
+        "govpulse.indicator-ticks",
     )
 
 
@@ -47,6 +49,8 @@ def test_the_prefix_applies_to_every_topic_and_the_app_id_to_internal_ones() -> 
         item_ticks="t1.city.item-ticks",
         transitions="t1.city.transitions",
         signals="t1.city.signals",
+        indicators="t1.gov.indicators",
+        indicator_ticks="t1.city.indicator-ticks",
     )
 
 
