@@ -121,3 +121,20 @@ def test_nothing_points_at_a_file_outside_the_repository() -> None:
     assert found == [], "point at docs/events.md, docs/protocol.md or docs/operations.md instead:\n" + (
         "\n".join(found)
     )
+
+
+def test_indicator_report_fields_and_example_are_the_parsers() -> None:
+    import orjson
+
+    from domain.catalog import Catalog
+    from domain.indicators.catalog import IndicatorCatalog
+    from domain.indicators.reports import FIELDS, parse_report
+
+    text = section("Indicator reports: `gov.indicators`")
+    documented = {row[0].strip("`") for row in table_rows(text)}
+    assert documented == set(FIELDS)
+    settings = load_settings({})
+    catalog = IndicatorCatalog.from_file(settings.indicators_file, Catalog.from_file(settings.units_file))
+    example = orjson.loads(text.split("```json\n")[1].split("```")[0])
+    report, _ = parse_report(orjson.dumps(example), catalog)
+    assert report.value == 28.5

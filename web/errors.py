@@ -5,7 +5,8 @@
     GovpulseError
     └── WebError
         ├── AuthError        a token is missing, malformed, badly signed, expired or out of scope
-        └── ProtocolError    a client frame is not valid JSON or not a frame of the protocol
+        ├── ProtocolError    a client frame is not valid JSON or not a frame of the protocol
+        └── IndicatorScopeError  a unit token asked for another unit's indicators (403)
 
 Errors inside a websocket connection cannot reach a caller: the handler logs them with
 ``exc_info=True`` and closes the connection with 1011; other connections go on.
@@ -41,3 +42,7 @@ class ProtocolError(WebError):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class IndicatorScopeError(WebError):
+    """A token's scope does not cover the indicators asked for; the message says what it covers."""

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
+from urllib.parse import parse_qs
 
 import orjson
 from redis.exceptions import RedisError
@@ -36,6 +37,7 @@ from websockets.http11 import Request, Response
 
 from domain.catalog import Catalog
 from domain.ids import UNIT_CODE_PATTERN
+from domain.indicators.catalog import IndicatorCatalog
 from domain.sla import SlaPolicy
 from runtime.board import BoardStore
 from runtime.clock import Clock
@@ -43,8 +45,9 @@ from runtime.settings import Settings, load_settings, require_secret
 from web import protocol
 from web.auth import Claims, verify_token
 from web.commands import CommandSink
-from web.errors import AuthError, ProtocolError
+from web.errors import AuthError, IndicatorScopeError, ProtocolError
 from web.feed import FeedHub
+from web.indicators import indicator_document
 from web.metrics import CONTENT_TYPE_LATEST, WebMetrics
 from web.protocol import AuthFrame
 from web.session import Session, SessionConfig, StoreUnavailable
@@ -121,6 +124,7 @@ class BoardServer:
         clock: Clock,
         sink: CommandSink,
         sla: SlaPolicy | None = None,
+        indicators: IndicatorCatalog | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
@@ -129,6 +133,7 @@ class BoardServer:
         self.catalog = catalog
         sla = sla or SlaPolicy.from_file(settings.sla_file)
         self.names = protocol.names_document(catalog, sla.categories, sla.default)
+        self.indicators = indicators or IndicatorCatalog.from_file(settings.indicators_file, catalog)
         self.clock = clock
         self.now = now
         self.metrics = WebMetrics()
@@ -177,6 +182,8 @@ class BoardServer:
             return await self._healthz()
         if path == "/metrics":
             return _response(http.HTTPStatus.OK, self.metrics.render(), CONTENT_TYPE_LATEST)
+        if path == "/indicators.json":
+            return await self._indicators(request)
         if path == "/catalog.json":
             return _response(http.HTTPStatus.OK, self.names, "application/json", _PAGE_HEADERS)
         page = self._page(path)
@@ -193,6 +200,8 @@ class BoardServer:
             name = "wall.html"
         elif path in ("/leader", "/leader/"):
             name = "leader.html"
+        elif path in ("/indicators", "/indicators/"):
+            name = "indicators.html"
         else:
             match = _UNIT_PATH.match(path)
             if match is not None:
@@ -213,6 +222,30 @@ class BoardServer:
             "text/html; charset=utf-8",
             _PAGE_HEADERS,
         )
+
+    async def _indicators(self, request: Request) -> Response:
+        """``/indicators.json``: the indicator rows a token may see (``Authorization:
+        Bearer <token>``; filters ``?unit=&group=&status=``); 401 without a valid token,
+        403 for another unit's indicators, 503 when Redis does not answer."""
+        header = request.headers.get("Authorization") or ""
+        token = header[7:] if header[:7].lower() == "bearer " else ""
+        try:
+            claims = verify_token(self.secret, token, now=self.now(), unit_exists=self.catalog.__contains__)
+        except AuthError as exc:
+            self.metrics.auth_failures.labels(reason=_auth_failure_kind(exc.reason)).inc()
+            return _json_error(http.HTTPStatus.UNAUTHORIZED, exc.reason)
+        query = {key: values[0][:100] for key, values in parse_qs(request.path.partition("?")[2]).items()}
+        try:
+            stored = await asyncio.wait_for(self.store.indicators(), 5.0)
+        except (RedisError, OSError, TimeoutError):
+            return _json_error(http.HTTPStatus.SERVICE_UNAVAILABLE, "board store unavailable, retry")
+        try:
+            body = indicator_document(
+                self.indicators, stored, scope=claims.scope, query=query, now=self.clock.now()
+            )
+        except IndicatorScopeError as exc:
+            return _json_error(http.HTTPStatus.FORBIDDEN, str(exc))
+        return _response(http.HTTPStatus.OK, orjson.dumps(body), "application/json", _PAGE_HEADERS)
 
     async def _healthz(self) -> Response:
         try:
@@ -320,6 +353,10 @@ class BoardServer:
         finally:
             self.hub.unregister(session)
             gauge.dec()
+
+
+def _json_error(status: http.HTTPStatus, reason: str) -> Response:
+    return _response(status, orjson.dumps({"error": reason}), "application/json", _PAGE_HEADERS)
 
 
 def _auth_failure_kind(reason: str) -> str:

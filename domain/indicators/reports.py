@@ -25,7 +25,7 @@ from domain.indicators.periods import Period, parse_period
 MAX_NOTE = 1000
 #: A report dated this long after its period ended is refused (late corrections allowed).
 LATE_LIMIT = 92 * 86400.0
-_FIELDS = frozenset(
+FIELDS = frozenset(
     {
         "event_id",
         "indicator",
@@ -119,9 +119,9 @@ def parse_report(raw: bytes, catalog: IndicatorCatalog, *, max_bytes: int = 6553
 
 def report_from_dict(data: Mapping[str, Any], catalog: IndicatorCatalog) -> tuple[Report, Period]:
     """Validate an already-decoded report object (see :func:`parse_report`)."""
-    unknown = sorted(str(k) for k in set(data) - _FIELDS)
+    unknown = sorted(str(k) for k in set(data) - FIELDS)
     if unknown:
-        raise InvalidReport(f"field {unknown[0][:40]!r} is unknown; the fields are {sorted(_FIELDS)}")
+        raise InvalidReport(f"field {unknown[0][:40]!r} is unknown; the fields are {sorted(FIELDS)}")
     try:
         event_id = check_id(_text(data, "event_id"), field="event_id")
     except ValueError as exc:

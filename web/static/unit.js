@@ -2,7 +2,8 @@
 // accelerated), its counters, and the explanation requests it has to answer.
 
 import { awaitsAnswer, compareAlerts, explanationThread, reportCommand, severityBadge, stateBadge } from "./alerts.js";
-import { Board, bindStatus, throttle } from "./board.js";
+import { Board, bindStatus, takeToken, throttle } from "./board.js";
+import { mountUnitIndicators } from "./indicator-view.js";
 import { byId, el, fill, setText } from "./dom.js";
 import { fmtDateTime, fmtDuration, fmtInt, fmtLatency, fmtPct } from "./format.js";
 import { applyLabels, bindToggle, onLangChange, pick, t } from "./i18n.js";
@@ -169,3 +170,6 @@ window.setInterval(tick, 1000);
 board.start();
 render();
 namesReady().then(render);
+
+// The indicators this page shows (docs/indicators.md): read over HTTP, not the feed.
+mountUnitIndicators(takeToken, code, t, pick);

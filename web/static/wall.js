@@ -2,7 +2,8 @@
 // and an impossible-to-miss banner for new critical alerts.
 
 import { becameCritical, compareNewest, tickerLine } from "./alerts.js";
-import { Board, bindStatus, throttle } from "./board.js";
+import { Board, bindStatus, takeToken, throttle } from "./board.js";
+import { mountCounts } from "./indicator-view.js";
 import { byId, el, fill, setText, svg } from "./dom.js";
 import { fmtInt, fmtPct, fmtTime, shortName } from "./format.js";
 import { applyLabels, bindToggle, onLangChange, pick, t } from "./i18n.js";
@@ -203,3 +204,6 @@ board.on("change", (change) => {
 onLangChange(render);
 board.start();
 render();
+
+// The indicators this page shows (docs/indicators.md): read over HTTP, not the feed.
+mountCounts(takeToken, t);
