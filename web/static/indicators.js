@@ -15,6 +15,7 @@ const open = new Set(); // row keys whose "why" panel is open
 const params = new URLSearchParams(window.location.search);
 const filters = { group: params.get("group") ?? "", unit: params.get("unit") ?? "", status: params.get("status") ?? "" };
 let last = null;
+let refusal = null; // the server's refusal of ?unit= for this token, kept on screen
 
 applyLabels(document);
 bindToggle(byId("lang"));
@@ -89,8 +90,9 @@ function render() {
   options(byId("f-owner"), last.owners, (code) => unitName(code));
   options(byId("f-status"), ["red", "orange", "green", "grey"], (s) => t(`ind.${s}`));
   byId("f-owner").closest("label").hidden = last.scope.startsWith("unit:");
+  const ownerFilter = last.scope.startsWith("unit:") ? "" : filters.unit; // the server scoped it
   const rows = last.rows.filter((row) =>
-    (!filters.group || row.group === filters.group) && (!filters.unit || row.owner === filters.unit) && (!filters.status || row.status === filters.status));
+    (!filters.group || row.group === filters.group) && (!ownerFilter || row.owner === ownerFilter) && (!filters.status || row.status === filters.status));
   fill(byId("ind-list"), rows.map(rowNode));
   for (const button of document.querySelectorAll(".ind-count")) button.setAttribute("aria-pressed", String(button.dataset.status === filters.status));
   setText(byId("updated"), `${t("updated")} ${fmtDateTime(last.at)}`);
@@ -109,7 +111,7 @@ async function poll() {
     last = body;
     state.dataset.state = "live";
     setText(state, t("conn.live"));
-    message(null);
+    message(refusal);
     render();
   } else if (status === 401 || !token) {
     state.dataset.state = "unauthorized";
@@ -143,7 +145,10 @@ namesReady().then(render);
 // A unit token asking for another unit (?unit=X) is refused by the server, and shown so.
 if (filters.unit) {
   fetchIndicators(token, { unit: filters.unit }).then(({ status, body }) => {
-    if (status === 403) message(`${t("conn.forbidden")}: ${body?.error ?? ""}`);
+    if (status === 403) {
+      refusal = `${t("conn.forbidden")}: ${body?.error ?? ""}`;
+      message(refusal);
+    }
   });
 }
 poll();

@@ -1,0 +1,124 @@
+"""/indicators in headless Chromium against a real web node and Redis: order, chart, the
+"why" panel, a hostile note rendered as text, one column at 390 px, scope refusal."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from domain.catalog import Catalog
+from domain.indicators.catalog import IndicatorCatalog
+from runtime.board import INDICATORS_KEY, BoardStore
+from tests.support.webtools import WebNode, token
+from tests.web.test_indicators import HOSTILE, red_row
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+DATA = Path(__file__).resolve().parents[2] / "domain" / "data"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def board(store: BoardStore) -> BoardStore:
+    catalog = IndicatorCatalog.from_file(DATA / "indicators.toml", Catalog.from_file(DATA / "units.json"))
+    now = time.time()
+    await store.client.delete(INDICATORS_KEY)
+    rows = [
+        red_row(catalog, "DT-GIAI-NGAN-PHUONG", "P-BAN-CO", now),
+        red_row(catalog, "NS-THU-PHUONG", "P-XUAN-HOA", now, note="ổn"),
+    ]
+    await store.put_indicators({row["key"]: orjson.dumps(row) for row in rows})
+    return store
+
+
+async def open_indicators(
+    browser: Browser, node: WebNode, scope: str, *, query: str = "", width: int = 1400
+) -> Page:
+    page = await browser.new_page(viewport={"width": width, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(f"{node.base}/indicators{query}#token={token(scope)}")
+    await expect(page.locator("#ind-list > li").first).to_be_visible(timeout=10000)
+    assert errors == []
+    return page
+
+
+async def test_red_first_with_chart_and_a_hostile_note_rendered_as_text(
+    browser: Browser, node: WebNode, board: BoardStore
+) -> None:
+    page = await open_indicators(browser, node, "leader")
+
+    first = page.locator("#ind-list > li").first
+    await expect(first).to_have_attribute("data-status", "red")
+    assert int(await page.locator("#count-red").inner_text()) == 2
+    await expect(first.locator("svg.ind-chart polyline.actual")).to_have_count(1)
+    ward = page.locator("#ind-list > li[data-key^='DT-GIAI-NGAN-PHUONG|P-BAN-CO']")
+    await ward.locator("button.ind-toggle").click()
+    note = page.locator(".ind-note").first
+    await expect(note).to_have_text(HOSTILE)
+    assert await page.evaluate("window.__pwned") is None
+    assert await page.locator(".ind-why script, .ind-why img").count() == 0
+    await expect(page.locator(".ind-why table")).to_contain_text("Chỉ tiêu")
+
+    await page.locator("#lang").click()
+    await expect(page.locator(".ind-why table")).to_contain_text("Target")
+    await expect(page.locator(".ind-count[data-status=red]")).to_contain_text("At risk")
+
+
+async def test_filters_by_group_owner_and_colour(browser: Browser, node: WebNode, board: BoardStore) -> None:
+    page = await open_indicators(browser, node, "wall")
+
+    await page.select_option("#f-status", "red")
+    await expect(page.locator("#ind-list > li")).to_have_count(2)
+    await page.select_option("#f-group", "budget")
+    await expect(page.locator("#ind-list > li")).to_have_count(1)
+    await expect(page.locator("#ind-list > li")).to_have_attribute(
+        "data-key", f"NS-THU-PHUONG|P-XUAN-HOA|{time.localtime().tm_year}"
+    )
+    await page.select_option("#f-group", "")
+    await page.select_option("#f-owner", "P-BAN-CO")
+    await expect(page.locator("#ind-list > li")).to_have_count(1)
+
+
+async def test_one_column_at_390_px(browser: Browser, node: WebNode, board: BoardStore) -> None:
+    page = await open_indicators(browser, node, "leader", width=390)
+
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    wide = await page.evaluate(
+        "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391)"
+        ".slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id)"
+    )
+    assert wide == []
+    boxes = await page.locator("#ind-list > li").first.evaluate(
+        "row => [...row.children].map(c => c.getBoundingClientRect().left)"
+    )
+    assert width <= 390
+    assert len({round(left) for left in boxes[1:]}) == 1  # everything after the dot in one column
+
+
+async def test_a_unit_sees_its_own_and_another_units_are_refused(
+    browser: Browser, node: WebNode, board: BoardStore
+) -> None:
+    page = await open_indicators(browser, node, "unit:P-BAN-CO", query="?unit=P-XUAN-HOA")
+
+    await expect(page.locator("#ind-message")).to_contain_text(
+        "scope unit:P-BAN-CO cannot read the indicators"
+    )
+    owners = await page.locator("#ind-list > li").evaluate_all(
+        "rows => rows.map(r => r.dataset.key.split('|')[1])"
+    )
+    assert set(owners) == {"P-BAN-CO"}
+    assert await page.locator("#f-owner").locator("xpath=..").is_hidden()
