@@ -116,6 +116,16 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
     stats.set_defaults(handler=_stats)
 
+    indicators = commands.add_parser(
+        "indicators",
+        help="print the indicator set, red first",
+        description="Read the indicator rows from Redis (docs/indicators.md) and print a table.",
+    )
+    indicators.add_argument("--unit", help="the indicators one unit answers for (default: all)")
+    indicators.add_argument("--status", help="red, orange, green or grey (default: all)")
+    indicators.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    indicators.set_defaults(handler=_indicators)
+
     topics = commands.add_parser(
         "topics",
         help="create the topics (idempotent)",
@@ -213,6 +223,12 @@ def _stats(settings: Settings, args: argparse.Namespace) -> int:
     from govpulse.stats import print_stats
 
     return asyncio.run(print_stats(settings, unit=args.unit, window=args.window, as_json=args.json))
+
+
+def _indicators(settings: Settings, args: argparse.Namespace) -> int:
+    from govpulse.indicators import print_indicators
+
+    return asyncio.run(print_indicators(settings, unit=args.unit, status=args.status, as_json=args.json))
 
 
 def _topics(settings: Settings, args: argparse.Namespace) -> int:
