@@ -126,6 +126,39 @@ def rows(doc: Mapping[str, Any]) -> list[Row]:
                 _verdict(value, lambda v: v <= 30),
             )
         )
+    if "indicators" in doc:
+        lead = _get(doc, "indicators.median_lead_days_yearly")
+        below = _get(doc, "indicators.yearly_below")
+        out.append(
+            (
+                f"indicators: median lead of first red before the period end ({_fmt(below)} yearly "
+                "indicators ending below target)",
+                _fmt(lead, " days", 1),
+                "≥ 60 days",
+                _verdict(lead, lambda v: v >= 60),
+            )
+        )
+        share = _get(doc, "indicators.false_red_share")
+        reds = _get(doc, "indicators.reds")
+        out.append(
+            (
+                f"indicators: reds that end up met ({_fmt(reds)} reds)",
+                _fmt(share * 100 if isinstance(share, int | float) else None, " %", 1),
+                "≤ 15 %",
+                _verdict(share, lambda v: v <= 0.15),
+            )
+        )
+        ms = _get(doc, "indicators.full_reevaluation_ms")
+        out.append(
+            (
+                f"indicators: full re-evaluation, {_fmt(_get(doc, 'indicators.assignments'))} assignments, "
+                f"one core (cold {_fmt(_get(doc, 'indicators.full_reevaluation_cold_ms'), ' ms', 1)}; "
+                f"JSON baseline {_fmt(_get(doc, 'indicators.baseline_json_ms'), ' ms', 1)})",
+                _fmt(ms, " ms", 1),
+                "< 200 ms",
+                _verdict(ms, lambda v: v < 200),
+            )
+        )
     return out
 
 

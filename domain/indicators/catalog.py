@@ -72,9 +72,9 @@ class Thresholds:
         stale_after: a report older than this many cadences is stale (grey + alert).
     """
 
-    margin: float = 0.10
-    exit_margin: float = 0.05
-    green_exit: float = 0.03
+    margin: float = 0.05
+    exit_margin: float = 0.025
+    green_exit: float = 0.015
     large_miss: float = 0.30
     min_dwell: float = 7 * 86400.0
     min_elapsed: float = 0.10

@@ -130,5 +130,6 @@ def test_topics_creates_every_topic_once(
     assert main(["topics"]) == 0
 
     assert (
-        capsys.readouterr().out == f"{len(names)} topics created: {', '.join(names)}\n0 topics created (all existed)\n"
+        capsys.readouterr().out
+        == f"{len(names)} topics created: {', '.join(names)}\n0 topics created (all existed)\n"
     )

@@ -89,7 +89,7 @@ def test_city_target_is_owned_by_the_owner_department(indicators: IndicatorCatal
         ({"derived": "on_time_rate"}, 'indicator NS-THU: derived and source = "derived" go together'),
         (
             {"thresholds": {"margin": 0.02}},
-            "indicator NS-THU thresholds: exit_margin 0.05 is above margin 0.02",
+            "indicator NS-THU thresholds: exit_margin 0.025 is above margin 0.02",
         ),
         ({"thresholds": {"min_dwell": "soon"}}, "indicator NS-THU thresholds: min_dwell: min_dwell"),
         ({"colour": "red"}, "indicator NS-THU: key 'colour' is unknown; use only"),

@@ -30,7 +30,9 @@ def test_rows_sort_red_first_then_orange_green_grey_and_by_gap() -> None:
 
 def test_complete_rows_fill_missing_assignments_as_grey(indicators: IndicatorCatalog) -> None:
     now = local("2026-05-10T10:00")
-    stored = {"NS-THU|HCM|2026": {"key": "NS-THU|HCM|2026", "status": "red", "gap": -0.2, "owner": "SO-TAI-CHINH"}}
+    stored = {
+        "NS-THU|HCM|2026": {"key": "NS-THU|HCM|2026", "status": "red", "gap": -0.2, "owner": "SO-TAI-CHINH"}
+    }
 
     rows = complete_rows(indicators, stored, now=now, owners=["SO-TAI-CHINH"])
 

@@ -80,12 +80,12 @@ def monthly(factor: float, months: int = 12, *, start: int = 2) -> list[tuple[st
         pytest.param(
             monthly(0.85, 6),
             [("grey", "too_early")] + [("red", "at_risk")] * 4,
-            id="15 % below plan: red (margin 10 %)",
+            id="15 % below plan: red (margin 5 %)",
         ),
         pytest.param(
             monthly(0.95, 6),
             [("grey", "too_early")] + [("orange", "progressing")] * 4,
-            id="5 % below plan: orange",
+            id="3 % below plan: orange",
         ),
         pytest.param(
             [*monthly(1.0, 4), ("2026-07-01T00:00", None)],
@@ -93,7 +93,7 @@ def monthly(factor: float, months: int = 12, *, start: int = 2) -> list[tuple[st
             id="no report for over two cadences: grey and stale",
         ),
         pytest.param(
-            [*monthly(0.95, 12), ("2027-01-01T00:00", 950.0)],
+            [*monthly(0.97, 12), ("2027-01-01T00:00", 970.0)],
             [("grey", "too_early")] + [("orange", "progressing")] * 10 + [("red", "ended_below")],
             id="period ended below target: red",
         ),
@@ -135,14 +135,14 @@ def before(status: Colour, since: str = "2026-01-01T00:00") -> Verdict:
 @pytest.mark.parametrize(
     ("previous", "value", "expected"),
     [
-        (None, 92.0, ("orange", "progressing")),  # 8 % short: not enough to enter red (10 %)
-        (Colour.RED, 92.0, ("red", "still_at_risk")),  # ...but not enough to leave it (5 %)
-        (Colour.RED, 97.0, ("orange", "progressing")),
+        (None, 96.0, ("orange", "progressing")),  # 4 % short: not enough to enter red (5 %)
+        (Colour.RED, 96.0, ("red", "still_at_risk")),  # ...but not enough to leave it (2.5 %)
+        (Colour.RED, 98.5, ("orange", "progressing")),
         (Colour.RED, 101.0, ("green", "on_track")),
-        (None, 98.0, ("orange", "progressing")),  # entering green needs the target
-        (Colour.GREEN, 98.0, ("green", "still_on_track")),  # leaving it needs a 3 % miss
-        (Colour.GREEN, 96.0, ("orange", "progressing")),
-        (Colour.ORANGE, 89.0, ("red", "at_risk")),
+        (None, 99.0, ("orange", "progressing")),  # entering green needs the target
+        (Colour.GREEN, 99.0, ("green", "still_on_track")),  # leaving it needs a 1.5 % miss
+        (Colour.GREEN, 98.0, ("orange", "progressing")),
+        (Colour.ORANGE, 94.0, ("red", "at_risk")),
         (Colour.GREEN, 60.0, ("red", "large_miss")),
     ],
 )
@@ -209,8 +209,8 @@ def test_a_verdict_carries_its_inputs_reason_and_formula(units: Catalog, calenda
     assert verdict.inputs["days_left"] > 150 and verdict.inputs["run_rate"] == pytest.approx(
         880 / verdict.inputs["days_left"]
     )
-    assert verdict.why("en").startswith("Even the better projection misses the target by over 10%")
-    assert verdict.why("vi").startswith("Cả hai dự báo đều thiếu hơn 10%")
+    assert verdict.why("en").startswith("Even the better projection misses the target by over 5%")
+    assert verdict.why("vi").startswith("Cả hai dự báo đều thiếu hơn 5%")
     assert Verdict.from_json(verdict.to_json()) == verdict
 
 
