@@ -933,3 +933,65 @@ def test_event_payloads_are_what_goes_on_gov_alerts(stage: Stage) -> None:
     [event] = step.events
     assert AlertEvent.decode(event.encode()) == event
     assert (event.fingerprint, event.type.value, event.at) == (FP, "opened", DUE)
+
+
+# -- indicator alerts --------------------------------------------------------------------------
+
+INDICATOR_FP = "indicator_at_risk:DT-GIAI-NGAN-PHUONG/P-BEN-THANH/2026"
+
+
+def at_risk(active: bool, at: float, **facts: Any) -> Signal:
+    base = {
+        "indicator": "DT-GIAI-NGAN-PHUONG",
+        "indicator_unit": "P-BEN-THANH",
+        "period": "2026",
+        "name_vi": "Giải ngân vốn đầu tư công phân cấp cho phường, xã",
+        "name_en": "Public investment disbursed by the ward or commune",
+        "measure": "tỷ đồng",
+        "status": "red" if active else "orange",
+        "current": 39.0,
+        "projected": 130.0,
+        "target": 150.0,
+        "gap": -0.133,
+        "run_rate": 0.86,
+        "days_left": 129,
+    }
+    return Signal(
+        fingerprint=INDICATOR_FP,
+        rule=RuleName.INDICATOR_AT_RISK,
+        active=active,
+        at=at,
+        unit="P-BEN-THANH",
+        item_id=None,
+        severity=Severity.WARNING,
+        facts={**base, **facts},
+    )
+
+
+def test_an_indicator_alert_goes_through_explanation_ack_and_recovery(stage: Stage) -> None:
+    assert stage.signal(at_risk(True, DUE)) == ["opened"]
+    opened = stage.alerts[INDICATOR_FP]
+    assert (
+        opened.title_en
+        == "Indicator at risk: Public investment disbursed by the ward or commune – Ben Thanh Ward"
+    )
+    assert "Needs 0.9 tỷ đồng per working day for the 129 left." in opened.text_en
+    assert opened.audience == ("wall", "leaders", "unit:P-BEN-THANH")
+
+    request = command("explain_request", DUE + HOUR, alert=INDICATOR_FP, text="Vì sao giải ngân chậm?")
+    answer = command(
+        "explain_answer",
+        DUE + 2 * HOUR,
+        alert=INDICATOR_FP,
+        scope="unit:P-BEN-THANH",
+        text="Chờ <i>GPMB</i>.",
+    )
+    assert stage.command(request) == ["explanation_requested"]
+    assert stage.command(answer) == ["explained"]
+    assert stage.command(command("ack", DUE + 3 * HOUR, alert=INDICATOR_FP)) == ["acknowledged"]
+
+    assert stage.signal(at_risk(False, DUE + 30 * 86400, recovered=True, projected=151.0)) == ["resolved"]
+    resolved = stage.alerts[INDICATOR_FP]
+    assert resolved.state is State.RESOLVED and resolved.facts["recovered"] is True
+    assert resolved.title_en.startswith("Indicator recovered: ")
+    assert [e.kind for e in resolved.explanations] == ["request", "answer"]

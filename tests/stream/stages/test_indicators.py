@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alerts.config import IndicatorRule, RulesConfig
 from alerts.model import RuleName, Signal
@@ -24,6 +26,7 @@ from stream.stages.indicators import (
     record_key,
 )
 from stream.stages.items import Message
+from tests.support.strategies import json_scalars, json_values
 
 DATA = Path(__file__).resolve().parents[3] / "domain" / "data"
 DISB = [0.03, 0.06, 0.10, 0.15, 0.21, 0.30, 0.38, 0.46, 0.55, 0.66, 0.80, 1.0]
@@ -283,3 +286,31 @@ def test_derived_reports_equal_the_counters(catalog: IndicatorCatalog, calendar:
     stage.send(*[value for _, value in sent], now=local("2026-04-02T15:00"))
     assert stage.dead == []
     assert stage.record(record_key("SO-1022-DUNG-HAN", "P-BAN-CO", "2026-04")).reports[0].value == 85.0
+
+
+REPORT_FIELDS = st.sampled_from(
+    ["event_id", "indicator", "unit", "period", "value", "numerator", "denominator", "as_of", "note"]
+)
+VALID_REPORT = orjson.loads(disbursed(4, 1.0))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.binary(max_size=40)
+        | st.dictionaries(
+            REPORT_FIELDS, json_values(json_scalars(text_size=10), max_leaves=3), max_size=9
+        ).map(lambda d: orjson.dumps({**VALID_REPORT, **d})),
+        max_size=6,
+    )
+)
+def test_fuzzed_messages_are_applied_or_dead_lettered_never_raised(
+    catalog: IndicatorCatalog, calendar: WorkCalendar, values: list[bytes]
+) -> None:
+    stage = Stage(catalog, calendar)
+
+    result = stage.send(*values, now=local("2026-05-01T10:00")) if values else None
+
+    if result is not None:
+        assert result.applied + result.duplicates + len(result.dead_letters) == len(values)
+        assert all(letter.reason for letter in result.dead_letters)
