@@ -96,6 +96,8 @@ def run(
             start = time.time() - history_days * 86400.0
             start_text = format_instant(start)
             stack.spawn("simulator", [python, "-m", "govpulse.cli", "simulate", "--start", start_text], env)
+            # This year's indicator reports: those due by now at once, the rest as the clock runs.
+            stack.spawn("indicators", [python, "-m", "govpulse.cli", "simulate", "--indicators"], env)
         _wait_ready(child_settings, stack, stopping, simulator=simulator)
         if stopping["flag"]:
             return 130
@@ -188,6 +190,7 @@ def _ready_line(settings: Settings, elapsed: float) -> str:
     unit = next((u.code for u in leaves if u.kind == "ward"), leaves[0].code)
     return (
         f"govpulse ready in {elapsed:.1f}s — wall {link('/', 'wall')} | leader {link('/leader', 'leader')} "
+        f"| indicators {link('/indicators', 'leader')} "
         f"| unit {link('/unit/' + unit, 'unit:' + unit)} | broker {settings.broker_bootstrap} "
         f"| redis {settings.redis_target}"
     )

@@ -79,7 +79,7 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
         if name == "gap":
             return f"{value * 100:+.1f}%"
         if isinstance(value, float):
-            return f"{value:,.1f}"
+            return f"{value:,.2f}" if abs(value) < 10 else f"{value:,.1f}"
         return str(value)
 
     cells = [[header for _, header in COLUMNS]]

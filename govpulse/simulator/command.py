@@ -5,6 +5,8 @@ Examples::
     govpulse simulate                        # live, paced by the configured clock, forever
     govpulse simulate --days 2 --no-pace --truth t.json
     govpulse simulate --days 7 --out week.jsonl --truth week-truth.json --invalid-rate 0.001
+    govpulse simulate --indicators           # this year's indicator reports: past ones at once, then paced
+    govpulse simulate --indicators --out year.jsonl --truth indicators-truth.json
 
 Pacing and ``--speed``: messages wait until the clock reaches their event time. When the
 stack shares an accelerated clock (``GOVPULSE_CLOCK=accelerated`` with
@@ -18,6 +20,7 @@ see the events as current.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 import time
@@ -26,12 +29,14 @@ from pathlib import Path
 
 import orjson
 
-from domain.calendar import WorkCalendar
+from domain.calendar import WorkCalendar, local_date
 from domain.catalog import Catalog
 from domain.errors import GovpulseError
 from domain.events import format_instant
+from domain.indicators.catalog import IndicatorCatalog
 from domain.items import ItemPolicy
 from domain.sla import SlaPolicy
+from govpulse.simulator.indicators import simulate_year
 from govpulse.simulator.model import (
     Traffic,
     TrafficConfig,
@@ -40,9 +45,10 @@ from govpulse.simulator.model import (
     load_weights,
 )
 from govpulse.simulator.oracle import Oracle, counter_windows, deadline_policy
-from govpulse.simulator.runner import produce, write_jsonl
+from govpulse.simulator.runner import produce, start_producer, write_jsonl
 from runtime.clock import AcceleratedClock, Clock
 from runtime.settings import Settings
+from runtime.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +125,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(give the worker the same catalog, see --write-units)",
     )
     parser.add_argument(
+        "--indicators",
+        action="store_true",
+        help="simulate the indicator reports of the clock's year for the indicator catalog "
+        "(GOVPULSE_INDICATORS_FILE) instead of feedback and tasks: reports due before the "
+        "clock's now are sent at once, the rest when the clock reaches them; --truth writes "
+        "which indicators end below target",
+    )
+    parser.add_argument(
         "--write-units",
         type=Path,
         default=None,
@@ -132,6 +146,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     Returns:
         The exit code: 0 done, 1 the broker failed, 2 a usage or configuration error.
     """
+    if getattr(args, "indicators", False):
+        return await run_indicators(settings, args)
     problem = _check(args)
     if problem:
         print(f"govpulse simulate: error: {problem}", file=sys.stderr)
@@ -238,6 +254,43 @@ def pacing_clock(settings: Settings, *, speed: float | None, start: float | None
         origin = time.time()
         return AcceleratedClock(start=start if start is not None else origin, origin=origin, speed=speed)
     return configured.build()
+
+
+async def run_indicators(settings: Settings, args: argparse.Namespace) -> int:
+    """``govpulse simulate --indicators``: a year of indicator reports (see
+    :mod:`govpulse.simulator.indicators`), to ``gov.indicators`` or ``--out``."""
+    try:
+        catalog = IndicatorCatalog.from_file(settings.indicators_file, Catalog.from_file(settings.units_file))
+    except GovpulseError as exc:
+        print(f"govpulse simulate: error: {exc}", file=sys.stderr)
+        return 2
+    clock = pacing_clock(settings, speed=args.speed, start=args.start)
+    year = local_date(args.start if args.start is not None else clock.now()).year
+    reports, truth = simulate_year(catalog, year=year, seed=args.seed)
+    log.info("simulating %d indicator reports of %d, seed %d", len(reports), year, args.seed)
+    if args.truth is not None:
+        args.truth.write_bytes(orjson.dumps(truth.to_json(), option=orjson.OPT_INDENT_2))
+        log.info("wrote the indicators' truth to %s", args.truth)
+    if args.out is not None:
+        args.out.write_bytes(b"".join(report.value + b"\n" for report in reports))
+        log.info("wrote %d indicator reports to %s", len(reports), args.out)
+        return 0
+    topic = Topics.for_settings(settings).indicators
+    try:
+        producer = await start_producer(settings)
+    except GovpulseError as exc:
+        print(f"govpulse simulate: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        for report in reports:
+            while not args.no_pace and (wait := (report.sent_at - clock.now()) / max(clock.speed, 1e-9)) > 0:
+                await producer.flush()
+                await asyncio.sleep(min(wait, 1.0))
+            await producer.send(topic, report.value, key=report.key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return 0
 
 
 def _check(args: argparse.Namespace) -> str | None:

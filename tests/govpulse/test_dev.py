@@ -33,7 +33,7 @@ READY_TIMEOUT = 60.0  # what this test tolerates on a loaded CI machine
 EXIT_TIMEOUT = 30.0
 READY = re.compile(
     r"govpulse ready in (?P<elapsed>[\d.]+)s — "
-    r"wall (?P<wall>\S+) \| leader (?P<leader>\S+) \| unit (?P<unit>\S+) "
+    r"wall (?P<wall>\S+) \| leader (?P<leader>\S+) \| indicators (?P<indicators>\S+) \| unit (?P<unit>\S+) "
     r"\| broker (?P<broker>\S+) \| redis (?P<redis>\S+)$"
 )
 
@@ -221,6 +221,7 @@ def test_dev_starts_the_stack_serves_the_board_and_ctrl_c_stops_every_process(
     children = descendants(dev.process.pid)
     assert sorted(proc.label for proc in children) == [
         "govpulse simulate",
+        "govpulse simulate",  # feedback and tasks, and the indicator reports
         "govpulse web",
         "govpulse worker",
         "redis-server",

@@ -26,7 +26,7 @@ export async function fetchIndicators(token, params = {}) {
 export function fmtValue(value) {
   if (typeof value !== "number" || !Number.isFinite(value)) return "—";
   const locale = lang() === "vi" ? "vi-VN" : "en-GB";
-  return value.toLocaleString(locale, { maximumFractionDigits: 1 });
+  return value.toLocaleString(locale, { maximumFractionDigits: Math.abs(value) < 10 ? 2 : 1 });
 }
 
 /** The gap as a signed percentage of the target ("−13,3 %"). */
