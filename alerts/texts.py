@@ -190,9 +190,16 @@ def _indicator_texts(rule: RuleName, vi: str, en: str, facts: Mapping[str, Any])
     )
     days = facts.get("days_left")
     if isinstance(days, int) and not isinstance(days, bool):
-        if isinstance(facts.get("run_rate"), int | float):
-            text_vi += f" Cần {number('run_rate', 'vi')} mỗi ngày làm việc trong {days} ngày còn lại."
-            text_en += f" Needs {number('run_rate', 'en')} per working day for the {days} left."
+        rate = facts.get("run_rate")
+        if isinstance(rate, int | float) and not isinstance(rate, bool):
+            # A ratio's run-rate counts cases handled as required, not percentage points.
+            rate_vi = number("run_rate", "vi")
+            rate_en = number("run_rate", "en")
+            if facts.get("kind") == "ratio":
+                rate_vi = f"{format_thousands(float(rate), 'vi')} trường hợp đạt"
+                rate_en = f"{format_thousands(float(rate), 'en')} qualifying cases"
+            text_vi += f" Cần {rate_vi} mỗi ngày làm việc trong {days} ngày còn lại."
+            text_en += f" Needs {rate_en} per working day for the {days} left."
         else:
             text_vi += f" Còn {days} ngày làm việc."
             text_en += f" {days} working days left."

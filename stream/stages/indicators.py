@@ -385,6 +385,7 @@ def signal_facts(assignment: Assignment, label: str, verdict: Verdict) -> dict[s
         "name_vi": indicator.name_vi,
         "name_en": indicator.name_en,
         "measure": indicator.measure,
+        "kind": indicator.kind,
         "status": verdict.status.value,
         "reason": verdict.reason,
         "current": inputs.get("current"),

@@ -352,3 +352,21 @@ def test_render_rejects_an_unknown_rule(
             catalog=catalog,
             calendar=calendar,
         )
+
+
+def test_a_ratio_indicators_run_rate_counts_cases(
+    config: RulesConfig, catalog: Catalog, calendar: WorkCalendar
+) -> None:
+    facts = {**UNIT_FACTS[RuleName.INDICATOR_AT_RISK], "measure": "%", "kind": "ratio", "run_rate": 7.14}
+    texts = render(
+        RuleName.INDICATOR_AT_RISK,
+        unit="P-BEN-THANH",
+        item_id=None,
+        escalation=0,
+        facts=facts,
+        config=config,
+        catalog=catalog,
+        calendar=calendar,
+    )
+    assert texts.text_en.endswith("Needs 7.1 qualifying cases per working day for the 146 left.")
+    assert texts.text_vi.endswith("Cần 7,1 trường hợp đạt mỗi ngày làm việc trong 146 ngày còn lại.")

@@ -98,9 +98,11 @@ function section(className, titleKey, t) {
  * @param {(key: string) => string} t the label function
  */
 export function mountCounts(token, t) {
-  const node = section("ind-wall-panel", "ind.wall", t);
-  const counts = el("div", { class: "ind-wall-counts" });
-  node.append(counts);
+  // In the top bar, where a wall display always shows it; a link to the full list.
+  const bar = document.querySelector(".topbar .status");
+  const counts = el("a", { class: "ind-wall-counts", title: t("ind.wall"), attrs: { href: "/indicators" } });
+  if (bar) bar.prepend(counts);
+  else section("ind-wall-panel", "ind.wall", t).append(counts);
   const refresh = async () => {
     const { status, body } = await fetchIndicators(token(), {});
     if (status !== 200) return;
@@ -127,11 +129,12 @@ export function mountUnitIndicators(token, unit, t, pick) {
     if (status !== 200) return;
     list.replaceChildren(...body.rows.map((row) => {
       const rate = row.inputs?.run_rate;
+      const per = row.kind === "ratio" ? t("ind.cases") : row.measure;
       return el("li", { attrs: { "data-status": row.status } }, dot(row.status),
         el("span", { text: pick(row, "name") }),
         el("span", { class: "ind-sub", text: `${fmtValue(row.inputs?.current)} / ${fmtValue(row.target)} ${row.measure}` }),
         typeof rate === "number"
-          ? el("span", { class: "ind-run-rate", text: `${t("ind.run_rate")} ${fmtValue(rate)} ${row.measure}/${t("ind.per_day")}` })
+          ? el("span", { class: "ind-run-rate", text: `${t("ind.run_rate")} ${fmtValue(rate)} ${per}/${t("ind.per_day")}` })
           : null);
     }));
   };

@@ -59,7 +59,7 @@ function rowNode(row) {
   });
   const gapClass = typeof row.gap === "number" ? (row.gap < 0 ? "bad" : "good") : "";
   const runRate = typeof inputs.run_rate === "number"
-    ? `${t("ind.run_rate")}: ${fmtValue(inputs.run_rate)} ${row.measure}/${t("ind.per_day")}` : "";
+    ? `${t("ind.run_rate")}: ${fmtValue(inputs.run_rate)} ${row.kind === "ratio" ? t("ind.cases") : row.measure}/${t("ind.per_day")}` : "";
   const node = el("li", { class: `ind-row status-${row.status}`, attrs: { "data-key": row.key, "data-status": row.status } },
     dot(row.status),
     el("div", { class: "ind-title" },

@@ -6,6 +6,7 @@ import argparse
 import uuid
 from pathlib import Path
 
+import orjson
 import pytest
 
 from domain.catalog import Catalog
@@ -183,3 +184,18 @@ async def test_produces_a_bounded_run_to_the_broker(
     topics = Topics.for_settings(settings)
     got = await consume(settings.broker_bootstrap, [topics.feedback, topics.tasks])
     assert sum(len(records) for records in got.values()) == Truth.load(truth_path).events > 20
+
+
+async def test_indicators_writes_a_year_of_reports_and_its_truth(tmp_path: Path) -> None:
+    out, truth_path = tmp_path / "indicators.jsonl", tmp_path / "truth.json"
+    args = parse(
+        "--indicators", "--start", START, "--seed", "3", "--out", str(out), "--truth", str(truth_path)
+    )
+
+    assert await command.run(load_settings({}), args) == 0
+
+    reports = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    truth = orjson.loads(truth_path.read_bytes())
+    assert truth["year"] == 2026 and len(reports) > 10_000
+    assert {r["period"][:4] for r in reports} == {"2026"}
+    assert {f"{r['indicator']}|{r['unit']}|{r['period']}" for r in reports} <= set(truth["final"])
