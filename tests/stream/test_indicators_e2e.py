@@ -19,7 +19,7 @@ from runtime.board import INDICATORS_KEY
 from stream.stages.indicators import REPORT as REPORT_KIND
 from stream.stages.indicators import IndicatorProcessor, IndicatorRecord
 from stream.stages.items import Message
-from tests.support.stack import Stack, wait_for
+from tests.support.stack import Record, Stack, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -71,11 +71,11 @@ def test_reports_become_records_rows_alerts_and_dead_letters(stack: Stack, redis
     stack.produce([(stack.topics.indicators, b"P-BAN-CO", value) for value in [*good, *bad]])
     worker = stack.start_worker()
 
-    letters = wait_for(
-        lambda: (r := stack.read(stack.topics.deadletter)) and len(r) >= 4 and r,
-        timeout=60,
-        what="dead letters",
-    )
+    def dead_letters() -> list[Record] | None:
+        found = stack.read(stack.topics.deadletter)
+        return found if len(found) >= 4 else None
+
+    letters = wait_for(dead_letters, timeout=60, what="dead letters")
     reasons = sorted(letter.header("govpulse.reason") or "" for letter in letters)
     assert [letter.header("govpulse.stage") for letter in letters] == ["indicators"] * 4
     assert any(r.startswith("unit 'P-NOWHERE' is not in the unit catalog") for r in reasons)
@@ -84,13 +84,19 @@ def test_reports_become_records_rows_alerts_and_dead_letters(stack: Stack, redis
     assert any(r.startswith("not JSON") for r in reasons)
 
     key = f"DT-GIAI-NGAN-PHUONG|P-BAN-CO|{YEAR}"
-    stored = wait_for(lambda: (r := records(stack)) and key in r and r, timeout=30, what="the record")
+
+    def the_record() -> dict[str, IndicatorRecord] | None:
+        found = records(stack)
+        return found if key in found else None
+
+    stored = wait_for(the_record, timeout=30, what="the record")
     assert len(stored[key].reports) == len(months)
-    assert stored[key].verdict is not None and stored[key].verdict.status == "red"
+    verdict = stored[key].verdict
+    assert verdict is not None and verdict.status == "red"
 
     def at_risk() -> dict[str, Any] | None:
         for record in stack.read(stack.topics.alerts, timeout=2):
-            data = record.json()
+            data: dict[str, Any] = record.json()
             if data["fingerprint"] == f"indicator_at_risk:DT-GIAI-NGAN-PHUONG/P-BAN-CO/{YEAR}":
                 return data
         return None
@@ -100,7 +106,12 @@ def test_reports_become_records_rows_alerts_and_dead_letters(stack: Stack, redis
     assert alert["title_en"].startswith("Indicator at risk: Public investment disbursed by the ward")
 
     client = redis.Redis.from_url(redis_url)
-    row = wait_for(lambda: client.hget(INDICATORS_KEY, key), timeout=15, what="the board row")
+
+    def board_row() -> bytes | None:
+        found = client.hget(INDICATORS_KEY, key)
+        return found if isinstance(found, bytes) else None
+
+    row = wait_for(board_row, timeout=15, what="the board row")
     assert orjson.loads(row)["status"] == "red" and orjson.loads(row)["note"] == "<b>chậm</b>"
     assert worker.running, stack.log(worker)
 
