@@ -150,6 +150,7 @@ class Pipeline:
             keys=lambda: list(self.indicators_table.data.keys()),
             rules=self.rules,
             max_event_bytes=settings.max_event_bytes,
+            max_future_skew=settings.max_future_skew,
         )
         self.derived = DerivedReporter(self.indicator_catalog, day_counts=self._day_counts)
         self.publisher = Publisher(

@@ -128,6 +128,8 @@ class IndicatorProcessor:
         load: stored bytes of a record by key.
         keys: every key stored in the table (to find a partition's records on a tick).
         max_event_bytes: larger reports are dead-lettered.
+        max_future_skew: reports dated (``as_of``) further ahead of ``now`` are
+            dead-lettered: a verdict evaluated in the future would hold back every tick.
     """
 
     def __init__(
@@ -139,8 +141,10 @@ class IndicatorProcessor:
         keys: Callable[[], Iterable[bytes]] = tuple,
         rules: RulesConfig | None = None,
         max_event_bytes: int = 65536,
+        max_future_skew: float = 86400.0,
     ) -> None:
         self.catalog = catalog
+        self.max_future_skew = max_future_skew
         rules = rules or RulesConfig()
         self.rules = rules
         self.enabled = {
@@ -207,6 +211,13 @@ class IndicatorProcessor:
             except InvalidReport as exc:
                 result.dead_letters.append(DeadLetter(message, exc.reason, stage="indicators"))
                 log.info("rejected topic=%s offset=%d: %s", message.topic, message.offset, exc.reason)
+                continue
+            if report.as_of > now + self.max_future_skew:
+                reason = (
+                    f"as_of is {(report.as_of - now) / 3600:.1f} h ahead of the clock "
+                    "(limit GOVPULSE_MAX_FUTURE_SKEW)"
+                )
+                result.dead_letters.append(DeadLetter(message, reason, stage="indicators"))
                 continue
             key = record_key(report.indicator, report.unit, report.period)
             record = self.record(key)

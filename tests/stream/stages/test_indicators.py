@@ -168,6 +168,10 @@ def test_a_correction_for_the_same_as_of_replaces_the_value(
             "field 'numerator' = -3",
         ),
         ({"value": "NaN"}, "field 'value' is not a number"),
+        (
+            {"as_of": "2026-06-01T00:00:00+07:00"},
+            "as_of is 1454.0 h ahead of the clock (limit GOVPULSE_MAX_FUTURE_SKEW)",
+        ),
     ],
 )
 def test_bad_reports_are_dead_lettered_with_their_reason(
