@@ -151,6 +151,7 @@ class Pipeline:
             rules=self.rules,
             max_event_bytes=settings.max_event_bytes,
             max_future_skew=settings.max_future_skew,
+            partition_of=self.outputs.node_partition.get,
         )
         self.derived = DerivedReporter(self.indicator_catalog, day_counts=self._day_counts)
         self.publisher = Publisher(

@@ -7,7 +7,8 @@ a change of formula is visible in history). docs/indicators.md states the rules.
 
 In order:
 
-1. **grey** ``no_report`` — nothing reported yet;
+1. **grey** ``no_report`` — nothing reported yet (stale, raising ``indicator_stale``, once
+   ``stale_after`` cadences of the period have passed without a report);
 2. after the period's end: **green** ``met`` or **red** ``ended_below`` on the last value;
 3. **grey** ``too_early`` — under ``min_elapsed`` of the period has elapsed;
 4. **grey** ``stale`` — the last report is older than ``stale_after`` cadences;
@@ -184,7 +185,9 @@ def evaluate(
         return Verdict(status, reason, since, now, inputs, stale)
 
     if projection is None:
-        return verdict(Colour.GREY, "no_report")
+        overdue = now - period.start > thresholds.stale_after * assignment.indicator.cadence_seconds
+        missing = overdue and now < period.end and assignment.indicator.source == "reported"
+        return verdict(Colour.GREY, "no_report", stale=missing)
     if projection.ended:
         return (
             verdict(Colour.GREEN, "met")

@@ -130,6 +130,11 @@ class IndicatorProcessor:
         max_event_bytes: larger reports are dead-lettered.
         max_future_skew: reports dated (``as_of``) further ahead of ``now`` are
             dead-lettered: a verdict evaluated in the future would hold back every tick.
+        partition_of: the ``gov.indicators`` partition of a unit code (its key). With it,
+            a tick also finds the assignments of its partition that have no report in
+            their current period although ``stale_after`` cadences have passed, and
+            records them (grey, stale, ``indicator_stale``). None: only records that have
+            reports are ticked.
     """
 
     def __init__(
@@ -142,8 +147,15 @@ class IndicatorProcessor:
         rules: RulesConfig | None = None,
         max_event_bytes: int = 65536,
         max_future_skew: float = 86400.0,
+        partition_of: Callable[[str], int | None] | None = None,
     ) -> None:
         self.catalog = catalog
+        self._reported_by_partition: dict[int, list[Assignment]] = {}
+        if partition_of is not None:
+            for assignment in catalog.assignments():
+                partition = partition_of(assignment.unit)
+                if assignment.indicator.source == "reported" and partition is not None:
+                    self._reported_by_partition.setdefault(partition, []).append(assignment)
         self.max_future_skew = max_future_skew
         rules = rules or RulesConfig()
         self.rules = rules
@@ -203,6 +215,8 @@ class IndicatorProcessor:
                     record = self.record(key)
                     if record is not None and self._evaluate(key, record, now, result):
                         dirty[key] = record
+                for key, record in self._missing(message.partition, now, result):
+                    dirty[key] = record
                 continue
             try:
                 report, period = parse_report(
@@ -245,6 +259,29 @@ class IndicatorProcessor:
         for key, record in dirty.items():
             result.writes.setdefault(record.partition, {})[key.encode()] = record.encode()
         return result
+
+    def _missing(
+        self, partition: int, now: float, result: IndicatorBatchResult
+    ) -> list[tuple[str, IndicatorRecord]]:
+        """Records for the assignments of ``partition`` without a report in their current
+        period although ``stale_after`` cadences of it have passed (each once)."""
+        out: list[tuple[str, IndicatorRecord]] = []
+        periods: dict[str, Period] = {}
+        for assignment in self._reported_by_partition.get(partition, ()):
+            indicator = assignment.indicator
+            period = periods.get(indicator.period)
+            if period is None:
+                period = periods[indicator.period] = period_of(now, indicator.period)
+            if now - period.start <= indicator.thresholds.stale_after * indicator.cadence_seconds:
+                continue
+            key = record_key(indicator.code, assignment.unit, period.label)
+            if key in self._partition_keys(partition) or self.record(key) is not None:
+                continue
+            record = self._cache[key] = IndicatorRecord(partition=partition)
+            self._partition_keys(partition).add(key)
+            self._evaluate(key, record, now, result, period=period)
+            out.append((key, record))
+        return out
 
     def _evaluate(
         self,

@@ -66,6 +66,7 @@ def monthly(factor: float, months: int = 12, *, start: int = 2) -> list[tuple[st
     ("timeline", "expected"),
     [
         pytest.param([("2026-01-20T00:00", None)], [("grey", "no_report")], id="no report yet"),
+        pytest.param([("2026-04-01T00:00", None)], [("grey", "no_report")], id="no report for three months"),
         pytest.param([("2026-01-20T00:00", 20.0)], [("grey", "too_early")], id="under 10 % elapsed"),
         pytest.param(
             monthly(1.0, 5),
@@ -108,6 +109,14 @@ def test_status_timelines(
     units: Catalog, timeline: list[tuple[str, float | None]], expected: list[tuple[str, str]]
 ) -> None:
     assert run(assignment(units), timeline) == expected
+
+
+def test_no_report_past_two_cadences_is_stale(units: Catalog) -> None:
+    period = parse_period("2026", "year")
+
+    assert not evaluate(assignment(units), period, [], now=local("2026-02-20T00:00")).stale
+    assert evaluate(assignment(units), period, [], now=local("2026-03-10T00:00")).stale
+    assert not evaluate(assignment(units), period, [], now=local("2027-01-02T00:00")).stale
 
 
 def test_too_few_reports_is_grey_once_that_many_cadences_passed(units: Catalog) -> None:

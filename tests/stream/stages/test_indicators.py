@@ -318,3 +318,36 @@ def test_fuzzed_messages_are_applied_or_dead_lettered_never_raised(
     if result is not None:
         assert result.applied + result.duplicates + len(result.dead_letters) == len(values)
         assert all(letter.reason for letter in result.dead_letters)
+
+
+def test_a_tick_records_assignments_never_reported_once_overdue(
+    catalog: IndicatorCatalog, calendar: WorkCalendar
+) -> None:
+    stage = Stage(catalog, calendar, partition_of=lambda unit: 0 if unit == "P-BAN-CO" else 1)
+
+    early = stage.tick(local("2026-02-20T10:00"))  # under two monthly cadences: nothing yet
+    late = stage.tick(local("2026-03-10T10:00"))
+    again = stage.tick(local("2026-03-11T10:00"))
+
+    assert early.writes == {}
+    keys = set(late.rows)
+    assert KEY in keys and all(key.split("|")[1] == "P-BAN-CO" for key in keys)
+    assert all(
+        row["status"] == "grey" and row["reason"] == "no_report" and row["stale"]
+        for row in late.rows.values()
+    )
+    stale = [s for s in stage.signals if s.rule == RuleName.INDICATOR_STALE]
+    assert {s.fingerprint for s in stale} == {
+        f"indicator_stale:{key.replace('|', '/')}" for key in keys
+    } and all(s.active and s.unit == "P-BAN-CO" for s in stale)
+    assert not any(k.startswith("SO-1022") for k in keys)  # derived ones are not "missing"
+    assert again.writes == {}  # recorded once
+
+    # The first report ends it.
+    stage.send(disbursed(3, 1.0), now=local("2026-03-11T11:00"))
+    assert [
+        s.active for s in stage.signals if s.fingerprint == f"indicator_stale:{KEY.replace('|', '/')}"
+    ] == [
+        True,
+        False,
+    ]
