@@ -122,3 +122,20 @@ async def test_a_unit_sees_its_own_and_another_units_are_refused(
     )
     assert set(owners) == {"P-BAN-CO"}
     assert await page.locator("#f-owner").locator("xpath=..").is_hidden()
+
+
+async def test_the_unit_page_lists_its_indicators_and_the_wall_counts_them(
+    browser: Browser, node: WebNode, board: BoardStore
+) -> None:
+    unit = await browser.new_page(viewport={"width": 1400, "height": 900})
+    await unit.goto(f"{node.base}/unit/P-BAN-CO#token={token('unit:P-BAN-CO')}")
+    first = unit.locator(".ind-unit-list li").first
+    await expect(first).to_have_attribute("data-status", "red", timeout=10000)
+    await expect(first).to_contain_text("Giải ngân vốn đầu tư công phân cấp cho phường, xã")
+    await expect(first.locator(".ind-run-rate")).to_contain_text("Cần đạt")
+
+    wall = await browser.new_page(viewport={"width": 1400, "height": 900})
+    await wall.goto(f"{node.base}/#token={token('wall')}")
+    counts = wall.locator(".topbar .ind-wall-counts")
+    await expect(counts).to_have_attribute("href", "/indicators", timeout=10000)
+    await expect(counts.locator(".ind-wall-count").first).to_have_text("2")
