@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.calendar import WorkCalendar
 from domain.catalog import Catalog
@@ -148,3 +150,24 @@ async def test_the_route_checks_the_token_and_the_scope(
     assert status == 403 and body["error"].startswith("scope unit:P-BAN-CO cannot read")
     status, body = await asyncio.to_thread(get, "", "unit:P-BAN-CO")
     assert status == 200 and {r["owner"] for r in body["rows"]} == {"P-BAN-CO"}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    query=st.dictionaries(
+        st.sampled_from(["unit", "group", "status", "x"]), st.text(max_size=20), max_size=4
+    ),
+    unit=st.sampled_from(["P-BAN-CO", "P-XUAN-HOA", "HCM"]),
+)
+def test_fuzzed_queries_answer_or_refuse_by_scope(
+    catalog: IndicatorCatalog, query: dict[str, str], unit: str
+) -> None:
+    row = red_row(catalog, "DT-GIAI-NGAN-PHUONG", "P-BAN-CO", NOW)
+    for scope in (Scope("leader"), Scope("unit", unit)):
+        try:
+            document = indicator_document(catalog, stored(row), scope=scope, query=query, now=NOW)
+        except IndicatorScopeError:
+            assert scope.kind == "unit" and query.get("unit") not in (None, "", unit)
+        else:
+            owners = {r["owner"] for r in document["rows"]}
+            assert scope.kind != "unit" or owners <= {unit}

@@ -4,10 +4,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.catalog import Catalog
 from domain.errors import ConfigError
 from domain.indicators.catalog import GROUPS, IndicatorCatalog
+from tests.support.strategies import json_scalars, json_values
 
 
 def entry(**changes: Any) -> dict[str, Any]:
@@ -129,3 +132,48 @@ def test_level_targets_reach_every_ward_and_overrides_win(units: Catalog) -> Non
     assert {a.unit for a in catalog.assignments()} == set(wards)
     assert catalog.assignment("NS-THU", "P-BAN-CO").target == 7  # type: ignore[union-attr]
     assert catalog.assignment("NS-THU", "P-XUAN-HOA").target == 5  # type: ignore[union-attr]
+
+
+KEYS = st.sampled_from(
+    [
+        "code",
+        "name_vi",
+        "name_en",
+        "group",
+        "measure",
+        "direction",
+        "kind",
+        "cadence",
+        "period",
+        "owner",
+        "city_target",
+        "level",
+        "unit_target",
+        "targets",
+        "plan",
+        "source",
+        "derived",
+        "thresholds",
+        "x",
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(KEYS, json_values(json_scalars(text_size=8), max_leaves=4), max_size=12),
+    st.dictionaries(
+        st.sampled_from(["margin", "min_dwell", "min_reports", "y"]), json_scalars(text_size=4), max_size=3
+    ),
+)
+def test_fuzzed_catalog_entries_load_or_are_refused_with_a_config_error(
+    units: Catalog, changes: dict[str, Any], defaults: dict[str, Any]
+) -> None:
+    try:
+        catalog = IndicatorCatalog.from_mapping(
+            {"defaults": defaults, "indicator": [entry(**changes)]}, units
+        )
+    except ConfigError as exc:
+        assert str(exc).startswith("indicator catalog: ")
+    else:
+        assert len(catalog) == 1
