@@ -276,16 +276,16 @@ def _indicator(path: Path | None, index: int, entry: Any, units: Catalog, defaul
             'for a govpulse-computed indicator write source = "derived" and '
             f"derived = one of {list(DERIVED)}",
         )
-    if derived is not None and derived not in DERIVED:
+    if derived is not None and (not isinstance(derived, str) or derived not in DERIVED):
         raise fail(f"derived = {derived!r} is unknown", f"use one of {list(DERIVED)}")
     owner = entry.get("owner", units.root)
-    if owner not in units:
+    if not isinstance(owner, str) or owner not in units:
         raise fail(f"owner {owner!r} is not in the unit catalog", "use a unit code of units.json")
     targets: dict[str, float] = {}
     if "city_target" in entry:
         targets[units.root] = _number(fail, "city_target", entry["city_target"])
     level = entry.get("level")
-    if level is not None and level not in LEVELS:
+    if level is not None and (not isinstance(level, str) or level not in LEVELS):
         raise fail(f"level = {level!r} is unknown", f"use one of {sorted(LEVELS)}")
     if ("unit_target" in entry) != (level is not None):
         raise fail("unit_target and level go together", 'write level = "ward" and unit_target = <number>')
