@@ -72,6 +72,7 @@ async def test_red_first_with_chart_and_a_hostile_note_rendered_as_text(
     assert await page.evaluate("window.__pwned") is None
     assert await page.locator(".ind-why script, .ind-why img").count() == 0
     await expect(page.locator(".ind-why table")).to_contain_text("Chỉ tiêu")
+    await expect(page.locator(".ind-why a[href='/leader']")).to_contain_text("Yêu cầu giải trình")
 
     await page.locator("#lang").click()
     await expect(page.locator(".ind-why table")).to_contain_text("Target")

@@ -46,6 +46,12 @@ function why(row) {
     table,
     row.note ? el("p", {}, el("b", { text: `${t("ind.note")}: ` }), el("span", { class: "ind-note", text: row.note })) : null,
     el("p", { class: "ind-sub", text: `${t("ind.formula")} ${row.formula ?? "—"} · ${t("ind.since")} ${row.since ? fmtDateTime(row.since) : "—"}` }),
+    // An at-risk indicator is an alert (indicator_at_risk): leaders request explanations
+    // on it, and units answer, where they do for every alert.
+    row.status === "red" && last?.scope !== "wall"
+      ? el("p", {}, el("a", { text: t(last?.scope === "leader" ? "ind.explain.leader" : "ind.explain.unit"),
+        attrs: { href: last?.scope === "leader" ? "/leader" : `/unit/${encodeURIComponent(row.owner)}` } }))
+      : null,
     history);
 }
 
