@@ -31,11 +31,11 @@ def handle(settings: Settings, args: argparse.Namespace) -> int:
         for receiver in routes.receivers.values():
             print(f"  receiver {receiver.name}: {receiver.kind}")
         return 0
+    import asyncio
+
     from notify import app
     from runtime import logs
     from runtime.topics import create_topics
-
-    import asyncio
 
     logs.configure(settings.log_level)
     asyncio.run(create_topics(settings))

@@ -115,12 +115,18 @@ class Notifier:
         self.consumer.subscribe([self.topic], listener=_Rebalance(self))
         log.info(
             "notifier started owner=%s group=%s topic=%s receivers=%s",
-            self.owner, group_id(self.settings), self.topic, ",".join(self.routes.receivers),
-        )  # fmt: skip
+            self.owner,
+            group_id(self.settings),
+            self.topic,
+            ",".join(self.routes.receivers),
+        )
         tasks = [
             asyncio.create_task(self._read(), name="read"),
             asyncio.create_task(self._tick(), name="tick"),
-            *(asyncio.create_task(self._deliver(name), name=f"deliver:{name}") for name in self.routes.receivers),
+            *(
+                asyncio.create_task(self._deliver(name), name=f"deliver:{name}")
+                for name in self.routes.receivers
+            ),
         ]
         try:
             stop = asyncio.create_task(self.stopping.wait())
@@ -150,7 +156,9 @@ class Notifier:
         if receiver.kind == "webhook":
             return receivers_module.WebhookSender(receiver, self.http)
         if receiver.kind == "email":
-            return receivers_module.EmailSender(receiver, link=link, domain=message_id_domain(self.settings.public_url))
+            return receivers_module.EmailSender(
+                receiver, link=link, domain=message_id_domain(self.settings.public_url)
+            )
         return receivers_module.WebPushSender(
             receiver,
             store=self.notices,
@@ -175,7 +183,15 @@ class Notifier:
                         try:
                             event = AlertEvent.decode(record.value)
                         except (ValueError, TypeError) as exc:
-                            await self._deadletter({"reason": str(exc)[:500], "topic": tp.topic, "partition": tp.partition, "offset": record.offset, "value": (record.value or b"")[:4096].decode(errors="replace")})
+                            await self._deadletter(
+                                {
+                                    "reason": str(exc)[:500],
+                                    "topic": tp.topic,
+                                    "partition": tp.partition,
+                                    "offset": record.offset,
+                                    "value": (record.value or b"")[:4096].decode(errors="replace"),
+                                }
+                            )
                             self.dispatcher.on_event_offset_only(offset)
                             continue
                         self.dispatcher.on_event(event, now, offset=offset)
@@ -200,8 +216,12 @@ class Notifier:
                 if notification is not None:
                     log.info(
                         "notification %s receiver=%s group=%s status=%s alerts=%d",
-                        notification.id, flush.receiver, flush.group, notification.status, len(notification.alerts),
-                    )  # fmt: skip
+                        notification.id,
+                        flush.receiver,
+                        flush.group,
+                        notification.status,
+                        len(notification.alerts),
+                    )
                 recorded.append(flush)
             if recorded:
                 async with self.lock:
@@ -255,17 +275,26 @@ class Notifier:
         while True:
             states = await self.outbox.states(fingerprints)
             if not still_wanted(notification, states):
-                done = Delivery(notification.id, receiver.name, sender.channel, "cancelled", self.clock.now(), attempt, "acknowledged or resolved before delivery")
+                done = Delivery(
+                    notification.id,
+                    receiver.name,
+                    sender.channel,
+                    "cancelled",
+                    self.clock.now(),
+                    attempt,
+                    "acknowledged or resolved before delivery",
+                )
                 await self.outbox.advance(receiver.name, stream_id, done, fingerprints)
                 return
             attempt += 1
             outcome = await sender.send(notification, now=time.time())
             if outcome.status == "delivered":
                 await self.outbox.advance(
-                    receiver.name, stream_id,
-                    Delivery(notification.id, receiver.name, sender.channel, "delivered", self.clock.now(), attempt, outcome.detail),
+                    receiver.name,
+                    stream_id,
+                    self._record(notification, receiver, sender, "delivered", attempt, outcome.detail),
                     fingerprints,
-                )  # fmt: skip
+                )
                 if receiver.name in self.failing:
                     await self._receiver_failing(receiver, notification, outcome.detail, firing=False)
                 return
@@ -276,21 +305,41 @@ class Notifier:
             if outcome.status == "failed" or elapsed + wait > receiver.retry.give_up_after:
                 log.warning(
                     "notification %s to %s failed after %d attempt(s): %s",
-                    notification.id, receiver.name, attempt, outcome.detail,
-                )  # fmt: skip
-                await self._deadletter({"reason": outcome.detail, "receiver": receiver.name, "attempts": attempt, "notification": notification.to_json()}, key=notification.id)
+                    notification.id,
+                    receiver.name,
+                    attempt,
+                    outcome.detail,
+                )
+                await self._deadletter(
+                    {
+                        "reason": outcome.detail,
+                        "receiver": receiver.name,
+                        "attempts": attempt,
+                        "notification": notification.to_json(),
+                    },
+                    key=notification.id,
+                )
                 await self.outbox.advance(
-                    receiver.name, stream_id,
-                    Delivery(notification.id, receiver.name, sender.channel, "failed", self.clock.now(), attempt, outcome.detail),
+                    receiver.name,
+                    stream_id,
+                    self._record(notification, receiver, sender, "failed", attempt, outcome.detail),
                     fingerprints,
-                )  # fmt: skip
+                )
                 await self._receiver_failing(receiver, notification, outcome.detail, firing=True)
                 return
             await self.outbox.write(
-                Delivery(notification.id, receiver.name, sender.channel, "pending", self.clock.now(), attempt, f"retrying: {outcome.detail}"),
+                self._record(
+                    notification, receiver, sender, "pending", attempt, f"retrying: {outcome.detail}"
+                ),
                 fingerprints,
-            )  # fmt: skip
-            log.info("notification %s to %s: %s; retry in %.1fs", notification.id, receiver.name, outcome.detail, wait)
+            )
+            log.info(
+                "notification %s to %s: %s; retry in %.1fs",
+                notification.id,
+                receiver.name,
+                outcome.detail,
+                wait,
+            )
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline and not self.stopping.is_set():
                 await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
@@ -298,13 +347,28 @@ class Notifier:
             if self.stopping.is_set():
                 return
 
+    def _record(
+        self,
+        notification: Notification,
+        receiver: Receiver,
+        sender: receivers_module.Sender,
+        status: str,
+        attempts: int,
+        detail: str,
+    ) -> Delivery:
+        return Delivery(
+            notification.id, receiver.name, sender.channel, status, self.clock.now(), attempts, detail
+        )
+
     async def _deadletter(self, record: dict[str, object], *, key: str | None = None) -> None:
         assert self.producer is not None
         await self.producer.send_and_wait(
             self.deadletter_topic, orjson.dumps(record), key=None if key is None else key.encode()
         )
 
-    async def _receiver_failing(self, receiver: Receiver, notification: Notification, detail: str, *, firing: bool) -> None:
+    async def _receiver_failing(
+        self, receiver: Receiver, notification: Notification, detail: str, *, firing: bool
+    ) -> None:
         """Show (or resolve) the board alert "receiver failing" for ``receiver``."""
         now = self.clock.now()
         fingerprint = f"notify_receiver_failing:{receiver.name}"

@@ -49,7 +49,15 @@ def backoff(attempt: int, retry: Retry, draw: float) -> float:
     from ``retry.initial`` capped at ``retry.maximum``, with "equal jitter" — half fixed,
     half drawn (``draw`` in [0, 1)) — so many notifiers do not retry in step."""
     ceiling = min(retry.maximum, retry.initial * 2 ** max(0, attempt - 1))
-    return ceiling / 2 + draw * ceiling / 2
+    return float(ceiling / 2 + draw * ceiling / 2)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _raw(value: bytes | str | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
 
 
 def log_key(receiver: str, group: str) -> str:
@@ -108,12 +116,12 @@ class Outbox:
             while True:
                 try:
                     await pipe.watch(key)
-                    entry = LogEntry.decode(await pipe.get(key))
+                    entry = LogEntry.decode(_raw(await pipe.get(key)))
                     notification, stored = plan(entry, flush)
                     if notification is None or stored is None:
-                        await pipe.unwatch()
+                        await pipe.unwatch()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
                         return None
-                    pipe.multi()
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
                     pipe.set(key, stored.encode(), ex=max(int(flush.repeat_interval * 4), 7 * 86400))
                     pipe.xadd(
                         outbox_key(flush.receiver),
@@ -133,13 +141,13 @@ class Outbox:
 
     async def remember_states(self, states: dict[str, str]) -> None:
         if states:
-            await self.client.hset(STATE_KEY, mapping=states)
+            await self.client.hset(STATE_KEY, mapping=dict(states.items()))
 
     async def states(self, fingerprints: list[str]) -> dict[str, str]:
         if not fingerprints:
             return {}
         values = await self.client.hmget(STATE_KEY, fingerprints)
-        return {fp: v.decode() for fp, v in zip(fingerprints, values, strict=True) if v is not None}
+        return {fp: _text(v) for fp, v in zip(fingerprints, values, strict=True) if v is not None}
 
     # -- leases and the outbox ---------------------------------------------------------------
 
@@ -149,7 +157,7 @@ class Outbox:
         if await self.client.set(key, self.owner, nx=True, px=self.lease_ms):
             return True
         holder = await self.client.get(key)
-        if holder is not None and holder.decode() == self.owner:
+        if holder is not None and _text(holder) == self.owner:
             await self.client.pexpire(key, self.lease_ms)
             return True
         return False
@@ -157,19 +165,24 @@ class Outbox:
     async def release(self, receiver: str) -> None:
         key = lease_key(receiver)
         holder = await self.client.get(key)
-        if holder is not None and holder.decode() == self.owner:
+        if holder is not None and _text(holder) == self.owner:
             await self.client.delete(key)
 
     async def next_entries(self, receiver: str, count: int = 50) -> list[Entry]:
         cursor = await self.client.get(cursor_key(receiver))
-        start = "-" if cursor is None else "(" + cursor.decode()
+        start = "-" if cursor is None else "(" + _text(cursor)
         rows = await self.client.xrange(outbox_key(receiver), min=start, max="+", count=count)
         out = []
-        for stream_id, fields in rows:
-            out.append(Entry(stream_id.decode(), Notification.decode(fields[b"n"])))
+        for stream_id, fields in rows or []:
+            assert stream_id is not None and fields is not None
+            body = _raw(fields[b"n"])
+            assert body is not None
+            out.append(Entry(_text(stream_id), Notification.decode(body)))
         return out
 
-    async def advance(self, receiver: str, stream_id: str, delivery: Delivery, fingerprints: list[str]) -> None:
+    async def advance(
+        self, receiver: str, stream_id: str, delivery: Delivery, fingerprints: list[str]
+    ) -> None:
         """Write the outcome, then move the cursor past ``stream_id`` (one transaction)."""
         body = orjson.dumps(delivery.to_json())
         async with self.client.pipeline(transaction=True) as pipe:
@@ -195,4 +208,4 @@ Sleep = Callable[[float], Awaitable[None]]
 
 def jitter() -> float:
     """A draw for :func:`backoff` (not for security)."""
-    return random.random()  # noqa: S311
+    return random.random()

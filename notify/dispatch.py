@@ -73,7 +73,10 @@ class Dispatcher:
         """Take one event from ``gov.alerts``; return the group keys it went to."""
         alert = event.alert
         previous = self.alerts.get(alert.fingerprint)
-        if previous is not None and (previous.incident, previous.updated_at) > (alert.incident, alert.updated_at):
+        if previous is not None and (previous.incident, previous.updated_at) > (
+            alert.incident,
+            alert.updated_at,
+        ):
             keys: list[str] = []  # older than what we hold (a redelivery): nothing changes
         else:
             self.alerts[alert.fingerprint] = alert
@@ -121,8 +124,7 @@ class Dispatcher:
             group = self.groups[key]
             flush = self._flush(group, now)
             critical = any(
-                self.alerts.get(a.fingerprint, a).severity is Severity.CRITICAL
-                and a.state is State.FIRING
+                self.alerts.get(a.fingerprint, a).severity is Severity.CRITICAL and a.state is State.FIRING
                 for a in group.alerts.values()
             )
             if group.route.active_hours == "office" and not critical:
@@ -234,6 +236,8 @@ class Dispatcher:
     def _forget_unused(self) -> None:
         """Drop resolved alerts no group holds any more (bounded memory)."""
         held = {fp for g in self.groups.values() for fp in g.alerts}
-        for fingerprint in [fp for fp, a in self.alerts.items() if a.state is State.RESOLVED and fp not in held]:
+        for fingerprint in [
+            fp for fp, a in self.alerts.items() if a.state is State.RESOLVED and fp not in held
+        ]:
             del self.alerts[fingerprint]
             self.labels.pop(fingerprint, None)

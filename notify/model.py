@@ -204,7 +204,9 @@ class Notification:
         )
 
 
-def notification_id(receiver: str, group: str, seq: int, firing: frozenset[str], resolved: frozenset[str]) -> str:
+def notification_id(
+    receiver: str, group: str, seq: int, firing: frozenset[str], resolved: frozenset[str]
+) -> str:
     """Stable id of the ``seq``-th notification of ``receiver`` for ``group`` with this content."""
     digest = hashlib.sha256(
         orjson.dumps([receiver, group, seq, sorted(firing), sorted(resolved)])

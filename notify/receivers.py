@@ -92,7 +92,9 @@ class WebhookSender:
                 self.url, data=body, headers=self.headers(notification, body, now=now), timeout=self.timeout
             ) as response:
                 await response.read()
-                return _http_outcome(response.status, response.reason or "", response.headers.get("retry-after"))
+                return _http_outcome(
+                    response.status, response.reason or "", response.headers.get("retry-after")
+                )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return Outcome("retry", f"{type(exc).__name__}: {exc}"[:300])
 
@@ -125,7 +127,7 @@ class EmailSender:
                 message,
                 hostname=options["host"],
                 port=options["port"],
-                start_tls=True if options["starttls"] else False,
+                start_tls=bool(options["starttls"]),
                 username=options["username"],
                 password=options["password"],
                 timeout=float(options["timeout"]),
@@ -185,7 +187,11 @@ class WebPushSender:
         chosen: str = self.options["urgency"]
         if chosen != "auto":
             return chosen
-        return "high" if notification.severity.value == "critical" and notification.status == "firing" else "normal"
+        return (
+            "high"
+            if notification.severity.value == "critical" and notification.status == "firing"
+            else "normal"
+        )
 
     def wanted(self, subscription: PushSubscription) -> bool:
         scope = self.options["scope"]
@@ -238,7 +244,9 @@ class WebPushSender:
                 retry = True
                 failures.append(type(exc).__name__)
         if failures:
-            return Outcome("retry" if retry else "failed", f"{sent} sent; failed: {', '.join(failures)}"[:300])
+            return Outcome(
+                "retry" if retry else "failed", f"{sent} sent; failed: {', '.join(failures)}"[:300]
+            )
         self.done.pop(notification.id, None)
         return Outcome("delivered", f"{sent + len(done)} subscription(s)")
 

@@ -9,9 +9,9 @@ nothing here builds markup from a value without :func:`html.escape`.
 from __future__ import annotations
 
 import html
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -76,7 +76,9 @@ def subject(notification: Notification, language: str) -> str:
     title = "" if first is None else (first.title_en if language == "en" else first.title_vi)
     more = len(alerts) - 1
     if language == "en":
-        head = "[RESOLVED]" if notification.status == "resolved" else f"[{notification.severity.value.upper()}]"
+        head = (
+            "[RESOLVED]" if notification.status == "resolved" else f"[{notification.severity.value.upper()}]"
+        )
         tail = f" (+{more} more)" if more > 0 else ""
     else:
         head = "[ĐÃ HẾT]" if notification.status == "resolved" else f"[{_severity_vi(notification)}]"
@@ -108,7 +110,11 @@ def email_text(notification: Notification, languages: tuple[str, ...], *, link: 
                 out.append(f"  {text}")
             if alert.explanations:
                 last = alert.explanations[-1]
-                label = ("Request" if last.kind == "request" else "Answer") if language == "en" else ("Yêu cầu giải trình" if last.kind == "request" else "Giải trình")
+                label = (
+                    ("Request" if last.kind == "request" else "Answer")
+                    if language == "en"
+                    else ("Yêu cầu giải trình" if last.kind == "request" else "Giải trình")
+                )
                 out.append(f"  {label}: {last.text}")
             when = "Opened" if language == "en" else "Mở lúc"
             out.append(f"  {when}: {format_local(alert.opened_at)}  ({alert.unit})")
@@ -137,8 +143,16 @@ def email_html(notification: Notification, languages: tuple[str, ...], *, link: 
         parts.append("</ul>")
         hidden = len(notification.alerts) - DIGEST_LIMIT
         if hidden > 0:
-            parts.append(f"<p>{e(f'… {hidden} more alerts' if language == 'en' else f'… và {hidden} cảnh báo khác')}</p>")
-        parts.append(f'<p><a href="{e(link, quote=True)}">{e("Open the board" if language == "en" else "Mở bảng điều hành")}</a></p>')
+            parts.append(
+                "<p>"
+                + e(f"… {hidden} more alerts" if language == "en" else f"… và {hidden} cảnh báo khác")
+                + "</p>"
+            )
+        parts.append(
+            f'<p><a href="{e(link, quote=True)}">'
+            + e("Open the board" if language == "en" else "Mở bảng điều hành")
+            + "</a></p>"
+        )
     parts.append(f"<p><small>{e(notification.id)}</small></p></body></html>")
     return "".join(parts)
 

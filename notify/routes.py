@@ -162,7 +162,9 @@ def load_routes(path: Path) -> RoutesConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise config_file_error(_KIND, path, "path", str(exc), "check GOVPULSE_ROUTES_FILE and the file's permissions") from None
+        raise config_file_error(
+            _KIND, path, "path", str(exc), "check GOVPULSE_ROUTES_FILE and the file's permissions"
+        ) from None
     except UnicodeDecodeError as exc:
         raise config_file_error(_KIND, path, "syntax", str(exc), "save the file as UTF-8") from None
     return parse_routes(text, path=path)
@@ -178,7 +180,9 @@ def parse_routes(text: str, *, path: Path | None = None) -> RoutesConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         # tomllib says "(at line 3, column 7)"; keep its words, they carry the position.
-        raise config_file_error(_KIND, path, "syntax", str(exc), "write valid TOML (https://toml.io)") from None
+        raise config_file_error(
+            _KIND, path, "syntax", str(exc), "write valid TOML (https://toml.io)"
+        ) from None
     return _Reader(text, path).config(data)
 
 
@@ -215,7 +219,9 @@ class _Reader:
     def _span(self, table: str) -> tuple[int | None, int]:
         """Line index of ``table``'s header (-1 for the top level) and the end of its body."""
         if not table:
-            first = next((i for i, line in enumerate(self.lines) if line.lstrip().startswith("[")), len(self.lines))
+            first = next(
+                (i for i, line in enumerate(self.lines) if line.lstrip().startswith("[")), len(self.lines)
+            )
             return -1, first
         # [[route.routes]] entries are numbered by their order under the same parent;
         # a header's name without the numbers finds the candidates.
@@ -237,7 +243,7 @@ class _Reader:
                         break
         else:
             for i, header in headers:
-                if header in (f"[{bare}]", f"[[{bare}]]", f'[{bare.replace(".", ".", 1)}]'):
+                if header in (f"[{bare}]", f"[[{bare}]]", f"[{bare.replace('.', '.', 1)}]"):
                     target = i
                     if not numbers:
                         break
@@ -265,11 +271,15 @@ class _Reader:
         if value is None:
             return default
         if not isinstance(value, str):
-            raise self.error(table, key, f"= {value!r} is not a duration text", f'write {key} = "30s" (or "5m", "4h")')
+            raise self.error(
+                table, key, f"= {value!r} is not a duration text", f'write {key} = "30s" (or "5m", "4h")'
+            )
         try:
             seconds = parse_duration(value, name=key)
         except ConfigError:
-            raise self.error(table, key, f"= {value!r} is not a duration", f'write {key} = "30s" (or "5m", "4h")') from None
+            raise self.error(
+                table, key, f"= {value!r} is not a duration", f'write {key} = "30s" (or "5m", "4h")'
+            ) from None
         if seconds < 0:
             raise self.error(table, key, "is negative", f'write {key} = "30s"')
         return seconds
@@ -279,7 +289,9 @@ class _Reader:
             return (value,)
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
-        raise self.error(table, key, f"= {value!r} is not a text or a list of texts", f'write {key} = ["a", "b"]')
+        raise self.error(
+            table, key, f"= {value!r} is not a text or a list of texts", f'write {key} = ["a", "b"]'
+        )
 
     # -- the tree ----------------------------------------------------------------------------
 
@@ -289,16 +301,28 @@ class _Reader:
         receivers = {name: self.receiver(name, entry) for name, entry in receivers_data.items()}
         if not receivers:
             raise self.error(
-                "receivers", None, "no receiver is defined", 'add [receivers.ops] with type = "webhook" and url = "…"'
+                "receivers",
+                None,
+                "no receiver is defined",
+                'add [receivers.ops] with type = "webhook" and url = "…"',
             )
         if "route" not in data:
-            raise self.error("route", None, "the root route is missing", 'add [route] with receiver = "<a receiver>"')
+            raise self.error(
+                "route", None, "the root route is missing", 'add [route] with receiver = "<a receiver>"'
+            )
         root = self.route(self.table(data["route"], "route"), "route", None, receivers)
         if not root.receiver:
-            raise self.error("route", "receiver", "the root route needs a receiver", f'write receiver = "{next(iter(receivers))}"')
+            raise self.error(
+                "route",
+                "receiver",
+                "the root route needs a receiver",
+                f'write receiver = "{next(iter(receivers))}"',
+            )
         inhibit_data = data.get("inhibit", [])
         if not isinstance(inhibit_data, list):
-            raise self.error("inhibit", None, "is not an array of tables", "write each rule as an [[inhibit]] table")
+            raise self.error(
+                "inhibit", None, "is not an array of tables", "write each rule as an [[inhibit]] table"
+            )
         inhibit = tuple(self.inhibit(entry, f"inhibit.{i + 1}") for i, entry in enumerate(inhibit_data))
         return RoutesConfig(route=root, inhibit=inhibit, receivers=receivers, path=self.path)
 
@@ -306,26 +330,50 @@ class _Reader:
         self, data: Mapping[str, Any], table: str, parent: Route | None, receivers: Mapping[str, Receiver]
     ) -> Route:
         keys = (
-            "receiver", "match", "min_severity", "min_escalation", "group_by", "group_wait",
-            "group_interval", "repeat_interval", "active_hours", "continue", "routes",
-        )  # fmt: skip
+            "receiver",
+            "match",
+            "min_severity",
+            "min_escalation",
+            "group_by",
+            "group_wait",
+            "group_interval",
+            "repeat_interval",
+            "active_hours",
+            "continue",
+            "routes",
+        )
         self.known(data, table, keys)
         receiver = data.get("receiver", parent.receiver if parent else "")
         if not isinstance(receiver, str) or (receiver and receiver not in receivers):
             raise self.error(
-                table, "receiver", f"= {receiver!r} is not a receiver of this file",
+                table,
+                "receiver",
+                f"= {receiver!r} is not a receiver of this file",
                 f"use one of: {', '.join(receivers)} (or add [receivers.{receiver}])",
-            )  # fmt: skip
+            )
         group_by = (
-            self.strings(data["group_by"], table, "group_by") if "group_by" in data
-            else parent.group_by if parent else DEFAULT_GROUP_BY
-        )  # fmt: skip
+            self.strings(data["group_by"], table, "group_by")
+            if "group_by" in data
+            else parent.group_by
+            if parent
+            else DEFAULT_GROUP_BY
+        )
         for label in group_by:
             if label not in LABELS and label != "...":
-                raise self.error(table, "group_by", f"names {label!r}, not a label", f"group by any of: {', '.join(LABELS)} (or '...' for each alert alone)")
+                raise self.error(
+                    table,
+                    "group_by",
+                    f"names {label!r}, not a label",
+                    f"group by any of: {', '.join(LABELS)} (or '...' for each alert alone)",
+                )
         active = data.get("active_hours", parent.active_hours if parent else "office")
         if active not in ACTIVE_HOURS:
-            raise self.error(table, "active_hours", f"= {active!r} is not allowed", 'write active_hours = "office" (non-critical waits for office hours) or "always"')
+            raise self.error(
+                table,
+                "active_hours",
+                f"= {active!r} is not allowed",
+                'write active_hours = "office" (non-critical waits for office hours) or "always"',
+            )
         cont = data.get("continue", False)
         if not isinstance(cont, bool):
             raise self.error(table, "continue", f"= {cont!r} is not true or false", "write continue = true")
@@ -336,9 +384,15 @@ class _Reader:
             receiver=receiver,
             match=self.match(data, table),
             group_by=group_by,
-            group_wait=self.duration(data, table, "group_wait", parent.group_wait if parent else DEFAULT_GROUP_WAIT),
-            group_interval=self.duration(data, table, "group_interval", parent.group_interval if parent else DEFAULT_GROUP_INTERVAL),
-            repeat_interval=self.duration(data, table, "repeat_interval", parent.repeat_interval if parent else DEFAULT_REPEAT_INTERVAL),
+            group_wait=self.duration(
+                data, table, "group_wait", parent.group_wait if parent else DEFAULT_GROUP_WAIT
+            ),
+            group_interval=self.duration(
+                data, table, "group_interval", parent.group_interval if parent else DEFAULT_GROUP_INTERVAL
+            ),
+            repeat_interval=self.duration(
+                data, table, "repeat_interval", parent.repeat_interval if parent else DEFAULT_REPEAT_INTERVAL
+            ),
             active_hours=active,
             continue_=cont,
         )
@@ -346,9 +400,13 @@ class _Reader:
             raise self.error(table, "group_interval", "must be more than 0", 'write group_interval = "5m"')
         children = data.get("routes", [])
         if not isinstance(children, list):
-            raise self.error(table, "routes", "is not an array of tables", f"write each child as [[{table}.routes]]")
+            raise self.error(
+                table, "routes", "is not an array of tables", f"write each child as [[{table}.routes]]"
+            )
         built = tuple(
-            self.route(self.table(child, f"{table}.routes.{i + 1}"), f"{table}.routes.{i + 1}", node, receivers)
+            self.route(
+                self.table(child, f"{table}.routes.{i + 1}"), f"{table}.routes.{i + 1}", node, receivers
+            )
             for i, child in enumerate(children)
         )
         return Route(**{**{f: getattr(node, f) for f in Route.__dataclass_fields__}, "routes": built})
@@ -356,11 +414,15 @@ class _Reader:
     def match(self, data: Mapping[str, Any], table: str) -> Match:
         raw = data.get("match", {})
         if not isinstance(raw, dict):
-            raise self.error(table, "match", "is not an inline table", 'write match = { rule = "item_overdue" }')
+            raise self.error(
+                table, "match", "is not an inline table", 'write match = { rule = "item_overdue" }'
+            )
         labels: dict[str, frozenset[str]] = {}
         for name, value in raw.items():
             if name not in LABELS:
-                raise self.error(table, "match", f"names {name!r}, not a label", f"match on any of: {', '.join(LABELS)}")
+                raise self.error(
+                    table, "match", f"names {name!r}, not a label", f"match on any of: {', '.join(LABELS)}"
+                )
             values = self.strings(value, table, "match")
             if name == "severity":
                 for entry in values:
@@ -368,8 +430,15 @@ class _Reader:
             labels[name] = frozenset(values)
         minimum = data.get("min_severity")
         min_escalation = data.get("min_escalation")
-        if min_escalation is not None and (not isinstance(min_escalation, int) or isinstance(min_escalation, bool) or min_escalation < 0):
-            raise self.error(table, "min_escalation", f"= {min_escalation!r} is not a whole number >= 0", "write min_escalation = 2")
+        if min_escalation is not None and (
+            not isinstance(min_escalation, int) or isinstance(min_escalation, bool) or min_escalation < 0
+        ):
+            raise self.error(
+                table,
+                "min_escalation",
+                f"= {min_escalation!r} is not a whole number >= 0",
+                "write min_escalation = 2",
+            )
         return Match(
             labels=labels,
             min_severity=None if minimum is None else self.severity(minimum, table, "min_severity"),
@@ -380,21 +449,35 @@ class _Reader:
         try:
             return Severity(value)
         except ValueError:
-            raise self.error(table, key, f"= {value!r} is not a severity", 'use "info", "warning" or "critical"') from None
+            raise self.error(
+                table, key, f"= {value!r} is not a severity", 'use "info", "warning" or "critical"'
+            ) from None
 
     def inhibit(self, entry: Any, table: str) -> Inhibit:
         data = self.table(entry, table)
         self.known(data, table, ("source", "target", "equal", "within_source_unit"))
         for side in ("source", "target"):
             if not isinstance(data.get(side), dict):
-                raise self.error(table, side, "is missing or not an inline table", f'write {side} = {{ unit_kind = "city" }}')
+                raise self.error(
+                    table,
+                    side,
+                    "is missing or not an inline table",
+                    f'write {side} = {{ unit_kind = "city" }}',
+                )
         equal = self.strings(data.get("equal", []), table, "equal")
         for label in equal:
             if label not in LABELS:
-                raise self.error(table, "equal", f"names {label!r}, not a label", f"use any of: {', '.join(LABELS)}")
+                raise self.error(
+                    table, "equal", f"names {label!r}, not a label", f"use any of: {', '.join(LABELS)}"
+                )
         within = data.get("within_source_unit", False)
         if not isinstance(within, bool):
-            raise self.error(table, "within_source_unit", f"= {within!r} is not true or false", "write within_source_unit = true")
+            raise self.error(
+                table,
+                "within_source_unit",
+                f"= {within!r} is not true or false",
+                "write within_source_unit = true",
+            )
         return Inhibit(
             source=self.match({"match": data["source"]}, table),
             target=self.match({"match": data["target"]}, table),
@@ -407,24 +490,50 @@ class _Reader:
         data = self.table(entry, table)
         kind = data.get("type")
         if kind not in RECEIVER_KINDS:
-            raise self.error(table, "type", f"= {kind!r} is not a receiver type", f'write type = "webhook" (or {", ".join(RECEIVER_KINDS[1:])})')
+            raise self.error(
+                table,
+                "type",
+                f"= {kind!r} is not a receiver type",
+                f'write type = "webhook" (or {", ".join(RECEIVER_KINDS[1:])})',
+            )
         common = ("type", "retry_initial", "retry_max", "give_up_after", "timeout")
         options: dict[str, Any] = {"timeout": self.duration(data, table, "timeout", 10.0)}
         if kind == "webhook":
             self.known(data, table, (*common, "url", "secrets", "secrets_file"))
             url = data.get("url")
             if not isinstance(url, str) or not re.match(r"https?://", url):
-                raise self.error(table, "url", f"= {url!r} is not an http(s) URL", 'write url = "https://gateway.example/hooks/govpulse"')
+                raise self.error(
+                    table,
+                    "url",
+                    f"= {url!r} is not an http(s) URL",
+                    'write url = "https://gateway.example/hooks/govpulse"',
+                )
             secrets = list(self.strings(data.get("secrets", []), table, "secrets"))
             if "secrets_file" in data:
                 secrets.extend(self.secrets_file(data["secrets_file"], table))
             if not secrets:
-                raise self.error(table, "secrets", "no signing secret is given", 'write secrets = ["whsec_<base64 of 24+ random bytes>"] or secrets_file = "/run/secrets/hook"')
+                raise self.error(
+                    table,
+                    "secrets",
+                    "no signing secret is given",
+                    'write secrets = ["whsec_<base64 of 24+ random bytes>"] '
+                    'or secrets_file = "/run/secrets/hook"',
+                )
             for secret in secrets:
                 self.check_secret(secret, table)
             options.update(url=url, secrets=tuple(secrets))
         elif kind == "email":
-            keys = ("host", "port", "starttls", "username", "password", "password_file", "sender", "to", "language")
+            keys = (
+                "host",
+                "port",
+                "starttls",
+                "username",
+                "password",
+                "password_file",
+                "sender",
+                "to",
+                "language",
+            )
             self.known(data, table, (*common, *keys))
             host = data.get("host")
             if not isinstance(host, str) or not host:
@@ -436,7 +545,12 @@ class _Reader:
             sender = data.get("sender")
             for address in (*to, sender):
                 if not isinstance(address, str) or not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", address):
-                    raise self.error(table, "to" if address in to else "sender", f"= {address!r} is not an e-mail address", 'write sender = "govpulse@example.gov.vn" and to = ["lanhdao@example.gov.vn"]')
+                    raise self.error(
+                        table,
+                        "to" if address in to else "sender",
+                        f"= {address!r} is not an e-mail address",
+                        'write sender = "govpulse@example.gov.vn" and to = ["lanhdao@example.gov.vn"]',
+                    )
             if not to:
                 raise self.error(table, "to", "is empty", 'write to = ["lanhdao@example.gov.vn"]')
             password = data.get("password")
@@ -444,22 +558,54 @@ class _Reader:
                 password = self.secrets_file(data["password_file"], table)[0]
             language = data.get("language", "vi")
             if language not in ("vi", "en", "both"):
-                raise self.error(table, "language", f"= {language!r} is not allowed", 'write language = "vi" (or "en", "both")')
+                raise self.error(
+                    table,
+                    "language",
+                    f"= {language!r} is not allowed",
+                    'write language = "vi" (or "en", "both")',
+                )
             starttls = data.get("starttls", True)
             if not isinstance(starttls, bool):
-                raise self.error(table, "starttls", f"= {starttls!r} is not true or false", "write starttls = true")
+                raise self.error(
+                    table, "starttls", f"= {starttls!r} is not true or false", "write starttls = true"
+                )
             username = data.get("username")
             if (username is None) != (password is None):
-                raise self.error(table, "username", "username and password go together", 'write both username = "…" and password_file = "…", or neither')
-            options.update(host=host, port=port, to=to, sender=sender, password=password, username=username, language=language, starttls=starttls)
+                raise self.error(
+                    table,
+                    "username",
+                    "username and password go together",
+                    'write both username = "…" and password_file = "…", or neither',
+                )
+            options.update(
+                host=host,
+                port=port,
+                to=to,
+                sender=sender,
+                password=password,
+                username=username,
+                language=language,
+                starttls=starttls,
+            )
         else:
             self.known(data, table, (*common, "scope", "ttl", "urgency"))
             scope = data.get("scope", "leader")
             if scope not in ("leader", "unit", "any"):
-                raise self.error(table, "scope", f"= {scope!r} is not allowed", 'write scope = "leader" (leader pages), "unit" (each unit page gets its own unit) or "any"')
+                raise self.error(
+                    table,
+                    "scope",
+                    f"= {scope!r} is not allowed",
+                    'write scope = "leader" (leader pages), "unit" (each unit page gets its own unit) '
+                    'or "any"',
+                )
             urgency = data.get("urgency", "auto")
             if urgency not in ("auto", "very-low", "low", "normal", "high"):
-                raise self.error(table, "urgency", f"= {urgency!r} is not an RFC 8030 urgency", 'write urgency = "auto" (high for critical, normal otherwise)')
+                raise self.error(
+                    table,
+                    "urgency",
+                    f"= {urgency!r} is not an RFC 8030 urgency",
+                    'write urgency = "auto" (high for critical, normal otherwise)',
+                )
             options.update(scope=scope, ttl=self.duration(data, table, "ttl", 3600.0), urgency=urgency)
         retry = Retry(
             initial=self.duration(data, table, "retry_initial", 1.0),
@@ -467,19 +613,31 @@ class _Reader:
             give_up_after=self.duration(data, table, "give_up_after", 3600.0),
         )
         if retry.initial <= 0 or retry.maximum < retry.initial:
-            raise self.error(table, "retry_max", "must be at least retry_initial (and both above 0)", 'write retry_initial = "1s" and retry_max = "1m"')
+            raise self.error(
+                table,
+                "retry_max",
+                "must be at least retry_initial (and both above 0)",
+                'write retry_initial = "1s" and retry_max = "1m"',
+            )
         return Receiver(name=name, kind=kind, retry=retry, options=options)
 
     def secrets_file(self, value: Any, table: str) -> list[str]:
         if not isinstance(value, str):
-            raise self.error(table, "secrets_file", f"= {value!r} is not a path", 'write secrets_file = "/run/secrets/hook"')
+            raise self.error(
+                table,
+                "secrets_file",
+                f"= {value!r} is not a path",
+                'write secrets_file = "/run/secrets/hook"',
+            )
         file = Path(value).expanduser()
         if not file.is_absolute() and self.path is not None:
             file = self.path.parent / file
         try:
             found = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
         except OSError as exc:
-            raise self.error(table, None, f"cannot read {value}: {exc.strerror}", "check the path and its permissions") from None
+            raise self.error(
+                table, None, f"cannot read {value}: {exc.strerror}", "check the path and its permissions"
+            ) from None
         if not found:
             raise self.error(table, None, f"{value} is empty", "write one secret per line")
         return found
@@ -494,7 +652,13 @@ class _Reader:
         except (binascii.Error, ValueError):
             raw = b""
         if len(raw) < 24:
-            raise self.error(table, "secrets", "a secret is not base64 of at least 24 bytes", "make one with: python -c \"import base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())\"")
+            raise self.error(
+                table,
+                "secrets",
+                "a secret is not base64 of at least 24 bytes",
+                "make one with: python -c "
+                "\"import base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())\"",
+            )
 
 
 def routes_at(config: RoutesConfig, path: str) -> Route:

@@ -66,7 +66,9 @@ class PushSubscription:
     @classmethod
     def decode(cls, raw: bytes) -> PushSubscription:
         data = orjson.loads(raw)
-        return parse_subscription(orjson.dumps(data["subscription"]), scope=data["scope"], sub=data["sub"], at=data["at"])
+        return parse_subscription(
+            orjson.dumps(data["subscription"]), scope=data["scope"], sub=data["sub"], at=data["at"]
+        )
 
 
 def parse_subscription(raw: bytes, *, scope: str, sub: str, at: float) -> PushSubscription:
@@ -84,7 +86,11 @@ def parse_subscription(raw: bytes, *, scope: str, sub: str, at: float) -> PushSu
     if not isinstance(data, dict):
         raise SubscriptionRejected("subscription must be a JSON object with endpoint and keys")
     endpoint = data.get("endpoint")
-    if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")) or len(endpoint) > 1024:
+    if (
+        not isinstance(endpoint, str)
+        or not endpoint.startswith(("https://", "http://"))
+        or len(endpoint) > 1024
+    ):
         raise SubscriptionRejected("subscription endpoint must be an http(s) URL of at most 1024 characters")
     keys = data.get("keys")
     if not isinstance(keys, dict):
@@ -147,7 +153,7 @@ class NoticeStore:
         return bool(await self.client.hdel(PUSH_KEY, subscription_id))
 
     async def subscriptions(self) -> list[PushSubscription]:
-        raw: Mapping[bytes, bytes] = await self.client.hgetall(PUSH_KEY)
+        raw: Mapping[Any, Any] = await self.client.hgetall(PUSH_KEY)
         out = []
         for value in raw.values():
             try:
@@ -168,7 +174,7 @@ class NoticeStore:
 
     async def inbox(self, fingerprint: str) -> list[dict[str, Any]]:
         """The delivery records of one alert, oldest first."""
-        raw: Mapping[bytes, bytes] = await self.client.hgetall(inbox_key(fingerprint))
+        raw: Mapping[Any, Any] = await self.client.hgetall(inbox_key(fingerprint))
         records = [orjson.loads(value) for value in raw.values()]
         records.sort(key=lambda r: (r["at"], r["receiver"]))
         return records[-INBOX_MAX:]

@@ -49,7 +49,7 @@ RULES: Mapping[str, str] = {
     "runtime": "runtime/ stands on domain/ only",
     "stream": "stream/ stands on domain/, alerts/, runtime/ only (stream and web never import each other)",
     "web": "web/ stands on domain/, alerts/, runtime/ only (stream and web never import each other)",
-    "notify": "notify/ stands on domain/, alerts/, runtime/ only (a floor-2 process package like stream and web)",
+    "notify": "notify/ stands on domain/, alerts/, runtime/ only (a floor-2 process package)",
     "govpulse": "govpulse/ is the top floor: it may import every floor, but not tests/ or bench/",
 }
 IMPORTED_BY_NOBODY = "govpulse/ is the top floor (CLI, dev runner, simulator) and imported by nobody"

@@ -80,9 +80,14 @@ def event(kind: AlertEventType, base: Alert, at: float | None = None, **changes:
     elif kind is AlertEventType.ACKNOWLEDGED:
         changed = replace(changed, state=State.ACKNOWLEDGED, acked_at=when, acked_by="lanh-dao")
     elif kind is AlertEventType.EXPLANATION_REQUESTED:
-        changed = replace(changed, explanations=(*changed.explanations, Explanation("request", "lanh-dao", "Vì sao?", when)))
+        changed = replace(
+            changed, explanations=(*changed.explanations, Explanation("request", "lanh-dao", "Vì sao?", when))
+        )
     elif kind is AlertEventType.EXPLAINED:
-        changed = replace(changed, explanations=(*changed.explanations, Explanation("answer", "don-vi", "<b>Thiếu người</b>", when)))
+        changed = replace(
+            changed,
+            explanations=(*changed.explanations, Explanation("answer", "don-vi", "<b>Thiếu người</b>", when)),
+        )
     return AlertEvent(changed.fingerprint, kind, when, changed)
 
 

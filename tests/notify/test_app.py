@@ -44,7 +44,12 @@ give_up_after = "5m"
 
 
 def env_for(stack: Stack, routes: Path) -> dict[str, str]:
-    return {**stack.env, "GOVPULSE_ROUTES_FILE": str(routes), "GOVPULSE_NOTIFY_LEASE": "2s", "GOVPULSE_CLOCK": "wall"}
+    return {
+        **stack.env,
+        "GOVPULSE_ROUTES_FILE": str(routes),
+        "GOVPULSE_NOTIFY_LEASE": "2s",
+        "GOVPULSE_CLOCK": "wall",
+    }
 
 
 def send(stack: Stack, *events: object) -> None:

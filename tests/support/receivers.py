@@ -150,7 +150,7 @@ class _SmtpHandler:
     def __init__(self, owner: SmtpReceiver) -> None:
         self.owner = owner
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook name)
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.owner.answers:
             return self.owner.answers.pop(0)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -192,7 +192,9 @@ class Subscriber:
     """A browser's side of a subscription: its key pair and auth secret."""
 
     endpoint: str
-    private_key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    private_key: ec.EllipticCurvePrivateKey = field(
+        default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
+    )
     auth: bytes = field(default_factory=lambda: os.urandom(16))
 
     def to_json(self) -> dict[str, Any]:
@@ -253,7 +255,9 @@ class PushService:
         self.pushed.append(Pushed(name, orjson.loads(plain), dict(request.headers), claims))
         return web.Response(status=201)
 
-    def wait(self, count: int, timeout: float = 20.0, where: Callable[[Pushed], bool] | None = None) -> list[Pushed]:
+    def wait(
+        self, count: int, timeout: float = 20.0, where: Callable[[Pushed], bool] | None = None
+    ) -> list[Pushed]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = [p for p in self.pushed if where is None or where(p)]
