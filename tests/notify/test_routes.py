@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -101,7 +102,8 @@ def test_an_event_walks_the_tree_like_alertmanager(
 
 def test_min_escalation_and_rule_matchers(catalog: Catalog) -> None:
     config = parse_routes(
-        '[route]\nreceiver = "hook"\n[[route.routes]]\nmin_escalation = 2\nmatch = { rule = "item_overdue" }\n'
+        '[route]\nreceiver = "hook"\n[[route.routes]]\nmin_escalation = 2\n'
+        'match = { rule = "item_overdue" }\n'
         + HOOK
     )
     low = labels_of(event(AlertEventType.ESCALATED, alert("NV-1", escalation=1)), catalog)
@@ -148,8 +150,9 @@ BASE = '[route]\nreceiver = "hook"\ngroup_wait = "1s"\n' + HOOK
         ),
         (
             BASE.replace(SECRET, "short"),
-            "routes file {path}: line 8: [receivers.hook] secrets: a secret is not base64 of at least 24 bytes; "
-            "make one with: python -c \"import base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())\"",
+            "routes file {path}: line 8: [receivers.hook] secrets: a secret is not base64 of at least "
+            "24 bytes; make one with: python -c "
+            "\"import base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())\"",
         ),
         (
             BASE.replace('type = "webhook"', 'type = "sms"'),
@@ -193,10 +196,8 @@ def test_secrets_may_come_from_a_file_next_to_the_routes(tmp_path: Path) -> None
 @fuzz(150)
 @given(st.text(max_size=300))
 def test_any_text_is_a_config_or_a_config_error(text: str) -> None:
-    try:
+    with contextlib.suppress(ConfigError):
         parse_routes(text)
-    except ConfigError:
-        pass
 
 
 @fuzz(150)
@@ -222,10 +223,8 @@ def test_any_route_table_is_a_config_or_a_config_error(table: dict[str, object])
         tomllib.loads(text)
     except tomllib.TOMLDecodeError:
         return
-    try:
+    with contextlib.suppress(ConfigError):
         parse_routes(text)
-    except ConfigError:
-        pass
 
 
 def _toml(value: object) -> str:
