@@ -103,8 +103,7 @@ def test_an_event_walks_the_tree_like_alertmanager(
 def test_min_escalation_and_rule_matchers(catalog: Catalog) -> None:
     config = parse_routes(
         '[route]\nreceiver = "hook"\n[[route.routes]]\nmin_escalation = 2\n'
-        'match = { rule = "item_overdue" }\n'
-        + HOOK
+        'match = { rule = "item_overdue" }\n' + HOOK
     )
     low = labels_of(event(AlertEventType.ESCALATED, alert("NV-1", escalation=1)), catalog)
     high = labels_of(event(AlertEventType.ESCALATED, alert("NV-1", escalation=2)), catalog)

@@ -252,7 +252,9 @@ class PushService:
         except Exception as exc:  # any failure is a rejected push, recorded for the test
             self.errors.append(f"{type(exc).__name__}: {exc}")
             return web.Response(status=400, text="rejected")
-        self.pushed.append(Pushed(name, orjson.loads(plain), dict(request.headers), claims))
+        self.pushed.append(
+            Pushed(name, orjson.loads(plain), {k.lower(): v for k, v in request.headers.items()}, claims)
+        )
         return web.Response(status=201)
 
     def wait(
