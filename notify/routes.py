@@ -505,7 +505,7 @@ class _Reader:
                 raise self.error(
                     table,
                     "url",
-                    f"= {url!r} is not an http(s) URL",
+                    "is missing" if url is None else f"= {url!r} is not an http(s) URL",
                     'write url = "https://gateway.example/hooks/govpulse"',
                 )
             secrets = list(self.strings(data.get("secrets", []), table, "secrets"))

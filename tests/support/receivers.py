@@ -96,6 +96,7 @@ class WebhookReceiver:
         self.received: list[Received] = []
         self.rejected: list[str] = []
         self.answer = 200
+        self.delay = 0.0
         self.lock = threading.Lock()
         app = web.Application()
         app.router.add_post("/hook", self.handle)
@@ -104,6 +105,8 @@ class WebhookReceiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.answer != 200:
             return web.Response(status=self.answer, text="not now")
         headers = dict(request.headers)
