@@ -148,9 +148,10 @@ def test_a_receiver_down_for_a_while_gets_everything_in_order_once_back(
         assert receiver.ids() == {}
         receiver.answer = 200
         got = receiver.wait(total, timeout=60)
-        queued = [orjson.loads(fields[b"n"])["id"] for _, fields in client.xrange("notify:outbox:hook")]
+        rows: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange("notify:outbox:hook")  # type: ignore[assignment]
+        queued = [orjson.loads(fields[b"n"])["id"] for _, fields in rows]
         assert [r.id for r in got] == queued  # everything, once, in the order it was queued
-        inbox = client.hgetall(f"notify:inbox:item_overdue:NV-0")
+        inbox = client.hgetall("notify:inbox:item_overdue:NV-0")
         (record,) = [orjson.loads(v) for v in inbox.values()]
         assert record["status"] == "delivered" and record["attempts"] > 2 and record["channel"] == "webhook"
         client.close()
@@ -179,6 +180,7 @@ def test_a_gone_webhook_is_dead_lettered_and_shows_a_receiver_failing_alert(
         assert record["attempts"] == 1
         client = redis.Redis.from_url(redis_url)
         board = wait_for(lambda: client.hget("board:alerts", "notify_receiver_failing:hook"), timeout=10)
+        assert isinstance(board, bytes)
         failing = orjson.loads(board)
         assert (failing["state"], failing["severity"], failing["title_en"]) == (
             "firing",
