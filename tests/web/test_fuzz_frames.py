@@ -477,7 +477,8 @@ def test_deeply_nested_frame_type_is_an_unknown_type_not_a_crash(depth: int) -> 
 
     assert (caught.value.code, caught.value.message) == (
         "unknown_type",
-        "unknown frame type (an array); use auth, ack, explain, view or ping",
+        "unknown frame type (an array); use auth, ack, explain, view, ping, "
+        "push_key, push_subscribe, push_unsubscribe or inbox",
     )
 
 
@@ -493,7 +494,8 @@ def test_deeply_nested_frame_type_is_refused_as_defined_by_the_server(fx: Fixtur
             {
                 "type": "error",
                 "code": "unknown_type",
-                "message": "unknown frame type (an array); use auth, ack, explain, view or ping",
+                "message": "unknown frame type (an array); use auth, ack, explain, view, ping, "
+                "push_key, push_subscribe, push_unsubscribe or inbox",
             }
         ]
     else:
