@@ -50,6 +50,13 @@ def alert(
     audience: tuple[str, ...] = ("wall", "leaders", f"unit:{WARD}"),
     **changes: Any,
 ) -> Alert:
+    texts = {
+        "title_vi": f"Quá hạn: {subject}",
+        "title_en": f"Overdue: {subject}",
+        "text_vi": "Hồ sơ đã quá hạn xử lý.",
+        "text_en": "The item is past its deadline.",
+        **changes,
+    }
     return Alert(
         fingerprint=f"{rule}:{subject}",
         rule=rule,
@@ -62,12 +69,8 @@ def alert(
         resolved_at=at if state is State.RESOLVED else None,
         escalation=escalation,
         audience=audience,
-        title_vi=f"Quá hạn: {subject}",
-        title_en=f"Overdue: {subject}",
-        text_vi="Hồ sơ đã quá hạn xử lý.",
-        text_en="The item is past its deadline.",
         incident=incident,
-        **changes,
+        **texts,
     )
 
 
