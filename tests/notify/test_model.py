@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import pytest
 
 from alerts.model import AlertEventType, State
@@ -61,7 +63,7 @@ def test_elements_name_what_a_receiver_should_have_heard(
 
 
 def flush(
-    firing: set[str], resolved: frozenset[str] = frozenset(), *, at: float = 100.0, repeatable: bool = True
+    firing: set[str], resolved: Collection[str] = (), *, at: float = 100.0, repeatable: bool = True
 ) -> Flush:
     return Flush(
         "hook",
