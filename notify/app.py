@@ -49,6 +49,7 @@ from runtime.settings import Settings
 log = logging.getLogger(__name__)
 
 DEADLETTER = "gov.notify.deadletter"
+BEATS_KEY = "notify:beats"
 #: Longest sleep of the ticker between checks (real seconds).
 TICK = 0.05
 
@@ -143,6 +144,8 @@ class Notifier:
             for name in self.routes.receivers:
                 with contextlib.suppress(Exception):
                     await self.outbox.release(name)
+            with contextlib.suppress(Exception):
+                await self.redis.hdel(BEATS_KEY, self.owner)
             await self.consumer.stop()
             await self.producer.stop()
             await self.http.close()
@@ -205,8 +208,11 @@ class Notifier:
     # -- ticking -----------------------------------------------------------------------------------
 
     async def _tick(self) -> None:
-        last_commit = time.monotonic()
+        last_commit = last_beat = 0.0
         while not self.stopping.is_set():
+            if time.monotonic() - last_beat >= 1.0:
+                await self.beat()
+                last_beat = time.monotonic()
             async with self.lock:
                 flushes = self.dispatcher.due(self.clock.now())
             recorded = []
@@ -230,6 +236,12 @@ class Notifier:
                 await self.commit()
                 last_commit = time.monotonic()
             await asyncio.sleep(TICK)
+
+    async def beat(self) -> None:
+        """``notify:beats``: this notifier is alive (the compose healthcheck reads it)."""
+        groups = len(self.dispatcher.groups)
+        body = orjson.dumps({"beat": time.time(), "clock": self.clock.now(), "groups": groups})
+        await self.redis.hset(BEATS_KEY, self.owner, body)
 
     async def commit(self) -> None:
         """Commit, per assigned partition, up to the oldest event whose flush is not recorded."""

@@ -200,8 +200,6 @@ class WebPushSender:
         return subscription.scope == "leader" and scope in ("leader", "any")
 
     async def send(self, notification: Notification, *, now: float) -> Outcome:
-        if self.vapid is None:
-            return Outcome("failed", "no VAPID key: set GOVPULSE_VAPID_PRIVATE_KEY")
         done = self.done.setdefault(notification.id, set())
         failures: list[str] = []
         retry = False
@@ -215,6 +213,8 @@ class WebPushSender:
                 alerts = tuple(a for a in alerts if a.unit == subscription.unit)
             if not alerts:
                 continue
+            if self.vapid is None:
+                return Outcome("failed", "no VAPID key: set GOVPULSE_VAPID_PRIVATE_KEY")
             payload = render.push_payload(notification, alerts, link=self.link)
             try:
                 await webpush_async(
