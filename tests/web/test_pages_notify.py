@@ -129,7 +129,8 @@ async def test_the_service_worker_shows_a_pushed_critical_alert_while_the_page_i
     for _ in range(50):
         shown = await page.evaluate(
             """navigator.serviceWorker.getRegistration('/static/').then(r => r.getNotifications()).then(
-                 ns => ns.map(n => ({title: n.title, body: n.body, tag: n.tag, sticky: n.requireInteraction})))"""
+                 ns => ns.map(n => ({
+                   title: n.title, body: n.body, tag: n.tag, sticky: n.requireInteraction})))"""
         )
         if shown:
             break
