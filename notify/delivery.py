@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -41,6 +42,15 @@ from runtime.notices import INBOX_TTL, Delivery, inbox_key
 log = logging.getLogger(__name__)
 
 STATE_KEY = "notify:state"
+# KEYS: the lease. ARGV: owner, milliseconds. Take it if free, extend it if ours.
+_LEASE_LUA = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
 OUTBOX_MAXLEN = 100_000
 
 
@@ -107,6 +117,8 @@ class Outbox:
         self.client = client
         self.owner = owner
         self.lease_ms = int(lease_seconds * 1000)
+        self.renewed: dict[str, float] = {}
+        self._lease = client.register_script(_LEASE_LUA)
 
     async def record(self, flush: Flush, *, channel: str) -> Notification | None:
         """Decide ``flush`` against the log; store the entry, the notification and its
@@ -152,17 +164,23 @@ class Outbox:
     # -- leases and the outbox ---------------------------------------------------------------
 
     async def lease(self, receiver: str) -> bool:
-        """Take or renew the delivery lease of ``receiver``; whether this process holds it."""
-        key = lease_key(receiver)
-        if await self.client.set(key, self.owner, nx=True, px=self.lease_ms):
+        """Take or renew the delivery lease of ``receiver``; whether this process holds it.
+
+        One script call (take if free, extend if ours), skipped while the last renewal is
+        younger than a quarter of the lease: the deliverer asks before every notification.
+        """
+        now = time.monotonic()
+        if now - self.renewed.get(receiver, -1e9) < self.lease_ms / 4000:
             return True
-        holder = await self.client.get(key)
-        if holder is not None and _text(holder) == self.owner:
-            await self.client.pexpire(key, self.lease_ms)
-            return True
-        return False
+        held = bool(await self._lease(keys=[lease_key(receiver)], args=[self.owner, self.lease_ms]))
+        if held:
+            self.renewed[receiver] = now
+        else:
+            self.renewed.pop(receiver, None)
+        return held
 
     async def release(self, receiver: str) -> None:
+        self.renewed.pop(receiver, None)
         key = lease_key(receiver)
         holder = await self.client.get(key)
         if holder is not None and _text(holder) == self.owner:
