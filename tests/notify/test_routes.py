@@ -15,7 +15,7 @@ from domain.errors import ConfigError
 from notify.model import labels_of
 from notify.routes import load_routes, parse_routes, routes_at
 from runtime.settings import load_settings
-from tests.notify.conftest import CITY, WARD, alert, event
+from tests.notify.conftest import CITY, ROOT, WARD, alert, event
 from tests.support.hypothesis_profile import fuzz
 
 SECRET = "whsec_GFabdz+tBu2/T+AFWloSzS5gctk2ixgjvgMnmkun33s="
@@ -232,3 +232,16 @@ def _toml(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return json.dumps(value)
+
+
+def test_the_docs_show_the_packaged_file_and_a_fuller_example_that_loads(tmp_path: Path) -> None:
+    doc = (ROOT / "docs" / "notifications.md").read_text(encoding="utf-8")
+    packaged = (ROOT / "notify" / "data" / "routes.toml").read_text(encoding="utf-8")
+    assert f"```toml\n{packaged}```" in doc
+    fuller = doc.split("### A fuller example", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    for name in ("ops-webhook", "smtp"):
+        (tmp_path / name).write_text(SECRET + "\n", encoding="utf-8")
+    fuller = fuller.replace("/run/secrets/", f"{tmp_path}/")
+    config = parse_routes(fuller, path=tmp_path / "routes.toml")
+    assert set(config.receivers) == {"city-ops", "sms-gateway", "leaders-mail", "leaders-push"}
+    assert [k.kind for k in config.receivers.values()] == ["webhook", "webhook", "email", "webpush"]
