@@ -128,6 +128,7 @@ class EmailSender:
                 hostname=options["host"],
                 port=options["port"],
                 start_tls=bool(options["starttls"]),
+                cert_bundle=options.get("ca_file"),
                 username=options["username"],
                 password=options["password"],
                 timeout=float(options["timeout"]),

@@ -527,6 +527,7 @@ class _Reader:
                 "host",
                 "port",
                 "starttls",
+                "ca_file",
                 "username",
                 "password",
                 "password_file",
@@ -577,7 +578,11 @@ class _Reader:
                     "username and password go together",
                     'write both username = "…" and password_file = "…", or neither',
                 )
+            ca_file = data.get("ca_file")
+            if ca_file is not None:
+                ca_file = self.ca_file(ca_file, table)
             options.update(
+                ca_file=ca_file,
                 host=host,
                 port=port,
                 to=to,
@@ -620,6 +625,17 @@ class _Reader:
                 'write retry_initial = "1s" and retry_max = "1m"',
             )
         return Receiver(name=name, kind=kind, retry=retry, options=options)
+
+    def ca_file(self, value: Any, table: str) -> str:
+        fix = "give the PEM file of the CA that signed the SMTP server's certificate"
+        if not isinstance(value, str):
+            raise self.error(table, "ca_file", f"= {value!r} is not a path", fix)
+        path = Path(value).expanduser()
+        if not path.is_absolute() and self.path is not None:
+            path = self.path.parent / path
+        if not path.is_file():
+            raise self.error(table, "ca_file", f"{value} does not exist", fix)
+        return str(path)
 
     def secrets_file(self, value: Any, table: str) -> list[str]:
         if not isinstance(value, str):

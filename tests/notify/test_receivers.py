@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -19,7 +20,7 @@ from notify.routes import Receiver, Retry
 from runtime.notices import NoticeStore, PushSubscription, parse_subscription
 from runtime.services import free_port
 from tests.notify.conftest import WARD, WARD2, alert, event
-from tests.support.receivers import PushService, SmtpReceiver, WebhookReceiver, new_secret
+from tests.support.receivers import PushService, SmtpReceiver, WebhookReceiver, new_secret, self_signed
 
 pytestmark = pytest.mark.integration
 
@@ -148,6 +149,41 @@ async def test_email_escapes_an_answer_written_as_markup() -> None:
         assert (await sender.send(one, now=time.time())).status == "delivered"
         markup = server.wait(1)[0].get_body(("html",)).get_content()  # type: ignore[union-attr]
         assert "&lt;b&gt;Thiếu người&lt;/b&gt;" in markup and "<b>Thiếu người</b>" not in markup
+    finally:
+        server.close()
+
+
+async def test_email_goes_over_starttls_with_auth_and_is_refused_with_a_wrong_password(
+    tmp_path: Path,
+) -> None:
+    cert, key = self_signed(tmp_path)
+    server = SmtpReceiver(tls=(cert, key), login=("govpulse", "mật-khẩu-đúng"))
+    try:
+        options = {
+            **smtp(server.port).options,
+            "starttls": True,
+            "ca_file": str(cert),
+            "username": "govpulse",
+            "timeout": 20.0,
+        }
+        good = EmailSender(
+            Receiver("r", "email", Retry(), {**options, "password": "mật-khẩu-đúng"}),
+            link="https://x/leader",
+            domain="x",
+        )
+        assert (await good.send(notification(), now=time.time())).status == "delivered"
+        assert server.wait(1)[0]["Message-ID"] == f"<ntf_{'a' * 32}@x>"
+        wrong = EmailSender(
+            Receiver("r", "email", Retry(), {**options, "password": "sai"}),
+            link="https://x/leader",
+            domain="x",
+        )
+        outcome = await wrong.send(notification(), now=time.time())
+        assert (outcome.status, outcome.detail[:8]) == ("failed", "SMTP 535")
+        plain = EmailSender(smtp(server.port), link="https://x/leader", domain="x")  # no STARTTLS
+        refused = await plain.send(notification(), now=time.time())
+        assert refused.status == "failed" and refused.detail.startswith("SMTP 530")
+        assert len(server.messages) == 1
     finally:
         server.close()
 

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime
 import email
 import email.policy
+import ipaddress
 import os
+import ssl
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import http_ece
@@ -28,8 +32,11 @@ import jwt
 import orjson
 from aiohttp import web
 from aiosmtpd.controller import Controller
-from cryptography.hazmat.primitives import serialization
+from aiosmtpd.smtp import AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from runtime.services import free_port
@@ -162,14 +169,65 @@ class _SmtpHandler:
         return "250 OK"
 
 
-class SmtpReceiver:
-    """``aiosmtpd`` on a free port; ``answers`` are returned (and consumed) before accepting."""
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by itself, and its key (PEM files)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
 
-    def __init__(self) -> None:
+
+class _Authenticator:
+    def __init__(self, username: str, password: str) -> None:
+        self.expected = (username.encode(), password.encode())
+        self.tried: list[bytes] = []
+
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        self.tried.append(data.login)
+        return AuthResult(success=(data.login, data.password) == self.expected, handled=False)
+
+
+class SmtpReceiver:
+    """``aiosmtpd`` on a free port; ``answers`` are returned (and consumed) before accepting.
+
+    With ``tls`` (certificate and key files) it requires STARTTLS; with ``login`` it
+    requires AUTH (only after STARTTLS) with that username and password.
+    """
+
+    def __init__(self, *, tls: tuple[Path, Path] | None = None, login: tuple[str, str] | None = None) -> None:
         self.messages: list[EmailMessage] = []
         self.answers: list[str] = []
         self.port = free_port()
-        self.controller = Controller(_SmtpHandler(self), hostname="127.0.0.1", port=self.port)
+        options: dict[str, Any] = {}
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            options.update(tls_context=context, require_starttls=True)
+        self.authenticator = None if login is None else _Authenticator(*login)
+        if self.authenticator is not None:
+            options.update(authenticator=self.authenticator, auth_required=True, auth_require_tls=True)
+        self.controller = Controller(_SmtpHandler(self), hostname="127.0.0.1", port=self.port, **options)
         self.controller.start()
 
     def wait(self, count: int, timeout: float = 20.0) -> list[EmailMessage]:
