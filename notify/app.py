@@ -32,13 +32,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from alerts.model import AlertEvent, AlertEventType
+from alerts.model import AlertEventType
 from domain.calendar import WorkCalendar
 from domain.catalog import Catalog
 from notify import receivers as receivers_module
 from notify.delivery import Outbox, backoff, jitter, still_wanted
 from notify.dispatch import Dispatcher
-from notify.model import Notification
+from notify.model import Notification, parse_event
 from notify.render import message_id_domain
 from notify.routes import Receiver, RoutesConfig, load_routes
 from runtime.board import BoardStore, Change
@@ -184,8 +184,8 @@ class Notifier:
                     for record in records:
                         offset = (tp.topic, tp.partition, record.offset)
                         try:
-                            event = AlertEvent.decode(record.value)
-                        except (ValueError, TypeError) as exc:
+                            event = parse_event(record.value)
+                        except ValueError as exc:
                             await self._deadletter(
                                 {
                                     "reason": str(exc)[:500],
@@ -197,7 +197,15 @@ class Notifier:
                             )
                             self.dispatcher.on_event_offset_only(offset)
                             continue
-                        self.dispatcher.on_event(event, now, offset=offset)
+                        try:
+                            self.dispatcher.on_event(event, now, offset=offset)
+                        except Exception as exc:  # no message may stop the notifier
+                            log.error("alert event refused offset=%s", record.offset, exc_info=True)
+                            await self._deadletter(
+                                {"reason": f"{type(exc).__name__}: {exc}"[:500], "offset": record.offset}
+                            )
+                            self.dispatcher.on_event_offset_only(offset)
+                            continue
                         alert = event.alert
                         states[alert.fingerprint] = f"{alert.state.value}#{alert.incident}"
                         if event.type is AlertEventType.ACKNOWLEDGED:

@@ -27,6 +27,44 @@ from alerts.model import Alert, AlertEvent, Severity, State
 from domain.catalog import Catalog
 
 
+def parse_event(raw: bytes | None) -> AlertEvent:
+    """An alert event from ``gov.alerts``, with the fields the notifier uses type-checked.
+
+    Raises:
+        ValueError: not an alert event; the message says what is wrong (the notifier
+            dead-letters the message with it and goes on).
+    """
+    if raw is None:
+        raise ValueError("message has no value; expected an alert event")
+    event = AlertEvent.decode(raw)
+    alert = event.alert
+    checks = (
+        ("fingerprint", alert.fingerprint, str),
+        ("unit", alert.unit, str),
+        ("incident", alert.incident, int),
+        ("escalation", alert.escalation, int),
+        ("updated_at", alert.updated_at, (int, float)),
+        ("opened_at", alert.opened_at, (int, float)),
+        ("silenced", alert.silenced, bool),
+    )
+    for name, value, kind in checks:
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+            raise ValueError(f"not an alert event: alert.{name} = {str(value)[:40]!r} has the wrong type")
+    if event.fingerprint != alert.fingerprint:
+        raise ValueError("not an alert event: the event's fingerprint differs from its alert's")
+    if not all(isinstance(entry, str) for entry in alert.audience):
+        raise ValueError("not an alert event: alert.audience must be a list of texts")
+    for entry in alert.explanations:
+        if entry.kind not in ("request", "answer") or not isinstance(entry.text, str):
+            raise ValueError(
+                "not an alert event: alert.explanations has an entry that is not a request or answer"
+            )
+    for name in ("title_vi", "title_en", "text_vi", "text_en"):
+        if not isinstance(getattr(alert, name), str):
+            raise ValueError(f"not an alert event: alert.{name} must be a text")
+    return event
+
+
 def labels_of(event: AlertEvent, catalog: Catalog) -> dict[str, Any]:
     """The labels of an alert event: what ``match``, ``group_by`` and ``equal`` see."""
     alert = event.alert

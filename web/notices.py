@@ -33,6 +33,8 @@ from runtime.notices import NoticeStore, SubscriptionRejected, parse_subscriptio
 from web.errors import ProtocolError
 
 FRAME_TYPES = frozenset({"push_key", "push_subscribe", "push_unsubscribe", "inbox"})
+#: Subscriptions one token subject may hold per scope (browsers and devices).
+MAX_SUBSCRIPTIONS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,17 @@ async def answer(
             subscription = parse_subscription(frame.body, scope=scope, sub=subject, at=now)
         except SubscriptionRejected as exc:
             return _error("bad_frame", str(exc), frame.ref)
+        mine = [
+            s
+            for s in await store.subscriptions()
+            if (s.sub, s.scope) == (subject, scope) and s.id != subscription.id
+        ]
+        if len(mine) >= MAX_SUBSCRIPTIONS:
+            return _error(
+                "rate_limited",
+                f"{MAX_SUBSCRIPTIONS} devices already receive notifications for you; turn one off first",
+                frame.ref,
+            )
         return _frame("push_subscribed", frame.ref, id=await store.subscribe(subscription))
     if frame.kind == "push_unsubscribe":
         removed = False

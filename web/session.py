@@ -379,7 +379,15 @@ class Session:
                 await self._notice(frame)
 
     async def _notice(self, frame: notices.NoticeFrame) -> None:
-        """Push subscriptions and inboxes (web/notices.py)."""
+        """Push subscriptions and inboxes (web/notices.py); they share the command bucket."""
+        if frame.kind != "push_key" and not self.bucket.take(self.config.now()):
+            await self._reply(
+                protocol.error_frame(
+                    "rate_limited", "too many requests; wait a moment and retry", ref=frame.ref
+                ),
+                "error",
+            )
+            return
 
         async def alert_unit(fingerprint: str) -> str | None:
             alert = await self.config.store.alert(fingerprint)
