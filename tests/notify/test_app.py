@@ -244,3 +244,32 @@ def test_a_malformed_routes_file_stops_the_notifier_at_start_with_the_line(
         f"govpulse notify: routes file {path}: line 4: [receivers.hook] url: is missing; "
         'write url = "https://gateway.example/hooks/govpulse"'
     )
+
+
+def test_two_notifiers_share_the_work_and_tell_each_transition_once(
+    stack: Stack, tmp_path: Path, notifiers: list[Service]
+) -> None:
+    secret = new_secret()
+    receiver = WebhookReceiver([secret])
+    total = 120
+    try:
+        env = env_for(stack, burst_routes(tmp_path, receiver.url, secret))
+        notifiers.append(start_notifier(env, tmp_path, "one"))
+        notifiers.append(start_notifier(env, tmp_path, "two"))
+        for service in notifiers:
+            wait_for(lambda s=service: "notifier assigned partitions" in s.log_path.read_text(), timeout=30)
+        now = time.time()
+        opened = [event(AlertEventType.OPENED, alert(f"NV-{i}", at=now)) for i in range(total)]
+        send(stack, *opened)
+        wait_for(lambda: len(firing_fingerprints(receiver)) >= total, timeout=60, what="every alert notified")
+        send(stack, *(event(AlertEventType.RESOLVED, e.alert, at=now + 1) for e in opened))
+        wait_for(lambda: len(receiver.ids()) >= 2 * total, timeout=60, what="every resolution notified")
+        time.sleep(1.5)
+        counts = receiver.ids()
+        assert len(counts) == 2 * total and max(counts.values()) == 1
+        kinds = [r.body["type"] for r in receiver.received]
+        assert kinds.count("alert.firing") == kinds.count("alert.resolved") == total
+        logs = [s.log_path.read_text() for s in notifiers]
+        assert all("notification ntf_" in text for text in logs)  # both took part
+    finally:
+        receiver.close()
