@@ -14,6 +14,10 @@ Pure and clocked by its caller, like Alertmanager's ``dispatch`` package:
 * Inhibited alerts (an ``[[inhibit]]`` source fires) and silenced ones contribute no
   firing element; acknowledged ones neither, and an alert with an open explanation
   request is not repeated.
+* A group reports what its route took: an alert's firing, escalations and resolution
+  when the route took any of its lifecycle events; an explanation request or answer only
+  when the route took that event (so the leader who asked is not told of the request,
+  nor the unit of its own answer).
 
 Each flush carries the input offsets of the events that went into its group since the
 previous flush: once the shell has recorded the flush's outcome it may commit them
@@ -32,6 +36,8 @@ from domain.catalog import Catalog
 from notify.model import Flush, elements_of, group_key, incident_of, labels_of, open_request
 from notify.routes import Inhibit, Route, RoutesConfig
 
+_EXPLANATION_EVENTS = frozenset({"explanation_requested", "explained"})
+
 #: Offsets as ``(topic, partition, offset)``.
 Offset = tuple[str, int, int]
 
@@ -43,6 +49,7 @@ class Group:
     key: str
     route: Route
     alerts: dict[str, Alert] = field(default_factory=dict)
+    kinds: dict[str, set[str]] = field(default_factory=dict)
     next_tick: float = 0.0
     flushed_once: bool = False
     offsets: list[Offset] = field(default_factory=list)
@@ -91,6 +98,7 @@ class Dispatcher:
                 if group is None:
                     group = self.groups[key] = Group(key, route, next_tick=now + route.group_wait)
                 group.alerts[alert.fingerprint] = alert
+                group.kinds.setdefault(alert.fingerprint, set()).add(event.type.value)
                 keys.append(key)
                 if offset is not None:
                     group.offsets.append(offset)
@@ -138,6 +146,7 @@ class Dispatcher:
             group.next_tick = now + group.route.group_interval
             for fingerprint in [fp for fp, a in group.alerts.items() if a.state is State.RESOLVED]:
                 del group.alerts[fingerprint]
+                group.kinds.pop(fingerprint, None)
             if not group.alerts:
                 del self.groups[key]
         self._forget_unused()
@@ -177,14 +186,25 @@ class Dispatcher:
         resolved: set[str] = set()
         repeatable = False
         for alert in alerts:
+            kinds = group.kinds.get(alert.fingerprint, set())
+            # A group hears about what its route took: firing and resolution when it took
+            # any lifecycle event of the alert, requests and answers only when it took those.
+            tracks = bool(kinds - _EXPLANATION_EVENTS)
             if alert.state is State.RESOLVED:
-                resolved.add(incident_of(alert))
+                if tracks:
+                    resolved.add(incident_of(alert))
                 continue
             if self.inhibited(alert):
                 continue
-            elements = elements_of(alert)
-            firing.update(elements)
-            if alert.state is State.FIRING and not alert.silenced and not open_request(alert):
+            for element in elements_of(alert):
+                kind = element.rsplit(":", 1)[1]
+                if (
+                    (kind.startswith("e") and tracks)
+                    or (kind.startswith("ask") and "explanation_requested" in kinds)
+                    or (kind.startswith("ans") and "explained" in kinds)
+                ):
+                    firing.add(element)
+            if tracks and alert.state is State.FIRING and not alert.silenced and not open_request(alert):
                 repeatable = True
         return Flush(
             receiver=group.route.receiver,

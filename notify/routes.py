@@ -218,40 +218,45 @@ class _Reader:
 
     def _span(self, table: str) -> tuple[int | None, int]:
         """Line index of ``table``'s header (-1 for the top level) and the end of its body."""
-        if not table:
-            first = next(
-                (i for i, line in enumerate(self.lines) if line.lstrip().startswith("[")), len(self.lines)
-            )
-            return -1, first
-        # [[route.routes]] entries are numbered by their order under the same parent;
-        # a header's name without the numbers finds the candidates.
-        bare = re.sub(r"\.\d+", "", table)
-        numbers = [int(n) for n in re.findall(r"\.(\d+)", table)]
         headers = [
             (i, re.sub(r"\s+", "", line.strip()))
             for i, line in enumerate(self.lines)
             if line.lstrip().startswith("[")
         ]
-        target = None
-        if numbers and bare.endswith("routes"):
-            count = 0
-            for i, header in headers:
-                if header == f"[[{bare}]]":
-                    count += 1
-                    if count == numbers[-1]:
-                        target = i
-                        break
-        else:
-            for i, header in headers:
-                if header in (f"[{bare}]", f"[[{bare}]]", f"[{bare.replace('.', '.', 1)}]"):
-                    target = i
-                    if not numbers:
-                        break
-                    numbers = numbers[:-1] if numbers else numbers
+        if not table:
+            return -1, headers[0][0] if headers else len(self.lines)
+        target = self._header(table, headers)
         if target is None:
             return None, 0
         following = [i for i, _ in headers if i > target]
         return target, following[0] if following else len(self.lines)
+
+    def _header(self, table: str, headers: list[tuple[int, str]]) -> int | None:
+        """The line index of the header of ``table`` (``route.routes.2.routes.1``: the first
+        ``[[route.routes.routes]]`` inside the second ``[[route.routes]]``)."""
+        nested = re.fullmatch(r"(.*)\.(\d+)", table)
+        if nested is None:
+            return next((i for i, h in headers if h in (f"[{table}]", f"[[{table}]]")), None)
+        array, number = nested.group(1), int(nested.group(2))
+        bare = re.sub(r"\.\d+", "", array)
+        parent = array.rsplit(".", 1)[0] if "." in array else ""
+        begin = self._header(parent, headers) if parent and re.search(r"\.\d+$", parent) else None
+        if parent and begin is None and re.search(r"\.\d+$", parent):
+            return None
+        parent_bare = re.sub(r"\.\d+", "", parent)
+        count = 0
+        for i, header in headers:
+            if begin is not None and i <= begin:
+                continue
+            name = header.strip("[]")
+            outside = begin is not None and not name.startswith(parent_bare + ".")
+            if outside or header == f"[[{parent_bare}]]":
+                break  # past the parent's own subtables
+            if header == f"[[{bare}]]":
+                count += 1
+                if count == number:
+                    return i
+        return None
 
     # -- values ----------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ def test_check_lists_the_packaged_routes(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["notify", "--check"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("routes file ") and out[0].endswith("notify/data/routes.toml: ok")
-    assert "  route.routes.2.routes.1: receiver=leaders-push group_by=unit group_wait=10s" in out[4]
+    assert out[5].startswith("  route.routes.3.routes.1: receiver=leaders-push group_by=unit group_wait=10s ")
     assert out[-2:] == ["  receiver leaders-push: webpush", "  receiver units-push: webpush"]
 
 

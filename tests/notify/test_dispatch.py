@@ -15,7 +15,7 @@ from domain.catalog import Catalog
 from notify.dispatch import Dispatcher
 from notify.model import LogEntry, Notification, plan
 from notify.routes import parse_routes
-from tests.notify.conftest import CITY, MONDAY_9, WARD, WARD2, alert, event
+from tests.notify.conftest import CITY, MONDAY_9, ROOT, WARD, WARD2, alert, event
 
 SECRET = "whsec_GFabdz+tBu2/T+AFWloSzS5gctk2ixgjvgMnmkun33s="
 
@@ -253,3 +253,21 @@ def test_offsets_are_committable_only_after_their_group_flushed(
     assert dispatcher.committable() == {("t", 0): 7}  # flushed, outcome not yet recorded
     dispatcher.done(flushes)
     assert dispatcher.committable() == {("t", 0): 9}
+
+
+def test_packaged_routes_tell_the_unit_of_a_request_and_the_leaders_of_the_answer(
+    catalog: Catalog, calendar: WorkCalendar
+) -> None:
+    packaged = (ROOT / "notify" / "data" / "routes.toml").read_text(encoding="utf-8")
+    base = alert("NV-1")
+    asked = event(AlertEventType.EXPLANATION_REQUESTED, base, at=MONDAY_9 + 600)
+    answered = event(AlertEventType.EXPLAINED, asked.alert, at=MONDAY_9 + 1200)
+    pushes = [(0, event(AlertEventType.OPENED, base)), (600, asked), (1200, answered)]
+    sent = run(packaged, pushes, 3600, catalog, calendar)
+    told = [(s.at, s.notification.receiver, s.notification.firing) for s in sent]
+    assert told == [
+        (30, "units-push", ("item_overdue:NV-1#1:e0",)),
+        (30, "leaders-push", ("item_overdue:NV-1#1:e0",)),
+        (630, "units-push", ("item_overdue:NV-1#1:ask1", "item_overdue:NV-1#1:e0")),
+        (1205, "leaders-push", ("item_overdue:NV-1#1:ans1",)),
+    ]

@@ -59,7 +59,7 @@ match = { event = "explained" }
 def test_packaged_routes_file_loads(catalog: Catalog) -> None:
     config = load_routes(load_settings({}).routes_file)
     assert set(config.receivers) == {"leaders-push", "units-push"}
-    assert routes_at(config, "route.routes.2.routes.1").active_hours == "always"
+    assert routes_at(config, "route.routes.3.routes.1").active_hours == "always"
 
 
 def test_children_inherit_what_they_do_not_set() -> None:
@@ -178,6 +178,17 @@ def test_a_bad_routes_file_is_refused_with_its_line_and_the_fix(
     with pytest.raises(ConfigError) as caught:
         load_routes(path)
     assert str(caught.value) == message.format(path=path)
+
+
+def test_nested_and_repeated_tables_are_found_by_their_line() -> None:
+    text = (
+        '[route]\nreceiver = "hook"\n\n[[route.routes]]\nreceiver = "hook"\n\n  [[route.routes.routes]]\n'
+        '  group_wait = "1s"\n\n[[route.routes]]\nreceiver = "hook"\n\n  [[route.routes.routes]]\n'
+        '  group_wait = "1s"\n\n  [[route.routes.routes]]\n  group_wait = "bad"\n' + HOOK
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_routes(text)
+    assert str(caught.value).startswith("routes: line 17: [route.routes.2.routes.2] group_wait: = 'bad'")
 
 
 def test_a_missing_routes_file_names_the_setting(tmp_path: Path) -> None:
