@@ -73,6 +73,7 @@ class Dispatcher:
         self.labels: dict[str, dict[str, Any]] = {}
         self.pending: dict[tuple[str, int], set[int]] = {}
         self.read_up_to: dict[tuple[str, int], int] = {}
+        self._source_cache: dict[int, list[str]] = {}
 
     # -- input --------------------------------------------------------------------------------
 
@@ -128,6 +129,7 @@ class Dispatcher:
         Groups whose alerts all resolved and were flushed are dropped.
         """
         out: list[Flush] = []
+        self._source_cache = {}
         for key in [k for k, g in self.groups.items() if g.next_tick <= now]:
             group = self.groups[key]
             flush = self._flush(group, now)
@@ -224,18 +226,29 @@ class Dispatcher:
         labels = self.labels.get(alert.fingerprint)
         if labels is None:
             return False
-        for rule in self.config.inhibit:
-            if rule.target.holds(labels) and self._source_fires(rule, alert, labels):
+        for index, rule in enumerate(self.config.inhibit):
+            if rule.target.holds(labels) and self._source_fires(index, rule, alert, labels):
                 return True
         return False
 
-    def _source_fires(self, rule: Inhibit, target: Alert, labels: Mapping[str, Any]) -> bool:
-        for fingerprint, source in self.alerts.items():
-            if fingerprint == target.fingerprint or source.state is State.RESOLVED:
+    def _sources(self, index: int, rule: Inhibit) -> list[str]:
+        """Active alerts matching the source of inhibit rule ``index`` (cached per tick)."""
+        found = self._source_cache.get(index)
+        if found is None:
+            found = [
+                fp
+                for fp, source in self.alerts.items()
+                if source.state is not State.RESOLVED and rule.source.holds(self.labels[fp])
+            ]
+            self._source_cache[index] = found
+        return found
+
+    def _source_fires(self, index: int, rule: Inhibit, target: Alert, labels: Mapping[str, Any]) -> bool:
+        for fingerprint in self._sources(index, rule):
+            if fingerprint == target.fingerprint:
                 continue
+            source = self.alerts[fingerprint]
             source_labels = self.labels[fingerprint]
-            if not rule.source.holds(source_labels):
-                continue
             if any(source_labels.get(name) != labels.get(name) for name in rule.equal):
                 continue
             if rule.within_source_unit and source.unit not in self._lineage(target.unit):

@@ -222,7 +222,7 @@ def test_a_burst_of_a_thousand_alerts_in_one_unit_is_one_message_in_the_first_mi
     catalog: Catalog, calendar: WorkCalendar
 ) -> None:
     pushes = [(i * 0.03, opened(f"NV-{i}")) for i in range(1000)]
-    sent = run(config(), pushes, 60, catalog, calendar)
+    sent = run(config(inhibit=INHIBIT), pushes, 60, catalog, calendar)
     assert [(s.at, len(s.notification.alerts)) for s in sent] == [(30, 1000)]
 
 
