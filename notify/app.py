@@ -43,7 +43,7 @@ from notify.render import message_id_domain
 from notify.routes import Receiver, RoutesConfig, load_routes
 from runtime.board import BoardStore, Change
 from runtime.clock import Clock
-from runtime.notices import Delivery, NoticeStore
+from runtime.notices import Delivery, NoticeStore, load_vapid
 from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ class Notifier:
         self.settings = settings
         self.routes = routes
         self.clock = clock or settings.clock.build()
+        self.vapid = load_vapid(settings.vapid_private_key)
         self.catalog = Catalog.from_file(settings.units_file)
         self.calendar = WorkCalendar.from_file(settings.calendar_file)
         self.dispatcher = Dispatcher(routes, catalog=self.catalog, calendar=self.calendar)
@@ -165,7 +166,7 @@ class Notifier:
         return receivers_module.WebPushSender(
             receiver,
             store=self.notices,
-            vapid=receivers_module.load_vapid(self.settings.vapid_private_key),
+            vapid=self.vapid,
             subject=self.settings.vapid_subject,
             link=link,
             session=self.http,

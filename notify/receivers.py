@@ -10,7 +10,6 @@ libraries: ``standardwebhooks`` signs, ``aiosmtplib`` speaks SMTP with STARTTLS,
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import logging
@@ -253,19 +252,3 @@ class WebPushSender:
 
     async def close(self) -> None:
         return None
-
-
-def load_vapid(private_key: str) -> Vapid | None:
-    """The VAPID key from a PEM file path or a base64url raw key (``None`` if empty)."""
-    if not private_key:
-        return None
-    if private_key.lstrip().startswith("-----BEGIN") or "/" in private_key:
-        if "-----BEGIN" not in private_key:
-            return Vapid.from_file(private_key)
-        return Vapid.from_pem(private_key.encode())
-    return Vapid.from_string(private_key)
-
-
-async def sleep(seconds: float) -> None:
-    """Wait (a seam for the delivery loop)."""
-    await asyncio.sleep(seconds)

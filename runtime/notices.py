@@ -14,6 +14,7 @@ cancelled) as deliveries progress.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,10 @@ from typing import Any, Final
 
 import orjson
 import redis.asyncio as aioredis
+from cryptography.hazmat.primitives import serialization
+from py_vapid import Vapid
+
+from domain.errors import ConfigError
 
 PUSH_KEY: Final = "notify:push"
 INBOX_PREFIX: Final = "notify:inbox:"
@@ -29,6 +34,36 @@ INBOX_TTL: Final = 14 * 86400
 INBOX_MAX: Final = 200
 #: Largest accepted subscription JSON (bytes) and endpoint (characters).
 MAX_SUBSCRIPTION_BYTES: Final = 4096
+
+
+def load_vapid(value: str) -> Vapid | None:
+    """The VAPID key of ``GOVPULSE_VAPID_PRIVATE_KEY``: a PEM file path, PEM text or the raw
+    private key in base64url; ``None`` when empty (no Web Push).
+
+    Raises:
+        ConfigError: the value is none of these.
+    """
+    if not value.strip():
+        return None
+    try:
+        if "-----BEGIN" in value:
+            return Vapid.from_pem(value.encode())
+        if "/" in value or value.endswith(".pem"):
+            return Vapid.from_file(value)
+        return Vapid.from_string(value)
+    except Exception as exc:  # py_vapid raises whatever its parsers raise
+        raise ConfigError(
+            f"GOVPULSE_VAPID_PRIVATE_KEY cannot be read as a VAPID key ({type(exc).__name__}); give a PEM "
+            "file path, PEM text or the base64url private key (make one with `vapid --gen`)"
+        ) from None
+
+
+def vapid_public_key(vapid: Vapid) -> str:
+    """The public key as pages pass it to ``pushManager.subscribe`` (base64url, 65 bytes)."""
+    raw = vapid.public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 class SubscriptionRejected(ValueError):

@@ -20,16 +20,20 @@ alert (leaders: all; a unit: its own).
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from cryptography.hazmat.primitives import serialization
 
 from domain.ids import valid_id
-from runtime.notices import NoticeStore, SubscriptionRejected, parse_subscription
+from runtime.notices import (
+    NoticeStore,
+    SubscriptionRejected,
+    load_vapid,
+    parse_subscription,
+    vapid_public_key,
+)
 from web.errors import ProtocolError
 
 FRAME_TYPES = frozenset({"push_key", "push_subscribe", "push_unsubscribe", "inbox"})
@@ -76,22 +80,13 @@ def parse_frame(kind: str, data: dict[str, Any], ref: str | None) -> NoticeFrame
 
 
 def public_key(private_key: str) -> str | None:
-    """The VAPID public key (base64url, uncompressed point) for ``applicationServerKey``,
-    from ``GOVPULSE_VAPID_PRIVATE_KEY`` (PEM file, PEM text or raw base64url key)."""
-    if not private_key:
-        return None
-    from py_vapid import Vapid
+    """The VAPID public key for ``applicationServerKey`` from ``GOVPULSE_VAPID_PRIVATE_KEY``.
 
-    if "-----BEGIN" in private_key:
-        vapid = Vapid.from_pem(private_key.encode())
-    elif "/" in private_key:
-        vapid = Vapid.from_file(private_key)
-    else:
-        vapid = Vapid.from_string(private_key)
-    raw = vapid.public_key.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    Raises:
+        ConfigError: the setting is not a VAPID key (the web node does not start).
+    """
+    vapid = load_vapid(private_key)
+    return None if vapid is None else vapid_public_key(vapid)
 
 
 def _frame(kind: str, ref: str | None, **fields: Any) -> bytes:

@@ -14,7 +14,7 @@ import redis
 
 from alerts.model import AlertEventType, Severity
 from runtime.services import Service
-from tests.notify.conftest import alert, event, start_notifier
+from tests.notify.conftest import WARD2, alert, event, start_notifier
 from tests.support.receivers import WebhookReceiver, new_secret
 from tests.support.stack import Stack, wait_for
 
@@ -256,8 +256,11 @@ def test_two_notifiers_share_the_work_and_tell_each_transition_once(
         env = env_for(stack, burst_routes(tmp_path, receiver.url, secret))
         notifiers.append(start_notifier(env, tmp_path, "one"))
         notifiers.append(start_notifier(env, tmp_path, "two"))
-        for service in notifiers:
-            wait_for(lambda s=service: "notifier assigned partitions" in s.log_path.read_text(), timeout=30)
+        wait_for(
+            lambda: all("notifier assigned partitions" in s.log_path.read_text() for s in notifiers),
+            timeout=30,
+            what="both notifiers in the group",
+        )
         now = time.time()
         opened = [event(AlertEventType.OPENED, alert(f"NV-{i}", at=now)) for i in range(total)]
         send(stack, *opened)
@@ -271,5 +274,45 @@ def test_two_notifiers_share_the_work_and_tell_each_transition_once(
         assert kinds.count("alert.firing") == kinds.count("alert.resolved") == total
         logs = [s.log_path.read_text() for s in notifiers]
         assert all("notification ntf_" in text for text in logs)  # both took part
+    finally:
+        receiver.close()
+
+
+def test_after_the_last_retry_the_notification_is_dead_lettered_and_the_board_says_so_until_it_recovers(
+    stack: Stack, tmp_path: Path, notifiers: list[Service], redis_url: str
+) -> None:
+    secret = new_secret()
+    receiver = WebhookReceiver([secret])
+    receiver.answer = 503
+    try:
+        path = routes_file(tmp_path, receiver.url, [secret])
+        path.write_text(
+            path.read_text().replace('give_up_after = "5m"', 'give_up_after = "1s"'), encoding="utf-8"
+        )
+        notifiers.append(start_notifier(env_for(stack, path), tmp_path))
+        send(stack, event(AlertEventType.OPENED, alert("NV-1", at=time.time())))
+        dead = wait_for(
+            lambda: stack.read(stack.settings.topic("gov.notify.deadletter")),
+            timeout=30,
+            what="a dead letter",
+        )
+        record = dead[0].json()
+        assert (record["receiver"], record["reason"]) == ("hook", "HTTP 503 Service Unavailable")
+        assert record["attempts"] >= 3  # 100 ms doubling to 500 ms with jitter, within 1 s
+        assert record["notification"]["alerts"][0]["fingerprint"] == "item_overdue:NV-1"
+        client = redis.Redis.from_url(redis_url)
+
+        def failing_state() -> str | None:
+            raw = client.hget("board:alerts", "notify_receiver_failing:hook")
+            return None if raw is None else str(orjson.loads(raw)["state"])
+
+        assert wait_for(failing_state, timeout=10) == "firing"
+        receiver.answer = 200
+        send(stack, event(AlertEventType.OPENED, alert("NV-2", at=time.time(), unit=WARD2)))
+        receiver.wait(1, timeout=30)
+        wait_for(
+            lambda: failing_state() == "resolved", timeout=10, what="the receiver-failing alert resolved"
+        )
+        client.close()
     finally:
         receiver.close()

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 import redis.asyncio as aioredis
 from hypothesis import given
+from py_vapid import Vapid
 
+from domain.errors import ConfigError
 from runtime.notices import (
     INBOX_TTL,
     Delivery,
     NoticeStore,
     SubscriptionRejected,
     inbox_key,
+    load_vapid,
     parse_subscription,
+    vapid_public_key,
 )
 from tests.support.hypothesis_profile import fuzz
 from tests.support.receivers import Subscriber
@@ -85,3 +91,32 @@ async def test_a_stored_subscription_that_no_longer_parses_is_skipped(notices: N
     good = parse_subscription(orjson.dumps(GOOD), scope="leader", sub="s", at=0.0)
     await notices.subscribe(good)
     assert await notices.subscriptions() == [good]
+
+
+def test_the_vapid_key_is_read_from_a_pem_file_pem_text_or_a_raw_key(tmp_path: Path) -> None:
+    vapid = Vapid()
+    vapid.generate_keys()
+    vapid.save_key(str(tmp_path / "vapid.pem"))
+    pem = (tmp_path / "vapid.pem").read_text()
+    raw = (
+        base64.urlsafe_b64encode(vapid.private_key.private_numbers().private_value.to_bytes(32, "big"))
+        .decode()
+        .rstrip("=")
+    )
+    expected = vapid_public_key(vapid)
+    for value in (str(tmp_path / "vapid.pem"), pem, raw):
+        loaded = load_vapid(value)
+        assert loaded is not None and vapid_public_key(loaded) == expected
+    assert load_vapid("") is None
+
+
+@pytest.mark.parametrize(
+    "value", ["not-a-key", "/nonexistent/vapid.pem", "-----BEGIN PRIVATE KEY-----\nxx\n"]
+)
+def test_a_bad_vapid_key_is_refused_with_the_fix(value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_vapid(value)
+    assert str(caught.value).startswith("GOVPULSE_VAPID_PRIVATE_KEY cannot be read as a VAPID key (")
+    assert str(caught.value).endswith(
+        "give a PEM file path, PEM text or the base64url private key (make one with `vapid --gen`)"
+    )
