@@ -47,6 +47,7 @@ from tests.support.webtools import (
 from web import protocol
 from web.auth import Scope, parse_scope
 from web.errors import ProtocolError
+from web.notices import NoticeFrame
 
 pytestmark = [
     pytest.mark.integration,
@@ -388,6 +389,8 @@ def replies_for(
             message = f"unit {parsed.unit} is not in the catalog"
             return [{"type": "error", "code": "not_found", "message": message}], view, False
         return [], parsed.unit, parsed.unit != view
+    # notification frames are not drawn here; tests/web/test_notices.py fuzzes them
+    assert not isinstance(parsed, NoticeFrame)
     decision = protocol.authorize_command(scope, parsed, None)  # no alert is on the board
     assert isinstance(decision, protocol.Denied)
     error = {"type": "error", "code": decision.code, "message": decision.message}

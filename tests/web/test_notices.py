@@ -9,14 +9,27 @@ from typing import Any
 import orjson
 import pytest
 import redis.asyncio as aioredis
+from hypothesis import given
+from hypothesis import strategies as st
 from py_vapid import Vapid
 
 from runtime.board import BoardStore
 from runtime.notices import Delivery, NoticeStore
+from tests.support.hypothesis_profile import fuzz
 from tests.support.receivers import Subscriber
-from tests.support.webtools import WebNode, alert_change, open_client, recv_until, running_node, web_environ
+from tests.support.strategies import json_scalars, json_values
+from tests.support.webtools import (
+    WebNode,
+    alert_change,
+    open_client,
+    recv_data,
+    recv_until,
+    running_node,
+    web_environ,
+)
+from web import protocol
 from web.errors import ProtocolError
-from web.notices import parse_frame, public_key
+from web.notices import FRAME_TYPES, NoticeFrame, parse_frame, public_key
 
 pytestmark = pytest.mark.integration
 
@@ -154,3 +167,58 @@ def test_malformed_notice_frames_name_the_field(kind: str, data: dict[str, Any],
     with pytest.raises(ProtocolError) as caught:
         parse_frame(kind, data, None)
     assert (caught.value.code, caught.value.message) == ("bad_frame", message)
+
+
+NOTICE_FRAME = st.fixed_dictionaries(
+    {"type": st.sampled_from(sorted(FRAME_TYPES))},
+    optional={
+        "subscription": json_values(json_scalars(text_size=30), max_leaves=8),
+        "endpoint": json_scalars(text_size=60),
+        "alert": st.sampled_from(["item_overdue:NV-1", "a b", ""]) | json_scalars(text_size=30),
+        "ref": st.sampled_from(["r1", "bad ref!"]) | json_scalars(text_size=10),
+    },
+)
+
+
+@fuzz(300)
+@given(NOTICE_FRAME)
+def test_any_notice_frame_parses_or_is_a_bad_frame(frame: dict[str, Any]) -> None:
+    try:
+        parsed = protocol.parse_client_frame(orjson.dumps(frame))
+    except ProtocolError as exc:
+        assert exc.code == "bad_frame"
+    else:
+        assert isinstance(parsed, NoticeFrame) and parsed.kind == frame["type"]
+
+
+async def test_hostile_notice_frames_get_a_reply_and_the_connection_lives(push_node: WebNode) -> None:
+    frames = _hostile_notices()
+    ws = await open_client(push_node, f"unit:{UNIT_A}")
+    await recv_until(ws, lambda f: f["type"] == "snapshot")
+    for index, frame in enumerate(frames):
+        await ws.send(orjson.dumps({**frame, "ref": f"h{index}"}).decode())
+        # a frame that does not parse is answered without its ref (the parse failed)
+        (reply,) = await recv_data(ws, 1)
+        assert reply["type"] in ("error", "push_key", "push_subscribed", "push_unsubscribed", "inbox"), reply
+    await ws.send('{"type":"ping","ref":"alive"}')
+    pong, _ = await recv_until(ws, lambda f: f.get("ref") == "alive")
+    assert pong["type"] == "pong"
+    await ws.close()
+
+
+def _hostile_notices() -> list[dict[str, Any]]:
+    deep: Any = []
+    for _ in range(200):
+        deep = [deep]
+    return [
+        {"type": "push_subscribe", "subscription": deep},
+        {"type": "push_subscribe", "subscription": {"endpoint": "https://x/" + "a" * 5000, "keys": {}}},
+        {
+            "type": "push_subscribe",
+            "subscription": {"endpoint": "https://x", "keys": {"p256dh": "<script>", "auth": 1}},
+        },
+        {"type": "push_unsubscribe", "endpoint": {"$ne": None}},
+        {"type": "inbox", "alert": "../../etc/passwd"},
+        {"type": "inbox", "alert": "item_overdue:NOT-THERE"},
+        {"type": "push_key", "extra": deep},
+    ]
