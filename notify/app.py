@@ -31,6 +31,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from redis.exceptions import RedisError
 
 from alerts.model import AlertEventType
 from domain.calendar import WorkCalendar
@@ -38,7 +39,7 @@ from domain.catalog import Catalog
 from notify import receivers as receivers_module
 from notify.delivery import Outbox, backoff, jitter, still_wanted
 from notify.dispatch import Dispatcher
-from notify.model import Notification, parse_event
+from notify.model import Flush, Notification, parse_event
 from notify.render import message_id_domain
 from notify.routes import Receiver, RoutesConfig, load_routes
 from runtime.board import BoardStore, Change
@@ -52,6 +53,8 @@ DEADLETTER = "gov.notify.deadletter"
 BEATS_KEY = "notify:beats"
 #: Longest sleep of the ticker between checks (real seconds).
 TICK = 0.05
+#: Wait before trying Redis again after an error (real seconds).
+REDIS_RETRY = 1.0
 
 
 def group_id(settings: Settings) -> str:
@@ -95,6 +98,7 @@ class Notifier:
         self.http: aiohttp.ClientSession | None = None
         self.senders: dict[str, receivers_module.Sender] = {}
         self.lock = asyncio.Lock()
+        self.unrecorded: list[Flush] = []
 
     # -- life --------------------------------------------------------------------------------
 
@@ -212,20 +216,40 @@ class Notifier:
                         if event.type is AlertEventType.ACKNOWLEDGED:
                             log.debug("ack seen fingerprint=%s", alert.fingerprint)
             if states:
-                await self.outbox.remember_states(states)
+                try:
+                    await self.outbox.remember_states(states)
+                except RedisError as exc:
+                    # Only cancelling queued pages after an ack depends on it; reading goes on.
+                    log.warning("Redis unavailable (%s); alert states not recorded", exc)
 
     # -- ticking -----------------------------------------------------------------------------------
 
     async def _tick(self) -> None:
         last_commit = last_beat = 0.0
         while not self.stopping.is_set():
-            if time.monotonic() - last_beat >= 1.0:
-                await self.beat()
-                last_beat = time.monotonic()
-            async with self.lock:
-                flushes = self.dispatcher.due(self.clock.now())
-            recorded = []
-            for flush in flushes:
+            try:
+                if time.monotonic() - last_beat >= 1.0:
+                    await self.beat()
+                    last_beat = time.monotonic()
+                async with self.lock:
+                    self.unrecorded.extend(self.dispatcher.due(self.clock.now()))
+                recorded = await self._record_flushes()
+                if time.monotonic() - last_commit >= self.settings.commit_interval or recorded:
+                    await self.commit()
+                    last_commit = time.monotonic()
+            except RedisError as exc:
+                # Flushes wait in order (their offsets stay uncommitted) until Redis is back.
+                log.warning(
+                    "Redis unavailable (%s); %d flush(es) wait to be recorded", exc, len(self.unrecorded)
+                )
+                await asyncio.sleep(REDIS_RETRY)
+            await asyncio.sleep(TICK)
+
+    async def _record_flushes(self) -> int:
+        """Record the waiting flushes in order; their offsets may then be committed."""
+        recorded = []
+        try:
+            for flush in self.unrecorded:
                 channel = self.routes.receivers[flush.receiver].kind
                 notification = await self.outbox.record(flush, channel=channel)
                 if notification is not None:
@@ -238,13 +262,12 @@ class Notifier:
                         len(notification.alerts),
                     )
                 recorded.append(flush)
+        finally:
             if recorded:
+                del self.unrecorded[: len(recorded)]
                 async with self.lock:
                     self.dispatcher.done(recorded)
-            if time.monotonic() - last_commit >= self.settings.commit_interval or recorded:
-                await self.commit()
-                last_commit = time.monotonic()
-            await asyncio.sleep(TICK)
+        return len(recorded)
 
     async def beat(self) -> None:
         """``notify:beats``: this notifier is alive (the compose healthcheck reads it)."""
@@ -275,17 +298,22 @@ class Notifier:
         receiver = self.routes.receivers[name]
         sender = self.senders[name]
         while not self.stopping.is_set():
-            if not await self.outbox.lease(name):
-                await asyncio.sleep(min(1.0, self.outbox.lease_ms / 3000))
-                continue
-            entries = await self.outbox.next_entries(name)
-            if not entries:
-                await asyncio.sleep(TICK)
-                continue
-            for entry in entries:
+            try:
                 if not await self.outbox.lease(name):
-                    break  # lost the lease (a long stall): the holder goes on from the cursor
-                await self._deliver_one(receiver, sender, entry.stream_id, entry.notification)
+                    await asyncio.sleep(min(1.0, self.outbox.lease_ms / 3000))
+                    continue
+                entries = await self.outbox.next_entries(name)
+                if not entries:
+                    await asyncio.sleep(TICK)
+                    continue
+                for entry in entries:
+                    if not await self.outbox.lease(name):
+                        break  # lost the lease (a long stall): the holder goes on from the cursor
+                    await self._deliver_one(receiver, sender, entry.stream_id, entry.notification)
+            except RedisError as exc:
+                # The cursor did not move: whoever holds the lease once Redis is back resends.
+                log.warning("Redis unavailable (%s); delivery to %s waits", exc, name)
+                await asyncio.sleep(REDIS_RETRY)
 
     async def _deliver_one(
         self, receiver: Receiver, sender: receivers_module.Sender, stream_id: str, notification: Notification

@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from alerts.model import AlertEventType, Severity
+from runtime import services
 from runtime.services import Service
 from tests.notify.conftest import WARD2, alert, event, start_notifier
 from tests.support.receivers import WebhookReceiver, new_secret
@@ -315,4 +316,36 @@ def test_after_the_last_retry_the_notification_is_dead_lettered_and_the_board_sa
         )
         client.close()
     finally:
+        receiver.close()
+
+
+def test_the_notifier_outlives_a_redis_outage_and_sends_what_came_meanwhile(
+    stack: Stack, tmp_path: Path, notifiers: list[Service]
+) -> None:
+    secret = new_secret()
+    receiver = WebhookReceiver([secret])
+    port = services.free_port()
+    own = services.start_redis(port, log_dir=tmp_path / "redis")
+    try:
+        env = {
+            **env_for(stack, routes_file(tmp_path, receiver.url, [secret])),
+            "GOVPULSE_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        }
+        notifiers.append(start_notifier(env, tmp_path))
+        send(stack, event(AlertEventType.OPENED, alert("NV-1", at=time.time())))
+        assert receiver.wait(1, timeout=30), stack.log(notifiers[0])
+        own.kill()
+        send(stack, event(AlertEventType.OPENED, alert("NV-2", at=time.time(), unit=WARD2)))
+        time.sleep(3)
+        assert notifiers[0].running, stack.log(notifiers[0])
+        own = services.start_redis(port, log_dir=tmp_path / "redis")  # back, and empty
+        wait_for(
+            lambda: "item_overdue:NV-2" in firing_fingerprints(receiver),
+            timeout=30,
+            what="NV-2 after the outage",
+        )
+        assert notifiers[0].running
+        assert "Redis unavailable" in notifiers[0].log_path.read_text()
+    finally:
+        own.stop()
         receiver.close()
