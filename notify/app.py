@@ -92,7 +92,6 @@ class Notifier:
         self.topic = settings.topic("gov.alerts")
         self.deadletter_topic = settings.topic(DEADLETTER)
         self.stopping = asyncio.Event()
-        self.failing: set[str] = set()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.http: aiohttp.ClientSession | None = None
@@ -338,13 +337,13 @@ class Notifier:
             attempt += 1
             outcome = await sender.send(notification, now=time.time())
             if outcome.status == "delivered":
-                await self.outbox.advance(
+                was_failing = await self.outbox.advance(
                     receiver.name,
                     stream_id,
                     self._record(notification, receiver, sender, "delivered", attempt, outcome.detail),
                     fingerprints,
                 )
-                if receiver.name in self.failing:
+                if was_failing:
                     await self._receiver_failing(receiver, notification, outcome.detail, firing=False)
                 return
             elapsed = time.monotonic() - first
@@ -449,10 +448,7 @@ class Notifier:
             "unit_name_vi": self.catalog.get(unit).name_vi,
             "unit_name_en": self.catalog.get(unit).name_en,
         }
-        if firing:
-            self.failing.add(receiver.name)
-        else:
-            self.failing.discard(receiver.name)
+        await self.outbox.failing(receiver.name, now_failing=firing)
         try:
             await self.board.publish([Change("alert", fingerprint, unit, orjson.dumps(alert))])
         except Exception:  # the board is a view; delivery goes on without it

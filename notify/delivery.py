@@ -7,6 +7,7 @@ Redis layout (besides :mod:`runtime.notices`)::
     notify:cursor:<receiver>         string  stream id of the last notification with an outcome
     notify:lease:<receiver>          string  the process delivering for this receiver (expires)
     notify:state                     hash    fingerprint -> "<state>#<incident>" as last seen
+    notify:failing                   set     receivers whose last notification failed for good
 
 :meth:`Outbox.record` decides a flush against the log and, in one MULTI/EXEC guarded by
 WATCH on the log entry, stores the new entry, appends the notification to the outbox and
@@ -42,6 +43,7 @@ from runtime.notices import INBOX_TTL, Delivery, inbox_key
 log = logging.getLogger(__name__)
 
 STATE_KEY = "notify:state"
+FAILING_KEY = "notify:failing"
 # KEYS: the lease. ARGV: owner, milliseconds. Take it if free, extend it if ours.
 _LEASE_LUA = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
@@ -200,15 +202,28 @@ class Outbox:
 
     async def advance(
         self, receiver: str, stream_id: str, delivery: Delivery, fingerprints: list[str]
-    ) -> None:
-        """Write the outcome, then move the cursor past ``stream_id`` (one transaction)."""
+    ) -> bool:
+        """Write the outcome, then move the cursor past ``stream_id`` (one transaction).
+
+        Returns whether ``receiver`` is marked failing (:meth:`failing`), read in the same
+        transaction so that whichever notifier delivers next can clear the board alert.
+        """
         body = orjson.dumps(delivery.to_json())
         async with self.client.pipeline(transaction=True) as pipe:
             for fingerprint in fingerprints:
                 pipe.hset(inbox_key(fingerprint), delivery.field, body)
                 pipe.expire(inbox_key(fingerprint), INBOX_TTL)
             pipe.set(cursor_key(receiver), stream_id)
-            await pipe.execute()
+            pipe.sismember(FAILING_KEY, receiver)
+            results = await pipe.execute()
+        return bool(results[-1])
+
+    async def failing(self, receiver: str, *, now_failing: bool) -> None:
+        """Mark or clear ``receiver`` as failing (shared by every notifier)."""
+        if now_failing:
+            await self.client.sadd(FAILING_KEY, receiver)
+        else:
+            await self.client.srem(FAILING_KEY, receiver)
 
     async def write(self, delivery: Delivery, fingerprints: list[str]) -> None:
         body = orjson.dumps(delivery.to_json())
