@@ -50,7 +50,7 @@ compose-check:
 	fi
 
 lint: install
-	$(BIN)/ruff check domain alerts runtime stream web govpulse tests bench
+	$(BIN)/ruff check domain alerts runtime stream web notify govpulse tests bench
 	$(BIN)/mypy
 
 test: install chromium compose-check lint

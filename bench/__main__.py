@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from bench import common
 from bench.common import PROFILES, Section
 
-BENCHMARKS = ("throughput", "latency", "fanout", "memory", "indicators")
+BENCHMARKS = ("throughput", "latency", "fanout", "memory", "indicators", "notify")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,12 +128,18 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], list[Section]]]
 
         return indicators.run(args.profile, scale=args.scale, keep=args.keep)
 
+    def notify() -> list[Section]:
+        from bench import notify
+
+        return notify.run(args.profile, scale=args.scale, keep=args.keep)
+
     out: dict[str, Callable[[], list[Section]]] = {
         "throughput": throughput,
         "latency": latency,
         "fanout": fanout,
         "memory": memory,
         "indicators": indicators,
+        "notify": notify,
     }
     return out
 

@@ -159,6 +159,37 @@ def rows(doc: Mapping[str, Any]) -> list[Row]:
                 _verdict(ms, lambda v: v < 200),
             )
         )
+    if "notify" in doc:
+        lat = _get(doc, "notify.latency_ms") or {}
+        out.append(
+            (
+                f"notify: alert to webhook received (n={_fmt(lat.get('count'))}, group_wait 0)",
+                f"p50 {_fmt(lat.get('p50'), ' ms')}, p99 {_fmt(lat.get('p99'), ' ms')}",
+                "p99 < 500 ms",
+                _verdict(lat.get("p99"), _below(500.0)),
+            )
+        )
+        told = _get(doc, "notify.burst.messages_first_minute") or {}
+        worst = max(told.values()) if told else None
+        out.append(
+            (
+                f"notify: burst of {_fmt(_get(doc, 'notify.burst.alerts'))} overdue alerts in one unit, "
+                "messages per receiver in the first minute",
+                ", ".join(f"{name} {count}" for name, count in sorted(told.items())),
+                "≤ 3",
+                _verdict(worst, lambda v: v <= 3),
+            )
+        )
+        out.append(
+            (
+                "notify: throughput to one receiver (in order) / sequential signed posts",
+                f"{_fmt(_get(doc, 'notify.throughput.per_second'), '/s')} / "
+                f"{_fmt(_get(doc, 'notify.throughput.baseline_sequential_posts_per_second'), '/s')} "
+                f"= {_fmt(_get(doc, 'notify.throughput.ratio_to_baseline'), '', 3)}",
+                "",
+                "",
+            )
+        )
     return out
 
 

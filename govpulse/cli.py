@@ -79,6 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     web.set_defaults(handler=_web)
 
+    from govpulse import notifycmd
+
+    notify = commands.add_parser(
+        "notify",
+        help="run a notifier: routes gov.alerts to webhooks, e-mail and Web Push",
+        description="Consume gov.alerts in the consumer group <GOVPULSE_APP_ID>-notify and deliver "
+        "notifications as GOVPULSE_ROUTES_FILE says (docs/notifications.md).",
+    )
+    notifycmd.add_arguments(notify)
+    notify.set_defaults(handler=notifycmd.handle)
+
     sim = commands.add_parser(
         "simulate",
         help="produce realistic traffic (or write it to JSONL)",

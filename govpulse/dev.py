@@ -1,7 +1,8 @@
 """``govpulse dev``: the whole embedded stack on one machine, ready in seconds.
 
 Starts (unless given by URL) a Tansu broker and a Redis server, creates the topics, then
-runs one worker, one web node and the simulator as child processes sharing one
+runs one worker, one web node, one notifier (with a VAPID key made in the data
+directory for Web Push) and the simulator as child processes sharing one
 accelerated clock. Prints one line starting with ``govpulse ready`` and the board URLs
 once the worker has processed its first event; Ctrl-C (or SIGTERM) stops every process
 it started, newest first.
@@ -92,6 +93,7 @@ def run(
         python = sys.executable
         stack.spawn("worker", [python, "-m", "govpulse.cli", "worker"], env)
         stack.spawn("web", [python, "-m", "govpulse.cli", "web"], env)
+        stack.spawn("notify", [python, "-m", "govpulse.cli", "notify"], env)
         if simulator:
             start = time.time() - history_days * 86400.0
             start_text = format_instant(start)
@@ -146,7 +148,23 @@ def _environment(settings: Settings, stack: Stack, *, speed: float | None) -> di
         env["GOVPULSE_CLOCK_SPEED"] = str(speed)
     env.setdefault("GOVPULSE_CLOCK_ORIGIN", f"{time.time():.3f}")
     env["GOVPULSE_DATA_DIR"] = str(settings.data_dir.resolve())
+    if not settings.vapid_private_key:
+        env["GOVPULSE_VAPID_PRIVATE_KEY"] = str(dev_vapid_key(settings.data_dir.resolve()))
     return env
+
+
+def dev_vapid_key(data_dir: Path) -> Path:
+    """A VAPID key for Web Push in development, made once in the data directory."""
+    from py_vapid import Vapid
+
+    path = data_dir / "vapid.pem"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        vapid = Vapid()
+        vapid.generate_keys()
+        vapid.save_key(str(path))
+        path.chmod(0o600)
+    return path
 
 
 def _wait_ready(settings: Settings, stack: Stack, stopping: dict[str, bool], *, simulator: bool) -> None:

@@ -642,6 +642,41 @@ class Settings:
             "GOVPULSE_METRICS_PORT", "0", "Worker Prometheus port (0 = off).", integer(minimum=0)
         )
     )
+    routes_file: Path = field(
+        metadata=setting(
+            "GOVPULSE_ROUTES_FILE",
+            "",
+            "Notification routes TOML (receivers, routing tree, inhibition); empty = packaged example "
+            "(docs/notifications.md).",
+            data_file("routes.toml", package="notify"),
+        )
+    )
+    vapid_private_key: str = field(
+        metadata=setting(
+            "GOVPULSE_VAPID_PRIVATE_KEY",
+            "",
+            "Web Push VAPID private key: a PEM file path or the raw key in base64url; empty = no Web Push.",
+            text,
+        )
+    )
+    vapid_subject: str = field(
+        metadata=setting(
+            "GOVPULSE_VAPID_SUBJECT",
+            "mailto:govpulse@localhost",
+            "VAPID `sub` claim: a `mailto:` or `https:` contact for push services.",
+            text,
+            blank_is_default=True,
+        )
+    )
+    notify_lease: float = field(
+        metadata=setting(
+            "GOVPULSE_NOTIFY_LEASE",
+            "10s",
+            "A notifier delivering for a receiver holds it this long between renewals; a killed "
+            "one's receivers move to another notifier after it.",
+            duration,
+        )
+    )
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property

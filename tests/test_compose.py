@@ -21,7 +21,8 @@ COMPOSE = ROOT / "docker-compose.yml"
 KNOWN = {option.env for option in OPTIONS}
 WORKERS = ("worker-1", "worker-2")
 WEBS = ("web-1", "web-2")
-GOVPULSE = ("topics", *WORKERS, *WEBS)
+NOTIFIERS = ("notify-1", "notify-2")
+GOVPULSE = ("topics", *WORKERS, *WEBS, *NOTIFIERS)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def command(service: dict[str, Any]) -> list[str]:
     return cmd.split() if isinstance(cmd, str) else [str(part) for part in cmd]
 
 
-def test_compose_has_kafka_redis_topics_job_two_workers_and_two_web_nodes(
+def test_compose_has_kafka_redis_topics_job_two_workers_two_web_nodes_and_two_notifiers(
     compose: dict[str, Any],
 ) -> None:
     found = services(compose)
@@ -61,6 +62,8 @@ def test_compose_has_kafka_redis_topics_job_two_workers_and_two_web_nodes(
         ["govpulse", "worker"],
         ["govpulse", "web"],
         ["govpulse", "web"],
+        ["govpulse", "notify"],
+        ["govpulse", "notify"],
     ]
     assert found["topics"]["restart"] == "no"
 
@@ -123,7 +126,7 @@ def test_every_govpulse_service_agrees_on_the_partition_count(compose: dict[str,
     assert environment(found["kafka"])["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
 
 
-@pytest.mark.parametrize("name", WORKERS)
+@pytest.mark.parametrize("name", (*WORKERS, *NOTIFIERS))
 def test_workers_start_after_the_topics_job_succeeded_and_the_services_are_healthy(
     compose: dict[str, Any], name: str
 ) -> None:
@@ -174,7 +177,7 @@ def test_no_secret_value_is_written_in_the_compose_file(compose: dict[str, Any])
     assert "govpulse-dev-secret" not in text
 
 
-@pytest.mark.parametrize("name", ["kafka", "redis", *WORKERS, *WEBS])
+@pytest.mark.parametrize("name", ["kafka", "redis", *WORKERS, *WEBS, *NOTIFIERS])
 def test_long_running_services_have_healthchecks(compose: dict[str, Any], name: str) -> None:
     check = services(compose)[name]["healthcheck"]
 

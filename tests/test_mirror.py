@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("domain", "alerts", "runtime", "stream", "web", "govpulse")
+PACKAGES = ("domain", "alerts", "runtime", "stream", "web", "notify", "govpulse")
 EXEMPT = {
     "domain/errors.py": "the error tree; every message is asserted where it is raised",
     "alerts/errors.py": "the error tree; every message is asserted where it is raised",

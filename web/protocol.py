@@ -25,6 +25,9 @@ from domain.sla import CategorySla
 from runtime.board import ORIGIN_ID, FeedBounds, Snapshot, is_stream_id, stream_id_key
 from web.auth import MAX_TOKEN_LENGTH, Scope
 from web.errors import ProtocolError
+from web.notices import FRAME_TYPES as NOTICE_FRAMES
+from web.notices import NoticeFrame
+from web.notices import parse_frame as parse_notice_frame
 
 #: Longest explanation text (characters) a client may send.
 MAX_TEXT: Final = 2000
@@ -87,7 +90,7 @@ class PingFrame:
     ref: str | None = None
 
 
-ClientFrame = AuthFrame | AckFrame | ExplainFrame | ViewFrame | PingFrame
+ClientFrame = AuthFrame | AckFrame | ExplainFrame | ViewFrame | PingFrame | NoticeFrame
 
 
 def parse_client_frame(raw: str | bytes) -> ClientFrame:
@@ -123,10 +126,16 @@ def parse_client_frame(raw: str | bytes) -> ClientFrame:
         return ViewFrame(unit=unit)
     if kind == "ping":
         return PingFrame(ref=_ref(data))
+    if isinstance(kind, str) and kind in NOTICE_FRAMES:
+        return parse_notice_frame(kind, data, _ref(data))
     # Never repr() a client's array or object: ~1000 nested levels raise RecursionError
     # (and a large one would be echoed back whole).
     shown = repr(kind[:40]) if isinstance(kind, str) else _json_scalar(kind)
-    raise ProtocolError("unknown_type", f"unknown frame type {shown}; use auth, ack, explain, view or ping")
+    raise ProtocolError(
+        "unknown_type",
+        f"unknown frame type {shown}; use auth, ack, explain, view, ping, "
+        "push_key, push_subscribe, push_unsubscribe or inbox",
+    )
 
 
 def _json_scalar(value: Any) -> str:

@@ -42,7 +42,7 @@ from domain.sla import SlaPolicy
 from runtime.board import BoardStore
 from runtime.clock import Clock
 from runtime.settings import Settings, load_settings, require_secret
-from web import protocol
+from web import notices, protocol
 from web.auth import Claims, verify_token
 from web.commands import CommandSink
 from web.errors import AuthError, IndicatorScopeError, ProtocolError
@@ -161,6 +161,7 @@ class BoardServer:
             command_rate=settings.command_rate,
             command_burst=settings.command_burst,
             now=now,
+            vapid_key=notices.public_key(settings.vapid_private_key),
         )
         self._ids = itertools.count(1)
 

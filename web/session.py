@@ -25,7 +25,8 @@ from websockets.exceptions import ConnectionClosed
 
 from runtime.board import BoardStore, FeedEntry, stream_id_key
 from runtime.clock import Clock
-from web import protocol
+from runtime.notices import NoticeStore
+from web import notices, protocol
 from web.auth import Claims
 from web.commands import CommandSink, CommandUnavailable
 from web.errors import ProtocolError
@@ -68,6 +69,7 @@ class SessionConfig:
     command_rate: float
     command_burst: int
     now: Callable[[], float] = time.time
+    vapid_key: str | None = None
 
 
 class StoreUnavailable(Exception):
@@ -373,6 +375,40 @@ class Session:
                 await self._command(frame)
             elif isinstance(frame, AuthFrame):
                 await self._reply(protocol.error_frame("bad_frame", "already authenticated"), "error")
+            elif isinstance(frame, notices.NoticeFrame):
+                await self._notice(frame)
+
+    async def _notice(self, frame: notices.NoticeFrame) -> None:
+        """Push subscriptions and inboxes (web/notices.py); they share the command bucket."""
+        if frame.kind != "push_key" and not self.bucket.take(self.config.now()):
+            await self._reply(
+                protocol.error_frame(
+                    "rate_limited", "too many requests; wait a moment and retry", ref=frame.ref
+                ),
+                "error",
+            )
+            return
+
+        async def alert_unit(fingerprint: str) -> str | None:
+            alert = await self.config.store.alert(fingerprint)
+            return None if alert is None else str(alert.get("unit"))
+
+        try:
+            reply = await notices.answer(
+                frame,
+                scope=self.scope.text,
+                subject=self.claims.subject,
+                store=NoticeStore(self.config.store.client),
+                vapid_key=self.config.vapid_key,
+                alert_unit=alert_unit,
+                can_view=lambda unit: protocol.can_view(self.scope, unit),
+                now=self.config.now(),
+            )
+        except RedisError:
+            reply = protocol.error_frame(
+                "unavailable", "the board store is unreachable; retry later", ref=frame.ref
+            )
+        await self._reply(reply, frame.kind)
 
     async def _reply(self, data: bytes, frame_type: str) -> None:
         await self._send(data, frame_type)

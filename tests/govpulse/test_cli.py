@@ -24,6 +24,7 @@ COMMANDS = [
     "dev",
     "worker",
     "web",
+    "notify",
     "simulate",
     "replay",
     "token",

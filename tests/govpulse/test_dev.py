@@ -220,6 +220,7 @@ def test_dev_starts_the_stack_serves_the_board_and_ctrl_c_stops_every_process(
 
     children = descendants(dev.process.pid)
     assert sorted(proc.label for proc in children) == [
+        "govpulse notify",
         "govpulse simulate",
         "govpulse simulate",  # feedback and tasks, and the indicator reports
         "govpulse web",
@@ -253,7 +254,12 @@ def test_dev_uses_the_redis_at_govpulse_redis_url_instead_of_starting_one(
         workers = client.hgetall("board:workers")
 
         assert ready["redis"] == redis_url
-        assert sorted(proc.label for proc in children) == ["govpulse web", "govpulse worker", "tansu"], [
+        assert sorted(proc.label for proc in children) == [
+            "govpulse notify",
+            "govpulse web",
+            "govpulse worker",
+            "tansu",
+        ], [
             proc.argv for proc in children
         ]
         assert not services.port_open(int(dev_env["GOVPULSE_REDIS_PORT"]))

@@ -81,6 +81,10 @@ def test_defaults() -> None:
         log_level="info",
         event_loop="uvloop",
         metrics_port=0,
+        routes_file=PACKAGED.parent.parent / "notify" / "data" / "routes.toml",
+        vapid_private_key="",
+        vapid_subject="mailto:govpulse@localhost",
+        notify_lease=10.0,
     )
     assert not settings.production
     assert settings.broker_bootstrap == "127.0.0.1:19092"

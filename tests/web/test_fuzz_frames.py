@@ -47,6 +47,7 @@ from tests.support.webtools import (
 from web import protocol
 from web.auth import Scope, parse_scope
 from web.errors import ProtocolError
+from web.notices import NoticeFrame
 
 pytestmark = [
     pytest.mark.integration,
@@ -388,6 +389,8 @@ def replies_for(
             message = f"unit {parsed.unit} is not in the catalog"
             return [{"type": "error", "code": "not_found", "message": message}], view, False
         return [], parsed.unit, parsed.unit != view
+    # notification frames are not drawn here; tests/web/test_notices.py fuzzes them
+    assert not isinstance(parsed, NoticeFrame)
     decision = protocol.authorize_command(scope, parsed, None)  # no alert is on the board
     assert isinstance(decision, protocol.Denied)
     error = {"type": "error", "code": decision.code, "message": decision.message}
@@ -477,7 +480,8 @@ def test_deeply_nested_frame_type_is_an_unknown_type_not_a_crash(depth: int) -> 
 
     assert (caught.value.code, caught.value.message) == (
         "unknown_type",
-        "unknown frame type (an array); use auth, ack, explain, view or ping",
+        "unknown frame type (an array); use auth, ack, explain, view, ping, "
+        "push_key, push_subscribe, push_unsubscribe or inbox",
     )
 
 
@@ -493,7 +497,8 @@ def test_deeply_nested_frame_type_is_refused_as_defined_by_the_server(fx: Fixtur
             {
                 "type": "error",
                 "code": "unknown_type",
-                "message": "unknown frame type (an array); use auth, ack, explain, view or ping",
+                "message": "unknown frame type (an array); use auth, ack, explain, view, ping, "
+                "push_key, push_subscribe, push_unsubscribe or inbox",
             }
         ]
     else:

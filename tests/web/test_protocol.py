@@ -64,7 +64,8 @@ def test_parse_client_frame_accepts_every_frame_type(raw: dict[str, Any], frame:
         (
             b'{"type":"dance"}',
             "unknown_type",
-            "unknown frame type 'dance'; use auth, ack, explain, view or ping",
+            "unknown frame type 'dance'; use auth, ack, explain, view, ping, "
+            "push_key, push_subscribe, push_unsubscribe or inbox",
         ),
         (b'{"kind":"ack"}', "unknown_type", "unknown frame type None"),
         (b'{"type":"auth"}', "bad_frame", "auth needs a 'token' string"),
