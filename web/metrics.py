@@ -95,6 +95,11 @@ class WebMetrics:
             "Connections written to with their group (the others catch up on their own).",
             registry=r,
         )
+        self.write_pass = Gauge(
+            "govpulse_web_write_pass_seconds",
+            "How long the last write of live deltas to every connection took.",
+            registry=r,
+        )
         self.group_joins = Counter(
             "govpulse_web_group_joins",
             "Connections that joined their fan-out group (after a sync or catching up).",

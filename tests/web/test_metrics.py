@@ -24,6 +24,7 @@ NAMES = {
     "govpulse_web_group_members",
     "govpulse_web_group_joins",
     "govpulse_web_group_leaves",
+    "govpulse_web_write_pass_seconds",
 }
 
 
