@@ -681,6 +681,11 @@ def _client_specs(scenario: Scenario, units: Sequence[str], processes: int) -> l
     return specs
 
 
+def normal_delivered(results: Sequence[Mapping[str, Any]]) -> int:
+    """Measured deliveries to the normal clients of every client process."""
+    return sum(int(g["delivered"]) for r in results for g in r["roles"].values())
+
+
 def _merge(groups: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Several processes' :class:`Group` results as one."""
     hist: dict[int, int] = {}
@@ -825,6 +830,9 @@ def _run_scenario(
             results = [orjson.loads(out.read_bytes()) for out in outs]
             time.sleep(0.15)  # one more CPU sample after the window
             web_cpu = sampler.between("web", start, end)
+            # Until the last measured delivery: what the node spent to deliver them all.
+            arrived = max((g["last_arrival"] for r in results for g in r["roles"].values()), default=end)
+            web_cpu_delivering = sampler.between("web", start, min(max(arrived, end), time.time() - 0.1))
             client_cpu = [sampler.between(f"clients-{n}", start, end) for n in range(len(clients))]
         metrics = _metrics(port)
         if not web.running:
@@ -848,6 +856,9 @@ def _run_scenario(
         "frames_per_client": round(normal["frames"] / max(1, normal["connected"]), 1),
         **figures,
         "cpu_pct": round(web_cpu / seconds * 100, 1),
+        # Web CPU per delivered delta (µs), up to the last measured arrival: the node's
+        # efficiency, less sensitive than cpu_pct to a machine shared with other work.
+        "web_cpu_us_per_delivery": round(web_cpu_delivering / max(1, normal_delivered(results)) * 1e6, 2),
         "delivered_share": round(normal["delivered"] / expected, 4) if expected else None,
         # What the web node achieved: measured deliveries per second from the first
         # measured publish to the last measured arrival.
@@ -881,6 +892,7 @@ def _run_scenario(
                     "govpulse_web_deltas_dispatched_total",
                     "govpulse_web_groups",
                     "govpulse_web_group_",
+                    "govpulse_web_write_pass",
                 )
             )
         },
@@ -969,7 +981,8 @@ def _print(name: str, figures: Mapping[str, Any]) -> None:
     )
     print(
         f"  {label:<30} p50 {figures['p50_ms']} ms  p99 {figures['p99_ms']} ms  "
-        f"max {figures['max_ms']} ms  web cpu {figures['cpu_pct']} %  "
+        f"max {figures['max_ms']} ms  web cpu {figures['cpu_pct']} % "
+        f"({figures['web_cpu_us_per_delivery']} µs/delivery)  "
         f"delivered {figures['delivered_share']} ({figures['deliveries_per_s']:,}/s)  "
         f"{figures['memory_per_connection_bytes'] / 1024:.1f} KB/connection  "
         f"(client processes' cpu {figures['client_process_cpu_pct']} %)",
