@@ -42,6 +42,7 @@ from runtime.board import ORIGIN_ID, BoardStore, FeedEntry, stream_id_key
 from runtime.clock import Clock
 from web.metrics import WebMetrics
 from web.protocol import (
+    BATCH_MAX,
     JOIN_LATER,
     GroupKey,
     RouteKey,
@@ -84,12 +85,14 @@ class Heartbeat:
 class Outgoing:
     """An item of a connection's outbox.
 
-    ``delta``: ``data`` is the frame, ``seq``/``order`` its stream id. ``heartbeat``:
+    ``delta``: ``data`` is the frame, ``seq``/``order`` its stream id. ``frame``: ``data``
+    is a frame of a group (a ``batch``), ``seq``/``order`` the id of its last delta.
+    ``heartbeat``:
     ``seq``/``order`` is the reader's position when it was queued (every entry up to it
     was already offered), ``heartbeat`` the shared health data.
     """
 
-    kind: str  # "delta" | "heartbeat"
+    kind: str  # "delta" | "frame" (a group's ready frame, see FeedHub) | "heartbeat"
     seq: str
     order: tuple[int, int]
     epoch: str
@@ -171,6 +174,18 @@ class Member(Subscriber, Protocol):
         ...
 
 
+def group_backlog(items: list[Outgoing], frames: list[bytes], *, batch: bool) -> list[Outgoing]:
+    """A group's frames of one read as outbox items for members that fell behind: its
+    delta items themselves, or one ``frame`` item per batch frame (its last delta's id)."""
+    if not batch or len(items) == 1:
+        return items
+    out = []
+    for index, frame in enumerate(frames):
+        last = items[min(len(items), (index + 1) * BATCH_MAX) - 1]
+        out.append(Outgoing("frame", last.seq, last.order, last.epoch, frame))
+    return out
+
+
 def wire_text(payload: bytes) -> bytes:
     """``payload`` framed as one unmasked websocket text message (server to client, no
     extension: the node runs without compression), ready to write to any socket."""
@@ -180,11 +195,13 @@ def wire_text(payload: bytes) -> bytes:
 class Group:
     """Connections that receive the same frames; written to together."""
 
-    __slots__ = ("key", "members", "tick")
+    __slots__ = ("key", "laggards", "members", "tick")
 
     def __init__(self, key: GroupKey) -> None:
         self.key = key
         self.members: dict[Member, None] = {}  # insertion-ordered set
+        # Fell behind: each gets the group's frames in its own outbox until it caught up.
+        self.laggards: dict[Member, None] = {}
         self.tick: list[Outgoing] = []  # this read's deltas for the group
 
     def __repr__(self) -> str:
@@ -243,6 +260,8 @@ class FeedHub:
         self._live: dict[Member, Group] = {}
         self._groups: dict[GroupKey, Group] = {}
         self._group_routes: dict[RouteKey, list[Group]] = collections.defaultdict(list)
+        # Members that fell behind: their group's frames go to their outboxes.
+        self._lagging: dict[Member, Group] = {}
         # Members-to-be waiting for something that needs no action of theirs.
         self._joining: set[Member] = set()
         self._check_epoch = True
@@ -262,7 +281,7 @@ class FeedHub:
         self._unindex(sub)
         member = cast("Member", sub)
         self._joining.discard(member)
-        group = self._live.pop(member, None)
+        group = self._live.pop(member, None) or self._lagging.pop(member, None)
         if group is not None:
             self._remove_from(group, member)
             self._count_groups()
@@ -306,12 +325,16 @@ class FeedHub:
         self._joining.discard(member)
         keys, _ = key = member.group
         assert keys == member.keys, f"{member!r} would join the group of other route keys"
-        group = self._groups.get(key)
-        if group is None:
-            group = self._groups[key] = Group(key)
-            for route in keys:
-                self._group_routes[route].append(group)
-        self._unindex(member)
+        group = self._lagging.pop(member, None)
+        if group is not None:
+            del group.laggards[member]  # caught up with its group's frames
+        else:
+            group = self._groups.get(key)
+            if group is None:
+                group = self._groups[key] = Group(key)
+                for route in keys:
+                    self._group_routes[route].append(group)
+            self._unindex(member)
         group.members[member] = None
         self._live[member] = group
         member.live = True
@@ -320,22 +343,38 @@ class FeedHub:
         return True
 
     def leave(self, member: Member, why: str = "sync") -> bool:
-        """Make ``member`` pending again, standing at the reader's position (everything up
-        to it was written to it). True: it was a member."""
-        group = self._live.pop(member, None)
+        """Make ``member`` pending again (each entry offered to it one by one). A member
+        stands at the reader's position (everything up to it was written to it); one
+        that fell behind goes on from where its outbox ends. True: it was in a group."""
+        group = self._lagging.pop(member, None)
         if group is None:
-            return False
+            group = self._live.pop(member, None)
+            if group is None:
+                return False
+            member.live = False
+            member.left(self.position, self._position_key, self.epoch)
+            self.metrics.group_leaves.labels(why).inc()
         self._remove_from(group, member)
-        member.live = False
-        member.left(self.position, self._position_key, self.epoch)
         self._index(member)
-        self.metrics.group_leaves.labels(why).inc()
         self._count_groups()
         return True
 
-    def _remove_from(self, group: Group, member: Member) -> None:
+    def _fall_behind(self, member: Member, group: Group) -> None:
+        """``member``'s socket is full: from now on it gets its group's frames in its own
+        outbox (with backpressure and its slow-client policy) until it caught up."""
+        del self._live[member]
         del group.members[member]
-        if not group.members:
+        group.laggards[member] = None
+        self._lagging[member] = group
+        member.live = False
+        member.left(self.position, self._position_key, self.epoch)
+        self.metrics.group_leaves.labels("slow").inc()
+        self._count_groups()
+
+    def _remove_from(self, group: Group, member: Member) -> None:
+        group.members.pop(member, None)
+        group.laggards.pop(member, None)
+        if not group.members and not group.laggards:
             del self._groups[group.key]
             for route in group.key[0]:
                 groups = self._group_routes[route]
@@ -466,7 +505,7 @@ class FeedHub:
             why,
         )
         self.metrics.epoch_changes.inc()
-        for member in list(self._live):
+        for member in [*self._live, *self._lagging]:
             self.leave(member, "epoch")
         self.epoch = epoch
         self._set_position(position)
@@ -539,26 +578,32 @@ class FeedHub:
             self.try_join(member)
 
     def _write_group(self, group: Group) -> int:
-        """Write the group's deltas of this read to its members; a member that lags
-        leaves first and gets them in its own outbox. Returns deltas written."""
+        """Write the group's deltas of this read to its members; a member whose socket
+        is full falls behind first. Members that fell behind get the same frames in their
+        outboxes. Returns the deltas written or queued."""
         items, group.tick = group.tick, []
-        frames = group_payloads([item.data for item in items], batch=group.key[1])
+        batch = group.key[1]
+        frames = group_payloads([item.data for item in items], batch=batch)
         wires = [wire_text(frame) for frame in frames]
         lag_limit = self.lag_limit
         written = 0
         for member in list(group.members):
             if member.buffered() > lag_limit:
-                self.leave(member, "slow")
-                for item in items:
-                    member.offer(item)
+                self._fall_behind(member, group)
                 continue
             for wire in wires:
                 member.push(wire)
             written += 1
         if written:
-            kind = "batch" if group.key[1] and len(items) > 1 else "delta"
+            kind = "batch" if batch and len(items) > 1 else "delta"
             self.metrics.sent(kind).inc(written * len(frames))
-        return written * len(items)
+        laggards = list(group.laggards)
+        if laggards:
+            backlog = group_backlog(items, frames, batch=batch)
+            for member in laggards:
+                for item in backlog:
+                    member.offer(item)
+        return (written + len(laggards)) * len(items)
 
     # -- monitor --------------------------------------------------------------------
 

@@ -236,26 +236,39 @@ class Session:
                 self._idle = False
             if item is None or self._sync_reason is not None:
                 continue
+            await self._handle(item)
+
+    async def _handle(self, item: Outgoing | None) -> None:
+        """Send one outbox item (a delta, with those queued behind it for batch clients;
+        a group's frame; a heartbeat)."""
+        while item is not None:
+            fresh = self._cursor_key is None or item.order > self._cursor_key  # else in its sync
             if item.kind == "delta":
                 if self.batch and len(self.outbox):
-                    item = await self._send_batch(item)  # returns the heartbeat that ended it
-                    if item is None:
-                        continue
-                else:
-                    if self._cursor_key is None or item.order > self._cursor_key:  # else replayed
-                        await self._send(item.data, "delta")
-                        self._advance(item.seq, item.order)
+                    item = await self._send_batch(item)  # the item that ended the run, if any
                     continue
+                if fresh:
+                    await self._send(item.data, "delta")
+                    self._advance(item.seq, item.order)
+                return
+            if item.kind == "frame":  # its group's frame, after it fell behind
+                if fresh:
+                    await self._send(
+                        item.data, "batch" if item.data.startswith(b'{"type":"batch"') else "delta"
+                    )
+                    self._advance(item.seq, item.order)
+                return
             assert item.heartbeat is not None
-            if item.epoch == self.epoch and (self._cursor_key is None or item.order > self._cursor_key):
+            if item.epoch == self.epoch and fresh:
                 # Every entry up to the hub's position was offered before this heartbeat.
                 self._advance(item.seq, item.order)
             await self._send_heartbeat(item.heartbeat)
+            return
 
     async def _send_batch(self, first: Outgoing) -> Outgoing | None:
         """Send ``first`` and the deltas queued right behind it as one ``batch`` frame (one
-        delta alone goes as a plain ``delta``). Returns the heartbeat that ended the run,
-        if any, for the caller to handle next."""
+        delta alone goes as a plain ``delta``). Returns the item that ended the run (a
+        heartbeat or a frame), if any, for the caller to handle next."""
         frames: list[bytes] = []
         last: Outgoing | None = None
         stop: Outgoing | None = None
