@@ -7,13 +7,13 @@
   :data:`~web.protocol.GroupKey`: scope, view, batch) form a :class:`Group`: per read the
   group's frames are built and framed once, and the same bytes are written to the socket
   of every member, without waiting. A connection is a *member* only while it stands
-  exactly at the reader's position; until then (while it syncs, replays, or after it
-  fell behind) it is *pending*: it gets each entry offered in its own bounded
-  :class:`Outbox`, which its own sender task drains with backpressure and its
-  slow-client policy, as before; once that outbox is empty and its socket has drained
-  it joins its group again (:func:`web.protocol.join_refusal` decides). A member whose
-  socket holds more than ``lag_limit`` unsent bytes leaves the group before the next
-  write: the group never waits for it.
+  exactly at the reader's position; until then (while it syncs or replays) it is
+  *pending*: it gets each entry offered in its own bounded :class:`Outbox`, which its own
+  sender task drains with backpressure and its slow-client policy, as before; once that
+  outbox is empty it joins its group (:func:`web.protocol.join_refusal` decides). A
+  member whose socket holds more than ``lag_limit`` unsent bytes *falls behind* before
+  the next write: its group's ready frames then go to its outbox (one item per frame)
+  until it caught up and rejoins. The group never waits for anyone.
 * the monitor: every heartbeat interval reads the worker beats, and writes one heartbeat
   frame to every member and offers a heartbeat to every pending connection (also the way
   browsers learn that Redis is down).
@@ -389,9 +389,6 @@ class FeedHub:
     @property
     def groups(self) -> list[Group]:
         return list(self._groups.values())
-
-    def is_member(self, sub: Subscriber) -> bool:
-        return sub in self._live
 
     @property
     def connections(self) -> int:
