@@ -64,9 +64,10 @@ READ_COUNT = 1000
 BLOCK_MS = 1000
 BACKOFF_START = 0.1
 BACKOFF_MAX = 5.0
-#: Unsent bytes a group member may have before it leaves the group and catches up on its
-#: own (about five reads of 100 deltas/s; a healthy socket sends at once).
-LAG_LIMIT = 64 * 1024
+#: Unsent bytes a group member may have before it falls behind and catches up from its own
+#: outbox (about two seconds of 100 deltas/s of 1.3 KB: a client that pauses briefly is
+#: not moved out; a healthy socket sends everything at once).
+LAG_LIMIT = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
