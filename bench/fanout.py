@@ -54,7 +54,7 @@ import socket
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -69,9 +69,11 @@ from bench.common import (
     Deployment,
     Section,
     load_average,
+    rss_bytes,
     run_info,
     wait_until,
 )
+from domain.catalog import Catalog
 from runtime import services
 from runtime.board import ALERTS_KEY, EPOCH_KEY, FEED_KEY, BoardStore, Change
 from web.auth import mint_token
@@ -84,13 +86,17 @@ BUCKETS_PER_SECOND = 10_000
 KEYS = 20
 #: Receive buffer of slow clients (bytes), so that their backlog reaches the server soon.
 SLOW_RCVBUF = 8192
-#: Connections opened at the same time by the client process.
+#: Connections opened at the same time by all client processes together.
 CONNECT_CONCURRENCY = 100
+#: The unit of every alert when no unit-scoped clients run.
+BENCH_UNIT = "P-BEN-THANH"
 
 
 @dataclass(frozen=True, slots=True)
 class Scenario:
-    """One fan-out run: ``clients`` normal and ``slow`` slow clients on a fresh web node."""
+    """One fan-out run on a fresh web node: ``clients`` wall clients (plus ``leaders``
+    leader clients and ``units`` unit-scoped clients spread over every unit of the
+    catalog), and ``slow`` slow wall clients."""
 
     name: str
     clients: int
@@ -98,6 +104,13 @@ class Scenario:
     warmup: float  # seconds of deltas before the measured window
     seconds: float  # measured window
     batch: bool = True  # clients accept batch frames, as the board pages do
+    leaders: int = 0
+    units: int = 0
+
+    @property
+    def total(self) -> int:
+        """Every normal client of the scenario (without the slow ones)."""
+        return self.clients + self.leaders + self.units
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +122,9 @@ class Sizes:
     scenarios: tuple[Scenario, ...]
 
 
+#: The mixed city: walls in control rooms, leaders' pages, and ward/department pages.
+CITY_WALLS, CITY_LEADERS, CITY_UNITS = 20, 100, 5000
+
 SIZES = {
     "quick": Sizes(
         rate=100.0,
@@ -116,6 +132,16 @@ SIZES = {
         scenarios=(
             Scenario("1000", clients=1000, slow=0, warmup=2.0, seconds=10.0),
             Scenario("5000", clients=5000, slow=0, warmup=2.0, seconds=10.0),
+            Scenario("10000", clients=10000, slow=0, warmup=2.0, seconds=10.0),
+            Scenario(
+                "city",
+                clients=CITY_WALLS,
+                leaders=CITY_LEADERS,
+                units=CITY_UNITS,
+                slow=0,
+                warmup=2.0,
+                seconds=10.0,
+            ),
             Scenario("slow", clients=1000, slow=100, warmup=2.0, seconds=10.0),
             # 1000_unbatched (clients without batch frames) runs in the full profile only:
             # the quick profile must stay under 5 minutes on a slow two-core machine.
@@ -127,11 +153,25 @@ SIZES = {
         scenarios=(
             Scenario("1000", clients=1000, slow=0, warmup=5.0, seconds=60.0),
             Scenario("5000", clients=5000, slow=0, warmup=5.0, seconds=60.0),
+            Scenario("10000", clients=10000, slow=0, warmup=5.0, seconds=60.0),
+            Scenario(
+                "city",
+                clients=CITY_WALLS,
+                leaders=CITY_LEADERS,
+                units=CITY_UNITS,
+                slow=0,
+                warmup=5.0,
+                seconds=60.0,
+            ),
             Scenario("slow", clients=1000, slow=100, warmup=5.0, seconds=60.0),
             Scenario("1000_unbatched", clients=1000, slow=0, warmup=5.0, seconds=60.0, batch=False),
         ),
     ),
 }
+#: Connections per client process: the clients are spread over enough processes that
+#: none of them limits the figures (each reports its own CPU).
+CLIENTS_PER_PROCESS = 2500
+MAX_CLIENT_PROCESSES = 4
 
 
 def scaled(sizes: Sizes, scale: float) -> Sizes:
@@ -141,14 +181,15 @@ def scaled(sizes: Sizes, scale: float) -> Sizes:
     scenarios = []
     for scenario in sizes.scenarios:
         clients = max(10, round(scenario.clients * scale))
+        named = scenario.name[:1].isdigit()
         scenarios.append(
             dataclasses.replace(
                 scenario,
-                name=scenario.name
-                if scenario.name == "slow"
-                else str(clients) + scenario.name.lstrip("0123456789"),
+                name=str(clients) + scenario.name.lstrip("0123456789") if named else scenario.name,
                 clients=clients,
                 slow=max(2, round(scenario.slow * scale)) if scenario.slow else 0,
+                leaders=round(scenario.leaders * scale),
+                units=round(scenario.units * scale),
                 warmup=max(2.0, scenario.warmup * scale),
                 seconds=max(5.0, scenario.seconds * scale),
             )
@@ -209,6 +250,8 @@ class Group:
     batches: int = 0  # frames that carried several deltas
     last_arrival: float = 0.0  # of a measured delta
     batch: bool = True  # sent "batch": true in auth
+    expected: int = 0  # measured deliveries its connections should get
+    foreign: int = 0  # deltas received that the connection's scope must not see
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -224,6 +267,8 @@ class Group:
             "batches": self.batches,
             "batch": self.batch,
             "last_arrival": self.last_arrival,
+            "expected": self.expected,
+            "foreign": self.foreign,
             "hist": sorted(self.hist.items()),
         }
 
@@ -243,14 +288,31 @@ class BoardConnection(asyncio.Protocol):
     """A minimal wall-scope websocket client (see the module docstring)."""
 
     def __init__(
-        self, group: Group, *, host: str, token: str, first: int, last: int, slow: str | None
+        self,
+        group: Group,
+        *,
+        host: str,
+        token: str,
+        first: int,
+        last: int,
+        slow: str | None,
+        modulus: int = 0,
+        residue: int = 0,
     ) -> None:
         self.group = group
         self.host = host
         self.token = token
+        # A unit-scoped client sees the deltas numbered ``residue`` modulo ``modulus``
+        # (the publisher tags delta n with unit n % modulus); others see every delta.
+        self.modulus = modulus
+        self.residue = residue
         self.first = first  # measured delta numbers: first..last inclusive
-        self.last = last
+        self.last = last if not modulus else last - (last - residue) % modulus
         self.slow = slow  # None, "never" or "trickle"
+        if modulus:
+            group.expected += max(0, (self.last - residue) // modulus - (first - 1 - residue) // modulus)
+        else:
+            group.expected += last - first + 1
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
         self._upgraded = False
@@ -358,6 +420,9 @@ class BoardConnection(asyncio.Protocol):
             return
         comma = data.find(b",", at, end)
         number = int(data[at + len(_N_FIELD) : comma])
+        if self.modulus and number % self.modulus != self.residue:
+            self.group.foreign += 1  # another unit's delta: a scope leak
+            return
         if number < self.first or number > self.last:
             return
         at = comma + 1 + len(_SENT_FIELD)
@@ -378,6 +443,7 @@ async def _connect(
     group: Group,
     slow: str | None,
     gate: asyncio.Semaphore,
+    role: Mapping[str, Any],
 ) -> BoardConnection | None:
     async with gate:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -390,10 +456,12 @@ async def _connect(
                 lambda: BoardConnection(
                     group,
                     host=f"{spec['host']}:{spec['port']}",
-                    token=spec["token"],
+                    token=role["token"],
                     first=spec["first"],
                     last=spec["last"],
                     slow=slow,
+                    modulus=role.get("modulus", 0),
+                    residue=role.get("residue", 0),
                 ),
                 sock=sock,
             )
@@ -409,32 +477,38 @@ async def _connect(
 
 
 async def _clients(spec: Mapping[str, Any]) -> None:
+    """One client process: the connections of ``spec["roles"]`` (and slow ones, if any)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     batch = bool(spec.get("batch", True))
-    normal = Group(clients=spec["clients"], batch=batch)
-    never = Group(clients=(spec["slow"] + 1) // 2, batch=batch)
-    trickle = Group(clients=spec["slow"] // 2, batch=batch)
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    roles: dict[str, Group] = {}
+    slow = spec.get("slow") or {"never": 0, "trickle": 0, "token": ""}
+    never = Group(clients=slow["never"], batch=batch)
+    trickle = Group(clients=slow["trickle"], batch=batch)
+    gate = asyncio.Semaphore(spec.get("concurrency", CONNECT_CONCURRENCY))
     started = time.monotonic()
     # Slow clients first: normal ones then connect while the slow ones already hold on.
-    kinds: list[tuple[Group, str | None]] = [(never, "never")] * never.clients
-    kinds += [(trickle, "trickle")] * trickle.clients
-    kinds += [(normal, None)] * spec["clients"]
-    connections = await asyncio.gather(*(_connect(loop, spec, g, kind, gate) for g, kind in kinds))
+    plan: list[tuple[Group, str | None, Mapping[str, Any]]] = []
+    plan += [(never, "never", slow)] * never.clients
+    plan += [(trickle, "trickle", slow)] * trickle.clients
+    for role in spec["roles"]:
+        group = roles.setdefault(role["role"], Group(batch=batch))
+        group.clients += role["count"]
+        plan += [(group, None, role)] * role["count"]
+    connections = await asyncio.gather(*(_connect(loop, spec, g, kind, gate, r) for g, kind, r in plan))
     _write_json(
         Path(spec["ready"]),
         {
-            "connected": normal.connected,
-            "failed": normal.failed,
+            "connected": sum(g.connected for g in roles.values()),
+            "failed": sum(g.failed for g in roles.values()),
             "slow_connected": never.connected + trickle.connected,
             "seconds": round(time.monotonic() - started, 2),
         },
     )
     while not stop.is_set():
-        if normal.connected and normal.complete >= normal.connected:
+        if all(g.complete >= g.connected for g in roles.values()):
             break
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.05)
@@ -442,7 +516,7 @@ async def _clients(spec: Mapping[str, Any]) -> None:
     _write_json(
         Path(spec["out"]),
         {
-            "normal": normal.to_json(),
+            "roles": {name: group.to_json() for name, group in roles.items()},
             "never": never.to_json(),
             "trickle": trickle.to_json(),
             "cpu_seconds": round(usage.user + usage.system, 3),
@@ -473,7 +547,7 @@ def _write_json(path: Path, value: Any) -> None:
 # -- the publisher --------------------------------------------------------------------------
 
 
-def _alert_value(number: int, sent: float) -> bytes:
+def _alert_value(number: int, sent: float, unit: str = "P-BEN-THANH") -> bytes:
     """An alert JSON of realistic size; ``bench_n``/``bench_sent`` first (the client's parser
     relies on that order)."""
     fingerprint = f"bench:{number % KEYS}"
@@ -484,7 +558,7 @@ def _alert_value(number: int, sent: float) -> bytes:
             "rule": "item_overdue",
             "severity": "critical",
             "state": "firing",
-            "unit": "P-BEN-THANH",
+            "unit": unit,
             "unit_name_vi": "Phường Bến Thành",
             "unit_name_en": "Ben Thanh Ward",
             "item_id": f"PA-2026-{number:06d}",
@@ -493,7 +567,7 @@ def _alert_value(number: int, sent: float) -> bytes:
             "acked_at": None,
             "acked_by": None,
             "escalation": 1,
-            "audience": ["wall", "leaders", "unit:P-BEN-THANH"],
+            "audience": ["wall", "leaders", f"unit:{unit}"],
             "title_vi": "Phản ánh quá hạn xử lý: rác thải tồn đọng trên vỉa hè đường Lê Lợi",
             "title_en": "Feedback overdue: garbage left on the Le Loi street pavement",
             "text_vi": "Hạn xử lý đã qua 2 ngày làm việc; đơn vị chưa cập nhật tiến độ.",
@@ -509,11 +583,12 @@ def _alert_value(number: int, sent: float) -> bytes:
 
 
 async def _publish(
-    redis_url: str, *, rate: float, count: int, first: int
+    redis_url: str, *, rate: float, count: int, first: int, units: Sequence[str] = (BENCH_UNIT,)
 ) -> tuple[float, float, int, list[float]]:
-    """Publish deltas ``0..count-1`` at ``rate``/s; return the publish instants of the
-    first and last measured delta (``first..count-1``), how many publishes were late by
-    more than 50 ms, and every publish call's duration (seconds)."""
+    """Publish deltas ``0..count-1`` at ``rate``/s, delta n an alert of unit
+    ``units[n % len(units)]``; return the publish instants of the first and last measured
+    delta (``first..count-1``), how many publishes were late by more than 50 ms, and every
+    publish call's duration (seconds)."""
     store = BoardStore.from_url(redis_url)
     late = 0
     durations: list[float] = []
@@ -528,8 +603,9 @@ async def _publish(
             elif delay < -0.05:
                 late += 1
             sent = time.time()
+            unit = units[number % len(units)]
             await store.publish(
-                [Change("alert", f"bench:{number % KEYS}", "P-BEN-THANH", _alert_value(number, sent))],
+                [Change("alert", f"bench:{number % KEYS}", unit, _alert_value(number, sent, unit))],
                 checked=True,
             )
             durations.append(time.time() - sent)
@@ -572,112 +648,234 @@ def _metrics(port: int) -> dict[str, float]:
 # -- the benchmark --------------------------------------------------------------------------
 
 
-def _run_scenario(deployment: Deployment, scenario: Scenario, sizes: Sizes, index: int) -> dict[str, Any]:
+def _spread(count: int, parts: int) -> list[int]:
+    """``count`` split into ``parts`` near-equal shares."""
+    return [count // parts + (1 if i < count % parts else 0) for i in range(parts)]
+
+
+def _client_specs(scenario: Scenario, units: Sequence[str], processes: int) -> list[list[dict[str, Any]]]:
+    """Per client process, its roles: ``{"role", "token", "count", "modulus", "residue"}``."""
+    now = time.time()
+
+    def mint(scope: str) -> str:
+        return mint_token(SECRET, scope=scope, ttl_seconds=3600, subject="bench-fanout", now=now)
+
+    specs: list[list[dict[str, Any]]] = [[] for _ in range(processes)]
+    for role, scope, count in (("wall", "wall", scenario.clients), ("leader", "leader", scenario.leaders)):
+        if count:
+            token = mint(scope)
+            for roles, share in zip(specs, _spread(count, processes), strict=True):
+                if share:
+                    roles.append({"role": role, "token": token, "count": share})
+    if scenario.units:
+        # Unit u's clients go round-robin over the processes.
+        per_unit = _spread(scenario.units, len(units))
+        slot = 0
+        for residue, (unit, count) in enumerate(zip(units, per_unit, strict=True)):
+            token = mint(f"unit:{unit}")
+            for _ in range(count):
+                specs[slot % processes].append(
+                    {"role": "unit", "token": token, "count": 1, "modulus": len(units), "residue": residue}
+                )
+                slot += 1
+    return specs
+
+
+def normal_delivered(results: Sequence[Mapping[str, Any]]) -> int:
+    """Measured deliveries to the normal clients of every client process."""
+    return sum(int(g["delivered"]) for r in results for g in r["roles"].values())
+
+
+def _merge(groups: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several processes' :class:`Group` results as one."""
+    hist: dict[int, int] = {}
+    out: dict[str, Any] = {}
+    for group in groups:
+        pairs = group["hist"].items() if isinstance(group["hist"], dict) else group["hist"]
+        for bucket, n in pairs:
+            hist[int(bucket)] = hist.get(int(bucket), 0) + int(n)
+        for key, value in group.items():
+            if key in ("hist", "batch"):
+                continue
+            if key == "last_arrival":
+                out[key] = max(out.get(key, 0.0), value)
+            elif key == "close_codes":
+                codes = out.setdefault(key, {})
+                for code, n in value.items():
+                    codes[code] = codes.get(code, 0) + n
+            else:
+                out[key] = out.get(key, 0) + value
+    out["hist"] = hist
+    return out
+
+
+def _run_scenario(
+    deployment: Deployment, scenario: Scenario, sizes: Sizes, index: int, units: Sequence[str]
+) -> dict[str, Any]:
     asyncio.run(_reset_board(deployment.redis_url))
     port = services.free_port()
     web = deployment.govpulse(f"web-{scenario.name}", "web", env={"GOVPULSE_WEB_PORT": str(port)})
-    clients = None
+    processes = max(1, min(MAX_CLIENT_PROCESSES, -(-(scenario.total + scenario.slow) // CLIENTS_PER_PROCESS)))
+    clients: list[Any] = []
     try:
         services.wait_for_port(port, timeout=30, name="web node", process=web.process)
         warmup = round(scenario.warmup * sizes.rate)
         measured = round(scenario.seconds * sizes.rate)
         total = warmup + measured
-        ready = deployment.workdir / f"clients-{index}.ready.json"
-        out = deployment.workdir / f"clients-{index}.result.json"
-        spec_path = deployment.workdir / f"clients-{index}.spec.json"
-        token = mint_token(SECRET, scope="wall", ttl_seconds=3600, subject="bench-fanout", now=time.time())
-        spec = {
-            "host": "127.0.0.1",
-            "port": port,
-            "token": token,
-            "clients": scenario.clients,
-            "slow": scenario.slow,
-            "batch": scenario.batch,
-            "first": warmup,
-            "last": total - 1,
-            "ready": str(ready),
-            "out": str(out),
-        }
-        spec_path.write_bytes(orjson.dumps(spec))
+        roles = _client_specs(scenario, units, processes)
+        slow_token = mint_token(SECRET, scope="wall", ttl_seconds=3600, subject="bench-slow", now=time.time())
+        paths = []
+        for number, process_roles in enumerate(roles):
+            base = deployment.workdir / f"clients-{index}-{number}"
+            ready, out, spec_path = (
+                base.with_suffix(s) for s in (".ready.json", ".result.json", ".spec.json")
+            )
+            spec = {
+                "host": "127.0.0.1",
+                "port": port,
+                "roles": process_roles,
+                "slow": {
+                    "token": slow_token,
+                    "never": (scenario.slow + 1) // 2,
+                    "trickle": scenario.slow // 2,
+                }
+                if number == 0 and scenario.slow
+                else None,
+                "batch": scenario.batch,
+                # The node's listen backlog (100) is shared by every client process.
+                "concurrency": max(10, CONNECT_CONCURRENCY // processes),
+                "first": warmup,
+                "last": total - 1,
+                "ready": str(ready),
+                "out": str(out),
+            }
+            spec_path.write_bytes(orjson.dumps(spec))
+            paths.append((spec_path, ready, out))
+        time.sleep(0.5)
+        web_rss_before = rss_bytes(web.process.pid)
         with CpuSampler(interval=0.1) as sampler:
             sampler.watch("web", web.process.pid)
-            clients = deployment.start(
-                f"clients-{scenario.name}",
-                [sys.executable, "-m", "bench.fanout", "clients", str(spec_path)],
-            )
-            sampler.watch("clients", clients.process.pid)
-            connect_timeout = 60 + scenario.clients / 50
+            for number, (spec_path, _, _) in enumerate(paths):
+                process = deployment.start(
+                    f"clients-{scenario.name}-{number}",
+                    [sys.executable, "-m", "bench.fanout", "clients", str(spec_path)],
+                )
+                clients.append(process)
+                sampler.watch(f"clients-{number}", process.process.pid)
+            connect_timeout = 60 + (scenario.total + scenario.slow) / 50
             wait_until(
-                lambda: ready.exists() or not clients.running,
+                lambda: all(
+                    ready.exists() or not c.running for (_, ready, _), c in zip(paths, clients, strict=True)
+                ),
                 timeout=connect_timeout,
                 interval=0.1,
-                what=f"{scenario.clients + scenario.slow} websocket clients to connect",
+                what=f"{scenario.total + scenario.slow} websocket clients to connect",
             )
-            if not ready.exists():
-                raise BenchError(f"the client process exited early; see {clients.log_path}")
-            connected = orjson.loads(ready.read_bytes())
-            if connected["connected"] < scenario.clients:
+            readies = []
+            for (_, ready, _), process in zip(paths, clients, strict=True):
+                if not ready.exists():
+                    raise BenchError(f"a client process exited early; see {process.log_path}")
+                readies.append(orjson.loads(ready.read_bytes()))
+            connected = sum(r["connected"] for r in readies)
+            if connected < scenario.total:
                 raise BenchError(
-                    f"only {connected['connected']} of {scenario.clients} clients connected; "
-                    f"see {clients.log_path} and {web.log_path}"
+                    f"only {connected} of {scenario.total} clients connected; "
+                    f"see {clients[0].log_path} and {web.log_path}"
                 )
+            time.sleep(1.0)  # the last snapshots leave the node's buffers
+            web_rss_connected = rss_bytes(web.process.pid)
             log.info(
-                "fanout %s: %d clients (+%d slow) connected in %.1fs; %d deltas at %.0f/s",
+                "fanout %s: %d clients (+%d slow) in %d processes connected in %.1fs; %d deltas at %.0f/s",
                 scenario.name,
-                connected["connected"],
-                connected["slow_connected"],
-                connected["seconds"],
+                connected,
+                sum(r["slow_connected"] for r in readies),
+                processes,
+                max(r["seconds"] for r in readies),
                 total,
                 sizes.rate,
             )
             start, end, late, durations = asyncio.run(
-                _publish(deployment.redis_url, rate=sizes.rate, count=total, first=warmup)
+                _publish(
+                    deployment.redis_url,
+                    rate=sizes.rate,
+                    count=total,
+                    first=warmup,
+                    units=units if scenario.units else (BENCH_UNIT,),
+                )
             )
             published = time.time()
+            outs = [out for _, _, out in paths]
             wait_until(
-                lambda: out.exists() or not clients.running or time.time() > published + sizes.drain,
+                lambda: (
+                    all(o.exists() for o in outs)
+                    or not all(c.running for c in clients)
+                    or time.time() > published + sizes.drain
+                ),
                 timeout=sizes.drain + 5,
                 interval=0.05,
                 what="the clients to receive the last delta",
             )
-            drained = out.exists()
-            if not out.exists() and clients.running:
-                clients.process.send_signal(signal.SIGTERM)
-                wait_until(lambda: out.exists() or not clients.running, timeout=30, what="client results")
-            if not out.exists():
-                raise BenchError(f"the client process wrote no results; see {clients.log_path}")
-            result = orjson.loads(out.read_bytes())
+            drained = all(o.exists() for o in outs)
+            for out, process in zip(outs, clients, strict=True):
+                if not out.exists() and process.running:
+                    process.process.send_signal(signal.SIGTERM)
+            for out, process in zip(outs, clients, strict=True):
+                wait_until(
+                    lambda out=out, process=process: out.exists() or not process.running,
+                    timeout=30,
+                    what="client results",
+                )
+                if not out.exists():
+                    raise BenchError(f"a client process wrote no results; see {process.log_path}")
+            results = [orjson.loads(out.read_bytes()) for out in outs]
             time.sleep(0.15)  # one more CPU sample after the window
             web_cpu = sampler.between("web", start, end)
-            client_cpu = sampler.between("clients", start, end)
+            # Until the last measured delivery: what the node spent to deliver them all.
+            arrived = max((g["last_arrival"] for r in results for g in r["roles"].values()), default=end)
+            web_cpu_delivering = sampler.between("web", start, min(max(arrived, end), time.time() - 0.1))
+            client_cpu = [sampler.between(f"clients-{n}", start, end) for n in range(len(clients))]
         metrics = _metrics(port)
         if not web.running:
             raise BenchError(f"the web node exited during the measurement; see {web.log_path}")
     finally:
-        if clients is not None:
-            clients.stop(timeout=10)
+        for process in clients:
+            process.stop(timeout=10)
         web.stop(timeout=15)
     seconds = max(1e-3, end - start)
-    normal = result["normal"]
-    figures = hist_summary({int(b): int(n) for b, n in normal["hist"]})
-    expected = measured * normal["connected"]
+    by_role = {
+        role: _merge([r["roles"][role] for r in results if role in r["roles"]])
+        for role in ("wall", "leader", "unit")
+        if any(role in r["roles"] for r in results)
+    }
+    normal = _merge(list(by_role.values()))
+    figures = hist_summary(normal["hist"])
+    expected = normal["expected"]
     data: dict[str, Any] = {
-        "clients": scenario.clients,
+        "clients": scenario.total,
         "batch": scenario.batch,
         "frames_per_client": round(normal["frames"] / max(1, normal["connected"]), 1),
         **figures,
         "cpu_pct": round(web_cpu / seconds * 100, 1),
+        # Web CPU per delivered delta (µs), up to the last measured arrival: the node's
+        # efficiency, less sensitive than cpu_pct to a machine shared with other work.
+        "web_cpu_us_per_delivery": round(web_cpu_delivering / max(1, normal_delivered(results)) * 1e6, 2),
         "delivered_share": round(normal["delivered"] / expected, 4) if expected else None,
         # What the web node achieved: measured deliveries per second from the first
         # measured publish to the last measured arrival.
         "deliveries_per_s": round(normal["delivered"] / max(1e-3, normal["last_arrival"] - start)),
-        "client_process_cpu_pct": round(client_cpu / seconds * 100, 1),
+        "memory_per_connection_bytes": round(
+            (web_rss_connected - web_rss_before)
+            / max(1, connected + sum(r["slow_connected"] for r in readies))
+        ),
+        "web_rss_bytes": {"before_clients": web_rss_before, "connected": web_rss_connected},
+        "client_processes": len(clients),
+        "client_process_cpu_pct": [round(c / seconds * 100, 1) for c in client_cpu],
         "deltas": measured,
         "warmup_deltas": warmup,
         "seconds": round(seconds, 2),
         "rate_per_s": sizes.rate,
         "drained": drained,
-        "connect_seconds": connected["seconds"],
+        "connect_seconds": max(r["seconds"] for r in readies),
         "normal_clients": {k: v for k, v in normal.items() if k != "hist"},
         "publisher": {
             "late_over_50ms": late,
@@ -692,16 +890,34 @@ def _run_scenario(deployment: Deployment, scenario: Scenario, sizes: Sizes, inde
                     "govpulse_web_snapshots_total",
                     "govpulse_web_frames_sent_total",
                     "govpulse_web_deltas_dispatched_total",
+                    "govpulse_web_groups",
+                    "govpulse_web_group_",
+                    "govpulse_web_write_pass",
                 )
             )
         },
     }
+    if len(by_role) > 1:
+        data["roles"] = {
+            role: {
+                "clients": group["connected"],
+                **{k: v for k, v in hist_summary(group["hist"]).items() if k != "mean_ms"},
+                "delivered_share": round(group["delivered"] / group["expected"], 4)
+                if group["expected"]
+                else None,
+                "foreign_deltas": group["foreign"],
+            }
+            for role, group in by_role.items()
+        }
     if scenario.slow:
         data["slow_clients"] = {
             "clients": scenario.slow,
             "receive_buffer_bytes": SLOW_RCVBUF,
             # never: stop reading after the snapshot; trickle: read one chunk per second.
-            **{kind: {k: v for k, v in result[kind].items() if k != "hist"} for kind in ("never", "trickle")},
+            **{
+                kind: {k: v for k, v in _merge([r[kind] for r in results]).items() if k != "hist"}
+                for kind in ("never", "trickle")
+            },
         }
     return data
 
@@ -719,6 +935,7 @@ def run(profile: str, *, scale: float = 1.0, keep: bool = False) -> list[Section
         env={"GOVPULSE_CLOCK": "wall"},
     ) as deployment:
         settings = deployment.settings()
+        units = [unit.code for unit in Catalog.from_file(settings.units_file)]
         for index, scenario in enumerate(sizes.scenarios):
             log.info(
                 "fanout %s: %d clients%s, %.0f s warm-up, %.0f s measured",
@@ -728,7 +945,7 @@ def run(profile: str, *, scale: float = 1.0, keep: bool = False) -> list[Section
                 scenario.warmup,
                 scenario.seconds,
             )
-            results[scenario.name] = _run_scenario(deployment, scenario, sizes, index)
+            results[scenario.name] = _run_scenario(deployment, scenario, sizes, index, units)
             _print(scenario.name, results[scenario.name])
     baseline = next((s for s in sizes.scenarios if not s.slow), None)
     if "slow" in results and baseline is not None and baseline.name in results:
@@ -745,28 +962,39 @@ def run(profile: str, *, scale: float = 1.0, keep: bool = False) -> list[Section
         )
     results["conditions"] = {
         "web_processes": 1,
-        "scope": "wall",
+        "scope": "wall (city: 20 wall, 100 leader, unit-scoped clients spread over every unit)",
         "rate_per_s": sizes.rate,
         "ws_queue": settings.ws_queue,
         "ws_slow_policy": settings.ws_slow_policy,
         "ws_heartbeat_s": settings.ws_heartbeat,
         "delta_frame_bytes": len(_alert_value(123456, time.time())) + 60,
-        "client_processes": 1,
+        "clients_per_process": CLIENTS_PER_PROCESS,
+        "max_client_processes": MAX_CLIENT_PROCESSES,
+        "cpus": os.cpu_count(),
     }
     return [Section("fanout", results, run_info(profile, started=started, load_before=load_before))]
 
 
 def _print(name: str, figures: Mapping[str, Any]) -> None:
-    label = f"{figures['clients']} clients" + (
+    label = f"{name}: {figures['clients']} clients" + (
         f" + {figures['slow_clients']['clients']} slow" if "slow_clients" in figures else ""
     )
     print(
-        f"  {label:<22} p50 {figures['p50_ms']} ms  p99 {figures['p99_ms']} ms  "
-        f"max {figures['max_ms']} ms  web cpu {figures['cpu_pct']} %  "
+        f"  {label:<30} p50 {figures['p50_ms']} ms  p99 {figures['p99_ms']} ms  "
+        f"max {figures['max_ms']} ms  web cpu {figures['cpu_pct']} % "
+        f"({figures['web_cpu_us_per_delivery']} µs/delivery)  "
         f"delivered {figures['delivered_share']} ({figures['deliveries_per_s']:,}/s)  "
-        f"(clients' cpu {figures['client_process_cpu_pct']} %)",
+        f"{figures['memory_per_connection_bytes'] / 1024:.1f} KB/connection  "
+        f"(client processes' cpu {figures['client_process_cpu_pct']} %)",
         flush=True,
     )
+    for role, numbers in figures.get("roles", {}).items():
+        print(
+            f"    {role:<8} {numbers['clients']:>6} clients  p50 {numbers['p50_ms']} ms  "
+            f"p99 {numbers['p99_ms']} ms  delivered {numbers['delivered_share']}  "
+            f"foreign deltas {numbers['foreign_deltas']}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -595,6 +595,15 @@ class Settings:
             choice("snapshot", "close"),
         )
     )
+    ws_flush_interval: float = field(
+        metadata=setting(
+            "GOVPULSE_WS_FLUSH_INTERVAL",
+            "100ms",
+            "Live deltas are written to the connections at most this often (one write per "
+            "group of connections that see the same deltas); `0` writes every read at once.",
+            duration,
+        )
+    )
     ws_max_frame: int = field(
         metadata=setting(
             "GOVPULSE_WS_MAX_FRAME",

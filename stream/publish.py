@@ -64,6 +64,7 @@ class Publisher:
         self._task: asyncio.Task[None] | None = None
         self._info: Callable[[], dict[str, Any]] = dict
         self._on_bulk_flushed: Callable[[], object] | None = None
+        self._flushing = asyncio.Lock()  # the loop and drain() never flush at once
 
     # -- producers ---------------------------------------------------------------------
 
@@ -180,7 +181,24 @@ class Publisher:
                 await republish()
         log.info("publishing the board to Redis (epoch %s, %d pending changes)", epoch, len(self._pending))
 
+    async def drain(self) -> bool:
+        """Publish every pending change now (a republish calls it between chunks, so it
+        never holds the whole board). When Redis is unreachable the changes stay pending
+        for the publisher's own retries. True: nothing is left pending."""
+        if not self.up:
+            return False
+        try:
+            await self._flush()
+        except (RedisError, OSError) as exc:
+            log.warning("board changes kept for the next attempt (%s)", exc)
+            return False
+        return not self._pending
+
     async def _flush(self) -> None:
+        async with self._flushing:
+            await self._flush_pending()
+
+    async def _flush_pending(self) -> None:
         if self._indicators:
             rows, self._indicators = self._indicators, {}
             try:

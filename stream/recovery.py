@@ -22,7 +22,6 @@ The grouping and seeding steps are plain functions (:func:`owned_partitions`,
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -48,6 +47,9 @@ from stream.stages.units import UnitProcessor
 from stream.transitions import NodeBatch
 
 log = logging.getLogger(__name__)
+
+#: Open items a republish hands to the publisher before it waits for them to go out.
+REPUBLISH_CHUNK = 5000
 
 
 class Indexes:
@@ -222,10 +224,11 @@ class Recovery:
         for partition in owned:
             indexes.item_deadlines.drop_partition(partition)
         indexes.gates.update(seeded_gates(owned, committed, gated_sources(topics)))
-        count = 0
-        for partition, key, at in self.items.rebuild(owned, list(self.item_records.items())):
-            indexes.item_deadlines.schedule(partition, key, at)
-            count += 1
+        deadlines = indexes.item_deadlines
+        before = len(deadlines)
+        # The table's own view, no copy: rebuild() never awaits, nothing changes it meanwhile.
+        self.items.rebuild(owned, self.item_records.items(), deadlines.schedule)
+        count = len(deadlines) - before
         node_partition = self.outputs.node_partition
         await self.send(self.outputs.transitions(gauge_announcements(node_partition, indexes.gauges, owned)))
         self.units.reset()
@@ -257,15 +260,18 @@ class Recovery:
         now = self.clock.now()
         indexes = self.indexes
         queued = 0
-        for _key, raw in list(self.item_records.items()):
-            if raw is None:
-                continue
-            item = decode_item(raw)
-            if item.partition in indexes.owned and item.is_open:
-                self.publisher.queue(item.unit, item.item_id, item_summary(item))
-                queued += 1
-            if queued % 5000 == 0:
-                await asyncio.sleep(0)
+        # Keys only (the table may change while this awaits), and the publisher drains
+        # every chunk: holding the whole board at once (about 1 KB per open item) left
+        # that much behind in the allocator after every restart.
+        for seen, key in enumerate(list(self.item_records), 1):
+            raw = self.item_records.get(key)
+            if raw is not None:
+                item = decode_item(raw)
+                if item.partition in indexes.owned and item.is_open:
+                    self.publisher.queue(item.unit, item.item_id, item_summary(item))
+                    queued += 1
+            if seen % REPUBLISH_CHUNK == 0:
+                await self.publisher.drain()
         self.panels.forget()
         for node, partition in self.outputs.node_partition.items():
             if partition in indexes.owned:
@@ -279,3 +285,5 @@ class Recovery:
         log.info(
             "republishing board state: %d queue entries, owned partitions %s", queued, sorted(indexes.owned)
         )
+        await self.publisher.drain()
+        release_free_memory()

@@ -2,12 +2,21 @@
 
 :class:`FeedHub` runs two tasks:
 
-* the reader: ``XREAD BLOCK`` from the last id, then for each entry builds the delta
-  frame once and offers the same bytes to every subscribed connection (looked up by
-  route key, see :func:`web.protocol.routes`). Offering never waits: each connection has
-  a bounded :class:`Outbox` and its own slow-client policy.
-* the monitor: every heartbeat interval reads the worker beats, and offers a heartbeat
-  to every connection (also the way browsers learn that Redis is down).
+* the reader: ``XREAD BLOCK`` from the last id, then writes what it read to the
+  connections (:meth:`FeedHub.dispatch`). Connections that see the same deltas (the same
+  :data:`~web.protocol.GroupKey`: scope, view, batch) form a :class:`Group`: per read the
+  group's frames are built and framed once, and the same bytes are written to the socket
+  of every member, without waiting. A connection is a *member* only while it stands
+  exactly at the reader's position; until then (while it syncs or replays) it is
+  *pending*: it gets each entry offered in its own bounded :class:`Outbox`, which its own
+  sender task drains with backpressure and its slow-client policy, as before; once that
+  outbox is empty it joins its group (:func:`web.protocol.join_refusal` decides). A
+  member whose socket holds more than ``lag_limit`` unsent bytes *falls behind* before
+  the next write: its group's ready frames then go to its outbox (one item per frame)
+  until it caught up and rejoins. The group never waits for anyone.
+* the monitor: every heartbeat interval reads the worker beats, and writes one heartbeat
+  frame to every member and offers a heartbeat to every pending connection (also the way
+  browsers learn that Redis is down).
 
 Redis outages: the reader marks Redis down, retries with exponential backoff, and when
 Redis answers again re-checks the epoch. A changed epoch (Redis restarted without
@@ -24,14 +33,28 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from redis.exceptions import RedisError
+from websockets.frames import Frame, Opcode
 
 from runtime.board import ORIGIN_ID, BoardStore, FeedEntry, stream_id_key
 from runtime.clock import Clock
 from web.metrics import WebMetrics
-from web.protocol import RouteKey, board_stale, delta_frame, routes, worker_age
+from web.protocol import (
+    BATCH_MAX,
+    JOIN_LATER,
+    GroupKey,
+    RouteKey,
+    Standing,
+    board_stale,
+    delta_frame,
+    group_payloads,
+    heartbeat_frame,
+    join_refusal,
+    routes,
+    worker_age,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +64,10 @@ READ_COUNT = 1000
 BLOCK_MS = 1000
 BACKOFF_START = 0.1
 BACKOFF_MAX = 5.0
+#: Unsent bytes a group member may have before it falls behind and catches up from its own
+#: outbox (about two seconds of 100 deltas/s of 1.3 KB: a client that pauses briefly is
+#: not moved out; a healthy socket sends everything at once).
+LAG_LIMIT = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +86,14 @@ class Heartbeat:
 class Outgoing:
     """An item of a connection's outbox.
 
-    ``delta``: ``data`` is the frame, ``seq``/``order`` its stream id. ``heartbeat``:
+    ``delta``: ``data`` is the frame, ``seq``/``order`` its stream id. ``frame``: ``data``
+    is a frame of a group (a ``batch``), ``seq``/``order`` the id of its last delta.
+    ``heartbeat``:
     ``seq``/``order`` is the reader's position when it was queued (every entry up to it
     was already offered), ``heartbeat`` the shared health data.
     """
 
-    kind: str  # "delta" | "heartbeat"
+    kind: str  # "delta" | "frame" (a group's ready frame, see FeedHub) | "heartbeat"
     seq: str
     order: tuple[int, int]
     epoch: str
@@ -123,6 +152,64 @@ class Subscriber(Protocol):
     def request_snapshot(self, reason: str) -> None: ...
 
 
+class Member(Subscriber, Protocol):
+    """A connection that can join a :class:`Group` (a board session)."""
+
+    live: bool  # set by the hub: it is a member of its group
+
+    @property
+    def group(self) -> GroupKey: ...
+
+    def standing(self) -> Standing: ...
+
+    def buffered(self) -> int:
+        """Bytes written to the socket that it has not sent yet."""
+        ...
+
+    def push(self, wire: bytes) -> None:
+        """Write a framed message to the socket now (nothing when it is closing)."""
+        ...
+
+    def left(self, seq: str, order: tuple[int, int], epoch: str | None) -> None:
+        """It left its group standing at ``seq`` (every delta up to it was written)."""
+        ...
+
+
+def group_backlog(items: list[Outgoing], frames: list[bytes], *, batch: bool) -> list[Outgoing]:
+    """A group's frames of one read as outbox items for members that fell behind: its
+    delta items themselves, or one ``frame`` item per batch frame (its last delta's id)."""
+    if not batch or len(items) == 1:
+        return items
+    out = []
+    for index, frame in enumerate(frames):
+        last = items[min(len(items), (index + 1) * BATCH_MAX) - 1]
+        out.append(Outgoing("frame", last.seq, last.order, last.epoch, frame))
+    return out
+
+
+def wire_text(payload: bytes) -> bytes:
+    """``payload`` framed as one unmasked websocket text message (server to client, no
+    extension: the node runs without compression), ready to write to any socket."""
+    return Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+
+
+class Group:
+    """Connections that receive the same frames; written to together."""
+
+    __slots__ = ("key", "laggards", "members", "tick")
+
+    def __init__(self, key: GroupKey) -> None:
+        self.key = key
+        self.members: dict[Member, None] = {}  # insertion-ordered set
+        # Fell behind: each gets the group's frames in its own outbox until it caught up.
+        self.laggards: dict[Member, None] = {}
+        self.tick: list[Outgoing] = []  # this read's deltas for the group
+
+    def __repr__(self) -> str:
+        keys, batch = self.key
+        return f"Group({sorted(keys)}, batch={batch}, members={len(self.members)})"
+
+
 class FeedHub:
     """The process-wide reader of ``board:feed``.
 
@@ -133,6 +220,10 @@ class FeedHub:
         clock: the board clock (heartbeats carry its time and speed).
         queue_size: capacity of each connection's outbox (``GOVPULSE_WS_QUEUE``).
         now: real time source (worker staleness, feed lag).
+        lag_limit: unsent bytes after which a member leaves its group.
+        flush_interval: least seconds between two writes of live deltas: the reader
+            then reads what accumulated meanwhile and each group's members get it in one
+            frame, so the cost per connection follows this rate, not the delta rate.
     """
 
     def __init__(
@@ -144,8 +235,12 @@ class FeedHub:
         clock: Clock,
         queue_size: int = 2 * READ_COUNT,
         now: Callable[[], float] = time.time,
+        lag_limit: int = LAG_LIMIT,
+        flush_interval: float = 0.0,
     ) -> None:
         self.store = store
+        self.lag_limit = lag_limit
+        self.flush_interval = flush_interval
         self.metrics = metrics
         self.heartbeat_interval = heartbeat
         self.clock = clock
@@ -157,8 +252,19 @@ class FeedHub:
         self.position = ORIGIN_ID
         self.redis_up = False
         self.latest_beat: float | None = None  # freshest worker beat (real epoch seconds)
+        self._position_key = stream_id_key(ORIGIN_ID)
+        # Pending connections, by route key (each entry is offered to them one by one).
         self._subs: dict[RouteKey, set[Subscriber]] = collections.defaultdict(set)
+        self._indexed: dict[Subscriber, frozenset[RouteKey]] = {}
         self._all: set[Subscriber] = set()
+        # Members: their group, the groups by key and by route key.
+        self._live: dict[Member, Group] = {}
+        self._groups: dict[GroupKey, Group] = {}
+        self._group_routes: dict[RouteKey, list[Group]] = collections.defaultdict(list)
+        # Members that fell behind: their group's frames go to their outboxes.
+        self._lagging: dict[Member, Group] = {}
+        # Members-to-be waiting for something that needs no action of theirs.
+        self._joining: set[Member] = set()
         self._check_epoch = True
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -166,22 +272,124 @@ class FeedHub:
     # -- subscriptions --------------------------------------------------------------
 
     def register(self, sub: Subscriber) -> None:
-        """Start offering matching entries to ``sub`` (before it reads its snapshot)."""
+        """Start offering matching entries to ``sub`` (before it reads its snapshot); it
+        is pending until it joins its group (:meth:`try_join`)."""
         self._all.add(sub)
-        for key in sub.keys:
-            self._subs[key].add(sub)
+        self._index(sub)
 
     def unregister(self, sub: Subscriber) -> None:
         self._all.discard(sub)
-        for key, subs in list(self._subs.items()):
-            subs.discard(sub)
-            if not subs:
-                del self._subs[key]
+        self._unindex(sub)
+        member = cast("Member", sub)
+        self._joining.discard(member)
+        group = self._live.pop(member, None) or self._lagging.pop(member, None)
+        if group is not None:
+            self._remove_from(group, member)
+            self._count_groups()
 
     def resubscribe(self, sub: Subscriber) -> None:
-        """Re-index ``sub`` after its keys changed (a new view)."""
+        """Re-index ``sub`` after its keys changed (a new view); it is pending again."""
+        self.leave(cast("Member", sub))
         self.unregister(sub)
         self.register(sub)
+
+    def _index(self, sub: Subscriber) -> None:
+        keys = self._indexed[sub] = sub.keys
+        for key in keys:
+            self._subs[key].add(sub)
+
+    def _unindex(self, sub: Subscriber) -> None:
+        for key in self._indexed.pop(sub, ()):
+            subs = self._subs.get(key)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[key]
+
+    # -- groups ---------------------------------------------------------------------
+
+    def try_join(self, member: Member) -> bool:
+        """Make ``member`` a member of its group if it stands where the group's next
+        frame starts (see :func:`web.protocol.join_refusal`); if it only waits for the
+        reader or its socket, it is asked again after each read. True: it joined."""
+        if member in self._live or member not in self._all:
+            return member in self._live
+        refusal = join_refusal(
+            member.standing(), epoch=self.epoch, position=self._position_key, lag_limit=self.lag_limit
+        )
+        if refusal is not None:
+            if refusal in JOIN_LATER:
+                self._joining.add(member)
+            else:
+                self._joining.discard(member)
+            return False
+        self._joining.discard(member)
+        keys, _ = key = member.group
+        assert keys == member.keys, f"{member!r} would join the group of other route keys"
+        group = self._lagging.pop(member, None)
+        if group is not None:
+            del group.laggards[member]  # caught up with its group's frames
+        else:
+            group = self._groups.get(key)
+            if group is None:
+                group = self._groups[key] = Group(key)
+                for route in keys:
+                    self._group_routes[route].append(group)
+            self._unindex(member)
+        group.members[member] = None
+        self._live[member] = group
+        member.live = True
+        self.metrics.group_joins.inc()
+        self._count_groups()
+        return True
+
+    def leave(self, member: Member, why: str = "sync") -> bool:
+        """Make ``member`` pending again (each entry offered to it one by one). A member
+        stands at the reader's position (everything up to it was written to it); one
+        that fell behind goes on from where its outbox ends. True: it was in a group."""
+        group = self._lagging.pop(member, None)
+        if group is None:
+            group = self._live.pop(member, None)
+            if group is None:
+                return False
+            member.live = False
+            member.left(self.position, self._position_key, self.epoch)
+            self.metrics.group_leaves.labels(why).inc()
+        self._remove_from(group, member)
+        self._index(member)
+        self._count_groups()
+        return True
+
+    def _fall_behind(self, member: Member, group: Group) -> None:
+        """``member``'s socket is full: from now on it gets its group's frames in its own
+        outbox (with backpressure and its slow-client policy) until it caught up."""
+        del self._live[member]
+        del group.members[member]
+        group.laggards[member] = None
+        self._lagging[member] = group
+        member.live = False
+        member.left(self.position, self._position_key, self.epoch)
+        self.metrics.group_leaves.labels("slow").inc()
+        self._count_groups()
+
+    def _remove_from(self, group: Group, member: Member) -> None:
+        group.members.pop(member, None)
+        group.laggards.pop(member, None)
+        if not group.members and not group.laggards:
+            del self._groups[group.key]
+            for route in group.key[0]:
+                groups = self._group_routes[route]
+                groups.remove(group)
+                if not groups:
+                    del self._group_routes[route]
+
+    def _count_groups(self) -> None:
+        self.metrics.groups.set(len(self._groups))
+        self.metrics.group_members.set(len(self._live))
+
+    @property
+    def groups(self) -> list[Group]:
+        return list(self._groups.values())
 
     @property
     def connections(self) -> int:
@@ -237,6 +445,7 @@ class FeedHub:
     # -- reader ---------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         backoff = BACKOFF_START
         while not self._stopping:
             try:
@@ -260,7 +469,16 @@ class FeedHub:
                 continue
             backoff = BACKOFF_START
             if entries:
+                started = loop.time()
                 self.dispatch(entries)
+                took = loop.time() - started
+                self.metrics.write_pass.set(took)
+                # Let deltas accumulate so that one write per group carries all of them;
+                # and leave the loop at least as long as the writes took (sessions,
+                # pings, new connections), however many connections there are.
+                pause = max(self.flush_interval, 2 * took) - took
+                if pause > 0:
+                    await asyncio.sleep(pause)
             else:
                 self.metrics.feed_lag.set(0)
                 # Idle: an epoch change without new entries (FLUSHALL) is only seen here.
@@ -270,7 +488,7 @@ class FeedHub:
         epoch, created = await self.store.ensure_epoch()
         if initial or self.epoch is None:
             self.epoch = epoch
-            self.position = await self.store.last_id()
+            self._set_position(await self.store.last_id())
             log.info("feed reader at epoch=%s position=%s", epoch, self.position)
             return
         if epoch != self.epoch:
@@ -285,22 +503,40 @@ class FeedHub:
             why,
         )
         self.metrics.epoch_changes.inc()
+        for member in [*self._live, *self._lagging]:
+            self.leave(member, "epoch")
         self.epoch = epoch
-        self.position = position
+        self._set_position(position)
         for sub in list(self._all):
             sub.request_snapshot("epoch changed")
 
+    def _set_position(self, position: str) -> None:
+        self.position = position
+        self._position_key = stream_id_key(position)
+
     def dispatch(self, entries: Iterable[FeedEntry]) -> None:
-        """Offer each entry's delta frame to its subscribers, in feed order."""
-        last: FeedEntry | None = None
-        count = 0
+        """Write each entry's delta to the connections that see it, in feed order: once
+        per group to its members, one by one to pending connections."""
+        segment: list[FeedEntry] = []
         for entry in entries:
             if entry.epoch and entry.epoch != self.epoch:
+                self._flush(segment)
+                segment = []
                 # Connections re-snapshot after this point, so entries from here on are
                 # either in their snapshot or after it.
                 self._reset(entry.epoch, self.position, "entry of another epoch")
-            order = stream_id_key(entry.id)
-            item = Outgoing("delta", entry.id, order, entry.epoch, delta_frame(entry.id, entry.body))
+            segment.append(entry)
+        self._flush(segment)
+
+    def _flush(self, entries: list[FeedEntry]) -> None:
+        if not entries:
+            return
+        touched: list[Group] = []
+        offered = 0
+        for entry in entries:
+            item = Outgoing(
+                "delta", entry.id, stream_id_key(entry.id), entry.epoch, delta_frame(entry.id, entry.body)
+            )
             keys = routes(entry.kind, entry.unit)
             targets: Iterable[Subscriber]
             if len(keys) == 1:
@@ -310,18 +546,62 @@ class FeedHub:
                 for key in keys:
                     found.update(self._subs.get(key, ()))
                 targets = found
-            sent = 0
             for sub in list(targets):
                 sub.offer(item)
-                sent += 1
-            self.metrics.deltas_dispatched.inc(sent)
-            self.position = entry.id
-            last = entry
-            count += 1
-        if last is not None:
-            self.metrics.feed_entries.inc(count)
-            lag = max(0.0, self.now() - stream_id_key(last.id)[0] / 1000.0)
-            self.metrics.feed_lag.set(lag)
+                offered += 1
+            for key in keys:
+                for group in self._group_routes.get(key, ()):
+                    if not group.tick:
+                        touched.append(group)
+                    elif group.tick[-1] is item:
+                        continue  # reached through two of its route keys
+                    group.tick.append(item)
+        for group in touched:
+            offered += self._write_group(group)
+        self.metrics.deltas_dispatched.inc(offered)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%d entries: %d groups (%d members) written, %d deltas delivered or queued",
+                len(entries),
+                len(touched),
+                sum(len(g.members) for g in touched),
+                offered,
+            )
+        last = entries[-1]
+        self._set_position(last.id)
+        self.metrics.feed_entries.inc(len(entries))
+        lag = max(0.0, self.now() - self._position_key[0] / 1000.0)
+        self.metrics.feed_lag.set(lag)
+        for member in list(self._joining):
+            self.try_join(member)
+
+    def _write_group(self, group: Group) -> int:
+        """Write the group's deltas of this read to its members; a member whose socket
+        is full falls behind first. Members that fell behind get the same frames in their
+        outboxes. Returns the deltas written or queued."""
+        items, group.tick = group.tick, []
+        batch = group.key[1]
+        frames = group_payloads([item.data for item in items], batch=batch)
+        wires = [wire_text(frame) for frame in frames]
+        lag_limit = self.lag_limit
+        written = 0
+        for member in list(group.members):
+            if member.buffered() > lag_limit:
+                self._fall_behind(member, group)
+                continue
+            for wire in wires:
+                member.push(wire)
+            written += 1
+        if written:
+            kind = "batch" if batch and len(items) > 1 else "delta"
+            self.metrics.sent(kind).inc(written * len(frames))
+        laggards = list(group.laggards)
+        if laggards:
+            backlog = group_backlog(items, frames, batch=batch)
+            for member in laggards:
+                for item in backlog:
+                    member.offer(item)
+        return (written + len(laggards)) * len(items)
 
     # -- monitor --------------------------------------------------------------------
 
@@ -349,18 +629,40 @@ class FeedHub:
         self.metrics.worker_age.set(-1 if age is None else age)
 
     async def beat(self) -> None:
-        """Refresh the worker age and offer a heartbeat to every connection."""
+        """Refresh the worker age and give every connection a heartbeat: one frame
+        written to every member, an outbox item offered to each pending connection."""
         await self.refresh()
         heartbeat = self.current_heartbeat()
         item = Outgoing(
             "heartbeat",
             self.position,
-            stream_id_key(self.position),
+            self._position_key,
             self.epoch or "",
             heartbeat=heartbeat,
         )
+        wire = wire_text(
+            heartbeat_frame(
+                ts=heartbeat.ts,
+                clock_now=heartbeat.clock_now,
+                speed=heartbeat.speed,
+                seq=self.position,
+                stale=heartbeat.stale,
+                redis_up=heartbeat.redis_up,
+                age=heartbeat.age,
+                epoch=self.epoch,
+            )
+        )
+        written = 0
         for sub in list(self._all):
+            member = cast("Member", sub)
+            if member in self._live:
+                if member.buffered() <= self.lag_limit:
+                    member.push(wire)
+                    written += 1
+                    continue
+                self.leave(member, "slow")
             sub.offer(item)
+        self.metrics.sent("heartbeat").inc(written)
 
     def _set_up(self, up: bool, exc: BaseException | None = None) -> None:
         if up != self.redis_up:

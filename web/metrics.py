@@ -85,6 +85,32 @@ class WebMetrics:
             "Seconds since the freshest worker beat (-1 when none).",
             registry=r,
         )
+        self.groups = Gauge(
+            "govpulse_web_groups",
+            "Fan-out groups (connections that see the same deltas) with members.",
+            registry=r,
+        )
+        self.group_members = Gauge(
+            "govpulse_web_group_members",
+            "Connections written to with their group (the others catch up on their own).",
+            registry=r,
+        )
+        self.write_pass = Gauge(
+            "govpulse_web_write_pass_seconds",
+            "How long the last write of live deltas to every connection took.",
+            registry=r,
+        )
+        self.group_joins = Counter(
+            "govpulse_web_group_joins",
+            "Connections that joined their fan-out group (after a sync or catching up).",
+            registry=r,
+        )
+        self.group_leaves = Counter(
+            "govpulse_web_group_leaves",
+            "Connections that left their fan-out group, by reason (sync, slow, epoch).",
+            ["reason"],
+            registry=r,
+        )
         self.epoch_changes = Counter(
             "govpulse_web_epoch_changes",
             "Times the board epoch changed under this node.",

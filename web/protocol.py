@@ -234,6 +234,92 @@ def default_view(scope: Scope, requested: str | None) -> str | None:
     return requested
 
 
+# -- fan-out groups -----------------------------------------------------------------
+
+#: What a connection receives: its route keys and whether it takes ``batch`` frames.
+#: Connections with equal keys receive the same bytes (see :func:`group_payloads`).
+GroupKey = tuple[frozenset[RouteKey], bool]
+#: Most deltas one ``batch`` frame carries (about 1 KB each: a frame stays far below a MB).
+BATCH_MAX: Final = 500
+
+
+def group_key(scope: Scope, view: str | None, *, batch: bool) -> GroupKey:
+    """The fan-out group of a connection: wall and leader connections with the same view
+    (and batch choice) share one, a unit scope has its own per unit."""
+    return (subscriptions(scope, view), batch)
+
+
+def group_payloads(deltas: Sequence[bytes], *, batch: bool) -> list[bytes]:
+    """The frames every connection of a group gets for one read of the feed: its
+    ``deltas`` (delta frames in feed order), one by one, or for batch clients as ``batch``
+    frames of at most :data:`BATCH_MAX` (a lone delta goes as a plain ``delta``)."""
+    if not batch:
+        return list(deltas)
+    out: list[bytes] = []
+    for start in range(0, len(deltas), BATCH_MAX):
+        chunk = deltas[start : start + BATCH_MAX]
+        out.append(chunk[0] if len(chunk) == 1 else batch_frame(chunk))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where one connection is, as its group's writer must know it.
+
+    Attributes:
+        syncing: a snapshot or replay is pending or being sent.
+        idle: its own sender waits for frames (it is not in the middle of a send).
+        queued: frames in its own outbox.
+        epoch: the epoch it synced to (``None``: never synced).
+        cursor: the stream id key it is at (every delta it may see up to it was sent).
+        buffered: bytes written to it that the socket has not taken yet.
+    """
+
+    syncing: bool
+    idle: bool
+    queued: int
+    epoch: str | None
+    cursor: tuple[int, int] | None
+    buffered: int
+
+
+#: Refusals of :func:`join_refusal` that go away without the connection doing anything
+#: (the reader reaches its position, the socket drains): the hub asks again after each read.
+JOIN_LATER: Final = frozenset({"ahead", "lagging"})
+
+
+def join_refusal(
+    standing: Standing, *, epoch: str | None, position: tuple[int, int], lag_limit: int
+) -> str | None:
+    """Why a connection may not join its group now (``None``: it may).
+
+    A connection joins when it has sent everything it was offered and stands exactly
+    where the group's next frame starts: the group then writes it the deltas after the
+    reader's ``position``. Its cursor may be behind ``position`` (every entry up to it
+    was offered, and its outbox is empty) but not ahead: entries between ``position``
+    and a snapshot taken further on are in that snapshot and must not come again.
+
+    Args:
+        standing: the connection.
+        epoch: the reader's epoch.
+        position: the stream id key of the last entry the reader dispatched.
+        lag_limit: most unsent bytes a member of a group may have.
+    """
+    if standing.syncing:
+        return "syncing"
+    if not standing.idle:
+        return "sending"
+    if standing.queued:
+        return "backlog"
+    if standing.epoch is None or standing.epoch != epoch or standing.cursor is None:
+        return "epoch"
+    if standing.cursor > position:
+        return "ahead"
+    if standing.buffered > lag_limit:
+        return "lagging"
+    return None
+
+
 # -- resume -------------------------------------------------------------------------
 
 

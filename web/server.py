@@ -144,6 +144,7 @@ class BoardServer:
             clock=clock,
             queue_size=settings.ws_queue,
             now=now,
+            flush_interval=settings.ws_flush_interval,
         )
         self.sink = sink
         self.static = load_static()

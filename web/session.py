@@ -7,6 +7,9 @@ Two tasks per connection:
   snapshot or replay, and drops queued deltas whose id is not after the position it
   synced to: no gap, no duplicate. When the outbox overflows, the slow-client policy
   applies: ``snapshot`` drops the backlog and re-syncs; ``close`` closes with 1008.
+  Whenever its outbox is empty it asks the hub to join its fan-out group; as a member it
+  sends nothing itself (the hub writes the group's frames to its socket) until the hub
+  makes it leave (it fell behind, or it must re-sync) and offers it entries again.
 * the receiver parses client frames (view, ack, explain, ping) and answers directly.
 """
 
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from runtime.board import BoardStore, FeedEntry, stream_id_key
 from runtime.clock import Clock
@@ -37,16 +41,18 @@ from web.protocol import (
     AuthFrame,
     Denied,
     ExplainFrame,
+    GroupKey,
     PingFrame,
     Resume,
     RouteKey,
+    Standing,
     ViewFrame,
 )
 
 log = logging.getLogger(__name__)
 
 # Most deltas one batch frame carries (about 1 KB each: a frame stays far below a MB).
-BATCH_MAX = 500
+BATCH_MAX = protocol.BATCH_MAX
 
 #: Entries read per replay page, and the most a replay reads before a snapshot is cheaper.
 REPLAY_PAGE = 1000
@@ -110,6 +116,8 @@ class Session:
         self._done = False
         self._close_task: asyncio.Task[None] | None = None
         self._keys = protocol.subscriptions(self.scope, self.view)
+        self.live = False  # a member of its fan-out group (set by the hub)
+        self._idle = False  # the sender waits for its outbox
 
     def __repr__(self) -> str:
         return f"Session(#{self.ident} scope={self.scope.text} view={self.view})"
@@ -153,9 +161,39 @@ class Session:
 
     def request_snapshot(self, reason: str) -> None:
         """Make the sender send a fresh snapshot before anything else still queued."""
+        self.config.hub.leave(self)  # its group must write it nothing more until then
         self._sync_resume = None
         self._sync_reason = reason
         self.outbox.wake()
+
+    # -- Member -----------------------------------------------------------------------
+
+    @property
+    def group(self) -> GroupKey:
+        return (self._keys, self.batch)
+
+    def standing(self) -> Standing:
+        return Standing(
+            syncing=self._sync_reason is not None,
+            idle=self._idle,
+            queued=len(self.outbox),
+            epoch=self.epoch,
+            cursor=self._cursor_key,
+            buffered=self.buffered(),
+        )
+
+    def buffered(self) -> int:
+        # ``transport`` is the connection's asyncio transport (websockets sets it in
+        # connection_made; tests/web/test_session.py fails if that changes).
+        return self.ws.transport.get_write_buffer_size()
+
+    def push(self, wire: bytes) -> None:
+        if self.ws.state is State.OPEN:
+            self.ws.transport.write(wire)
+
+    def left(self, seq: str, order: tuple[int, int], epoch: str | None) -> None:
+        self.epoch = epoch
+        self._advance(seq, order)
 
     # -- run ------------------------------------------------------------------------
 
@@ -190,29 +228,49 @@ class Session:
                 self._sync_reason, self._sync_resume = None, None
                 await self._sync(reason, resume)
                 continue
-            item = await self.outbox.get()
+            self._idle = True
+            if not self.live and not self.outbox:
+                # Everything offered was sent: from here the group can write to it.
+                self.config.hub.try_join(self)
+            try:
+                item = await self.outbox.get()
+            finally:
+                self._idle = False
             if item is None or self._sync_reason is not None:
                 continue
+            await self._handle(item)
+
+    async def _handle(self, item: Outgoing | None) -> None:
+        """Send one outbox item (a delta, with those queued behind it for batch clients;
+        a group's frame; a heartbeat)."""
+        while item is not None:
+            fresh = self._cursor_key is None or item.order > self._cursor_key  # else in its sync
             if item.kind == "delta":
                 if self.batch and len(self.outbox):
-                    item = await self._send_batch(item)  # returns the heartbeat that ended it
-                    if item is None:
-                        continue
-                else:
-                    if self._cursor_key is None or item.order > self._cursor_key:  # else replayed
-                        await self._send(item.data, "delta")
-                        self._advance(item.seq, item.order)
+                    item = await self._send_batch(item)  # the item that ended the run, if any
                     continue
+                if fresh:
+                    await self._send(item.data, "delta")
+                    self._advance(item.seq, item.order)
+                return
+            if item.kind == "frame":  # its group's frame, after it fell behind
+                if fresh:
+                    await self._send(
+                        item.data, "batch" if item.data.startswith(b'{"type":"batch"') else "delta"
+                    )
+                    self._advance(item.seq, item.order)
+                return
             assert item.heartbeat is not None
-            if item.epoch == self.epoch and (self._cursor_key is None or item.order > self._cursor_key):
+            if item.epoch == self.epoch and fresh:
                 # Every entry up to the hub's position was offered before this heartbeat.
                 self._advance(item.seq, item.order)
             await self._send_heartbeat(item.heartbeat)
+            return
 
     async def _send_batch(self, first: Outgoing) -> Outgoing | None:
         """Send ``first`` and the deltas queued right behind it as one ``batch`` frame (one
-        delta alone goes as a plain ``delta``). Returns the heartbeat that ended the run,
-        if any, for the caller to handle next."""
+        delta alone goes as a plain ``delta``). Returns the item that ended the run (a
+        heartbeat or a frame), if any, for the caller to handle next."""
         frames: list[bytes] = []
         last: Outgoing | None = None
         stop: Outgoing | None = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -335,16 +335,21 @@ class ItemProcessor:
         return out
 
     def rebuild(
-        self, owned: set[int], stored: Sequence[tuple[bytes, bytes]]
-    ) -> list[tuple[int, bytes, float | None]]:
-        """Rebuild the gauges of the ``owned`` partitions from the stored items.
+        self,
+        owned: set[int],
+        stored: Iterable[tuple[bytes, bytes | None]],
+        schedule: Callable[[int, bytes, float], object],
+    ) -> None:
+        """Rebuild the gauges of the ``owned`` partitions from the stored items, and hand
+        each item's next deadline to ``schedule(partition, item key, at)`` as it goes.
 
         Items of other partitions (left in the store by an earlier assignment) are
-        skipped. Returns ``(partition, item key, next deadline)`` to schedule.
+        skipped. Nothing per item outlives its turn but what the gauges and ``schedule``
+        keep: with a million open items, a list of them (or of their deadlines) would be
+        a transient whose freed memory the allocator keeps after a restart.
         """
         for partition in owned:
             self.gauges.drop_partition(partition)
-        schedule: list[tuple[int, bytes, float | None]] = []
         for key, raw in stored:
             if raw is None:
                 continue
@@ -360,8 +365,7 @@ class ItemProcessor:
                 self.gauges.update(item.partition, key, None, view)
             deadline = next_deadline(item, self.policy)
             if deadline is not None:
-                schedule.append((item.partition, key, deadline.at))
-        return schedule
+                schedule(item.partition, key, deadline.at)
 
 
 @dataclass(slots=True)  # not frozen: built per event, and frozen init is ~7x slower

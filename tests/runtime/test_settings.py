@@ -74,6 +74,7 @@ def test_defaults() -> None:
         publish_interval=0.5,
         ws_queue=2000,
         ws_slow_policy="snapshot",
+        ws_flush_interval=0.1,
         ws_max_frame=65536,
         ws_heartbeat=5.0,
         command_rate=2.0,

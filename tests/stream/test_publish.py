@@ -81,3 +81,48 @@ def test_a_unit_panel_is_handed_to_the_publisher_only_when_it_changed_or_was_for
     assert published(3.0) == [("unit", "Q1", b'{"code":"Q1","open":4}')]
     panels.forget()
     assert published(4.0) == [("unit", "Q1", b'{"code":"Q1","open":4}')]
+
+
+class SlowStore(RecordingStore):
+    """Yields to the loop inside every publish call, as a real Redis round trip does."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+
+    async def publish(self, batch: list[Any], *, checked: bool, ids: bool = True) -> list[str]:
+        await asyncio.sleep(0)
+        if self.fail:
+            raise ConnectionError("Redis is gone")
+        return await super().publish(batch, checked=checked, ids=ids)
+
+
+def test_drain_publishes_everything_pending_and_concurrent_flushes_send_each_change_once() -> None:
+    store = SlowStore()
+    publisher = Publisher(store, worker_id="w")  # type: ignore[arg-type]
+    publisher.up = True
+    for n in range(4500):
+        publisher.queue("P-BEN-THANH", f"PA-{n}", {"n": n})
+
+    async def both() -> list[bool]:
+        # The publisher's own loop flushing while a republish drains between its chunks.
+        flushing = asyncio.create_task(publisher._flush())
+        drained = await publisher.drain()
+        await flushing
+        return [drained]
+
+    assert asyncio.run(both()) == [True]
+    keys = [change.key for chunk in store.chunks for change in chunk]
+    assert keys == [f"PA-{n}" for n in range(4500)]
+    assert publisher.backlog == 0
+
+
+def test_drain_keeps_the_changes_when_redis_is_down_or_unreachable() -> None:
+    store = SlowStore(fail=True)
+    publisher = Publisher(store, worker_id="w")  # type: ignore[arg-type]
+    publisher.queue("P-BEN-THANH", "PA-1", {"n": 1})
+
+    assert asyncio.run(publisher.drain()) is False  # not connected yet: nothing tried
+    publisher.up = True
+    assert asyncio.run(publisher.drain()) is False  # the publish failed
+    assert publisher.backlog == 1 and store.chunks == []

@@ -1,8 +1,9 @@
-"""The feed hub without Redis: outboxes, routing of feed entries, epochs and health.
+"""The feed hub without Redis: outboxes, routing of feed entries, groups, epochs, health.
 
-:meth:`FeedHub.dispatch` is the pure part of the reader (entries in, frames offered);
-the XREAD loop around it and the outages are tested through a real node in
-tests/web/test_server.py and tests/reliability/test_redis_outage.py.
+:meth:`FeedHub.dispatch` is the pure part of the reader (entries in, frames offered to
+pending connections and written once per group to its members); the XREAD loop around it
+and the outages are tested through a real node in tests/web/test_server.py and
+tests/reliability/test_redis_outage.py.
 """
 
 from __future__ import annotations
@@ -10,14 +11,18 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import orjson
 import pytest
 import redis.asyncio as aioredis
+from hypothesis import given
+from hypothesis import strategies as st
 
-from runtime.board import BoardStore, FeedEntry
+from runtime.board import BoardStore, FeedEntry, stream_id_key
 from runtime.clock import FixedClock, ManualClock
+from tests.support.hypothesis_profile import fuzz
 from web.feed import FeedHub, Heartbeat, Outbox, Outgoing
 from web.metrics import WebMetrics
-from web.protocol import ALL, RouteKey
+from web.protocol import ALL, GroupKey, RouteKey, Standing, routes
 
 NOW = 1_800_000_000.0
 EPOCH = "e1"
@@ -201,3 +206,258 @@ def test_the_heartbeat_carries_the_board_clock() -> None:
 
     beat = hub.current_heartbeat()
     assert (beat.clock_now, beat.speed) == (NOW + 90, 1.0)
+
+
+# -- groups -------------------------------------------------------------------------------
+
+
+def payload(wire: bytes) -> bytes:
+    """The payload of an unmasked server text frame (the header checked)."""
+    assert wire[0] == 0x81  # FIN + text
+    length = wire[1] & 0x7F
+    start = 2 if length < 126 else 4 if length == 126 else 10
+    return wire[start:]
+
+
+def seqs_of(wire: bytes) -> list[str]:
+    frame = orjson.loads(payload(wire))
+    inner = frame["frames"] if frame["type"] == "batch" else [frame]
+    return [d["seq"] for d in inner if d["type"] == "delta"]
+
+
+@dataclass(eq=False)
+class Connection:
+    """A member-capable connection whose socket is a list: what arrived, in order.
+
+    ``drain`` plays its sender task: it sends what its outbox holds (deltas not after its
+    cursor are dropped, as the session does), then asks to join its group.
+    """
+
+    hub: FeedHub
+    keys: frozenset[RouteKey]
+    batch: bool = True
+    live: bool = False
+    lag: int = 0
+    syncing: bool = False
+    epoch: str | None = EPOCH
+    cursor: tuple[int, int] | None = (0, 0)
+    outbox: list[Outgoing] = field(default_factory=list)
+    arrived: list[str] = field(default_factory=list)  # delta seqs, and "snapshot@<seq>"
+    wires: int = 0
+
+    @property
+    def group(self) -> GroupKey:
+        return (self.keys, self.batch)
+
+    def standing(self) -> Standing:
+        return Standing(
+            syncing=self.syncing,
+            idle=True,
+            queued=len(self.outbox),
+            epoch=self.epoch,
+            cursor=self.cursor,
+            buffered=self.lag,
+        )
+
+    def buffered(self) -> int:
+        return self.lag
+
+    def push(self, wire: bytes) -> None:
+        assert self.live and not self.outbox, "a group wrote to a connection that is not caught up"
+        self.wires += 1
+        self.arrived += seqs_of(wire)
+
+    def offer(self, item: Outgoing) -> None:
+        assert not self.live, "a member was offered an entry one by one"
+        self.outbox.append(item)
+
+    def request_snapshot(self, reason: str) -> None:
+        self.hub.leave(self)
+        self.syncing = True
+
+    def left(self, seq: str, order: tuple[int, int], epoch: str | None) -> None:
+        self.cursor, self.epoch = order, epoch
+
+    def snapshot(self, seq: str) -> None:
+        """Its sync read a snapshot at ``seq`` (the reader may not have read that far)."""
+        self.outbox.clear()
+        self.syncing = False
+        self.cursor, self.epoch = stream_id_key(seq), EPOCH
+        self.arrived.append(f"snapshot@{seq}")
+
+    def drain(self) -> None:
+        for item in self.outbox:
+            if item.kind in ("delta", "frame") and self.cursor is not None and item.order > self.cursor:
+                frame = orjson.loads(item.data)
+                inner = frame["frames"] if frame["type"] == "batch" else [frame]
+                self.arrived += [d["seq"] for d in inner]
+                self.cursor = item.order
+        self.outbox.clear()
+        if not self.syncing:
+            self.hub.try_join(self)
+
+    def after_last_snapshot(self) -> tuple[str, list[str]]:
+        marks = [i for i, a in enumerate(self.arrived) if a.startswith("snapshot@")]
+        start = marks[-1] if marks else -1
+        seq = self.arrived[start].split("@")[1] if marks else "0-0"
+        return seq, self.arrived[start + 1 :]
+
+
+WALL_KEYS = frozenset({ALL})
+UNIT_A_KEYS = frozenset({("unit", "A"), ("view", "A")})
+KINDS = [("unit", "A"), ("alert", "B"), ("queue", "A"), ("queue", "B"), ("alert", "A")]
+
+
+def routed(index: int) -> FeedEntry:
+    kind, unit = KINDS[index % len(KINDS)]
+    return entry(index + 1, kind, unit)
+
+
+def expected(keys: frozenset[RouteKey], entries: list[FeedEntry], after: str) -> list[str]:
+    return [
+        e.id
+        for e in entries
+        if not keys.isdisjoint(routes(e.kind, e.unit)) and stream_id_key(e.id) > stream_id_key(after)
+    ]
+
+
+def test_caught_up_connections_get_one_write_per_group_with_the_same_bytes(hub: FeedHub) -> None:
+    walls = [Connection(hub, WALL_KEYS) for _ in range(3)]
+    unit_a = Connection(hub, UNIT_A_KEYS)
+    for conn in [*walls, unit_a]:
+        hub.register(conn)
+        conn.drain()
+
+    hub.dispatch([routed(i) for i in range(5)])
+
+    assert all(c.live for c in [*walls, unit_a])
+    assert len(hub.groups) == 2
+    assert [c.wires for c in walls] == [1, 1, 1]  # one batch frame for the read
+    assert walls[0].arrived == expected(WALL_KEYS, [routed(i) for i in range(5)], "0-0")
+    assert unit_a.arrived == ["1799999999000-1", "1799999999000-3", "1799999999000-5"]
+    text = hub.metrics.render().decode()
+    assert "govpulse_web_groups 2.0" in text
+    assert "govpulse_web_group_members 4.0" in text
+
+
+def test_a_connection_whose_snapshot_is_ahead_of_the_reader_joins_once_the_reader_got_there(
+    hub: FeedHub,
+) -> None:
+    conn = Connection(hub, WALL_KEYS)
+    hub.register(conn)
+    conn.snapshot("1799999999000-2")  # Redis already had entries 1 and 2
+    conn.drain()
+    assert not conn.live
+
+    hub.dispatch([routed(0), routed(1)])  # in its snapshot: dropped, and it joins
+    conn.drain()
+    hub.dispatch([routed(2), routed(3), routed(4)])  # two queue entries it does not see
+
+    assert conn.live
+    assert conn.arrived == ["snapshot@1799999999000-2", "1799999999000-5"]
+
+
+def test_a_lagging_member_falls_behind_before_the_write_and_gets_the_frames_in_its_outbox(
+    hub: FeedHub,
+) -> None:
+    slow, fast = Connection(hub, WALL_KEYS), Connection(hub, WALL_KEYS)
+    for conn in (slow, fast):
+        hub.register(conn)
+        conn.drain()
+    slow.lag = hub.lag_limit + 1
+
+    hub.dispatch([routed(0), routed(1)])
+
+    assert (slow.live, fast.live) == (False, True)
+    # The group's own batch frame, queued: no per-delta work for a member that lags.
+    assert [(o.kind, o.seq) for o in slow.outbox] == [("frame", "1799999999000-2")]
+    assert fast.arrived == ["1799999999000-1", "1799999999000-2"]
+    slow.drain()  # still lagging: it waits for its socket, the hub asks again after a read
+    assert not slow.live
+    slow.lag = 0
+    hub.dispatch([routed(4)])
+    slow.drain()
+    assert slow.live
+    assert slow.arrived == fast.arrived == ["1799999999000-1", "1799999999000-2", "1799999999000-5"]
+    assert 'govpulse_web_group_leaves_total{reason="slow"} 1.0' in hub.metrics.render().decode()
+
+
+def test_an_epoch_change_takes_every_member_out_of_its_group_for_a_snapshot(hub: FeedHub) -> None:
+    conn = Connection(hub, WALL_KEYS)
+    hub.register(conn)
+    conn.drain()
+
+    hub.dispatch([routed(0), entry(2, "unit", "A", epoch="e2")])
+
+    assert (conn.live, conn.syncing, hub.groups) == (False, True, [])
+    assert conn.arrived == ["1799999999000-1"]
+    assert [o.seq for o in conn.outbox] == ["1799999999000-2"]  # dropped by its snapshot
+
+
+def test_leaving_the_node_removes_a_member_and_its_empty_group(hub: FeedHub) -> None:
+    conn = Connection(hub, UNIT_A_KEYS)
+    hub.register(conn)
+    conn.drain()
+    hub.unregister(conn)
+    hub.dispatch([routed(0)])
+
+    assert (hub.groups, hub.connections, conn.arrived) == ([], 0, [])
+
+
+#: Steps of the property below: read k entries, a connection drains and asks to join,
+#: its socket lags or recovers, it re-syncs with a snapshot up to j entries ahead.
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("read"), st.integers(1, 4)),
+        st.tuples(st.just("drain"), st.integers(0, 2)),
+        st.tuples(st.just("lag"), st.integers(0, 2)),
+        st.tuples(st.just("recover"), st.integers(0, 2)),
+        st.tuples(st.just("snapshot"), st.integers(0, 2), st.integers(0, 3)),
+    ),
+    max_size=40,
+)
+
+
+@fuzz(300)
+@given(steps=STEPS)
+def test_joining_and_leaving_groups_never_loses_or_repeats_a_delta(
+    steps: list[tuple[int | str, ...]],
+) -> None:
+    hub = FeedHub(
+        BoardStore(aioredis.Redis(host="127.0.0.1", port=1)),
+        metrics=WebMetrics(),
+        heartbeat=1.0,
+        clock=FixedClock(NOW),
+        now=lambda: NOW,
+        lag_limit=100,
+    )
+    hub.epoch = EPOCH
+    conns = [Connection(hub, WALL_KEYS), Connection(hub, WALL_KEYS), Connection(hub, UNIT_A_KEYS)]
+    for conn in conns:
+        hub.register(conn)
+    feed = [routed(i) for i in range(200)]
+    read = 0
+    for step in steps:
+        action, *args = step
+        conn = conns[int(args[0])] if action != "read" else conns[0]
+        if action == "read":
+            hub.dispatch(feed[read : read + int(args[0])])
+            read += int(args[0])
+        elif action == "drain":
+            conn.drain()
+        elif action == "lag":
+            conn.lag = 101
+        elif action == "recover":
+            conn.lag = 0
+        else:
+            conn.request_snapshot("view")
+            seen = read + int(args[1])  # entries Redis had when the snapshot was read
+            conn.snapshot(feed[seen - 1].id if seen else "0-0")
+    hub.dispatch(feed[read : read + 10])
+    read += 10
+    for conn in conns:
+        conn.lag = 0
+        conn.drain()
+    for conn in conns:
+        after, arrived = conn.after_last_snapshot()
+        assert arrived == expected(conn.keys, feed[:read], after)

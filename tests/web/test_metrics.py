@@ -20,6 +20,11 @@ NAMES = {
     "govpulse_web_redis_up",
     "govpulse_web_worker_age_seconds",
     "govpulse_web_epoch_changes",
+    "govpulse_web_groups",
+    "govpulse_web_group_members",
+    "govpulse_web_group_joins",
+    "govpulse_web_group_leaves",
+    "govpulse_web_write_pass_seconds",
 }
 
 

@@ -470,3 +470,128 @@ def test_names_document_carries_both_languages_of_units_and_categories() -> None
         "categories": {"y-te": {"name_vi": "Y tế", "name_en": "Health"}},
         "other_category": {"name_vi": "Khác", "name_en": "Other"},
     }
+
+
+# -- fan-out groups -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scope", "view", "batch", "other_scope", "other_view", "other_batch", "shared"),
+    [
+        (WALL, None, True, LEADER, None, True, True),
+        (WALL, "P-A", True, LEADER, "P-A", True, True),
+        (WALL, None, True, WALL, "P-A", True, False),
+        (WALL, None, True, WALL, None, False, False),
+        (UNIT_A, None, True, UNIT_A, "P-A", True, True),
+        (UNIT_A, "P-A", True, Scope("unit", "P-B"), "P-B", True, False),
+        (UNIT_A, "P-A", True, WALL, "P-A", True, False),
+    ],
+    ids=[
+        "wall-and-leader",
+        "same-view",
+        "other-view",
+        "batch-and-not",
+        "unit-default-view",
+        "other-unit",
+        "unit-and-wall-viewing-it",
+    ],
+)
+def test_connections_share_a_group_exactly_when_they_see_the_same_deltas_the_same_way(
+    scope: Scope,
+    view: str | None,
+    batch: bool,
+    other_scope: Scope,
+    other_view: str | None,
+    other_batch: bool,
+    shared: bool,
+) -> None:
+    view = protocol.default_view(scope, view)
+    other_view = protocol.default_view(other_scope, other_view)
+    same = protocol.group_key(scope, view, batch=batch) == protocol.group_key(
+        other_scope, other_view, batch=other_batch
+    )
+
+    assert same is shared
+    # Sharing is safe: every feed entry reaches both or neither.
+    for kind in ("unit", "alert", "queue"):
+        for unit in ("P-A", "P-B"):
+            if shared:
+                assert protocol.accepts(scope, view, kind, unit) == protocol.accepts(
+                    other_scope, other_view, kind, unit
+                )
+
+
+def deltas(count: int) -> list[bytes]:
+    return [b'{"type":"delta","seq":"1-%d"}' % n for n in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("count", "batch", "expected"),
+    [
+        (1, True, [b'{"type":"delta","seq":"1-0"}']),
+        (2, True, [b'{"type":"batch","frames":[{"type":"delta","seq":"1-0"},{"type":"delta","seq":"1-1"}]}']),
+        (2, False, [b'{"type":"delta","seq":"1-0"}', b'{"type":"delta","seq":"1-1"}']),
+        (0, True, []),
+    ],
+    ids=["lone-delta", "batch", "unbatched", "nothing"],
+)
+def test_a_groups_frames_for_one_read(count: int, batch: bool, expected: list[bytes]) -> None:
+    assert protocol.group_payloads(deltas(count), batch=batch) == expected
+
+
+@pytest.mark.parametrize(
+    ("count", "sizes"),
+    [(500, [500]), (501, [500, 1]), (1001, [500, 500, 1]), (1000, [500, 500])],
+)
+def test_batch_frames_are_split_at_the_batch_limit_keeping_the_order(count: int, sizes: list[int]) -> None:
+    frames = protocol.group_payloads(deltas(count), batch=True)
+
+    seqs: list[str] = []
+    for frame in frames:
+        data = orjson.loads(frame)
+        inner = data["frames"] if data["type"] == "batch" else [data]
+        seqs += [d["seq"] for d in inner]
+    assert [len(orjson.loads(f).get("frames", [None])) for f in frames] == sizes
+    assert seqs == [f"1-{n}" for n in range(count)]
+
+
+def standing(**changes: Any) -> protocol.Standing:
+    ready = {"syncing": False, "idle": True, "queued": 0, "epoch": "e1", "cursor": (5, 0), "buffered": 0}
+    return protocol.Standing(**{**ready, **changes})
+
+
+@pytest.mark.parametrize(
+    ("changes", "refusal"),
+    [
+        ({}, None),
+        ({"cursor": (4, 9)}, None),  # behind the reader: everything up to it was offered
+        ({"buffered": 1000}, None),
+        ({"syncing": True}, "syncing"),
+        ({"idle": False}, "sending"),
+        ({"queued": 1}, "backlog"),
+        ({"epoch": None, "cursor": None}, "epoch"),
+        ({"epoch": "e0"}, "epoch"),
+        ({"cursor": (5, 1)}, "ahead"),  # its snapshot holds entries the reader has not read
+        ({"buffered": 1001}, "lagging"),
+    ],
+    ids=[
+        "caught-up",
+        "behind",
+        "at-the-lag-limit",
+        "syncing",
+        "sending",
+        "backlog",
+        "never-synced",
+        "other-epoch",
+        "ahead",
+        "lagging",
+    ],
+)
+def test_a_connection_joins_its_group_only_where_the_groups_next_frame_starts(
+    changes: dict[str, Any], refusal: str | None
+) -> None:
+    assert protocol.join_refusal(standing(**changes), epoch="e1", position=(5, 0), lag_limit=1000) == refusal
+
+
+def test_only_waiting_for_the_reader_or_the_socket_is_retried_by_the_hub() -> None:
+    assert {"ahead", "lagging"} == protocol.JOIN_LATER

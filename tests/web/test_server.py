@@ -529,6 +529,105 @@ async def test_slow_client_is_closed_1008_under_the_close_policy(redis_url: str)
             await store.close()
 
 
+# -- fan-out groups ----------------------------------------------------------------------
+
+
+async def metric(node: WebNode, name: str) -> float:
+    """A sample of the node's /metrics (0 when absent)."""
+    _, _, body = await get(f"{node.base}/metrics")
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def members(node: WebNode, count: int, timeout: float = 5.0) -> None:
+    """Wait until ``count`` connections write with their group."""
+    deadline = time.monotonic() + timeout
+    while await metric(node, "govpulse_web_group_members") != count:
+        assert time.monotonic() < deadline, f"not {count} group members within {timeout}s"
+        await asyncio.sleep(0.05)
+
+
+async def test_clients_that_see_the_same_deltas_share_a_group_and_each_sees_only_its_scope(
+    node: WebNode, store: BoardStore
+) -> None:
+    clients = {
+        "wall": await open_client(node, "wall", batch=True),
+        "leader": await open_client(node, "leader", batch=True),
+        "unit_a": await open_client(node, f"unit:{UNIT_A}", batch=True),
+        "unit_a2": await open_client(node, f"unit:{UNIT_A}", batch=True),
+        "unit_b": await open_client(node, f"unit:{UNIT_B}", batch=True),
+    }
+    for ws in clients.values():
+        assert (await recv(ws))["type"] == "snapshot"
+    await members(node, 5)
+    assert await metric(node, "govpulse_web_groups") == 3  # wall+leader, unit A, unit B
+
+    changes = [
+        unit_change(UNIT_A, overdue=1),
+        alert_change("fb", UNIT_B),
+        queue_change("PA-1", UNIT_A),
+        queue_change("PB-1", UNIT_B),
+        unit_change(UNIT_B, overdue=2),
+    ]
+    ids = await store.publish(changes)
+
+    async def seqs(ws: ClientConnection, count: int) -> list[str]:
+        out: list[str] = []
+        while len(out) < count:
+            frame = await recv(ws)
+            inner = frame["frames"] if frame["type"] == "batch" else [frame]
+            out += [f["seq"] for f in inner if f["type"] == "delta"]
+        return out
+
+    assert await seqs(clients["wall"], 3) == [ids[0], ids[1], ids[4]]
+    assert await seqs(clients["leader"], 3) == [ids[0], ids[1], ids[4]]
+    assert await seqs(clients["unit_a"], 2) == [ids[0], ids[2]]
+    assert await seqs(clients["unit_a2"], 2) == [ids[0], ids[2]]
+    assert await seqs(clients["unit_b"], 3) == [ids[1], ids[3], ids[4]]
+    for ws in clients.values():
+        assert await quiet(ws, 0.3) == []
+        await ws.close()
+
+
+async def test_a_client_that_stops_reading_leaves_its_group_and_catches_up_exactly_once(
+    redis_url: str,
+) -> None:
+    # A queue that never overflows here: the slow client catches up on its own, no snapshot.
+    environ = web_environ(redis_url, GOVPULSE_WS_QUEUE="5000", GOVPULSE_WS_HEARTBEAT="30s")
+    async with running_node(environ) as node:
+        store = BoardStore.from_url(redis_url)
+        try:
+            slow = await open_client(node, "wall", max_queue=1)
+            fast = await open_client(node, "wall")
+            assert (await recv(fast))["type"] == "snapshot"
+            await members(node, 2)
+            reading = asyncio.create_task(recv_data(fast, 600, timeout=30))
+            ids = await flood(store, 600)
+            frames = await reading
+
+            # The group never waited for the slow one.
+            assert [f["seq"] for f in frames] == ids
+            assert await metric(node, 'govpulse_web_group_leaves_total{reason="slow"}') == 1
+            joins = await metric(node, "govpulse_web_group_joins_total")
+
+            # Now it reads: every delta once, in order, then it is back in its group.
+            snapshot = await recv(slow, 5)
+            rest = await recv_data(slow, 600, timeout=30)
+            assert (snapshot["type"], snapshot["reason"]) == ("snapshot", "initial")
+            assert [f["seq"] for f in rest] == ids
+            await members(node, 2)
+            assert await metric(node, "govpulse_web_group_joins_total") == joins + 1
+            (last,) = await store.publish([unit_change(UNIT_B, overdue=1)])
+            assert [f["seq"] for f in await recv_data(slow, 1)] == [last]
+            assert [f["seq"] for f in await recv_data(fast, 1)] == [last]
+            await slow.close()
+            await fast.close()
+        finally:
+            await store.close()
+
+
 # -- hostile clients -------------------------------------------------------------------
 
 

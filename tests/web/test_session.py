@@ -12,7 +12,8 @@ from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
 
 from runtime.board import BoardStore
 from runtime.clock import ManualClock
@@ -20,7 +21,7 @@ from runtime.settings import load_settings
 from web import protocol
 from web.auth import Claims, Scope
 from web.commands import CommandSink
-from web.feed import FeedHub, Outgoing
+from web.feed import FeedHub, Outgoing, wire_text
 from web.metrics import WebMetrics
 from web.protocol import ALL
 from web.session import Session, SessionConfig
@@ -39,7 +40,7 @@ class Closing:
 
 
 def session(
-    scope: Scope, *, view: str | None = None, slow_policy: str = "snapshot"
+    scope: Scope, *, view: str | None = None, slow_policy: str = "snapshot", ws: object | None = None
 ) -> tuple[Session, Closing]:
     store = BoardStore(aioredis.Redis(port=1))  # never connects here
     metrics = WebMetrics()
@@ -58,10 +59,12 @@ def session(
         command_burst=3,
         now=clock.now,
     )
-    ws = Closing()
+    closing = Closing()
     claims = Claims(scope, "tester", NOW + 600)
-    made = Session(cast(ServerConnection, ws), claims, view=view, resume=None, config=config, ident=7)
-    return made, ws
+    made = Session(
+        cast(ServerConnection, ws or closing), claims, view=view, resume=None, config=config, ident=7
+    )
+    return made, closing
 
 
 def delta(seq: int) -> Outgoing:
@@ -121,3 +124,27 @@ async def test_a_slow_client_under_the_close_policy_is_closed_1008_and_gets_noth
     assert ws.closed == [(protocol.CLOSE_POLICY, "slow client: more than 2 frames queued")]
     assert len(made.outbox) == 0
     assert slow_drops(made, "close") == 1.0
+
+
+async def test_a_group_writes_framed_messages_straight_to_a_real_connections_socket() -> None:
+    """The group writer uses the connection's asyncio transport (``ServerConnection.transport``,
+    set by websockets; not in its reference docs): this fails if a websockets release
+    renames it or frames differ from what a client parses."""
+    pushed: list[tuple[int, bool]] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        made, _ = session(Scope("wall"), ws=ws)
+        pushed.append((made.buffered(), made.group == (frozenset({ALL}), False)))
+        made.push(wire_text(b'{"type":"delta","seq":"1-1"}'))
+        made.push(wire_text(b"x" * 70_000))  # a 64-bit length header
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}", compression=None, max_size=None) as client:
+            first = await asyncio.wait_for(client.recv(), 5)
+            second = await asyncio.wait_for(client.recv(), 5)
+
+    assert pushed == [(0, True)]
+    assert first == '{"type":"delta","seq":"1-1"}'
+    assert second == "x" * 70_000

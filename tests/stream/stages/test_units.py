@@ -406,7 +406,7 @@ def test_overdue_counts_once_whether_a_tick_or_a_later_event_reveals_it() -> Non
     assert [counts(first.units, node, due)["became_overdue"] for node in (NGHE, Q1, CITY)] == [1, 1, 1]
     # A restart that lost the tick's item write: the resolve event reveals the same overdue.
     second = Chain(items=items_before_tick, tables=first.tables)
-    second.item_stage.rebuild({0}, list(items_before_tick.items()))
+    second.item_stage.rebuild({0}, items_before_tick.items(), lambda *_: None)
     second.run(event(1, "PA-1", "resolved", due + H))
     for node in (NGHE, Q1, CITY):
         assert counts(second.units, node, due) == {
