@@ -1,0 +1,255 @@
+"""The API's Redis: key records, idempotency reservations, item records, board reads.
+
+Keys (next to the board's, docs/api.md "Redis")::
+
+    api:keys                   hash    key name -> ApiKey JSON (hash of the key, units, rate)
+    api:key-hashes             hash    hex SHA-256 of a key -> key name
+    api:event:<item> <event>   string  p:<digest> while being produced, a:<digest> once acked
+    api:item:<item>            hash    unit, category, type, at, received_at, title of the
+                                       last event the API accepted for the item
+
+Reservations make a retried POST a no-op: an event id is reserved (``SET NX``) before it
+is produced, confirmed once the broker acknowledged it, and released when producing
+failed, so a retry after a 503 produces it again. All in one Lua script per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+import redis.asyncio as aioredis
+
+from api.errors import ApiKeyError
+from api.ingest import Admitted
+from api.keys import ApiKey
+from domain.catalog import Catalog
+from domain.events import UNIT_REQUIRED, EventType
+from runtime.board import UNITS_KEY, queue_key
+
+KEYS_KEY = "api:keys"
+HASHES_KEY = "api:key-hashes"
+EVENT_PREFIX = "api:event:"
+ITEM_PREFIX = "api:item:"
+
+Reservation = Literal["new", "duplicate", "in_flight", "conflict"]
+
+# KEYS: one reservation key per event. ARGV: pending ttl (s), then one digest per key.
+# Returns one code per key: new | duplicate | in_flight | conflict.
+_RESERVE_LUA = """
+local ttl = tonumber(ARGV[1])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local digest = ARGV[i + 1]
+  local current = redis.call('GET', key)
+  if not current then
+    redis.call('SET', key, 'p:' .. digest, 'EX', ttl)
+    out[i] = 'new'
+  elseif string.sub(current, 3) ~= digest then
+    out[i] = 'conflict'
+  elseif string.sub(current, 1, 2) == 'a:' then
+    out[i] = 'duplicate'
+  else
+    out[i] = 'in_flight'
+  end
+end
+return out
+"""
+
+# KEYS: reservation keys. ARGV: mode ('confirm' | 'release'), ttl (s), digests.
+# Only touches reservations this request holds (still 'p:<digest>').
+_SETTLE_LUA = """
+local mode = ARGV[1]
+local ttl = tonumber(ARGV[2])
+for i, key in ipairs(KEYS) do
+  local digest = ARGV[i + 2]
+  if redis.call('GET', key) == 'p:' .. digest then
+    if mode == 'confirm' then
+      redis.call('SET', key, 'a:' .. digest, 'EX', ttl)
+    else
+      redis.call('DEL', key)
+    end
+  end
+end
+return #KEYS
+"""
+
+
+def reservation_key(item_id: str, event_id: str) -> str:
+    """Redis key of an event's reservation (ids never contain a space)."""
+    return f"{EVENT_PREFIX}{item_id} {event_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    """What the API last accepted for an item (for scope checks and Open311 status)."""
+
+    unit: str | None
+    fields: dict[str, Any]
+
+
+class ApiStore:
+    """The API's reads and writes in Redis.
+
+    Args:
+        client: ``redis.asyncio.Redis`` with bytes responses.
+        catalog: the unit catalog (to expand a key's units to their descendants).
+    """
+
+    def __init__(self, client: aioredis.Redis, catalog: Catalog) -> None:
+        self.client = client
+        self.catalog = catalog
+        self._reserve = client.register_script(_RESERVE_LUA)
+        self._settle = client.register_script(_SETTLE_LUA)
+
+    @classmethod
+    def from_url(cls, url: str, catalog: Catalog, *, timeout: float = 5.0) -> ApiStore:
+        client = aioredis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=10
+        )
+        return cls(client, catalog)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    # -- keys -------------------------------------------------------------------------
+
+    async def add_key(self, key: ApiKey) -> None:
+        """Store a new key record.
+
+        Raises:
+            ApiKeyError: a key of that name exists (revoke it first).
+        """
+        if not await self.client.hsetnx(KEYS_KEY, key.name, key.to_json()):
+            raise ApiKeyError(
+                f"a key named {key.name!r} exists; revoke it first (`govpulse apikey revoke "
+                f"--name {key.name}`) or choose another name"
+            )
+        await self.client.hset(HASHES_KEY, key.key_hash, key.name)
+
+    async def keys(self) -> list[ApiKey]:
+        """Every key record, by name."""
+        raw = await self.client.hgetall(KEYS_KEY)
+        return sorted((ApiKey.from_json(value) for value in raw.values()), key=lambda k: k.name)
+
+    async def revoke(self, name: str) -> bool:
+        """Delete the key ``name``; false when there is none."""
+        raw = await self.client.hget(KEYS_KEY, name)
+        if raw is None:
+            return False
+        key = ApiKey.from_json(raw)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hdel(HASHES_KEY, key.key_hash)
+        pipe.hdel(KEYS_KEY, name)
+        await pipe.execute()
+        return True
+
+    async def find_key(self, key_hash: str) -> ApiKey | None:
+        """The record of the key with this hash, ``None`` when unknown or revoked."""
+        name = await self.client.hget(HASHES_KEY, key_hash)
+        if name is None:
+            return None
+        raw = await self.client.hget(KEYS_KEY, name)
+        return None if raw is None else ApiKey.from_json(raw)
+
+    # -- idempotency --------------------------------------------------------------------
+
+    async def reserve(self, admitted: Sequence[Admitted], *, pending_ttl: float) -> list[Reservation]:
+        """Reserve each event id; see the module docstring for the codes."""
+        if not admitted:
+            return []
+        keys = [reservation_key(a.event.item_id, a.event.event_id) for a in admitted]
+        result = await self._reserve(
+            keys=keys, args=[max(1, int(pending_ttl)), *(a.digest for a in admitted)]
+        )
+        return [_text(code) for code in result]  # type: ignore[misc]  # Lua returns the four codes only
+
+    async def settle(self, admitted: Sequence[Admitted], *, confirm: bool, ttl: float) -> None:
+        """Confirm (acked by the broker) or release (not produced) this request's reservations."""
+        if not admitted:
+            return
+        keys = [reservation_key(a.event.item_id, a.event.event_id) for a in admitted]
+        await self._settle(
+            keys=keys,
+            args=["confirm" if confirm else "release", max(1, int(ttl)), *(a.digest for a in admitted)],
+        )
+
+    async def record_items(self, admitted: Iterable[Admitted], *, ttl: float) -> None:
+        """Remember the last accepted event of each item (unit, type, …) for ``ttl`` seconds."""
+        pipe = self.client.pipeline(transaction=False)
+        for entry in admitted:
+            event = entry.event
+            fields: dict[Any, str] = {"type": event.type.value, "at": repr(event.occurred_at)}
+            if event.type in UNIT_REQUIRED and event.unit is not None:
+                fields["unit"] = event.unit
+            if event.type is EventType.RECEIVED:
+                fields["received_at"] = repr(event.occurred_at)
+                fields["category"] = event.category or ""
+                fields["title"] = event.title or ""
+            name = f"{ITEM_PREFIX}{event.item_id}"
+            pipe.hset(name, mapping=fields)
+            pipe.expire(name, max(1, int(ttl)))
+        await pipe.execute()
+
+    async def item_record(self, item_id: str) -> dict[str, Any] | None:
+        """The API's record of an item, decoded (instants as floats), or ``None``."""
+        raw = await self.client.hgetall(f"{ITEM_PREFIX}{item_id}")
+        if not raw:
+            return None
+        out: dict[str, Any] = {_text(k): _text(v) for k, v in raw.items()}
+        for name in ("at", "received_at"):
+            if name in out:
+                out[name] = float(out[name])
+        return out
+
+    # -- board reads --------------------------------------------------------------------
+
+    def _units_of(self, scope: frozenset[str]) -> list[str]:
+        """Every unit code a scope covers (all units for an empty scope)."""
+        if not scope:
+            return [unit.code for unit in self.catalog]
+        out: list[str] = []
+        for code in sorted(scope):
+            if code in self.catalog:
+                out.append(code)
+                out.extend(self.catalog.descendants(code))
+        return list(dict.fromkeys(out))
+
+    async def queue_entry(self, item_id: str, scope: frozenset[str]) -> dict[str, Any] | None:
+        """The board's queue entry of an open item at a unit of ``scope``, or ``None``."""
+        units = self._units_of(scope)
+        pipe = self.client.pipeline(transaction=False)
+        for unit in units:
+            pipe.hget(queue_key(unit), item_id)
+        for value in await pipe.execute():
+            if value is not None:
+                decoded = orjson.loads(value)
+                if isinstance(decoded, dict):
+                    return decoded
+        return None
+
+    async def item_units(self, item_ids: Sequence[str], scope: frozenset[str]) -> dict[str, str | None]:
+        """Current unit of each item: the API's record first, then the board's queues."""
+        out: dict[str, str | None] = {}
+        for item_id in item_ids:
+            record = await self.item_record(item_id)
+            unit = record.get("unit") if record else None
+            if unit is None:
+                entry = await self.queue_entry(item_id, scope)
+                unit = entry.get("unit") if entry else None
+            out[item_id] = unit if isinstance(unit, str) else None
+        return out
+
+    async def unit_entry(self, code: str) -> dict[str, Any] | None:
+        """The board's unit JSON of ``code`` (counters, gauges), or ``None``."""
+        value = await self.client.hget(UNITS_KEY, code)
+        if value is None:
+            return None
+        decoded = orjson.loads(value)
+        return decoded if isinstance(decoded, dict) else None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
