@@ -72,9 +72,7 @@ def start_api(env: Mapping[str, str], log_dir: Path, *, name: str = "api") -> Ap
     raise AssertionError(f"govpulse api did not answer within 30 s:\n{node.log()}")
 
 
-def create_key(
-    settings: Settings, name: str, *, units: Iterable[str] = (), rate: float = 10_000.0
-) -> str:
+def create_key(settings: Settings, name: str, *, units: Iterable[str] = (), rate: float = 10_000.0) -> str:
     """Store a key record in the settings' Redis; return the key."""
     secret = new_secret()
     key = ApiKey(name=name, key_hash=hash_secret(secret), units=frozenset(units), rate=rate, created_at=0.0)
@@ -90,7 +88,9 @@ def create_key(
     return secret
 
 
-def received(item_id: str, event_id: str, *, unit: str = UNIT_A, at: str | None = None, **extra: Any) -> dict[str, Any]:
+def received(
+    item_id: str, event_id: str, *, unit: str = UNIT_A, at: str | None = None, **extra: Any
+) -> dict[str, Any]:
     """A valid ``received`` event (occurred now unless ``at``)."""
     from domain.events import format_instant
 
@@ -109,4 +109,10 @@ def event(item_id: str, event_id: str, kind: str, **extra: Any) -> dict[str, Any
     """Any event type, occurred now."""
     from domain.events import format_instant
 
-    return {"event_id": event_id, "item_id": item_id, "type": kind, "occurred_at": format_instant(time.time()), **extra}
+    return {
+        "event_id": event_id,
+        "item_id": item_id,
+        "type": kind,
+        "occurred_at": format_instant(time.time()),
+        **extra,
+    }
