@@ -9,6 +9,8 @@ and served at ``/api/openapi.json``, with a docs page at ``/api/docs``.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
 import math
 import time
@@ -563,7 +565,14 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
         )
         if admission.refusals:
             raise ApiProblem(400, admission.refusals[0].reason)
-        await ingest(context, key, admission.admitted)
+        # A retry (same Idempotency-Key) is stamped with a new occurred_at: compare the
+        # request's own fields instead, so it is a duplicate and a changed form a conflict.
+        digest = hashlib.sha256(
+            orjson.dumps({k: v for k, v in sorted(fields.items()) if k != "api_key"})
+        ).hexdigest()
+        await ingest(
+            context, key, [dataclasses.replace(entry, digest=digest) for entry in admission.admitted]
+        )
         category = context.sla.categories[event["category"]]
         return [
             {
