@@ -17,6 +17,7 @@ from domain.ids import ID_PATTERN, UNIT_CODE_PATTERN
 
 _INSTANT = {
     "type": "string",
+    "format": "date-time",
     "description": "RFC 3339 instant with offset, years 2000..2099",
     "examples": ["2026-11-26T09:30:00+07:00"],
 }
