@@ -229,7 +229,7 @@ ELEMENTS = json_values(json_scalars(text_size=20), max_leaves=12)
 FIELDS = st.fixed_dictionaries(
     {},
     optional={
-        "event_id": st.text(max_size=10) | st.integers(),
+        "event_id": st.text(max_size=10) | st.integers(min_value=-(2**63), max_value=2**63 - 1),
         "item_id": st.sampled_from(["PA-1", "NV-1", "", "a b"]) | st.text(max_size=10),
         "type": st.sampled_from(["received", "resolved", "extended", "x"]),
         "occurred_at": st.sampled_from([AT, "2026-11-26", "", format_instant(NOW + 10**6)]),
