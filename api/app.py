@@ -284,7 +284,7 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def ingest(context: Context, key: ApiKey, admitted: Sequence[Admitted]) -> Accepted:
+    async def ingest(context: Context, key: ApiKey, admitted: Sequence[Admitted]) -> Response:
         """Scope, reserve, produce (acks=all), confirm; raises ApiProblem on refusal."""
         if key.units:
             needed = units_needed(admitted)
@@ -320,7 +320,7 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
             if code == "in_flight"
         ]
         if conflicts or in_flight:
-            await context.store.settle(fresh, confirm=False, ttl=settings.api.idempotency_ttl)
+            await context.store.release(fresh)
             if conflicts:
                 raise ApiProblem(
                     409, "event ids reused for different content; nothing was accepted", errors=conflicts
@@ -337,10 +337,9 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
         try:
             placed = await context.sender.send(fresh, key_name=key.name) if fresh else []
         except Unavailable as exc:
-            await context.store.settle(fresh, confirm=False, ttl=settings.api.idempotency_ttl)
+            await context.store.release(fresh)
             raise ApiProblem(503, exc.reason, retry_after=UNAVAILABLE_RETRY) from None
-        await context.store.settle(fresh, confirm=True, ttl=settings.api.idempotency_ttl)
-        await context.store.record_items(fresh, ttl=settings.api.idempotency_ttl)
+        await context.store.confirm(fresh, ttl=settings.api.idempotency_ttl)
         where = {entry.index: spot for entry, spot in zip(fresh, placed, strict=True)}
         results = []
         for entry in admitted:
@@ -357,8 +356,14 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
                 }
             )
         log.debug("key=%s accepted=%d duplicates=%d", key.name, len(fresh), len(admitted) - len(fresh))
-        return Accepted.model_validate(
-            {"accepted": len(fresh), "duplicates": len(admitted) - len(fresh), "results": results}
+        # Returned as a Response: its shape is the documented Accepted model (the contract
+        # tests check it), without FastAPI validating and serializing it again per request.
+        return Response(
+            orjson.dumps(
+                {"accepted": len(fresh), "duplicates": len(admitted) - len(fresh), "results": results}
+            ),
+            status_code=202,
+            media_type="application/json",
         )
 
     # -- /api/v1 -------------------------------------------------------------------------
@@ -383,7 +388,7 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
             Literal["feedback", "task"] | None,
             Query(description="item kind of every event (topic); default: by item id, NV-… is a task"),
         ] = None,
-    ) -> Accepted:
+    ) -> Response:
         context = ctx(request)
         key = await authenticate(request)
         raw = await read_body(request)

@@ -76,7 +76,7 @@ class Sender:
                 producer = AIOKafkaProducer(
                     bootstrap_servers=self.settings.broker_bootstrap,
                     acks="all",
-                    linger_ms=2,
+                    linger_ms=0,  # a request's events are sent together anyway
                     request_timeout_ms=max(1000, int(self.timeout * 1000)),
                     client_id="govpulse-api",
                 )

@@ -15,7 +15,7 @@ failed, so a retry after a 503 produces it again. All in one Lua script per batc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -58,22 +58,32 @@ end
 return out
 """
 
-# KEYS: reservation keys. ARGV: mode ('confirm' | 'release'), ttl (s), digests.
-# Only touches reservations this request holds (still 'p:<digest>').
-_SETTLE_LUA = """
-local mode = ARGV[1]
-local ttl = tonumber(ARGV[2])
+# KEYS: reservation keys. ARGV: digests. Releases the reservations this request holds
+# (still 'p:<digest>'), so that a retry produces the events again.
+_RELEASE_LUA = """
 for i, key in ipairs(KEYS) do
-  local digest = ARGV[i + 2]
-  if redis.call('GET', key) == 'p:' .. digest then
-    if mode == 'confirm' then
-      redis.call('SET', key, 'a:' .. digest, 'EX', ttl)
-    else
-      redis.call('DEL', key)
-    end
+  if redis.call('GET', key) == 'p:' .. ARGV[i] then
+    redis.call('DEL', key)
   end
 end
 return #KEYS
+"""
+
+
+# ARGV: ttl (s), then one JSON array of [reservation key, digest, item key, [field, value,
+# ...]] per event. Confirms the reservations this request holds and records the items:
+# one argument instead of hundreds keeps the cost per event low (as the board publisher).
+_CONFIRM_LUA = """
+local ttl = tonumber(ARGV[1])
+for _, entry in ipairs(cjson.decode(ARGV[2])) do
+  local key, digest, item, fields = entry[1], entry[2], entry[3], entry[4]
+  if redis.call('GET', key) == 'p:' .. digest then
+    redis.call('SET', key, 'a:' .. digest, 'EX', ttl)
+  end
+  redis.call('HSET', item, unpack(fields))
+  redis.call('EXPIRE', item, ttl)
+end
+return 1
 """
 
 
@@ -102,7 +112,8 @@ class ApiStore:
         self.client = client
         self.catalog = catalog
         self._reserve = client.register_script(_RESERVE_LUA)
-        self._settle = client.register_script(_SETTLE_LUA)
+        self._release = client.register_script(_RELEASE_LUA)
+        self._confirm = client.register_script(_CONFIRM_LUA)
 
     @classmethod
     def from_url(cls, url: str, catalog: Catalog, *, timeout: float = 5.0) -> ApiStore:
@@ -166,32 +177,29 @@ class ApiStore:
         )
         return [_text(code) for code in result]  # type: ignore[misc]  # Lua returns the four codes only
 
-    async def settle(self, admitted: Sequence[Admitted], *, confirm: bool, ttl: float) -> None:
-        """Confirm (acked by the broker) or release (not produced) this request's reservations."""
+    async def release(self, admitted: Sequence[Admitted]) -> None:
+        """Release this request's reservations (its events were not produced)."""
+        if admitted:
+            keys = [reservation_key(a.event.item_id, a.event.event_id) for a in admitted]
+            await self._release(keys=keys, args=[a.digest for a in admitted])
+
+    async def confirm(self, admitted: Sequence[Admitted], *, ttl: float) -> None:
+        """Confirm the reservations (acked by the broker) and record each item's last
+        accepted event (unit, type, …) for ``ttl`` seconds, in one script call."""
         if not admitted:
             return
-        keys = [reservation_key(a.event.item_id, a.event.event_id) for a in admitted]
-        await self._settle(
-            keys=keys,
-            args=["confirm" if confirm else "release", max(1, int(ttl)), *(a.digest for a in admitted)],
-        )
-
-    async def record_items(self, admitted: Iterable[Admitted], *, ttl: float) -> None:
-        """Remember the last accepted event of each item (unit, type, …) for ``ttl`` seconds."""
-        pipe = self.client.pipeline(transaction=False)
+        entries = []
         for entry in admitted:
             event = entry.event
-            fields: dict[Any, str] = {"type": event.type.value, "at": repr(event.occurred_at)}
+            fields = ["type", event.type.value, "at", repr(event.occurred_at)]
             if event.type in UNIT_REQUIRED and event.unit is not None:
-                fields["unit"] = event.unit
+                fields += ["unit", event.unit]
             if event.type is EventType.RECEIVED:
-                fields["received_at"] = repr(event.occurred_at)
-                fields["category"] = event.category or ""
-                fields["title"] = event.title or ""
-            name = f"{ITEM_PREFIX}{event.item_id}"
-            pipe.hset(name, mapping=fields)
-            pipe.expire(name, max(1, int(ttl)))
-        await pipe.execute()
+                fields += ["received_at", repr(event.occurred_at), "category", event.category or ""]
+                fields += ["title", event.title or ""]
+            reservation = reservation_key(event.item_id, event.event_id)
+            entries.append((reservation, entry.digest, f"{ITEM_PREFIX}{event.item_id}", fields))
+        await self._confirm(keys=[], args=[max(1, int(ttl)), orjson.dumps(entries)])
 
     async def item_record(self, item_id: str) -> dict[str, Any] | None:
         """The API's record of an item, decoded (instants as floats), or ``None``."""

@@ -68,8 +68,8 @@ async def test_reservations_tell_new_duplicate_in_flight_and_conflict(store: Api
     assert await store.reserve(first, pending_ttl=30) == ["new", "new"]
     assert await store.reserve(first, pending_ttl=30) == ["in_flight", "in_flight"]
 
-    await store.settle(first[:1], confirm=True, ttl=3600)
-    await store.settle(first[1:], confirm=False, ttl=3600)
+    await store.confirm(first[:1], ttl=3600)
+    await store.release(first[1:])
     changed = admitted(ev("PA-1", "e1", note="other"))
 
     assert await store.reserve(first, pending_ttl=30) == ["duplicate", "new"]
@@ -82,14 +82,14 @@ async def test_settling_never_touches_a_reservation_another_request_holds(store:
     theirs = admitted(ev("PA-1", "e1", note="x"))
     await store.reserve(mine, pending_ttl=30)
 
-    await store.settle(theirs, confirm=True, ttl=3600)  # a different digest: not theirs to confirm
-    await store.settle(theirs, confirm=False, ttl=3600)
+    await store.confirm(theirs, ttl=3600)  # a different digest: not theirs to confirm
+    await store.release(theirs)
 
     assert await store.reserve(mine, pending_ttl=30) == ["in_flight"]
 
 
 async def test_item_records_keep_the_last_unit_and_the_receipt(store: ApiStore) -> None:
-    await store.record_items(
+    await store.confirm(
         admitted(
             ev("PA-1", "e1"),
             ev("PA-1", "e2", "transferred", unit="P-BEN-THANH"),
