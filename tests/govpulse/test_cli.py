@@ -20,7 +20,20 @@ from runtime.settings import DEV_SECRET, OPTIONS, load_settings
 from runtime.topics import Topics
 from web.auth import AUDIENCE, signing_key, verify_token
 
-COMMANDS = ["dev", "worker", "web", "simulate", "replay", "token", "stats", "topics", "silence", "settings"]
+COMMANDS = [
+    "dev",
+    "worker",
+    "web",
+    "simulate",
+    "replay",
+    "token",
+    "stats",
+    "topics",
+    "silence",
+    "api",
+    "apikey",
+    "settings",
+]
 
 
 def test_without_a_command_the_help_lists_exactly_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
