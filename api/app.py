@@ -9,6 +9,8 @@ and served at ``/api/openapi.json``, with a docs page at ``/api/docs``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -147,6 +149,7 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = context_factory()
         app.state.context = context
+        keeper = asyncio.create_task(keep_keys(context), name="api-keys-keeper")
         log.info(
             "API ready: %d units, %d categories, broker %s",
             len(context.catalog),
@@ -156,6 +159,9 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
         try:
             yield
         finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
             await context.sender.close()
             await context.store.close()
 
@@ -643,6 +649,30 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the document
     return app
+
+
+async def keep_keys(context: Context, *, interval: float = KEY_CACHE_SECONDS) -> None:
+    """Keep a copy of the key records and write them back when Redis comes back empty.
+
+    Redis runs without persistence (the board is rebuilt from Kafka); the key records
+    would be lost with it. Every node holds the last records it saw; when the epoch
+    marker is gone (a new, empty Redis) it restores them, so integrators keep working.
+    Revocations are followed: a revoked key leaves the copy at the next look.
+    """
+    held: list[ApiKey] = []
+    while True:
+        try:
+            known, keys = await context.store.key_snapshot()
+            if not known and held:
+                await context.store.restore_keys(held)
+                log.warning(
+                    "Redis came back without API keys; restored %d keys from this node's copy", len(held)
+                )
+            else:
+                held = keys
+        except (RedisError, OSError) as exc:
+            log.debug("keys keeper: Redis unavailable (%s)", exc)
+        await asyncio.sleep(interval)
 
 
 def _too_large(size: int, limit: int) -> str:

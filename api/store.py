@@ -4,6 +4,7 @@ Keys (next to the board's, docs/api.md "Redis")::
 
     api:keys                   hash    key name -> ApiKey JSON (hash of the key, units, rate)
     api:key-hashes             hash    hex SHA-256 of a key -> key name
+    api:keys-epoch             string  set with the first key; missing = this Redis lost them
     api:event:<item> <event>   string  p:<digest> while being produced, a:<digest> once acked
     api:item:<item>            hash    unit, category, type, at, received_at, title of the
                                        last event the API accepted for the item
@@ -15,6 +16,7 @@ failed, so a retry after a 503 produces it again. All in one Lua script per batc
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -31,6 +33,7 @@ from runtime.board import UNITS_KEY, queue_key
 
 KEYS_KEY = "api:keys"
 HASHES_KEY = "api:key-hashes"
+KEYS_EPOCH_KEY = "api:keys-epoch"
 EVENT_PREFIX = "api:event:"
 ITEM_PREFIX = "api:item:"
 
@@ -133,6 +136,7 @@ class ApiStore:
         Raises:
             ApiKeyError: a key of that name exists (revoke it first).
         """
+        await self.client.set(KEYS_EPOCH_KEY, secrets.token_hex(8), nx=True)
         if not await self.client.hsetnx(KEYS_KEY, key.name, key.to_json()):
             raise ApiKeyError(
                 f"a key named {key.name!r} exists; revoke it first (`govpulse apikey revoke "
@@ -156,6 +160,24 @@ class ApiStore:
         pipe.hdel(KEYS_KEY, name)
         await pipe.execute()
         return True
+
+    async def key_snapshot(self) -> tuple[bool, list[ApiKey]]:
+        """``(known, keys)``: whether this Redis has held keys (its epoch marker exists,
+        even if every key was revoked since), and the keys it holds."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.exists(KEYS_EPOCH_KEY)
+        pipe.hgetall(KEYS_KEY)
+        exists, raw = await pipe.execute()
+        return bool(exists), [ApiKey.from_json(value) for value in raw.values()]
+
+    async def restore_keys(self, keys: Sequence[ApiKey]) -> None:
+        """Write back key records a restarted (empty) Redis lost; existing names are kept."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(KEYS_EPOCH_KEY, secrets.token_hex(8), nx=True)
+        for key in keys:
+            pipe.hsetnx(KEYS_KEY, key.name, key.to_json())
+            pipe.hsetnx(HASHES_KEY, key.key_hash, key.name)
+        await pipe.execute()
 
     async def find_key(self, key_hash: str) -> ApiKey | None:
         """The record of the key with this hash, ``None`` when unknown or revoked."""

@@ -1,9 +1,12 @@
-"""A broker outage under HTTP ingest: the API answers 503 (with Retry-After) while the
-broker is away, recovers by itself, and every event it answered 202 is on the broker."""
+"""Outages under HTTP ingest. The broker: the API answers 503 (with Retry-After) while it
+is away, recovers by itself, and every event it answered 202 is on the broker. Redis
+restarted empty: the API keys come back from a running node's copy."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,6 +16,7 @@ import pytest
 
 from runtime import services
 from runtime.topics import create_topics
+from tests.reliability.conftest import KillableRedis
 from tests.support.apitools import create_key, received, start_api
 from tests.support.stack import Stack
 
@@ -88,3 +92,38 @@ def test_broker_outage_answers_503_and_loses_nothing_answered_202(redis_url: str
     assert after <= on_broker, sorted(after - on_broker)[:10]
     # The batch refused during the outage was retried and accepted (released, not "duplicate").
     assert set(refused[-1]) <= after
+
+
+def test_keys_survive_a_redis_restart_while_an_api_node_runs(
+    broker: services.Service, own_redis: KillableRedis, tmp_path: Path
+) -> None:
+    stack = Stack(broker_port=broker.port, redis_url=own_redis.url, workdir=tmp_path / "stack")
+    api = start_api(stack.env, tmp_path / "logs")
+    secret = create_key(stack.settings, "portal-1022")
+    revoked = create_key(stack.settings, "old-portal")
+    try:
+        with httpx.Client(
+            base_url=api.base, headers={"Authorization": f"Bearer {secret}"}, timeout=30
+        ) as client:
+            assert client.get("/api/v1/items/PA-1").status_code == 404  # the key works
+            subprocess.run(
+                [sys.executable, "-m", "govpulse.cli", "apikey", "revoke", "--name", "old-portal"],
+                env={**stack.env, "PATH": "/usr/bin:/bin"},
+                check=True,
+                capture_output=True,
+            )
+            time.sleep(6)  # the node's copy follows the revocation
+
+            own_redis.restart()  # empty: no keys, no board
+
+            deadline = time.monotonic() + 30
+            while (status := client.get("/api/v1/items/PA-1").status_code) != 404:
+                assert status in (401, 503), status
+                assert time.monotonic() < deadline, f"the key was not restored within 30 s:\n{api.log()}"
+                time.sleep(0.5)
+            old = client.get("/api/v1/items/PA-1", headers={"Authorization": f"Bearer {revoked}"})
+    finally:
+        api.stop()
+
+    assert old.status_code == 401  # a revoked key is not brought back
+    assert "restored 1 keys from this node's copy" in api.log(200)
