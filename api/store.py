@@ -261,15 +261,27 @@ class ApiStore:
         return None
 
     async def item_units(self, item_ids: Sequence[str], scope: frozenset[str]) -> dict[str, str | None]:
-        """Current unit of each item: the API's record first, then the board's queues."""
-        out: dict[str, str | None] = {}
+        """Current unit of each item: the API's record first, then the board's queues at
+        the units of ``scope``; two pipelined round trips for the whole batch."""
+        pipe = self.client.pipeline(transaction=False)
         for item_id in item_ids:
-            record = await self.item_record(item_id)
-            unit = record.get("unit") if record else None
-            if unit is None:
-                entry = await self.queue_entry(item_id, scope)
-                unit = entry.get("unit") if entry else None
-            out[item_id] = unit if isinstance(unit, str) else None
+            pipe.hget(f"{ITEM_PREFIX}{item_id}", "unit")
+        recorded = await pipe.execute()
+        out: dict[str, str | None] = {
+            item_id: None if unit is None else _text(unit)
+            for item_id, unit in zip(item_ids, recorded, strict=True)
+        }
+        missing = [item_id for item_id, unit in out.items() if unit is None]
+        if missing:
+            units = self._units_of(scope)
+            pipe = self.client.pipeline(transaction=False)
+            for item_id in missing:
+                for unit in units:
+                    pipe.hexists(queue_key(unit), item_id)
+            found = await pipe.execute()
+            for row, item_id in enumerate(missing):
+                hits = found[row * len(units) : (row + 1) * len(units)]
+                out[item_id] = next((unit for unit, hit in zip(units, hits, strict=True) if hit), None)
         return out
 
     async def unit_entry(self, code: str) -> dict[str, Any] | None:

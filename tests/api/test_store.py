@@ -126,3 +126,17 @@ async def test_board_reads_find_queue_entries_within_a_scope_and_unit_entries(
     assert await store.item_units(["PA-9"], frozenset({"P-SAI-GON"})) == {"PA-9": None}
     assert (await store.unit_entry("P-SAI-GON") or {})["code"] == "P-SAI-GON"
     assert await store.unit_entry("P-BEN-THANH") is None
+
+
+async def test_item_units_of_a_batch_find_each_item_at_its_own_unit(store: ApiStore, redis_url: str) -> None:
+    board = BoardStore.from_url(redis_url)
+    await board.publish([queue_change("PA-A", "P-SAI-GON"), queue_change("PA-B", "P-BEN-THANH")])
+    await board.close()
+    await store.confirm(admitted(ev("PA-C", "c1", unit="P-BEN-THANH")), ttl=60)
+
+    assert await store.item_units(["PA-A", "PA-X", "PA-B", "PA-C"], frozenset({CATALOG.root})) == {
+        "PA-A": "P-SAI-GON",
+        "PA-X": None,
+        "PA-B": "P-BEN-THANH",
+        "PA-C": "P-BEN-THANH",
+    }
