@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api import open311
 from api.ingest import Admitted, Refusal, admit, scope_refusals, units_needed
 from api.keys import ApiKey, hash_secret
+from api.metrics import CONTENT_TYPE_LATEST, ApiMetrics
 from api.problems import MEDIA_TYPE, problem
 from api.schemas import (
     COMPONENT_MODELS,
@@ -97,6 +98,7 @@ class Context:
     store: ApiStore
     sender: Sender
     monotonic: Callable[[], float] = time.monotonic
+    metrics: ApiMetrics = field(default_factory=ApiMetrics)
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
     key_cache: dict[str, tuple[ApiKey | None, float]] = field(default_factory=dict)
 
@@ -183,6 +185,9 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
     # -- errors ------------------------------------------------------------------------
 
     def render(request: Request, exc: ApiProblem) -> Response:
+        context: Context | None = getattr(request.app.state, "context", None)
+        if context is not None:
+            context.metrics.refusals.labels(str(exc.status)).inc()
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else {}
         if request.url.path.startswith("/open311/"):
             body: Any = [{"code": exc.status, "description": exc.detail}]
@@ -341,7 +346,10 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
                 title="Events are being produced by another request",
             )
         try:
+            sent = time.monotonic()
             placed = await context.sender.send(fresh, key_name=key.name) if fresh else []
+            if fresh:
+                context.metrics.ack_seconds.observe(time.monotonic() - sent)
         except Unavailable as exc:
             await context.store.release(fresh)
             raise ApiProblem(503, exc.reason, retry_after=UNAVAILABLE_RETRY) from None
@@ -362,6 +370,7 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
                 }
             )
         log.debug("key=%s accepted=%d duplicates=%d", key.name, len(fresh), len(admitted) - len(fresh))
+        context.metrics.accepted(key.name, accepted=len(fresh), duplicates=len(admitted) - len(fresh))
         # Returned as a Response: its shape is the documented Accepted model (the contract
         # tests check it), without FastAPI validating and serializing it again per request.
         return Response(
@@ -483,7 +492,13 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
             "counters": counters,
         }
 
-    @app.get("/api/healthz", response_model=Health, tags=["operations"], summary="Redis and broker reachable")
+    @app.get(
+        "/api/healthz",
+        response_model=Health,
+        tags=["operations"],
+        summary="Redis and broker reachable",
+        responses={503: {"description": "Redis is down", "model": Health}},
+    )
     async def health(request: Request) -> JSONResponse:
         context = ctx(request)
         try:
@@ -492,6 +507,18 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
             redis_up = False
         broker_up = context.sender.connected
         return JSONResponse({"redis": redis_up, "broker": broker_up}, status_code=200 if redis_up else 503)
+
+    @app.get(
+        "/api/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics of this node",
+        response_class=Response,
+        responses={
+            200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "metrics"}
+        },
+    )
+    async def metrics(request: Request) -> Response:
+        return Response(ctx(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     # -- Open311 GeoReport v2 ------------------------------------------------------------
 

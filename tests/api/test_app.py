@@ -86,6 +86,10 @@ def test_a_retried_post_creates_nothing_new_and_says_so_per_event(stack: Stack, 
         ]
     assert [r["status"] for r in partly.json()["results"]] == ["duplicate", "duplicate", "accepted"]
     assert sorted(r.key for r in records(stack)) == [b"PA-1", b"PA-2", b"PA-3"]
+    with api.client() as client:
+        metrics = client.get("/api/metrics").text
+    assert 'govpulse_api_events_total{key="portal-1022",outcome="accepted"} 3.0' in metrics
+    assert 'govpulse_api_events_total{key="portal-1022",outcome="duplicate"} 8.0' in metrics
 
 
 def test_concurrent_identical_posts_produce_each_event_once(stack: Stack, api: ApiNode) -> None:
