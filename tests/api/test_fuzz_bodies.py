@@ -40,8 +40,21 @@ EVENTISH = st.fixed_dictionaries(
     },
     optional={"unit": st.sampled_from(["P-SAI-GON", "NOPE", ""]) | VALUES, "sla": VALUES, "title": VALUES},
 )
+VALID = st.builds(
+    lambda n, item: orjson.dumps(
+        {
+            "event_id": f"v{n}",
+            "item_id": item,
+            "type": "resolved",
+            "occurred_at": format_instant(time.time() - 60),
+        }
+    ),
+    st.integers(0, 10**9),
+    st.sampled_from(["PA-1", "NV-1", "PA-2"]),
+)
 BODIES = (
-    st.binary(max_size=300)
+    VALID
+    | st.binary(max_size=300)
     | VALUES.map(orjson.dumps)
     | st.lists(EVENTISH | VALUES, min_size=1, max_size=6).map(orjson.dumps)
     | EVENTISH.map(orjson.dumps)
