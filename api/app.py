@@ -234,7 +234,7 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
             detail = f"no route {request.method} {request.url.path}; see /api/docs"
         elif exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}; see /api/docs"
-        return render(request, ApiProblem(exc.status_code, detail, title=str(detail)[:80]))
+        return render(request, ApiProblem(exc.status_code, detail))
 
     # -- shared steps --------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ TITLES = {
     401: ("unauthorized", "An API key is required"),
     403: ("forbidden", "The API key may not do this"),
     404: ("not-found", "No such resource"),
+    405: ("method-not-allowed", "The method is not allowed here"),
     409: ("conflict", "Conflicting event ids"),
     413: ("too-large", "The request body is too large"),
     415: ("unsupported-media-type", "The body must be JSON"),

@@ -380,3 +380,20 @@ def test_openapi_31_document_and_docs_page_are_served(stack: Stack, api: ApiNode
     ]
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     assert orjson.loads(orjson.dumps(document))  # plain JSON
+
+
+def test_unknown_routes_and_methods_are_problems_too(stack: Stack, api: ApiNode) -> None:
+    with api.client() as client:
+        missing = client.get("/api/v2/events")
+        method = client.delete("/api/v1/events")
+
+    assert (missing.status_code, missing.headers["content-type"], missing.json()["detail"]) == (
+        404,
+        PROBLEM,
+        "no route GET /api/v2/events; see /api/docs",
+    )
+    assert (method.status_code, method.json()["type"], method.json()["detail"]) == (
+        405,
+        "urn:govpulse:problem:method-not-allowed",
+        "DELETE is not allowed on /api/v1/events; see /api/docs",
+    )

@@ -29,3 +29,11 @@ def test_slug_and_title_can_name_a_variant() -> None:
         "Being produced",
         False,
     )
+
+
+def test_every_status_the_api_answers_has_its_own_type_and_title() -> None:
+    from api.problems import TITLES
+
+    assert sorted(TITLES) == [400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 503]
+    for status, (slug, title) in TITLES.items():
+        assert problem(status, "d")["type"] == f"urn:govpulse:problem:{slug}" and title
