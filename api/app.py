@@ -353,7 +353,15 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
         except Unavailable as exc:
             await context.store.release(fresh)
             raise ApiProblem(503, exc.reason, retry_after=UNAVAILABLE_RETRY) from None
-        await context.store.confirm(fresh, ttl=settings.api.idempotency_ttl)
+        try:
+            await context.store.confirm(fresh, ttl=settings.api.idempotency_ttl)
+        except (RedisError, OSError) as exc:
+            # The events are on the broker: the answer is 202. Their reservations stay
+            # pending and expire; a retry after that produces them again, and the workers
+            # apply each event_id once.
+            log.warning(
+                "key=%s: %d events produced but not confirmed in Redis (%s)", key.name, len(fresh), exc
+            )
         where = {entry.index: spot for entry, spot in zip(fresh, placed, strict=True)}
         results = []
         for entry in admitted:
