@@ -25,7 +25,7 @@ from aiokafka.errors import KafkaError
 
 from domain.errors import ServiceError
 from domain.events import format_instant
-from domain.items import TASK_ID_PREFIX, kind_for_id
+from domain.items import kind_for_id
 from govpulse.simulator.model import TASK, Message
 from runtime.clock import Clock
 from runtime.settings import Settings
@@ -33,7 +33,6 @@ from runtime.topics import Topics, create_topics
 
 log = logging.getLogger(__name__)
 
-TASK_PREFIX = TASK_ID_PREFIX
 #: Unacknowledged sends allowed before waiting for the broker.
 _IN_FLIGHT = 2000
 
