@@ -111,6 +111,12 @@ class Sender:
             return await asyncio.wait_for(self._send(admitted, headers), timeout=self.timeout)
         except TimeoutError:
             await self._reset()
+            log.warning(
+                "broker %s did not acknowledge within %gs; is it up, and do the topics exist "
+                "(`govpulse topics`)?",
+                self.settings.broker_bootstrap,
+                self.timeout,
+            )
             raise Unavailable(
                 f"the broker did not acknowledge the events within {self.timeout:g} s "
                 f"(GOVPULSE_API_SEND_TIMEOUT); nothing was accepted, send the same request again"
