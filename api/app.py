@@ -354,7 +354,7 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
             await context.store.release(fresh)
             raise ApiProblem(503, exc.reason, retry_after=UNAVAILABLE_RETRY) from None
         try:
-            await context.store.confirm(fresh, ttl=settings.api.idempotency_ttl)
+            await context.store.confirm(fresh, ttl=settings.api.idempotency_ttl, now=context.clock.now())
         except (RedisError, OSError) as exc:
             # The events are on the broker: the answer is 202. Their reservations stay
             # pending and expire; a retry after that produces them again, and the workers
@@ -654,7 +654,12 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
             raise ApiProblem(404, f"service request {request_id} is unknown")
         return [
             open311.service_request(
-                request_id, entry=entry, record=record, sla=context.sla, catalog=context.catalog
+                request_id,
+                entry=entry,
+                record=record,
+                sla=context.sla,
+                catalog=context.catalog,
+                now=context.clock.now(),
             )
         ]
 

@@ -28,6 +28,9 @@ from domain.catalog import Catalog
 from domain.sla import SlaPolicy
 
 ITEM_PREFIX = "PA-311-"
+#: Seconds after the API accepted an item's last event within which an item that is not
+#: on the board counts as "not processed yet" rather than closed.
+PROCESSING_GRACE = 60.0
 CHANNEL = "open311"
 #: Longest description kept as the item's title (the event contract's limit).
 MAX_DESCRIPTION = 1000
@@ -130,9 +133,15 @@ def service_request(
     record: Mapping[str, Any] | None,
     sla: SlaPolicy,
     catalog: Catalog,
+    now: float,
+    grace: float = PROCESSING_GRACE,
 ) -> dict[str, Any]:
     """One GeoReport service request from the board's queue entry (an open item) or, when
-    the item is off the board, the API's own record of what it accepted."""
+    the item is off the board, the API's own record of what it accepted.
+
+    Off the board means closed once the worker has had time to process the last event
+    the API accepted (``grace`` seconds): open items are always on the board, and an item
+    may be resolved or cancelled by another channel (a Kafka producer)."""
     source: Mapping[str, Any] = entry or record or {}
     category = source.get("category")
     unit = source.get("unit")
@@ -142,9 +151,15 @@ def service_request(
         due = entry.get("due")
         updated = entry.get("unit_since") or entry.get("received_at")
     else:
-        closed = (record or {}).get("type") in ("resolved", "cancelled")
-        status = "closed" if closed else "open"
-        notes = f"last event: {(record or {}).get('type')}" if closed else "accepted; not processed yet"
+        last = (record or {}).get("type")
+        accepted_at = (record or {}).get("accepted_at")
+        settled = not isinstance(accepted_at, (int, float)) or now - accepted_at > grace
+        if last in ("resolved", "cancelled"):
+            status, notes = "closed", f"last event: {last}"
+        elif settled:
+            status, notes = "closed", "no longer open on the board (resolved or cancelled)"
+        else:
+            status, notes = "open", "accepted; not processed yet"
         due = None
         updated = (record or {}).get("at")
     service = sla.categories.get(category) if isinstance(category, str) else None

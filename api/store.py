@@ -7,7 +7,8 @@ Keys (next to the board's, docs/api.md "Redis")::
     api:keys-epoch             string  set with the first key; missing = this Redis lost them
     api:event:<item> <event>   string  p:<digest> while being produced, a:<digest> once acked
     api:item:<item>            hash    unit, category, type, at, received_at, title of the
-                                       last event the API accepted for the item
+                                       last event the API accepted for the item, and when
+                                       (accepted_at, the API's clock)
 
 Reservations make a retried POST a no-op: an event id is reserved (``SET NX``) before it
 is produced, confirmed once the broker acknowledged it, and released when producing
@@ -205,7 +206,7 @@ class ApiStore:
             keys = [reservation_key(a.event.item_id, a.event.event_id) for a in admitted]
             await self._release(keys=keys, args=[a.digest for a in admitted])
 
-    async def confirm(self, admitted: Sequence[Admitted], *, ttl: float) -> None:
+    async def confirm(self, admitted: Sequence[Admitted], *, ttl: float, now: float = 0.0) -> None:
         """Confirm the reservations (acked by the broker) and record each item's last
         accepted event (unit, type, …) for ``ttl`` seconds, in one script call."""
         if not admitted:
@@ -213,7 +214,7 @@ class ApiStore:
         entries = []
         for entry in admitted:
             event = entry.event
-            fields = ["type", event.type.value, "at", repr(event.occurred_at)]
+            fields = ["type", event.type.value, "at", repr(event.occurred_at), "accepted_at", repr(now)]
             if event.type in UNIT_REQUIRED and event.unit is not None:
                 fields += ["unit", event.unit]
             if event.type is EventType.RECEIVED:
@@ -229,7 +230,7 @@ class ApiStore:
         if not raw:
             return None
         out: dict[str, Any] = {_text(k): _text(v) for k, v in raw.items()}
-        for name in ("at", "received_at"):
+        for name in ("at", "received_at", "accepted_at"):
             if name in out:
                 out[name] = float(out[name])
         return out

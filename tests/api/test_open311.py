@@ -121,7 +121,7 @@ def test_an_open_item_reports_its_current_due_as_expected_datetime() -> None:
         "unit_since": NOW + 60,
         "due": NOW + 86400,
     }
-    request = service_request("PA-311-A", entry=entry, record=None, sla=SLA, catalog=CATALOG)
+    request = service_request("PA-311-A", entry=entry, record=None, sla=SLA, catalog=CATALOG, now=NOW)
 
     assert request == {
         "service_request_id": "PA-311-A",
@@ -138,9 +138,17 @@ def test_an_open_item_reports_its_current_due_as_expected_datetime() -> None:
 
 
 @pytest.mark.parametrize(
-    ("last", "status"), [("resolved", "closed"), ("cancelled", "closed"), ("received", "open")]
+    ("last", "age", "status", "notes"),
+    [
+        ("resolved", 5.0, "closed", "last event: resolved"),
+        ("cancelled", 500.0, "closed", "last event: cancelled"),
+        ("received", 5.0, "open", "accepted; not processed yet"),
+        ("received", 61.0, "closed", "no longer open on the board (resolved or cancelled)"),
+    ],
 )
-def test_an_item_off_the_board_is_reported_from_what_the_api_accepted(last: str, status: str) -> None:
+def test_an_item_off_the_board_is_reported_from_what_the_api_accepted(
+    last: str, age: float, status: str, notes: str
+) -> None:
     record = {
         "unit": "P-SAI-GON",
         "category": "y-te",
@@ -148,11 +156,9 @@ def test_an_item_off_the_board_is_reported_from_what_the_api_accepted(last: str,
         "at": NOW,
         "received_at": NOW - 5,
         "title": "t",
+        "accepted_at": NOW,
     }
-    request = service_request("PA-311-B", entry=None, record=record, sla=SLA, catalog=CATALOG)
+    request = service_request("PA-311-B", entry=None, record=record, sla=SLA, catalog=CATALOG, now=NOW + age)
 
-    assert (request["status"], request["expected_datetime"], request["requested_datetime"]) == (
-        status,
-        None,
-        format_instant(NOW - 5),
-    )
+    assert (request["status"], request["status_notes"], request["expected_datetime"]) == (status, notes, None)
+    assert request["requested_datetime"] == format_instant(NOW - 5)

@@ -96,11 +96,13 @@ async def test_item_records_keep_the_last_unit_and_the_receipt(store: ApiStore) 
             ev("PA-1", "e3", "resolved"),
         ),
         ttl=60,
+        now=NOW + 1,
     )
 
     assert await store.item_record("PA-1") == {
         "type": "resolved",
         "at": NOW,
+        "accepted_at": NOW + 1,
         "unit": "P-BEN-THANH",
         "received_at": NOW,
         "category": "y-te",
