@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import open311
-from api.ingest import Admitted, Refusal, admit, scope_refusals, units_needed
+from api.ingest import Admitted, Refusal, admit, results, scope_refusals, sort_reservations, units_needed
 from api.keys import ApiKey, hash_secret
 from api.metrics import CONTENT_TYPE_LATEST, ApiMetrics
 from api.problems import MEDIA_TYPE, problem
@@ -310,37 +310,21 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
                 )
         settings = context.settings
         codes = await context.store.reserve(admitted, pending_ttl=settings.api.send_timeout * 3 + 5)
-        fresh = [entry for entry, code in zip(admitted, codes, strict=True) if code == "new"]
-        conflicts = [
-            Refusal(
-                entry.index,
-                f"event_id {entry.event.event_id!r} was already accepted for item {entry.event.item_id} "
-                f"with different content; never reuse an event_id for a new fact",
-                entry.event.event_id,
-            )
-            for entry, code in zip(admitted, codes, strict=True)
-            if code == "conflict"
-        ]
-        in_flight = [
-            Refusal(
-                entry.index,
-                f"event_id {entry.event.event_id!r} is being produced by another request right now",
-                entry.event.event_id,
-            )
-            for entry, code in zip(admitted, codes, strict=True)
-            if code == "in_flight"
-        ]
-        if conflicts or in_flight:
+        batch = sort_reservations(admitted, codes)
+        fresh = batch.fresh
+        if batch.conflicts or batch.in_flight:
             await context.store.release(fresh)
-            if conflicts:
+            if batch.conflicts:
                 raise ApiProblem(
-                    409, "event ids reused for different content; nothing was accepted", errors=conflicts
+                    409,
+                    "event ids reused for different content; nothing was accepted",
+                    errors=batch.conflicts,
                 )
             raise ApiProblem(
                 409,
                 "some events are being produced by a concurrent request; nothing was accepted, "
                 "send the same request again",
-                errors=in_flight,
+                errors=batch.in_flight,
                 retry_after=1,
                 slug="in-flight",
                 title="Events are being produced by another request",
@@ -362,32 +346,15 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
             log.warning(
                 "key=%s: %d events produced but not confirmed in Redis (%s)", key.name, len(fresh), exc
             )
-        where = {entry.index: spot for entry, spot in zip(fresh, placed, strict=True)}
-        results = []
-        for entry in admitted:
-            spot = where.get(entry.index)
-            results.append(
-                {
-                    "index": entry.index,
-                    "event_id": entry.event.event_id,
-                    "item_id": entry.event.item_id,
-                    "status": "accepted" if spot is not None else "duplicate",
-                    "topic": spot.topic if spot is not None else None,
-                    "partition": spot.partition if spot is not None else None,
-                    "offset": spot.offset if spot is not None else None,
-                }
-            )
-        log.debug("key=%s accepted=%d duplicates=%d", key.name, len(fresh), len(admitted) - len(fresh))
-        context.metrics.accepted(key.name, accepted=len(fresh), duplicates=len(admitted) - len(fresh))
+        body = results(
+            admitted,
+            {entry.index: (p.topic, p.partition, p.offset) for entry, p in zip(fresh, placed, strict=True)},
+        )
+        log.debug("key=%s accepted=%d duplicates=%d", key.name, body["accepted"], body["duplicates"])
+        context.metrics.accepted(key.name, accepted=body["accepted"], duplicates=body["duplicates"])
         # Returned as a Response: its shape is the documented Accepted model (the contract
         # tests check it), without FastAPI validating and serializing it again per request.
-        return Response(
-            orjson.dumps(
-                {"accepted": len(fresh), "duplicates": len(admitted) - len(fresh), "results": results}
-            ),
-            status_code=202,
-            media_type="application/json",
-        )
+        return Response(orjson.dumps(body), status_code=202, media_type="application/json")
 
     # -- /api/v1 -------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -29,6 +29,11 @@ from domain.items import ItemKind, kind_for_id, unit_refusal
 
 #: Most events in one request.
 MAX_BATCH = 1000
+
+#: What the idempotency store says of an event id (``api.store``): not seen before and now
+#: reserved; accepted before with the same content; being produced by another request;
+#: accepted before with other content.
+Reservation = Literal["new", "duplicate", "in_flight", "conflict"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,3 +232,66 @@ def _event_id(element: Any) -> str | None:
         if isinstance(value, str):
             return value[:128]
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Sorted:
+    """A batch sorted by its reservations: the events to produce now, and the refusals
+    that stop the request (conflicts first; then events still in flight elsewhere)."""
+
+    fresh: tuple[Admitted, ...]
+    conflicts: tuple[Refusal, ...]
+    in_flight: tuple[Refusal, ...]
+
+
+def sort_reservations(admitted: Sequence[Admitted], codes: Sequence[Reservation]) -> Sorted:
+    """Split a batch by the store's answer for each event (same order)."""
+    fresh: list[Admitted] = []
+    conflicts: list[Refusal] = []
+    in_flight: list[Refusal] = []
+    for entry, code in zip(admitted, codes, strict=True):
+        event = entry.event
+        if code == "new":
+            fresh.append(entry)
+        elif code == "conflict":
+            conflicts.append(
+                Refusal(
+                    entry.index,
+                    f"event_id {event.event_id!r} was already accepted for item {event.item_id} "
+                    f"with different content; never reuse an event_id for a new fact",
+                    event.event_id,
+                )
+            )
+        elif code == "in_flight":
+            in_flight.append(
+                Refusal(
+                    entry.index,
+                    f"event_id {event.event_id!r} is being produced by another request right now",
+                    event.event_id,
+                )
+            )
+    return Sorted(tuple(fresh), tuple(conflicts), tuple(in_flight))
+
+
+def results(admitted: Sequence[Admitted], placed: Mapping[int, tuple[str, int, int]]) -> dict[str, Any]:
+    """The 202 body: a result per event, in order.
+
+    Args:
+        placed: ``(topic, partition, offset)`` by index, for the events produced now;
+            every other event was a duplicate.
+    """
+    out = []
+    for entry in admitted:
+        spot = placed.get(entry.index)
+        out.append(
+            {
+                "index": entry.index,
+                "event_id": entry.event.event_id,
+                "item_id": entry.event.item_id,
+                "status": "accepted" if spot is not None else "duplicate",
+                "topic": spot[0] if spot is not None else None,
+                "partition": spot[1] if spot is not None else None,
+                "offset": spot[2] if spot is not None else None,
+            }
+        )
+    return {"accepted": len(placed), "duplicates": len(admitted) - len(placed), "results": out}

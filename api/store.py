@@ -20,13 +20,13 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 
 from api.errors import ApiKeyError
-from api.ingest import Admitted
+from api.ingest import Admitted, Reservation
 from api.keys import ApiKey
 from domain.catalog import Catalog
 from domain.events import UNIT_REQUIRED, EventType
@@ -38,7 +38,6 @@ KEYS_EPOCH_KEY = "api:keys-epoch"
 EVENT_PREFIX = "api:event:"
 ITEM_PREFIX = "api:item:"
 
-Reservation = Literal["new", "duplicate", "in_flight", "conflict"]
 
 # KEYS: one reservation key per event. ARGV: pending ttl (s), then one digest per key.
 # Returns one code per key: new | duplicate | in_flight | conflict.

@@ -249,3 +249,56 @@ def test_any_body_is_admitted_or_refused_with_reasons_never_an_exception(raw: by
         assert refusal.reason
     for entry in admission.admitted:
         assert parse_event(entry.value).event_id == entry.event.event_id  # the worker agrees
+
+
+# -- reservations and the 202 body -----------------------------------------------------------
+
+
+def test_reservations_sort_a_batch_into_fresh_events_and_refusals() -> None:
+    from api.ingest import sort_reservations
+
+    events = admitted(ev("PA-1", "a"), ev("PA-2", "b"), ev("PA-3", "c"), ev("PA-4", "d"))
+    batch = sort_reservations(events, ["new", "duplicate", "conflict", "in_flight"])
+
+    assert [e.event.event_id for e in batch.fresh] == ["a"]
+    assert [(r.index, r.reason) for r in batch.conflicts] == [
+        (
+            2,
+            "event_id 'c' was already accepted for item PA-3 with different content; "
+            "never reuse an event_id for a new fact",
+        )
+    ]
+    assert [(r.index, r.reason) for r in batch.in_flight] == [
+        (3, "event_id 'd' is being produced by another request right now")
+    ]
+
+
+def test_the_202_body_has_a_result_per_event_in_order() -> None:
+    from api.ingest import results
+
+    events = admitted(ev("PA-1", "a"), ev("PA-2", "b"))
+
+    assert results(events, {1: ("gov.feedback", 3, 42)}) == {
+        "accepted": 1,
+        "duplicates": 1,
+        "results": [
+            {
+                "index": 0,
+                "event_id": "a",
+                "item_id": "PA-1",
+                "status": "duplicate",
+                "topic": None,
+                "partition": None,
+                "offset": None,
+            },
+            {
+                "index": 1,
+                "event_id": "b",
+                "item_id": "PA-2",
+                "status": "accepted",
+                "topic": "gov.feedback",
+                "partition": 3,
+                "offset": 42,
+            },
+        ],
+    }
