@@ -299,7 +299,9 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
         """Scope, reserve, produce (acks=all), confirm; raises ApiProblem on refusal."""
         if key.units:
             needed = units_needed(admitted)
-            item_units = await context.store.item_units(needed, key.units) if needed else {}
+            item_units = (
+                await context.store.item_units(needed, key.units, now=context.clock.now()) if needed else {}
+            )
             refused = scope_refusals(admitted, key, context.catalog, item_units)
             if refused:
                 raise ApiProblem(

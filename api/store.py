@@ -260,28 +260,38 @@ class ApiStore:
                     return decoded
         return None
 
-    async def item_units(self, item_ids: Sequence[str], scope: frozenset[str]) -> dict[str, str | None]:
-        """Current unit of each item: the API's record first, then the board's queues at
-        the units of ``scope``; two pipelined round trips for the whole batch."""
+    async def item_units(
+        self, item_ids: Sequence[str], scope: frozenset[str], *, now: float, grace: float = 60.0
+    ) -> dict[str, str | None]:
+        """Where each item is, as far as a key of ``scope`` may know; one pipelined round trip.
+
+        The board is the truth for open items: an item open at a unit of ``scope`` is
+        there. The API's own record stands in only where the board cannot know yet or any
+        more: an event accepted less than ``grace`` seconds ago (not processed yet), or an
+        item the API saw resolved or cancelled (off the board). Otherwise ``None``: the
+        item is not at a unit of the scope (elsewhere, closed elsewhere, or unknown), and
+        where it is is not told.
+        """
+        units = self._units_of(scope)
         pipe = self.client.pipeline(transaction=False)
         for item_id in item_ids:
-            pipe.hget(f"{ITEM_PREFIX}{item_id}", "unit")
-        recorded = await pipe.execute()
-        out: dict[str, str | None] = {
-            item_id: None if unit is None else _text(unit)
-            for item_id, unit in zip(item_ids, recorded, strict=True)
-        }
-        missing = [item_id for item_id, unit in out.items() if unit is None]
-        if missing:
-            units = self._units_of(scope)
-            pipe = self.client.pipeline(transaction=False)
-            for item_id in missing:
-                for unit in units:
-                    pipe.hexists(queue_key(unit), item_id)
-            found = await pipe.execute()
-            for row, item_id in enumerate(missing):
-                hits = found[row * len(units) : (row + 1) * len(units)]
-                out[item_id] = next((unit for unit, hit in zip(units, hits, strict=True) if hit), None)
+            pipe.hmget(f"{ITEM_PREFIX}{item_id}", ["unit", "type", "accepted_at"])
+            for unit in units:
+                pipe.hexists(queue_key(unit), item_id)
+        answers = await pipe.execute()
+        out: dict[str, str | None] = {}
+        stride = 1 + len(units)
+        for row, item_id in enumerate(item_ids):
+            record, *hits = answers[row * stride : (row + 1) * stride]
+            on_board = next((code for code, hit in zip(units, hits, strict=True) if hit), None)
+            if on_board is not None:
+                out[item_id] = on_board
+                continue
+            placed, last, accepted_at = (None if value is None else _text(value) for value in record)
+            recent = accepted_at is not None and now - float(accepted_at) <= grace
+            out[item_id] = (
+                placed if placed is not None and (recent or last in ("resolved", "cancelled")) else None
+            )
         return out
 
     async def unit_entry(self, code: str) -> dict[str, Any] | None:
