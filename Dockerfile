@@ -1,4 +1,4 @@
-# The image every govpulse service of docker-compose.yml runs (worker, web, topics job).
+# The image every govpulse service of docker-compose.yml runs (worker, web, api, topics job).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -16,5 +16,5 @@ ENV GOVPULSE_DATA_DIR=/var/lib/govpulse
 WORKDIR /var/lib/govpulse
 USER govpulse
 
-EXPOSE 8080
+EXPOSE 8080 8090
 CMD ["govpulse", "--help"]

@@ -10,7 +10,7 @@ BENCH ?= quick
 .PHONY: run test lint unit integration bench soak install chromium compose-check clean help
 
 help:
-	@echo "make run     start the embedded stack (broker, Redis, worker, web, simulator)"
+	@echo "make run     start the embedded stack (broker, Redis, worker, web, API, simulator)"
 	@echo "make test    lint + the whole test suite (starts every service it needs)"
 	@echo "make bench   benchmarks (quick; BENCH=full for the full profile)"
 	@echo "make soak    the long reliability run (several workers, faults)"
@@ -50,7 +50,7 @@ compose-check:
 	fi
 
 lint: install
-	$(BIN)/ruff check domain alerts runtime stream web notify govpulse tests bench
+	$(BIN)/ruff check domain alerts runtime stream web notify api govpulse tests bench
 	$(BIN)/mypy
 
 test: install chromium compose-check lint

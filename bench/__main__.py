@@ -11,14 +11,14 @@ from collections.abc import Callable, Sequence
 from bench import common
 from bench.common import PROFILES, Section
 
-BENCHMARKS = ("throughput", "latency", "fanout", "memory", "indicators", "notify")
+BENCHMARKS = ("throughput", "latency", "fanout", "memory", "indicators", "notify", "api")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="govpulse benchmarks: throughput, alert latency, websocket fan-out, memory and "
-        "recovery. Each starts its own throwaway broker/Redis/processes; results go to "
+        "recovery, HTTP ingest. Each starts its own throwaway broker/Redis/processes; results go to "
         "bench/results/latest.json and latest.md (see bench/README.md).",
     )
     parser.add_argument("--profile", choices=PROFILES, default="quick", help="quick (< 5 min) or full")
@@ -133,6 +133,11 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], list[Section]]]
 
         return notify.run(args.profile, scale=args.scale, keep=args.keep)
 
+    def api() -> list[Section]:
+        from bench import api
+
+        return api.run(args.profile, scale=args.scale, keep=args.keep)
+
     out: dict[str, Callable[[], list[Section]]] = {
         "throughput": throughput,
         "latency": latency,
@@ -140,6 +145,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], list[Section]]]
         "memory": memory,
         "indicators": indicators,
         "notify": notify,
+        "api": api,
     }
     return out
 

@@ -103,6 +103,35 @@ def rows(doc: Mapping[str, Any]) -> list[Row]:
                     f"p99 {_fmt(without.get('p99_ms'), ' ms', 1)}"
                 )
             out.append((label, measured, "", ""))
+    if "api" in doc:
+        eps = _get(doc, "api.batch.events_per_s")
+        p99 = _get(doc, "api.paced.p99_ms")
+        out.append(
+            (
+                f"HTTP ingest, batches of 100, one API process (kafka direct: "
+                f"{_fmt(_get(doc, 'api.kafka_direct.events_per_s'))} ev/s)",
+                f"{_fmt(eps)} ev/s",
+                "≥ 5,000 ev/s",
+                _verdict(eps, lambda v: v >= 5000),
+            )
+        )
+        out.append(
+            (
+                "HTTP ingest p99 at half that rate "
+                f"({_fmt(_get(doc, 'api.paced.target_events_per_s'))} ev/s)",
+                _fmt(p99, " ms", 1),
+                "< 100 ms",
+                _verdict(p99, _below(100)),
+            )
+        )
+        out.append(
+            (
+                "HTTP ingest, single-event requests",
+                f"{_fmt(_get(doc, 'api.single.requests_per_s'))} req/s",
+                "",
+                "",
+            )
+        )
     if "memory" in doc:
         value = _get(doc, "memory.bytes_per_open_item")
         items = _get(doc, "memory.items")

@@ -215,6 +215,21 @@ def _optional(data: Mapping[str, Any], name: str) -> str | None:
     return _string(data, name)
 
 
+def check_skew(event: Event, *, now: float, limit: float) -> None:
+    """Refuse an event dated more than ``limit`` seconds ahead of ``now``.
+
+    The worker and the HTTP API apply the same check with the same reason.
+
+    Raises:
+        InvalidEvent: ``occurred_at`` is too far in the future.
+    """
+    if event.occurred_at > now + limit:
+        raise InvalidEvent(
+            f"occurred_at is {(event.occurred_at - now) / 3600:.1f} h ahead of the clock "
+            f"(limit GOVPULSE_MAX_FUTURE_SKEW)"
+        )
+
+
 def parse_instant(text: str) -> float:
     """Parse an RFC 3339 instant with an explicit offset into epoch seconds.
 

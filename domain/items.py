@@ -35,7 +35,7 @@ from domain.calendar import WorkCalendar
 from domain.catalog import Catalog
 from domain.encoding import dumps_kept
 from domain.errors import InvalidTransition
-from domain.events import Event, EventType, Priority
+from domain.events import UNIT_REQUIRED, Event, EventType, Priority
 from domain.sla import ClockKind, SlaPolicy, UnitClock
 
 
@@ -44,6 +44,32 @@ class ItemKind(StrEnum):
 
     FEEDBACK = "feedback"
     TASK = "task"
+
+
+#: Item ids of leadership tasks start with this; producers that do not choose a topic
+#: themselves (``govpulse replay``, the simulator's JSONL, the HTTP API) route by it.
+TASK_ID_PREFIX = "NV-"
+
+
+def kind_for_id(item_id: str) -> ItemKind:
+    """``ItemKind.TASK`` for ids starting with :data:`TASK_ID_PREFIX`, else feedback."""
+    return ItemKind.TASK if item_id.startswith(TASK_ID_PREFIX) else ItemKind.FEEDBACK
+
+
+def unit_refusal(event: Event, catalog: Catalog) -> str | None:
+    """Why the unit ``event`` names is refused (not in the catalog), or ``None``.
+
+    Only the types of :data:`domain.events.UNIT_REQUIRED` read ``unit``; the reason is the
+    one the dead-letter topic gives, so the HTTP API can refuse with the same words.
+    """
+    if event.type not in UNIT_REQUIRED or event.unit is None or event.unit in catalog:
+        return None
+    if event.type is EventType.RECEIVED:
+        return f"'received' for item {event.item_id}: unknown unit {event.unit!r} (not in the unit catalog)"
+    return (
+        f"'{event.type.value}' on item {event.item_id}: unknown unit {event.unit!r} "
+        f"(not in the unit catalog)"
+    )
 
 
 class Status(StrEnum):
@@ -440,8 +466,9 @@ def _check(item: Item, event: Event, policy: ItemPolicy) -> None:
         raise InvalidTransition(f"{name}: already accepted (stage {item.stage})")
     if kind in (EventType.ASSIGNED, EventType.TRANSFERRED):
         assert event.unit is not None
-        if event.unit not in policy.catalog:
-            raise InvalidTransition(f"{name}: unknown unit {event.unit!r} (not in the unit catalog)")
+        refusal = unit_refusal(event, policy.catalog)
+        if refusal is not None:
+            raise InvalidTransition(refusal)
         if kind is EventType.TRANSFERRED and event.unit == item.unit:
             raise InvalidTransition(f"{name}: the item is already at unit {event.unit}")
     if kind is EventType.EXTENDED and event.due_at is not None:
@@ -454,10 +481,9 @@ def _check(item: Item, event: Event, policy: ItemPolicy) -> None:
 
 def _receive(event: Event, policy: ItemPolicy, *, kind: ItemKind, partition: int) -> Outcome:
     assert event.unit is not None
-    if event.unit not in policy.catalog:
-        raise InvalidTransition(
-            f"'received' for item {event.item_id}: unknown unit {event.unit!r} (not in the unit catalog)"
-        )
+    refusal = unit_refusal(event, policy.catalog)
+    if refusal is not None:
+        raise InvalidTransition(refusal)
     at = event.occurred_at
     category = event.category or ("nhiem-vu" if kind is ItemKind.TASK else "khac")
     priority = event.priority or Priority.NORMAL

@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from govpulse import replay
+    from govpulse import apikeys, replay
     from govpulse.simulator import command as simulate
 
     parser = argparse.ArgumentParser(
@@ -156,6 +156,21 @@ def build_parser() -> argparse.ArgumentParser:
     silence.add_argument("--by", default="cli", help="who silences")
     silence.set_defaults(handler=_silence)
 
+    api = commands.add_parser(
+        "api",
+        help="run the HTTP ingest API (REST /api/v1, Open311, OpenAPI at /api/openapi.json)",
+        description="Serve the HTTP API on GOVPULSE_API_HOST:GOVPULSE_API_PORT (docs/api.md).",
+    )
+    api.set_defaults(handler=_api)
+
+    apikey = commands.add_parser(
+        "apikey",
+        help="create, list or revoke API keys",
+        description="Manage the keys of the HTTP API (stored hashed in Redis).",
+    )
+    apikeys.add_arguments(apikey)
+    apikey.set_defaults(handler=lambda s, a: asyncio.run(apikeys.run(s, a)))
+
     conf = commands.add_parser("settings", help="list the GOVPULSE_* settings and their values")
     conf.add_argument("--markdown", action="store_true", help="print the documentation table")
     conf.set_defaults(handler=_settings)
@@ -205,6 +220,16 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 def _web(settings: Settings, args: argparse.Namespace) -> int:
     from runtime import logs
     from web import server
+
+    logs.configure(settings.log_level)
+    tune_gc()
+    server.run(settings)
+    return 0
+
+
+def _api(settings: Settings, args: argparse.Namespace) -> int:
+    from api import server
+    from runtime import logs
 
     logs.configure(settings.log_level)
     tune_gc()

@@ -2,9 +2,10 @@
 
 Starts (unless given by URL) a Tansu broker and a Redis server, creates the topics, then
 runs one worker, one web node, one notifier (with a VAPID key made in the data
-directory for Web Push) and the simulator as child processes sharing one
+directory for Web Push), the HTTP API and the simulator as child processes sharing one
 accelerated clock. Prints one line starting with ``govpulse ready`` and the board URLs
-once the worker has processed its first event; Ctrl-C (or SIGTERM) stops every process
+once the worker has processed its first event, then a line with the API's docs URL and a
+development API key; Ctrl-C (or SIGTERM) stops every process
 it started, newest first.
 """
 
@@ -94,6 +95,7 @@ def run(
         stack.spawn("worker", [python, "-m", "govpulse.cli", "worker"], env)
         stack.spawn("web", [python, "-m", "govpulse.cli", "web"], env)
         stack.spawn("notify", [python, "-m", "govpulse.cli", "notify"], env)
+        stack.spawn("api", [python, "-m", "govpulse.cli", "api"], env)
         if simulator:
             start = time.time() - history_days * 86400.0
             start_text = format_instant(start)
@@ -104,6 +106,7 @@ def run(
         if stopping["flag"]:
             return 130
         print(_ready_line(child_settings, time.monotonic() - started), flush=True)
+        print(_api_line(child_settings), flush=True)
         print(f"logs: {log_dir}  (Ctrl-C stops everything)", flush=True)
         while not stopping["flag"]:
             failed = stack.failed()
@@ -140,6 +143,12 @@ def _environment(settings: Settings, stack: Stack, *, speed: float | None) -> di
     ):
         raise ServiceError(
             f"port {settings.web_port} is already in use; set GOVPULSE_WEB_PORT to a free port"
+        )
+    if services.port_open(
+        settings.api.port, settings.api.host if settings.api.host != "0.0.0.0" else "127.0.0.1"
+    ):
+        raise ServiceError(
+            f"port {settings.api.port} is already in use; set GOVPULSE_API_PORT to a free port"
         )
     if "GOVPULSE_CLOCK" not in os.environ:
         env["GOVPULSE_CLOCK"] = "accelerated"
@@ -212,6 +221,32 @@ def _ready_line(settings: Settings, elapsed: float) -> str:
         f"| unit {link('/unit/' + unit, 'unit:' + unit)} | broker {settings.broker_bootstrap} "
         f"| redis {settings.redis_target}"
     )
+
+
+def _api_line(settings: Settings) -> str:
+    """The API's docs URL and a fresh development key ``dev`` (replacing an older one)."""
+    from api.keys import ApiKey, hash_secret, new_secret
+    from api.store import ApiStore
+
+    secret = new_secret()
+
+    async def create() -> None:
+        store = ApiStore.from_url(settings.redis_target, Catalog.from_file(settings.units_file))
+        try:
+            await store.revoke("dev")
+            await store.add_key(
+                ApiKey(
+                    name="dev",
+                    key_hash=hash_secret(secret),
+                    rate=settings.api.default_rate,
+                    created_at=time.time(),
+                )
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(create())
+    return f"api http://{settings.api.host}:{settings.api.port}/api/docs | key {secret}"
 
 
 def _tail(path: Path, lines: int = 30) -> str:

@@ -305,6 +305,55 @@ class ClockSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiSettings:
+    """The HTTP ingest API (``govpulse api``, docs/api.md)."""
+
+    host: str = field(
+        metadata=setting("GOVPULSE_API_HOST", "127.0.0.1", "Interface the HTTP API binds.", text)
+    )
+    port: int = field(
+        metadata=setting(
+            "GOVPULSE_API_PORT",
+            "8090",
+            "Port of the HTTP API (`/api/v1/…`, `/open311/v2/…`, `/api/openapi.json`, `/api/docs`).",
+            integer(minimum=0),
+        )
+    )
+    max_body_bytes: int = field(
+        metadata=setting(
+            "GOVPULSE_API_MAX_BODY_BYTES",
+            "8388608",
+            "Largest request body the API reads (413 above it); a batch holds at most 1,000 events.",
+            integer(minimum=1024),
+        )
+    )
+    idempotency_ttl: float = field(
+        metadata=setting(
+            "GOVPULSE_API_IDEMPOTENCY_TTL",
+            "7d",
+            "How long the API remembers an accepted `event_id` (a retried POST inside it creates nothing).",
+            duration,
+        )
+    )
+    send_timeout: float = field(
+        metadata=setting(
+            "GOVPULSE_API_SEND_TIMEOUT",
+            "10s",
+            "How long a POST waits for the broker to acknowledge its events before answering 503.",
+            duration,
+        )
+    )
+    default_rate: float = field(
+        metadata=setting(
+            "GOVPULSE_API_DEFAULT_RATE",
+            "50",
+            "Requests per second per API key and API process, for keys created without `--rate`.",
+            number(minimum=0.01),
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Validated, frozen settings. Build with :func:`load_settings`."""
 
@@ -686,6 +735,7 @@ class Settings:
             duration,
         )
     )
+    api: ApiSettings = field(metadata=group(ApiSettings))
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property

@@ -22,7 +22,8 @@ KNOWN = {option.env for option in OPTIONS}
 WORKERS = ("worker-1", "worker-2")
 WEBS = ("web-1", "web-2")
 NOTIFIERS = ("notify-1", "notify-2")
-GOVPULSE = ("topics", *WORKERS, *WEBS, *NOTIFIERS)
+APIS = ("api-1", "api-2")
+GOVPULSE = ("topics", *WORKERS, *WEBS, *NOTIFIERS, *APIS)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +65,8 @@ def test_compose_has_kafka_redis_topics_job_two_workers_two_web_nodes_and_two_no
         ["govpulse", "web"],
         ["govpulse", "notify"],
         ["govpulse", "notify"],
+        ["govpulse", "api"],
+        ["govpulse", "api"],
     ]
     assert found["topics"]["restart"] == "no"
 
@@ -177,7 +180,7 @@ def test_no_secret_value_is_written_in_the_compose_file(compose: dict[str, Any])
     assert "govpulse-dev-secret" not in text
 
 
-@pytest.mark.parametrize("name", ["kafka", "redis", *WORKERS, *WEBS, *NOTIFIERS])
+@pytest.mark.parametrize("name", ["kafka", "redis", *WORKERS, *WEBS, *NOTIFIERS, *APIS])
 def test_long_running_services_have_healthchecks(compose: dict[str, Any], name: str) -> None:
     check = services(compose)[name]["healthcheck"]
 
@@ -190,6 +193,23 @@ def test_web_healthcheck_probes_healthz_on_the_container_port(compose: dict[str,
         service = services(compose)[name]
         probe = " ".join(service["healthcheck"]["test"])
         assert f"http://127.0.0.1:{environment(service)['GOVPULSE_WEB_PORT']}/healthz" in probe
+
+
+@pytest.mark.parametrize("name", APIS)
+def test_api_nodes_listen_on_all_interfaces_with_distinct_host_ports_and_probe_healthz(
+    compose: dict[str, Any], name: str
+) -> None:
+    service = services(compose)[name]
+    env = environment(service)
+    host, container = service["ports"][0].split(":")
+
+    assert env["GOVPULSE_API_HOST"] == "0.0.0.0"
+    assert container == env["GOVPULSE_API_PORT"]
+    assert f"http://127.0.0.1:{env['GOVPULSE_API_PORT']}/api/healthz" in " ".join(
+        service["healthcheck"]["test"]
+    )
+    other = next(n for n in APIS if n != name)
+    assert host != services(compose)[other]["ports"][0].split(":")[0]
 
 
 def test_the_compose_environment_loads_as_valid_settings(compose: dict[str, Any]) -> None:

@@ -1,6 +1,6 @@
 """The floors: imports flow one way, and the pure floors touch no I/O library.
 
-Every ``.py`` file of the six packages is parsed with :mod:`ast`; every ``import`` and
+Every ``.py`` file of the seven packages is parsed with :mod:`ast`; every ``import`` and
 ``from … import`` counts, wherever it stands (module level, inside a function, under
 ``if TYPE_CHECKING:``). Relative imports are resolved against the file's package.
 
@@ -13,6 +13,7 @@ runtime    domain
 stream     domain, alerts, runtime (never web)
 web        domain, alerts, runtime (never stream)
 notify     domain, alerts, runtime (never stream or web)
+api        domain, alerts, runtime (never stream or web)
 govpulse   everything above; imported by nobody
 =========  ==========================================================================
 
@@ -32,7 +33,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("domain", "alerts", "runtime", "stream", "web", "notify", "govpulse")
+PACKAGES = ("domain", "alerts", "runtime", "stream", "web", "notify", "api", "govpulse")
 NOT_PACKAGES = ("tests", "bench")  # ours, but no package may import them
 ALLOWED: Mapping[str, frozenset[str]] = {
     "domain": frozenset(),
@@ -41,7 +42,8 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     "stream": frozenset({"domain", "alerts", "runtime"}),
     "web": frozenset({"domain", "alerts", "runtime"}),
     "notify": frozenset({"domain", "alerts", "runtime"}),
-    "govpulse": frozenset({"domain", "alerts", "runtime", "stream", "web", "notify"}),
+    "api": frozenset({"domain", "alerts", "runtime"}),
+    "govpulse": frozenset({"domain", "alerts", "runtime", "stream", "web", "notify", "api"}),
 }
 RULES: Mapping[str, str] = {
     "domain": "domain/ is the bottom floor and imports nothing of ours",
@@ -50,6 +52,7 @@ RULES: Mapping[str, str] = {
     "stream": "stream/ stands on domain/, alerts/, runtime/ only (stream and web never import each other)",
     "web": "web/ stands on domain/, alerts/, runtime/ only (stream and web never import each other)",
     "notify": "notify/ stands on domain/, alerts/, runtime/ only (a floor-2 process package)",
+    "api": "api/ stands on domain/, alerts/, runtime/ only (a floor-2 process package, like stream and web)",
     "govpulse": "govpulse/ is the top floor: it may import every floor, but not tests/ or bench/",
 }
 IMPORTED_BY_NOBODY = "govpulse/ is the top floor (CLI, dev runner, simulator) and imported by nobody"

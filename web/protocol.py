@@ -21,6 +21,7 @@ import orjson
 from domain.calendar import format_instant
 from domain.catalog import Catalog
 from domain.ids import valid_unit_code
+from domain.rates import TokenBucket as TokenBucket  # moved to domain/ (the API uses it too)
 from domain.sla import CategorySla
 from runtime.board import ORIGIN_ID, FeedBounds, Snapshot, is_stream_id, stream_id_key
 from web.auth import MAX_TOKEN_LENGTH, Scope
@@ -421,34 +422,6 @@ def command_body(
             "at": format_instant(at),
         }
     )
-
-
-class TokenBucket:
-    """Token bucket rate limiter with injected time.
-
-    Args:
-        rate: tokens added per second.
-        burst: bucket size (and initial tokens).
-        now: instant of creation.
-    """
-
-    def __init__(self, *, rate: float, burst: int, now: float) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError(f"token bucket needs rate > 0 and burst >= 1, got {rate}, {burst}")
-        self.rate = rate
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.updated = now
-
-    def take(self, now: float) -> bool:
-        """Take one token at ``now``; false when the bucket is empty."""
-        if now > self.updated:
-            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
 
 
 # -- board health -------------------------------------------------------------------

@@ -36,6 +36,7 @@ from domain.events import format_instant
 from domain.indicators.catalog import IndicatorCatalog
 from domain.items import ItemPolicy
 from domain.sla import SlaPolicy
+from govpulse.simulator import http
 from govpulse.simulator.indicators import simulate_year
 from govpulse.simulator.model import (
     Traffic,
@@ -118,6 +119,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of titles with hostile markup such as <script> (default 0.002)",
     )
     parser.add_argument(
+        "--via",
+        choices=("kafka", "http"),
+        default="kafka",
+        help="kafka: produce to the topics (default); http: POST batches to the HTTP API "
+        "(`govpulse api`), with --api-key",
+    )
+    parser.add_argument(
+        "--api-url",
+        default=None,
+        help="with --via http: the API's base URL (default http://GOVPULSE_API_HOST:GOVPULSE_API_PORT)",
+    )
+    parser.add_argument(
+        "--api-key", default=None, help="with --via http: an API key (`govpulse apikey create`)"
+    )
+    parser.add_argument(
         "--units",
         type=int,
         default=0,
@@ -192,6 +208,15 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.out is not None:
             write_jsonl(messages, args.out, observe=observe)
+        elif args.via == "http":
+            await http.post(
+                messages,
+                url=args.api_url or f"http://{settings.api.host}:{settings.api.port}",
+                key=args.api_key,
+                clock=clock,
+                pace=not args.no_pace,
+                observe=observe,
+            )
         else:
             await produce(messages, settings, clock=clock, pace=not args.no_pace, observe=observe)
     except GovpulseError as exc:
@@ -300,6 +325,10 @@ def _check(args: argparse.Namespace) -> str | None:
         return "--truth and --print-truth need a bounded run: add --days N"
     if args.out is not None and args.days is None:
         return "--out needs a bounded run: add --days N"
+    if args.via == "http" and not args.api_key:
+        return "--via http needs --api-key (create one with `govpulse apikey create --name simulator`)"
+    if args.via == "http" and args.out is not None:
+        return "--out writes a file; leave out --via http"
     if args.speed is not None and args.speed <= 0:
         return "--speed must be > 0"
     if args.rate < 0 or args.task_rate < 0:

@@ -25,21 +25,21 @@ from aiokafka.errors import KafkaError
 
 from domain.errors import ServiceError
 from domain.events import format_instant
-from govpulse.simulator.model import FEEDBACK, TASK, Message
+from domain.items import kind_for_id
+from govpulse.simulator.model import TASK, Message
 from runtime.clock import Clock
 from runtime.settings import Settings
 from runtime.topics import Topics, create_topics
 
 log = logging.getLogger(__name__)
 
-TASK_PREFIX = "NV-"
 #: Unacknowledged sends allowed before waiting for the broker.
 _IN_FLIGHT = 2000
 
 
 def kind_of(item_id: str) -> str:
     """``"task"`` for leadership task ids (``NV-…``), else ``"feedback"``."""
-    return TASK if item_id.startswith(TASK_PREFIX) else FEEDBACK
+    return kind_for_id(item_id)  # the one rule, shared with the HTTP API
 
 
 def topic_for(kind: str, topics: Topics) -> str:

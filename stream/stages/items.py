@@ -23,7 +23,7 @@ from alerts.config import RulesConfig
 from alerts.model import Signal
 from alerts.rules import SILENT_KINDS, item_signals
 from domain.errors import InvalidEvent, Rejected
-from domain.events import Event, parse_event
+from domain.events import Event, check_skew, parse_event
 from domain.items import (
     Item,
     ItemKind,
@@ -268,11 +268,7 @@ class ItemProcessor:
         if message.value is None:
             raise InvalidEvent("message has no value (tombstone); expected a JSON event")
         event = parse_event(message.value, max_bytes=self.max_event_bytes)
-        if event.occurred_at > now + self.max_future_skew:
-            raise InvalidEvent(
-                f"occurred_at is {(event.occurred_at - now) / 3600:.1f} h ahead of the clock "
-                f"(limit GOVPULSE_MAX_FUTURE_SKEW)"
-            )
+        check_skew(event, now=now, limit=self.max_future_skew)
         if message.key is not None and message.key != event.item_id.encode():
             raise InvalidEvent(
                 f"message key {message.key[:64]!r} differs from item_id {event.item_id!r}; "

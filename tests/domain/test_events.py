@@ -500,3 +500,29 @@ def test_encode_then_parse_round_trips(event: Event) -> None:
 def test_sla_to_json_prefers_working_days() -> None:
     assert Sla(working_days=5).to_json() == {"working_days": 5}
     assert Sla(hours=2.5).to_json() == {"hours": 2.5}
+
+
+# -- future skew (shared by the worker and the HTTP API) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ahead", "refused"),
+    [
+        (0.0, None),
+        (86400.0, None),
+        (86400.0 + 3600 * 6, "occurred_at is 30.0 h ahead of the clock (limit GOVPULSE_MAX_FUTURE_SKEW)"),
+    ],
+)
+def test_check_skew_refuses_events_too_far_ahead_of_the_clock(ahead: float, refused: str | None) -> None:
+    from domain.events import check_skew, event_from_dict, format_instant
+
+    now = 1_800_000_000.0
+    event = event_from_dict(
+        {"event_id": "e", "item_id": "PA-1", "type": "resolved", "occurred_at": format_instant(now + ahead)}
+    )
+    if refused is None:
+        check_skew(event, now=now, limit=86400.0)
+    else:
+        with pytest.raises(InvalidEvent) as caught:
+            check_skew(event, now=now, limit=86400.0)
+        assert caught.value.reason == refused

@@ -1339,3 +1339,54 @@ def test_a_received_item_keeps_its_kind_and_gets_the_kind_s_default_category(
     assert item is not None
     assert (type(item.kind), item.kind, item.category) == (ItemKind, kind, category)
     assert (type(item.status), type(item.stage), type(item.clock)) == (Status, Stage, ClockKind)
+
+
+# -- checks the HTTP API shares (unit refusal, kind by id) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event_type", "unit", "reason"),
+    [
+        (
+            "received",
+            "P-NOWHERE",
+            "'received' for item PA-9: unknown unit 'P-NOWHERE' (not in the unit catalog)",
+        ),
+        (
+            "assigned",
+            "P-NOWHERE",
+            "'assigned' on item PA-9: unknown unit 'P-NOWHERE' (not in the unit catalog)",
+        ),
+        ("transferred", "X", "'transferred' on item PA-9: unknown unit 'X' (not in the unit catalog)"),
+        ("resolved", "P-NOWHERE", None),  # a resolved event does not read `unit`
+    ],
+)
+def test_unit_refusal_is_the_reason_apply_event_gives(event_type: str, unit: str, reason: str | None) -> None:
+    from domain.events import event_from_dict
+    from domain.items import unit_refusal
+
+    event = event_from_dict(
+        {
+            "event_id": "e9",
+            "item_id": "PA-9",
+            "type": event_type,
+            "occurred_at": "2026-11-26T09:00:00+07:00",
+            "unit": unit,
+        }
+    )
+
+    assert unit_refusal(event, CATALOG) == reason
+    if reason is not None and event_type == "received":
+        with pytest.raises(InvalidTransition) as caught:
+            apply_event(None, event, POLICY, kind=ItemKind.FEEDBACK, partition=0)
+        assert caught.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("item_id", "kind"),
+    [("NV-2026-0042", ItemKind.TASK), ("PA-2026-1", ItemKind.FEEDBACK), ("nv-1", ItemKind.FEEDBACK)],
+)
+def test_kind_for_id_routes_nv_ids_to_tasks(item_id: str, kind: ItemKind) -> None:
+    from domain.items import kind_for_id
+
+    assert kind_for_id(item_id) is kind

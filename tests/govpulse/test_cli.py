@@ -32,6 +32,8 @@ COMMANDS = [
     "indicators",
     "topics",
     "silence",
+    "api",
+    "apikey",
     "settings",
 ]
 

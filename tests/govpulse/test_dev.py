@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -168,6 +169,7 @@ def dev_env(tmp_path: Path) -> dict[str, str]:
         "GOVPULSE_BROKER_PORT": str(services.free_port()),
         "GOVPULSE_REDIS_PORT": str(services.free_port()),
         "GOVPULSE_WEB_PORT": str(services.free_port()),
+        "GOVPULSE_API_PORT": str(services.free_port()),
         "GOVPULSE_DATA_DIR": str(tmp_path / "data"),
         "PYTHONUNBUFFERED": "1",
     }
@@ -218,9 +220,25 @@ def test_dev_starts_the_stack_serves_the_board_and_ctrl_c_stops_every_process(
     assert (status, content_type) == (200, "application/json")
     assert orjson.loads(body)["redis"] == "up"
 
+    api_line = dev.lines.get(timeout=10)
+    match = re.fullmatch(r"api (?P<docs>\S+) \| key (?P<key>gpk_\S+)", api_line)
+    assert match is not None, api_line
+    assert match["docs"] == f"http://127.0.0.1:{dev_env['GOVPULSE_API_PORT']}/api/docs"
+    status, content_type, body = get(match["docs"].replace("/api/docs", "/api/openapi.json"))
+    assert (status, orjson.loads(body)["openapi"]) == (200, "3.1.0")
+    request = urllib.request.Request(
+        match["docs"].replace("/api/docs", "/api/v1/items/PA-NONE"),
+        headers={"Authorization": f"Bearer {match['key']}"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as missing:  # the key works: 404, not 401
+        urllib.request.urlopen(request, timeout=10)
+    assert missing.value.code == 404
+    missing.value.close()
+
     children = descendants(dev.process.pid)
     assert sorted(proc.label for proc in children) == [
         "govpulse notify",
+        "govpulse api",
         "govpulse simulate",
         "govpulse simulate",  # feedback and tasks, and the indicator reports
         "govpulse web",
@@ -255,13 +273,12 @@ def test_dev_uses_the_redis_at_govpulse_redis_url_instead_of_starting_one(
 
         assert ready["redis"] == redis_url
         assert sorted(proc.label for proc in children) == [
+            "govpulse api",
             "govpulse notify",
             "govpulse web",
             "govpulse worker",
             "tansu",
-        ], [
-            proc.argv for proc in children
-        ]
+        ], [proc.argv for proc in children]
         assert not services.port_open(int(dev_env["GOVPULSE_REDIS_PORT"]))
         assert len(workers) == 1  # the worker publishes to the given Redis
 

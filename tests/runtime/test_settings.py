@@ -14,6 +14,7 @@ from runtime.clock import AcceleratedClock, FixedClock, ManualClock, WallClock
 from runtime.settings import (
     DEV_SECRET,
     OPTIONS,
+    ApiSettings,
     ClockSettings,
     Settings,
     load_settings,
@@ -86,6 +87,14 @@ def test_defaults() -> None:
         vapid_private_key="",
         vapid_subject="mailto:govpulse@localhost",
         notify_lease=10.0,
+        api=ApiSettings(
+            host="127.0.0.1",
+            port=8090,
+            max_body_bytes=8 * 1024 * 1024,
+            idempotency_ttl=7 * DAY,
+            send_timeout=10.0,
+            default_rate=50.0,
+        ),
     )
     assert not settings.production
     assert settings.broker_bootstrap == "127.0.0.1:19092"
@@ -511,12 +520,14 @@ def test_readme_table_is_the_generated_one() -> None:
 def test_every_field_is_declared_once_with_its_variable() -> None:
     declared = [
         (item.name, item.metadata["govpulse.setting"].env)
-        for item in dataclasses.fields(Settings) + dataclasses.fields(ClockSettings)
+        for item in dataclasses.fields(Settings)
+        + dataclasses.fields(ClockSettings)
+        + dataclasses.fields(ApiSettings)
         if "govpulse.setting" in item.metadata
     ]
     groups = [item.name for item in dataclasses.fields(Settings) if "govpulse.group" in item.metadata]
     plain = [item.name for item in dataclasses.fields(Settings) if not item.metadata]
-    assert (groups, plain) == (["clock"], ["environ"])
+    assert (groups, plain) == (["clock", "api"], ["environ"])
     assert len(declared) == len(OPTIONS)
     assert {env for _, env in declared} == {option.env for option in OPTIONS}
     assert ("web_port", "GOVPULSE_WEB_PORT") in declared
@@ -533,3 +544,21 @@ def test_the_dev_secret_is_refused_outside_dev() -> None:
         "GOVPULSE_SECRET is the public development secret (it is in the source code); "
         "set a long random value (e.g. `openssl rand -hex 32`)"
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"GOVPULSE_API_PORT": "http"}, "GOVPULSE_API_PORT='http' is not an integer"),
+        ({"GOVPULSE_API_MAX_BODY_BYTES": "100"}, "GOVPULSE_API_MAX_BODY_BYTES=100 must be >= 1024"),
+        ({"GOVPULSE_API_DEFAULT_RATE": "0"}, "GOVPULSE_API_DEFAULT_RATE=0.0 must be >= 0.01"),
+    ],
+)
+def test_api_settings_are_validated_with_the_variable_named(env: dict[str, str], message: str) -> None:
+    assert error_of(**env) == message
+
+
+def test_api_durations_accept_units() -> None:
+    api = load_settings({"GOVPULSE_API_IDEMPOTENCY_TTL": "36h", "GOVPULSE_API_SEND_TIMEOUT": "500ms"}).api
+
+    assert (api.idempotency_ttl, api.send_timeout) == (36 * 3600.0, 0.5)
