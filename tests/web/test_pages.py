@@ -262,7 +262,10 @@ async def test_a_bad_token_says_so_and_does_not_retry(browser: Browser, live: We
 
     await expect(page.locator("#conn")).to_have_attribute("data-state", "unauthorized")
     await expect(page.locator("#conn")).to_have_text("Mã truy cập không hợp lệ hoặc đã hết hạn")
-    await expect(page.locator("#stale")).to_be_visible()
+    # Not a "stale" marker: the page says what to do instead.
+    await expect(page.locator("#token-notice")).to_be_visible()
+    await expect(page.locator("#token-notice")).to_contain_text("govpulse token --scope wall --ttl 30d")
+    await expect(page.locator("#stale")).to_be_hidden()
 
 
 async def test_stale_marker_appears_when_redis_goes_away(browser: Browser, tmp_path: Path) -> None:

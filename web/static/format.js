@@ -84,6 +84,13 @@ const PREFIXES = {
   en: [/\s+Ward(?=$|\s+\()/u, /\s+Commune(?=$|\s+\()/u, /\s+Special Zone(?=$|\s+\()/u, /^Department of\s+/u],
 };
 
+// Common long words of agency names, as written on Vietnamese signs.
+const ABBREVIATIONS = [
+  [/Ủy ban nhân dân/u, "UBND"],
+  [/ Thành phố$/u, " TP."],
+  [/People's Committee/u, "PC"],
+];
+
 /**
  * A unit's name without "Phường"/"Xã"/"Sở" (or "Ward"/"Commune"), for compact tiles; a
  * disambiguating "(Can Gio)" stays: "Thanh An Commune (Can Gio)" → "Thanh An (Can Gio)".
@@ -91,6 +98,7 @@ const PREFIXES = {
 export function shortName(unit) {
   let name = pick(unit, "name") || unit?.code || "";
   for (const prefix of PREFIXES[lang() === "en" ? "en" : "vi"]) name = name.replace(prefix, "");
+  for (const [long, short] of ABBREVIATIONS) name = name.replace(long, short);
   return name;
 }
 

@@ -11,8 +11,8 @@ import { applyLabels, bindToggle, onLangChange, pick, t } from "./i18n.js";
 const BANNER_SECONDS = 120;
 const PAGE_SECONDS = 15; // tile pages rotate when every unit does not fit at a readable size
 const DEPARTMENT_KINDS = new Set(["department", "center"]);
-const TILE_MIN_WIDTH = 6; // em of the tile font (unit names, 24 px at 1080p)
-const TILE_MIN_HEIGHT = 3.3; // em: two lines of name and the overdue count
+const TILE_MIN_WIDTH = 7.8; // em of the tile font (unit names, 24 px at 1080p) with the overdue count
+const TILE_MIN_HEIGHT = 2.6; // em: two lines of name
 const TILE_GAP = 4; // px, as .tiles gap
 
 const board = new Board();
@@ -45,7 +45,7 @@ function renderSpark(values) {
   const box = byId("spark");
   const width = 360;
   const height = 70;
-  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", class: "spark-svg" });
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", class: "spark-svg", "aria-label": t("spark.title"), preserveAspectRatio: "none" });
   const numbers = values.map((v) => (typeof v === "number" && Number.isFinite(v) ? v : 0));
   if (numbers.length > 1) {
     const max = Math.max(1, ...numbers);
@@ -91,20 +91,24 @@ function orderedUnits() {
   return list;
 }
 
-/** Make `node` open the unit panel by mouse and keyboard. */
+/**
+ * Make `node` open the unit panel by mouse and keyboard (Enter, Space): a button, or for a
+ * list row its content wrapped in one (the row stays a list item).
+ */
 function opens(node, code) {
-  node.dataset.code = code;
+  let button = node;
   if (node.tagName !== "BUTTON") {
-    node.tabIndex = 0;
-    node.setAttribute("role", "button");
-    node.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" || event.key === " ") {
-        event.preventDefault();
-        openPanel(code, node);
-      }
-    });
+    button = el("button", { class: "row-button", attrs: { type: "button" } }, ...node.childNodes);
+    node.replaceChildren(button);
+    const label = node.getAttribute("aria-label");
+    if (label) {
+      button.setAttribute("aria-label", label);
+      node.removeAttribute("aria-label");
+    }
   }
-  node.addEventListener("click", () => openPanel(code, node));
+  button.dataset.code = code;
+  if (node.dataset.fingerprint) button.dataset.fingerprint = node.dataset.fingerprint;
+  button.addEventListener("click", () => openPanel(code, button));
   return node;
 }
 
@@ -120,7 +124,7 @@ function renderTiles() {
     if (!tile) {
       const name = el("span", { class: "tile-name" });
       const count = el("span", { class: "tile-count" });
-      const node = opens(el("button", { class: "tile", attrs: { type: "button" } }, name, el("span", { class: "tile-foot" }, count)), unit.code);
+      const node = opens(el("button", { class: "tile", attrs: { type: "button" } }, name, count), unit.code);
       tile = { node, name, count };
       tiles.set(unit.code, tile);
     }
@@ -211,7 +215,21 @@ function turnPage() {
 }
 
 window.setInterval(turnPage, PAGE_SECONDS * 1000);
-window.addEventListener("resize", () => renderTiles());
+// Kiosk remotes (and tests) can turn the page at once.
+document.addEventListener("govpulse:next-page", () => {
+  paging.page = (paging.page + 1) % paging.pages;
+  renderTiles();
+});
+// Re-fit whenever the grid's box changes (window resize, a banner shown or hidden).
+let lastBox = "";
+new ResizeObserver(() => {
+  const grid = byId("tiles");
+  const box = `${grid.clientWidth}x${grid.clientHeight}`;
+  if (box !== lastBox) {
+    lastBox = box;
+    renderTiles();
+  }
+}).observe(byId("tiles"));
 
 // -- the unit panel --------------------------------------------------------------------
 
@@ -327,9 +345,12 @@ function renderWorst() {
 /** Replace a list's rows, keeping keyboard focus on the row of the same unit. */
 function keepFocus(list, nodes) {
   const focused = list.contains(document.activeElement) ? document.activeElement : null;
-  const index = focused ? [...list.children].indexOf(focused) : -1;
+  const index = focused ? [...list.children].indexOf(focused.closest("li")) : -1;
   fill(list, nodes);
-  if (focused) (nodes.find((n) => n.dataset.code === focused.dataset.code && n.dataset.fingerprint === focused.dataset.fingerprint) ?? nodes[Math.min(index, nodes.length - 1)])?.focus();
+  if (!focused) return;
+  const buttons = nodes.map((n) => n.querySelector("button")).filter(Boolean);
+  const same = buttons.find((b) => b.dataset.code === focused.dataset.code && b.dataset.fingerprint === focused.dataset.fingerprint);
+  (same ?? buttons[Math.min(index, buttons.length - 1)])?.focus();
 }
 
 function renderTicker() {
