@@ -7,7 +7,9 @@ publisher already puts on the board (a unit panel and the unit's alerts) and tak
 of:
 
 1. active alerts (firing or acknowledged; resolved ones do not count): a critical or escalated
-   alert → ``act``; a warning → ``watch``; info alerts leave the status alone;
+   alert → ``act``; a warning → ``watch``; an info alert → ``watch`` too (e.g. the backlog
+   rule ``unit_queue_depth``), except a due-soon heads-up (``item_due_soon``), which is the
+   normal life of a queue and leaves the status alone;
 2. the day's rates, as the unit panel's ``colour`` (``alerts.config.Rules.colour``): red →
    ``act`` only once at least :data:`MIN_VOLUME` items were resolved today, below that
    ``watch``; orange → ``watch``.
@@ -34,6 +36,9 @@ STATUSES = ("none", "ok", "watch", "act")
 MIN_VOLUME = 10
 
 _ACTIVE = ("firing", "acknowledged")
+
+#: Info alerts that announce rather than report a problem: they leave the status alone.
+HEADS_UP = frozenset({"item_due_soon"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +70,7 @@ def unit_health(
     Returns:
         The worst status over alerts and rates, with the reasons that set it.
     """
-    critical = escalated = warning = 0
+    critical = escalated = warning = notice = 0
     for alert in alerts:
         if alert.get("state") not in _ACTIVE:
             continue
@@ -75,6 +80,8 @@ def unit_health(
             critical += 1
         elif alert.get("severity") == "warning":
             warning += 1
+        elif alert.get("severity") == "info" and alert.get("rule") not in HEADS_UP:
+            notice += 1
     panel = unit or {}
     windows = panel.get("windows")
     day = windows.get("1d") if isinstance(windows, Mapping) else None
@@ -91,6 +98,8 @@ def unit_health(
         reasons.append(("alert.critical", critical, "act"))
     if warning:
         reasons.append(("alert.warning", warning, "watch"))
+    if notice:
+        reasons.append(("alert.info", notice, "watch"))
     if colour == "red":
         status = "act" if resolved >= min_volume else "watch"
         reasons.append(("rate.red" if status == "act" else "rate.red_low_volume", resolved, status))

@@ -6,6 +6,8 @@
 export const STATUSES = ["none", "ok", "watch", "act"];
 export const MIN_VOLUME = 10;
 const ACTIVE = new Set(["firing", "acknowledged"]);
+// Info alerts that announce rather than report a problem: they leave the status alone.
+const HEADS_UP = new Set(["item_due_soon"]);
 
 function number(value) {
   return typeof value === "number" && Number.isFinite(value) ? Math.trunc(value) : 0;
@@ -21,11 +23,13 @@ export function unitHealth(unit, alerts, minVolume = MIN_VOLUME) {
   let critical = 0;
   let escalated = 0;
   let warning = 0;
+  let notice = 0;
   for (const alert of alerts) {
     if (!alert || !ACTIVE.has(alert.state)) continue;
     if (number(alert.escalation) > 0) escalated += 1;
     else if (alert.severity === "critical") critical += 1;
     else if (alert.severity === "warning") warning += 1;
+    else if (alert.severity === "info" && !HEADS_UP.has(alert.rule)) notice += 1;
   }
   const panel = unit && typeof unit === "object" ? unit : {};
   const day = panel.windows && typeof panel.windows["1d"] === "object" && panel.windows["1d"] ? panel.windows["1d"] : {};
@@ -35,6 +39,7 @@ export function unitHealth(unit, alerts, minVolume = MIN_VOLUME) {
   if (escalated) reasons.push(["alert.escalated", escalated, "act"]);
   if (critical) reasons.push(["alert.critical", critical, "act"]);
   if (warning) reasons.push(["alert.warning", warning, "watch"]);
+  if (notice) reasons.push(["alert.info", notice, "watch"]);
   if (panel.colour === "red") {
     const status = resolved >= minVolume ? "act" : "watch";
     reasons.push([status === "act" ? "rate.red" : "rate.red_low_volume", resolved, status]);
