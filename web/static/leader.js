@@ -36,6 +36,8 @@ function announce(text) {
   }, 50);
 }
 const soundButton = byId("sound");
+// On a phone the other (non-critical) alerts start folded: the priority ones fit the screen.
+if (window.matchMedia("(max-width: 600px)").matches) byId("others-group").open = false;
 
 soundButton.addEventListener("click", async () => {
   const on = await enableSound();
