@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import jwt
 import pytest
+from hypothesis import given
 
+from tests.support.strategies import json_scalars, json_values
 from web.auth import (
     AUDIENCE,
     Claims,
@@ -217,3 +219,16 @@ def test_the_id_of_an_expired_token_can_still_be_read_to_revoke_it() -> None:
     assert read_token_id(SECRET, token) == ("old-wall", NOW + 60)
     with pytest.raises(AuthError, match="bad signature"):
         read_token_id("another-long-enough-secret-value", token)
+
+
+@given(jti=json_values(json_scalars(text_size=80), max_leaves=4))
+def test_any_token_id_claim_verifies_or_is_refused_with_a_reason(jti: object) -> None:
+    payload = {"scope": "wall", "sub": "s", "aud": AUDIENCE, "exp": int(NOW + 60), "jti": jti}
+    token = jwt.encode(payload, signing_key(SECRET), algorithm="HS256")
+
+    try:
+        claims = verify_token(SECRET, token, now=NOW)
+    except AuthError as exc:
+        assert exc.reason
+    else:
+        assert isinstance(claims.token_id, str) and claims.token_id == jti
