@@ -440,7 +440,7 @@ async def test_waiting_filter_and_an_answer_arriving_highlighted_with_the_person
     card = page.locator('[data-fingerprint="fp-wait"]')
     await expect(card).to_be_visible()
     # Only alerts waiting for an answer stay (other tests' alerts share this Redis).
-    assert await page.locator(".card:not(:has(.badge.waiting))").count() == 0
+    await expect(page.locator(".card:not(:has(.badge.waiting))")).to_have_count(0)
     await expect(card.locator(".badge.waiting")).to_have_text("Chờ giải trình")
     await expect(card.locator(".thread-by")).to_contain_text("Trần Thị B (Lãnh đạo)")
 
