@@ -295,6 +295,12 @@ async def test_tiles_rows_and_alerts_open_the_unit_panel_by_mouse_and_keyboard(
     await page.keyboard.press("Enter")
     await expect(panel).to_be_visible()
     await expect(panel.locator("h2")).not_to_be_empty()
+    assert await page.evaluate("document.activeElement.className") == "btn panel-close"
+    await page.keyboard.press("Shift+Tab")
+    # Live figures re-render the panel: focus stays on the same control.
+    await store.publish([unit_change(str(second), received=999)])
+    await expect(panel).to_contain_text("999")
+    assert await page.evaluate("document.activeElement.tagName") == "A"
     await page.keyboard.press("Escape")
 
     row = page.locator("#worst-overdue .worst-item button").first

@@ -275,7 +275,9 @@ function renderPanel() {
   const alerts = [...board.alerts.values()].filter((a) => a.unit === code && a.state !== "resolved").sort(compareAlerts);
   const now = panel.board?.clockNow() ?? board.clockNow();
   const queue = panel.board && panel.board.state === "live" ? [...panel.board.queue.values()].sort((a, b) => (a.due ?? Infinity) - (b.due ?? Infinity)).slice(0, 12) : null;
-  const focusedClose = document.activeElement?.classList.contains("panel-close");
+  // Keep keyboard focus on the same control across re-renders (figures change every second).
+  const focusable = () => [...panel.node.querySelectorAll("a, button")];
+  const focusedAt = focusable().indexOf(document.activeElement);
   fill(panel.node, [
     el(
       "header",
@@ -319,7 +321,7 @@ function renderPanel() {
           )
         : el("p", { class: "empty", text: t("unit.queue.none") }),
   ]);
-  if (focusedClose) panel.node.querySelector(".panel-close")?.focus();
+  if (focusedAt >= 0) focusable()[focusedAt]?.focus();
 }
 
 function renderWorst() {
