@@ -265,6 +265,28 @@ async def test_a_green_unit_with_an_escalated_alert_is_a_red_tile_that_says_why(
         v not in ("none", "normal", '""') for v in icons.values()
     )
 
+    # ... and fills that differ in lightness, so a red-green colour-blind viewer still tells
+    # "act" from "watch" from "ok" (WCAG relative luminance, contrast ratio between fills).
+    luminance = await page.evaluate(
+        """() => Object.fromEntries(["act", "watch", "ok"].map((status) => {
+             const probe = document.createElement("span");
+             probe.className = `health-chip health-${status}`;
+             document.body.append(probe);
+             const [r, g, b] = getComputedStyle(probe).backgroundColor.match(/\\d+/g).map(Number).map((v) => {
+               const c = v / 255;
+               return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+             });
+             probe.remove();
+             return [status, 0.2126 * r + 0.7152 * g + 0.0722 * b];
+           }))"""
+    )
+    for a, b in (("act", "watch"), ("act", "ok"), ("watch", "ok")):
+        light, dark = max(luminance[a], luminance[b]), min(luminance[a], luminance[b])
+        assert (light + 0.05) / (dark + 0.05) >= 1.5, (a, b, luminance)
+    await page.locator("#lang").click()
+    await expect(page.locator("#legend")).to_contain_text("Act now")
+    await expect(page.locator("#legend")).to_contain_text("Steady")
+
     await store.publish(
         [alert_change("fp-esc", "SO-XAY-DUNG", severity="critical", escalation=2, state="resolved")]
     )
