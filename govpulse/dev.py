@@ -181,7 +181,7 @@ def _ready_line(settings: Settings, elapsed: float) -> str:
     now = time.time()
 
     # Demo people, so threads and acknowledgements show a name, not "dev".
-    subjects = {"wall": "Màn hình tường", "leader": "Lãnh đạo (demo)"}
+    subjects = {"wall": "Màn hình phòng điều hành", "leader": "Lãnh đạo (demo)"}
 
     def link(path: str, scope: str) -> str:
         subject = subjects.get(scope, "Cán bộ đơn vị (demo)")

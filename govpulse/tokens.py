@@ -2,7 +2,7 @@
 
 People sign what they do: leader and unit tokens need ``--subject`` (the person's name as
 the thread and the acknowledgement show it, e.g. ``"Nguyễn Văn A"``); a wall token defaults
-to ``"Màn hình tường"``. The token is printed on stdout, its id and expiry on stderr (keep
+to ``"Màn hình phòng điều hành"``. The token is printed on stdout, its id and expiry on stderr (keep
 them to revoke it later). ``--revoke TOKEN`` (or ``--revoke-id JTI --until EPOCH``) puts the
 token's id on the revoked list in Redis until it expires: the web node then refuses it when
 a page connects (docs/operations.md "Kiosk walls").
@@ -18,7 +18,7 @@ import time
 from domain.errors import ConfigError
 from runtime.settings import Settings, require_secret
 
-WALL_SUBJECT = "Màn hình tường"
+WALL_SUBJECT = "Màn hình phòng điều hành"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -30,7 +30,7 @@ def test_a_wall_token_defaults_to_the_wall_screen(capsys: pytest.CaptureFixture[
     token, _ = minted(capsys, "--scope", "wall", "--ttl", "30d")
 
     claims = verify_token(DEV_SECRET, token, now=time.time())
-    assert claims.subject == "Màn hình tường"
+    assert claims.subject == "Màn hình phòng điều hành"
     assert 30 * 86400 - 5 < claims.expires_at - time.time() <= 30 * 86400
 
 
