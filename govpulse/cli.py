@@ -10,11 +10,11 @@ import argparse
 import asyncio
 import gc
 import sys
-import time
 from collections.abc import Sequence
 
 from domain.errors import GovpulseError
-from runtime.settings import OPTIONS, Settings, load_settings, require_secret, settings_markdown
+from govpulse import tokens
+from runtime.settings import OPTIONS, Settings, load_settings, settings_markdown
 
 DESCRIPTION = """govpulse: real-time stream processing and alerting for a city's execution-governance
 system. Citizen feedback and assigned tasks flow in on Kafka; govpulse tracks every item
@@ -112,10 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="mint a signed board token",
         description="Mint a token for the board (signed with GOVPULSE_SECRET).",
     )
-    token.add_argument("--scope", required=True, help="wall | leader | unit:<CODE>")
-    token.add_argument("--ttl", default="8h", help="lifetime, e.g. 8h (default)")
-    token.add_argument("--sub", default="operator", help="who holds it (recorded on commands)")
-    token.set_defaults(handler=_token)
+    tokens.add_arguments(token)
+    token.set_defaults(handler=tokens.run)
 
     stats = commands.add_parser(
         "stats",
@@ -234,24 +232,6 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
     logs.configure(settings.log_level)
     tune_gc()
     server.run(settings)
-    return 0
-
-
-def _token(settings: Settings, args: argparse.Namespace) -> int:
-    from domain.catalog import Catalog
-    from domain.durations import parse_duration
-    from web.auth import mint_token
-
-    catalog = Catalog.from_file(settings.units_file)
-    token = mint_token(
-        require_secret(settings),
-        scope=args.scope,
-        ttl_seconds=parse_duration(args.ttl, name="--ttl"),
-        subject=args.sub,
-        now=time.time(),
-        unit_exists=catalog.__contains__,
-    )
-    print(token)
     return 0
 
 

@@ -209,8 +209,12 @@ def _ready_line(settings: Settings, elapsed: float) -> str:
     secret = require_secret(settings)
     now = time.time()
 
+    # Demo people, so threads and acknowledgements show a name, not "dev".
+    subjects = {"wall": "Màn hình phòng điều hành", "leader": "Lãnh đạo (demo)"}
+
     def link(path: str, scope: str) -> str:
-        token = mint_token(secret, scope=scope, ttl_seconds=8 * 3600, subject="dev", now=now)
+        subject = subjects.get(scope, "Cán bộ đơn vị (demo)")
+        token = mint_token(secret, scope=scope, ttl_seconds=8 * 3600, subject=subject, now=now)
         return f"{settings.public_url}{path}#token={token}"
 
     leaves = catalog.leaves()

@@ -6,6 +6,10 @@ Scopes (docs/protocol.md "Tokens"):
 * ``leader``: read everything; acknowledge alerts, request explanations;
 * ``unit:<CODE>``: only that unit's counters, alerts and queue; answer explanation requests.
 
+Every token carries an id (``jti``) so that one token can be revoked before it expires
+(``govpulse token-revoke``, :mod:`runtime.revocations`); a read-only ``wall`` token is what a
+kiosk keeps in its browser's localStorage.
+
 Expiry is checked against the ``now`` the caller passes (PyJWT's own clock is turned off),
 so tests and accelerated demos stay deterministic. Tokens carry ``aud = govpulse-board`` so
 a token signed with the same secret for something else is refused. The HMAC key is derived
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +35,7 @@ AUDIENCE = "govpulse-board"
 ALGORITHM = "HS256"
 MAX_TOKEN_LENGTH = 4096
 _SUBJECT = re.compile(r"[^\x00-\x1f\x7f]{1,200}\Z")
+_TOKEN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,7 @@ class Claims:
     scope: Scope
     subject: str
     expires_at: float
+    token_id: str | None = None  # "jti"; tokens minted before ids existed have none
 
 
 def signing_key(secret: str) -> bytes:
@@ -95,6 +102,7 @@ def mint_token(
     subject: str,
     now: float,
     unit_exists: Callable[[str], bool] | None = None,
+    token_id: str | None = None,
 ) -> str:
     """Sign a board token.
 
@@ -105,6 +113,7 @@ def mint_token(
         subject: who holds it (user name or screen id); recorded in commands.
         now: issue instant, real epoch seconds.
         unit_exists: optional catalog check for unit scopes.
+        token_id: the ``jti`` claim (a random id when None), used to revoke this token.
 
     Raises:
         AuthError: the scope or subject is invalid, or the ttl is not positive.
@@ -120,6 +129,7 @@ def mint_token(
         "aud": AUDIENCE,
         "iat": int(now),
         "exp": int(now + ttl_seconds),
+        "jti": token_id or uuid.uuid4().hex,
     }
     return jwt.encode(payload, signing_key(secret), algorithm=ALGORITHM)
 
@@ -171,4 +181,21 @@ def verify_token(
     subject = claims.get("sub")
     if not isinstance(scope, str) or not isinstance(subject, str) or not _SUBJECT.match(subject):
         raise AuthError("claims 'scope' and 'sub' must be strings")
-    return Claims(parse_scope(scope, unit_exists=unit_exists), subject, float(expires_at))
+    token_id = claims.get("jti")
+    if token_id is not None and (not isinstance(token_id, str) or not _TOKEN_ID.match(token_id)):
+        raise AuthError("claim 'jti' must be 1-64 letters, digits, '-' or '_'")
+    return Claims(parse_scope(scope, unit_exists=unit_exists), subject, float(expires_at), token_id)
+
+
+def read_token_id(secret: str, token: str) -> tuple[str, float]:
+    """The id and expiry of a token signed with ``secret``, expired or not (to revoke it).
+
+    Raises:
+        AuthError: the token is not ours or has no id.
+    """
+    claims = verify_token(secret, token, now=float("-inf"))
+    if claims.token_id is None:
+        raise AuthError(
+            "the token has no id (minted before tokens carried one); change GOVPULSE_SECRET to revoke it"
+        )
+    return claims.token_id, claims.expires_at

@@ -41,6 +41,7 @@ from domain.indicators.catalog import IndicatorCatalog
 from domain.sla import SlaPolicy
 from runtime.board import BoardStore
 from runtime.clock import Clock
+from runtime.revocations import Revocations, RevocationUnavailable
 from runtime.settings import Settings, load_settings, require_secret
 from web import notices, protocol
 from web.auth import Claims, verify_token
@@ -130,6 +131,7 @@ class BoardServer:
         self.settings = settings
         self.secret = require_secret(settings)
         self.store = store
+        self.revocations = Revocations(store.client)
         self.catalog = catalog
         sla = sla or SlaPolicy.from_file(settings.sla_file)
         self.names = protocol.names_document(catalog, sla.categories, sla.default)
@@ -279,7 +281,7 @@ class BoardServer:
             await self._run_session(ws, ident, claims, frame)
         except ConnectionClosed:
             pass
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, RevocationUnavailable) as exc:
             log.warning("session #%d: board store unavailable during sync (%s); closing 1013", ident, exc)
             await ws.close(protocol.CLOSE_TRY_AGAIN, "board store unavailable, retry")
         except Exception:
@@ -306,6 +308,9 @@ class BoardServer:
             )
         except AuthError as exc:
             await self._refuse(ws, ident, _auth_failure_kind(exc.reason), exc.reason)
+            return None
+        if claims.token_id is not None and await self.revocations.revoked(claims.token_id):
+            await self._refuse(ws, ident, "revoked", f"token {claims.token_id} was revoked")
             return None
         return claims, frame
 

@@ -74,13 +74,16 @@ def test_a_production_token_is_signed_with_the_configured_secret_only(tmp_path: 
         "leader",
         "--ttl",
         "5m",
+        "--subject",
+        "Nguyễn Văn A",
         env={"GOVPULSE_PROFILE": "production", "GOVPULSE_SECRET": SECRET},
     )
     token = result.stdout.strip()
 
-    assert (result.returncode, result.stderr) == (0, "")
+    assert result.returncode == 0
     claims = verify_token(SECRET, token, now=time.time())
-    assert (claims.scope.text, claims.subject) == ("leader", "operator")
+    assert result.stderr.startswith(f"token id {claims.token_id}, leader for 'Nguyễn Văn A'")
+    assert (claims.scope.text, claims.subject) == ("leader", "Nguyễn Văn A")
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(token, signing_key(DEV_SECRET), algorithms=["HS256"], audience=AUDIENCE)
 

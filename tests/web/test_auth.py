@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import jwt
 import pytest
+from hypothesis import given
 
-from web.auth import AUDIENCE, Claims, Scope, mint_token, parse_scope, signing_key, verify_token
+from tests.support.strategies import json_scalars, json_values
+from web.auth import (
+    AUDIENCE,
+    Claims,
+    Scope,
+    mint_token,
+    parse_scope,
+    read_token_id,
+    signing_key,
+    verify_token,
+)
 from web.errors import AuthError
 
 SECRET = "a-long-enough-test-secret-value"
@@ -30,7 +41,8 @@ def test_mint_then_verify_round_trips_scope_subject_and_expiry(scope: str, expec
 
     claims = verify_token(SECRET, token, now=NOW + 599, unit_exists=known)
 
-    assert claims == Claims(expected, "an.nguyen", NOW + 600)
+    assert claims == Claims(expected, "an.nguyen", NOW + 600, claims.token_id)
+    assert claims.token_id is not None and len(claims.token_id) == 32
 
 
 @pytest.mark.parametrize(
@@ -156,3 +168,67 @@ def test_parse_scope_and_text_round_trip(text: str, scope: Scope) -> None:
 def test_parse_scope_refuses_malformed_scopes(text: str) -> None:
     with pytest.raises(AuthError, match="scope"):
         parse_scope(text)
+
+
+def test_every_token_gets_its_own_id_and_a_given_id_is_kept() -> None:
+    first = mint_token(SECRET, scope="wall", ttl_seconds=60, subject="Màn hình tường", now=NOW)
+    second = mint_token(SECRET, scope="wall", ttl_seconds=60, subject="Màn hình tường", now=NOW)
+    named = mint_token(SECRET, scope="wall", ttl_seconds=60, subject="x", now=NOW, token_id="wall-1")
+
+    ids = [verify_token(SECRET, t, now=NOW).token_id for t in (first, second, named)]
+
+    assert ids[0] != ids[1] and ids[2] == "wall-1"
+
+
+def test_a_subject_with_vietnamese_letters_round_trips() -> None:
+    token = mint_token(SECRET, scope="leader", ttl_seconds=60, subject="Nguyễn Văn A", now=NOW)
+
+    assert verify_token(SECRET, token, now=NOW).subject == "Nguyễn Văn A"
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ("", "claim 'jti' must be 1-64 letters, digits, '-' or '_'"),
+        ("has space", "claim 'jti' must be 1-64 letters, digits, '-' or '_'"),
+        ("x" * 65, "claim 'jti' must be 1-64 letters, digits, '-' or '_'"),
+        (7, "invalid token (InvalidJTIError)"),  # PyJWT's own type check
+    ],
+)
+def test_a_malformed_token_id_is_refused(bad: object, reason: str) -> None:
+    payload = {"scope": "wall", "sub": "s", "aud": AUDIENCE, "exp": int(NOW + 60), "jti": bad}
+    token = jwt.encode(payload, signing_key(SECRET), algorithm="HS256")
+
+    with pytest.raises(AuthError) as refused:
+        verify_token(SECRET, token, now=NOW)
+    assert refused.value.reason == reason
+
+
+def test_a_token_minted_without_an_id_still_verifies_but_cannot_be_revoked() -> None:
+    payload = {"scope": "wall", "sub": "s", "aud": AUDIENCE, "exp": int(NOW + 60)}
+    token = jwt.encode(payload, signing_key(SECRET), algorithm="HS256")
+
+    assert verify_token(SECRET, token, now=NOW).token_id is None
+    with pytest.raises(AuthError, match="the token has no id"):
+        read_token_id(SECRET, token)
+
+
+def test_the_id_of_an_expired_token_can_still_be_read_to_revoke_it() -> None:
+    token = mint_token(SECRET, scope="wall", ttl_seconds=60, subject="s", now=NOW, token_id="old-wall")
+
+    assert read_token_id(SECRET, token) == ("old-wall", NOW + 60)
+    with pytest.raises(AuthError, match="bad signature"):
+        read_token_id("another-long-enough-secret-value", token)
+
+
+@given(jti=json_values(json_scalars(text_size=80), max_leaves=4))
+def test_any_token_id_claim_verifies_or_is_refused_with_a_reason(jti: object) -> None:
+    payload = {"scope": "wall", "sub": "s", "aud": AUDIENCE, "exp": int(NOW + 60), "jti": jti}
+    token = jwt.encode(payload, signing_key(SECRET), algorithm="HS256")
+
+    try:
+        claims = verify_token(SECRET, token, now=NOW)
+    except AuthError as exc:
+        assert exc.reason
+    else:
+        assert isinstance(claims.token_id, str) and claims.token_id == jti

@@ -262,7 +262,10 @@ async def test_a_bad_token_says_so_and_does_not_retry(browser: Browser, live: We
 
     await expect(page.locator("#conn")).to_have_attribute("data-state", "unauthorized")
     await expect(page.locator("#conn")).to_have_text("Mã truy cập không hợp lệ hoặc đã hết hạn")
-    await expect(page.locator("#stale")).to_be_visible()
+    # Not a "stale" marker: the page says what to do instead.
+    await expect(page.locator("#token-notice")).to_be_visible()
+    await expect(page.locator("#token-notice")).to_contain_text("govpulse token --scope wall --ttl 30d")
+    await expect(page.locator("#stale")).to_be_hidden()
 
 
 async def test_stale_marker_appears_when_redis_goes_away(browser: Browser, tmp_path: Path) -> None:
@@ -314,7 +317,8 @@ async def test_screenshots_of_the_three_pages(browser: Browser, live: WebNode, s
     await expect(wall.locator("#banner")).to_be_visible()
     newest = wall.locator("#ticker li").first
     await expect(newest).to_contain_text("Hồ sơ khẩn quá hạn 3 ngày chưa xử lý")
-    await expect(wall.locator(".tile")).to_have_count(len(units) - 1)
+    # Tiles at a readable size, worst first, in pages: the pager counts every unit.
+    await expect(wall.locator("#tiles-page")).to_contain_text(f"{len(units) - 1} đơn vị")
     fits = await wall.evaluate(
         "document.documentElement.scrollHeight <= innerHeight"
         " && document.documentElement.scrollWidth <= innerWidth"
@@ -335,7 +339,12 @@ async def test_screenshots_of_the_three_pages(browser: Browser, live: WebNode, s
     await expect(unit.locator("#queue tr")).to_have_count(15)
     await unit.screenshot(path=str(out / "unit.png"))
 
-    for name in ("wall", "leader", "unit"):
+    phone = await open_page(browser, live, "/leader", "leader", width=390)
+    await phone.set_viewport_size({"width": 390, "height": 844})
+    await expect(phone.locator("#alerts-priority .card").first).to_be_visible()
+    await phone.screenshot(path=str(out / "leader-phone.png"))
+
+    for name in ("wall", "leader", "unit", "leader-phone"):
         assert (out / f"{name}.png").stat().st_size > 20_000
 
 

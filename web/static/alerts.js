@@ -51,6 +51,16 @@ export function stateBadge(alert) {
   return el("span", { class: `badge state-${state}`, text: t(`state.${state}`) });
 }
 
+/**
+ * Who wrote a thread entry: the token's subject (the person), and for answers the unit,
+ * for requests "Lãnh đạo". Older records carried a bare "dev"/"operator": still shown as is.
+ */
+export function author(alert, entry) {
+  const person = typeof entry.by === "string" && entry.by ? entry.by : "?";
+  const role = entry.kind === "answer" ? pick(alert, "unit_name") || alert.unit : t("scope.leader");
+  return `${person} (${role})`;
+}
+
 /** The explanation thread of an alert as a list (text only). */
 export function explanationThread(alert) {
   const entries = Array.isArray(alert.explanations) ? alert.explanations : [];
@@ -66,7 +76,8 @@ export function explanationThread(alert) {
           "div",
           { class: "thread-meta" },
           el("strong", { text: t(`explain.kind.${entry.kind === "answer" ? "answer" : "request"}`) }),
-          el("span", { text: ` · ${entry.by ?? ""} · ${fmtDateTime(entry.at)}` }),
+          el("span", { class: "thread-by", text: ` · ${author(alert, entry)} · ` }),
+          el("time", { text: fmtDateTime(entry.at) }),
         ),
         el("p", { class: "thread-text", text: entry.text ?? "" }),
       ),
@@ -84,7 +95,7 @@ export function awaitsAnswer(alert) {
 export function tickerLine(alert) {
   return el(
     "li",
-    { class: `ticker-item sev-${alert.severity} state-${alert.state}` },
+    { class: `ticker-item sev-${alert.severity} state-${alert.state}`, attrs: { "data-fingerprint": String(alert.fingerprint ?? "") } },
     el("span", { class: "ticker-time", text: fmtTime(alert.updated_at ?? alert.opened_at) }),
     severityBadge(alert),
     el("span", { class: "ticker-unit", text: pick(alert, "unit_name") || alert.unit }),
@@ -92,8 +103,9 @@ export function tickerLine(alert) {
   );
 }
 
-/** Show a command's outcome next to the control that sent it. */
+/** Show a command's outcome next to the control that sent it (announced: role="status"). */
 export function reportCommand(node, promise) {
+  node.setAttribute("role", "status");
   node.className = "command-result pending";
   node.textContent = "…";
   promise.then(

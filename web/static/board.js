@@ -2,26 +2,67 @@
 // Protocol: docs/protocol.md. Pages subscribe to changes and render; nothing here touches
 // the DOM except the shared status bar (connection state, last update, STALE marker).
 
-import { byId, flag, setText } from "./dom.js";
-import { fmtTime, compareIds } from "./format.js";
+import { byId, el, fill, flag, setText } from "./dom.js";
+import { compareIds, fmtAgo, fmtDateTime, fmtInt, fmtTime } from "./format.js";
 import { t, onLangChange } from "./i18n.js";
 
 const TOKEN_KEY = "govpulse.token";
+const WALL_TOKEN_KEY = "govpulse.wall-token";
 const WORKER_STALE_AFTER = 10; // seconds, as the server's heartbeat rule
 const BACKOFF_START = 500;
 const BACKOFF_MAX = 30000;
 
-/** Read the token from ?token= or #token= (then hide it from the URL bar), else sessionStorage. */
+/**
+ * What a token says about itself (scope, sub, exp, jti), read without verifying it: the page
+ * only uses this to decide where to keep the token and what to show; the server verifies.
+ */
+export function tokenClaims(token) {
+  try {
+    const part = String(token).split(".")[1];
+    const json = atob(part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "="));
+    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(json, (c) => c.charCodeAt(0))));
+    return claims && typeof claims === "object" ? claims : null;
+  } catch {
+    return null;
+  }
+}
+
+function store(kind, key, value) {
+  try {
+    const storage = kind === "local" ? window.localStorage : window.sessionStorage;
+    if (value === null) storage.removeItem(key);
+    else storage.setItem(key, value);
+  } catch {
+    /* storage disabled: keep it in memory only */
+  }
+}
+
+function read(kind, key) {
+  try {
+    return (kind === "local" ? window.localStorage : window.sessionStorage).getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+/** Forget the token this page uses (after the server refused it). */
+export function forgetToken() {
+  store("session", TOKEN_KEY, null);
+  store("local", WALL_TOKEN_KEY, null);
+}
+
+/**
+ * Read the token from ?token= or #token= (then hide it from the URL bar), else from storage.
+ * A read-only wall token is kept in localStorage, so a kiosk survives a browser restart;
+ * every other token only in sessionStorage (this tab).
+ */
 export function takeToken() {
   const url = new URL(window.location.href);
   const hash = new URLSearchParams(url.hash.startsWith("#") ? url.hash.slice(1) : url.hash);
   const fromUrl = url.searchParams.get("token") || hash.get("token");
   if (fromUrl) {
-    try {
-      window.sessionStorage.setItem(TOKEN_KEY, fromUrl);
-    } catch {
-      /* storage disabled: keep it in memory only */
-    }
+    if (tokenClaims(fromUrl)?.scope === "wall") store("local", WALL_TOKEN_KEY, fromUrl);
+    else store("session", TOKEN_KEY, fromUrl);
     url.searchParams.delete("token");
     hash.delete("token");
     const rest = hash.toString();
@@ -29,11 +70,7 @@ export function takeToken() {
     window.history.replaceState(null, "", url.toString());
     return fromUrl;
   }
-  try {
-    return window.sessionStorage.getItem(TOKEN_KEY);
-  } catch {
-    return null;
-  }
+  return read("session", TOKEN_KEY) || read("local", WALL_TOKEN_KEY);
 }
 
 const KEY_FIELD = { unit: "code", alert: "fingerprint", queue: "id" };
@@ -50,6 +87,7 @@ export class Board {
   constructor({ view = null } = {}) {
     this.view = view;
     this.token = takeToken();
+    this.claims = this.token ? tokenClaims(this.token) : null;
     this.units = new Map();
     this.alerts = new Map();
     this.queue = new Map();
@@ -58,6 +96,11 @@ export class Board {
     this.scope = null;
     this.heartbeatInterval = 5;
     this.state = this.token ? "connecting" : "notoken";
+    if (this.token && typeof this.claims?.exp === "number" && this.claims.exp * 1000 <= Date.now()) {
+      this.state = "expired";
+      forgetToken();
+    }
+    this.lastHealthyAt = null; // Date.now() when the data was last known to be fresh
     this.lastMessageAt = 0; // performance.now() of the last frame of any kind
     this.lastUpdateAt = null; // Date.now() of the last snapshot/delta
     this.health = { stale: false, redis: "up", worker_age: null };
@@ -102,12 +145,12 @@ export class Board {
   }
 
   start() {
-    if (!this.token) {
+    if (!this.token || this.state === "expired") {
       this.emit("status");
       return;
     }
     this.connect();
-    window.setInterval(() => this.emit("status"), 500);
+    this.statusTimer = window.setInterval(() => this.emit("status"), 500);
   }
 
   connect() {
@@ -127,18 +170,14 @@ export class Board {
   }
 
   closed(ws, event) {
-    if (ws !== this.ws) return;
+    if (ws !== this.ws || this.stopped) return;
     this.ws = null;
     for (const [, pending] of this.pending) pending.reject({ code: "offline" });
     this.pending.clear();
     this.pendingReplay = null;
     if (event.code === 4401) {
-      this.state = "unauthorized";
-      try {
-        window.sessionStorage.removeItem(TOKEN_KEY);
-      } catch {
-        /* ignore */
-      }
+      this.state = String(event.reason ?? "").includes("expired") ? "expired" : "unauthorized";
+      forgetToken();
       this.emit("status");
       return;
     }
@@ -205,6 +244,7 @@ export class Board {
     this.state = "live";
     this.backoff = BACKOFF_START;
     this.lastUpdateAt = Date.now();
+    this.lastHealthyAt = Date.now();
     this.emit("reset", { reason: frame.reason });
     this.emit("status");
   }
@@ -244,6 +284,7 @@ export class Board {
   applyHeartbeat(frame) {
     this.setClock(frame.clock, frame.speed);
     this.health = { stale: frame.stale, redis: frame.redis, worker_age: frame.worker_age };
+    if (!this.stale) this.lastHealthyAt = Date.now();
     if (!this.pendingReplay && frame.seq && frame.epoch === this.epoch && (!this.seq || compareIds(frame.seq, this.seq) > 0)) {
       this.seq = frame.seq;
     }
@@ -286,6 +327,15 @@ export class Board {
     for (const unit of this.units.values()) if (unit.kind === "city") return unit;
     return null;
   }
+
+  /** Close the connection for good (a wall panel's second board). */
+  stop() {
+    this.stopped = true;
+    window.clearInterval(this.statusTimer);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) ws.close(1000, "closed by the page");
+  }
 }
 
 function indexBy(values, field) {
@@ -294,22 +344,71 @@ function indexBy(values, field) {
   return map;
 }
 
-/** Keep the shared status bar (#conn, #updated, #stale, #clock) in sync with `board`. */
+const SCOPE_LABEL = { wall: "scope.wall", leader: "scope.leader", unit: "scope.unit" };
+const REFUSED = new Set(["notoken", "unauthorized", "expired", "forbidden"]);
+
+/**
+ * Keep the shared status bar in sync with `board`: the connection pill (#conn), when data
+ * last arrived (#updated, real time), the board clock (#clock, labelled "demo clock" when it
+ * runs faster than real time), who holds the token, the STALE marker (#stale), a full-width
+ * bar saying since when the data stopped, and what to do when the page has no usable token.
+ */
 export function bindStatus(board) {
   const conn = byId("conn");
   const updated = byId("updated");
   const stale = byId("stale");
   const clock = document.getElementById("clock");
+  const header = document.querySelector("header.topbar");
+  const who = el("span", { class: "who", attrs: { id: "who" } });
+  if (board.claims && typeof board.claims.sub === "string") conn.before(who);
+  const bar = el("div", { class: "stale-banner", attrs: { id: "stale-banner", role: "status" } });
+  bar.hidden = true;
+  header?.after(bar);
+  const notice = el("section", { class: "notice", attrs: { id: "token-notice", role: "alert" } });
+  notice.hidden = true;
+  document.querySelector("main")?.before(notice);
   const render = () => {
-    const state = board.state;
+    const isStale = board.stale;
+    const state = board.state === "live" && isStale ? "stale" : board.state;
     setText(conn, t(`conn.${state}`));
     conn.dataset.state = state;
     setText(updated, `${t("updated")}: ${board.lastUpdateAt ? fmtTime(board.lastUpdateAt / 1000) : t("never")}`);
-    const isStale = board.stale;
-    stale.hidden = !isStale;
+    updated.title = t("updated.hint");
+    if (board.claims && typeof board.claims.sub === "string") {
+      const kind = String(board.claims.scope ?? "").split(":")[0];
+      setText(who, `${board.claims.sub} · ${t(SCOPE_LABEL[kind] ?? "scope.unit")}`);
+    }
+    stale.hidden = !isStale || REFUSED.has(board.state);
     stale.title = t("stale.hint");
-    flag(document.body, "is-stale", isStale);
-    if (clock) setText(clock, `${t("clock")}: ${fmtTime(board.clockNow())}`);
+    flag(document.body, "is-stale", isStale && !REFUSED.has(board.state));
+    const showBar = isStale && !REFUSED.has(board.state) && board.state !== "connecting";
+    bar.hidden = !showBar;
+    if (showBar) {
+      const since = board.lastHealthyAt ?? board.lastUpdateAt;
+      const reason = board.state === "live" ? t("stale.reason.data") : t("stale.reason.connection");
+      fill(bar, [
+        el("strong", { text: t("stale") }),
+        el("span", { text: since ? `${t("stale.since")} ${fmtDateTime(since / 1000)} (${fmtAgo((Date.now() - since) / 1000)})` : t("stale.never") }),
+        el("span", { text: reason }),
+      ]);
+    }
+    const refused = REFUSED.has(board.state);
+    notice.hidden = !refused;
+    if (refused) {
+      const page = window.location.pathname;
+      fill(notice, [
+        el("h2", { text: t(`conn.${board.state}`) }),
+        el("p", { text: t(`notice.${board.state}`) }),
+        el("p", { text: t("notice.how") }),
+        el("code", { text: `govpulse token --scope ${page === "/" ? "wall --ttl 30d" : page.startsWith("/unit/") ? `unit:${page.split("/")[2] ?? "CODE"}` : "leader"} --subject "…"\n${window.location.origin}${page}#token=…` }),
+      ]);
+    }
+    if (clock) {
+      const speed = board.clockBase.speed;
+      clock.hidden = board.state !== "live" && board.state !== "stale";
+      setText(clock, speed !== 1 ? `${t("clock.demo")} (×${fmtInt(speed)}): ${fmtDateTime(board.clockNow())}` : `${t("clock")}: ${fmtTime(board.clockNow())}`);
+      clock.title = t(speed !== 1 ? "clock.demo.hint" : "clock.hint");
+    }
   };
   board.on("status", render);
   onLangChange(render);

@@ -14,7 +14,7 @@ function formatter(kind) {
     if (kind === "int") value = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 });
     else if (kind === "pct") value = new Intl.NumberFormat(locale, { maximumFractionDigits: 1, minimumFractionDigits: 1 });
     else if (kind === "time") value = new Intl.DateTimeFormat(locale, { timeZone: ZONE, hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
-    else value = new Intl.DateTimeFormat(locale, { timeZone: ZONE, day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false });
+    else value = new Intl.DateTimeFormat("en-GB", { timeZone: ZONE, year: "numeric", day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false });
     formatters.set(key, value);
   }
   return value;
@@ -35,9 +35,23 @@ export function fmtTime(at) {
   return typeof at === "number" && Number.isFinite(at) ? formatter("time").format(new Date(at * 1000)) : "—";
 }
 
-/** Epoch seconds → "25/11 14:03". */
+/**
+ * Epoch seconds → "25/11/2026 14:03", the one date format of every page in both languages
+ * (day/month/year as written in Vietnam, then the 24-hour time of the city).
+ */
 export function fmtDateTime(at) {
-  return typeof at === "number" && Number.isFinite(at) ? formatter("datetime").format(new Date(at * 1000)) : "—";
+  if (typeof at !== "number" || !Number.isFinite(at)) return "—";
+  const parts = Object.fromEntries(formatter("datetime").formatToParts(new Date(at * 1000)).map((p) => [p.type, p.value]));
+  return `${parts.day}/${parts.month}/${parts.year} ${parts.hour}:${parts.minute}`;
+}
+
+/** Seconds ago → "3 phút trước" / "3 min ago" (for "data stopped since"). */
+export function fmtAgo(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  const en = lang() === "en";
+  if (s < 60) return en ? `${s} s ago` : `${s} giây trước`;
+  if (s < 3600) return en ? `${Math.floor(s / 60)} min ago` : `${Math.floor(s / 60)} phút trước`;
+  return en ? `${formatter("pct").format(s / 3600)} h ago` : `${formatter("pct").format(s / 3600)} giờ trước`;
 }
 
 /** Seconds → "2 ngày 03:04:05" / "2d 03:04:05"; negative values get a minus sign. */
@@ -63,12 +77,28 @@ export function fmtLatency(seconds) {
   return `${formatter("pct").format(seconds / 86400)} ${en ? "d" : "ngày"}`;
 }
 
-const PREFIXES = [/^Phường\s+/u, /^Xã\s+/u, /^Đặc khu\s+/u, /^Sở\s+/u, /^Ban Quản lý (các )?/u, /^Ban\s+/u, /\s+Ward$/u, /\s+Commune$/u, /\s+Special Zone$/u, /^Department of\s+/u];
+// Vietnamese prefixes only on Vietnamese names and English suffixes only on English ones:
+// "Ban " is a Vietnamese word ("board"), but "Ban Co Ward" is the ward Bàn Cờ.
+const PREFIXES = {
+  vi: [/^Phường\s+/u, /^Xã\s+/u, /^Đặc khu\s+/u, /^Sở\s+/u, /^Ban Quản lý (các )?/u],
+  en: [/\s+Ward(?=$|\s+\()/u, /\s+Commune(?=$|\s+\()/u, /\s+Special Zone(?=$|\s+\()/u, /^Department of\s+/u],
+};
 
-/** A unit's name without "Phường"/"Xã"/"Sở" etc., for compact tiles. */
+// Common long words of agency names, as written on Vietnamese signs.
+const ABBREVIATIONS = [
+  [/Ủy ban nhân dân/u, "UBND"],
+  [/ Thành phố$/u, " TP."],
+  [/People's Committee/u, "PC"],
+];
+
+/**
+ * A unit's name without "Phường"/"Xã"/"Sở" (or "Ward"/"Commune"), for compact tiles; a
+ * disambiguating "(Can Gio)" stays: "Thanh An Commune (Can Gio)" → "Thanh An (Can Gio)".
+ */
 export function shortName(unit) {
   let name = pick(unit, "name") || unit?.code || "";
-  for (const prefix of PREFIXES) name = name.replace(prefix, "");
+  for (const prefix of PREFIXES[lang() === "en" ? "en" : "vi"]) name = name.replace(prefix, "");
+  for (const [long, short] of ABBREVIATIONS) name = name.replace(long, short);
   return name;
 }
 

@@ -2,7 +2,7 @@
 // alerts, acknowledge, request an explanation, read the explanation thread.
 
 import {
-  becameCritical, compareAlerts, explanationThread, isPriority, reportCommand, severityBadge, stateBadge,
+  awaitsAnswer, becameCritical, compareAlerts, explanationThread, isPriority, reportCommand, severityBadge, stateBadge,
 } from "./alerts.js";
 import { Board, bindStatus, throttle } from "./board.js";
 import { byId, el, fill, setText } from "./dom.js";
@@ -16,8 +16,28 @@ bindToggle(byId("lang"));
 bindStatus(board);
 
 const cards = new Map(); // fingerprint -> card parts
-const filters = { severity: byId("f-severity"), state: byId("f-state"), unit: byId("f-unit"), escalated: byId("f-escalated") };
+const filters = { severity: byId("f-severity"), state: byId("f-state"), unit: byId("f-unit"), escalated: byId("f-escalated"), waiting: byId("f-waiting") };
+const ANSWER_HIGHLIGHT_SECONDS = 120;
+const answered = new Map(); // fingerprint -> until (ms) while a fresh answer is highlighted
+// The card acted on keeps its place (and focus) while the person is still on it.
+let acted = null; // {fingerprint, group, index}
+let nextBox = 0;
+
+/** What this page's token may do: the server refuses the rest anyway (web/protocol.py). */
+function mayAct() {
+  return (board.scope ?? board.claims?.scope) === "leader";
+}
+
+function announce(text) {
+  const node = byId("announce");
+  node.textContent = "";
+  window.setTimeout(() => {
+    node.textContent = text;
+  }, 50);
+}
 const soundButton = byId("sound");
+// On a phone the other (non-critical) alerts start folded: the priority ones fit the screen.
+if (window.matchMedia("(max-width: 600px)").matches) byId("others-group").open = false;
 
 soundButton.addEventListener("click", async () => {
   const on = await enableSound();
@@ -33,6 +53,7 @@ function matches(alert) {
   if (state === "active" && alert.state === "resolved") return false;
   if (state !== "active" && state !== "all" && alert.state !== state) return false;
   if (filters.escalated.checked && !((alert.escalation ?? 0) > 0)) return false;
+  if (filters.waiting.checked && !awaitsAnswer(alert)) return false;
   const query = filters.unit.value.trim().toLocaleLowerCase("vi");
   if (query) {
     const hay = `${alert.unit ?? ""} ${alert.unit_name_vi ?? ""} ${alert.unit_name_en ?? ""}`.toLocaleLowerCase("vi");
@@ -51,14 +72,29 @@ function card(alert) {
     const thread = el("div", { class: "card-thread" });
     const ack = el("button", { class: "btn ack", attrs: { type: "button" } });
     const ackResult = el("span", { class: "command-result" });
-    const box = el("textarea", { class: "explain-text", attrs: { rows: "2", maxlength: "2000" } });
+    const boxId = `explain-${(nextBox += 1)}`;
+    const box = el("textarea", { class: "explain-text", attrs: { rows: "2", maxlength: "2000", id: boxId } });
+    const boxLabel = el("label", { attrs: { for: boxId } });
     const ask = el("button", { class: "btn explain", attrs: { type: "button" } });
     const askResult = el("span", { class: "command-result" });
     const actions = el("div", { class: "card-actions" }, ack, ackResult);
-    const explain = el("div", { class: "card-explain" }, box, el("div", { class: "row" }, ask, askResult));
-    const node = el("article", { class: "card", attrs: { "data-fingerprint": alert.fingerprint } }, head, title, meta, text, actions, explain, thread);
+    const summary = el("summary");
+    const explain = el("details", { class: "card-explain" }, summary, boxLabel, box, el("div", { class: "row" }, ask, askResult));
+    const node = el("article", { class: "card", attrs: { "data-fingerprint": alert.fingerprint, tabindex: "-1" } }, head, title, meta, text, actions, explain, thread);
+    node.addEventListener("focusout", (event) => {
+      if (acted?.fingerprint === alert.fingerprint && !node.contains(event.relatedTarget) && event.relatedTarget !== null) {
+        acted = null;
+        render();
+      }
+    });
     ack.addEventListener("click", () => {
-      reportCommand(ackResult, board.command({ type: "ack", alert: alert.fingerprint })).catch(() => {});
+      const group = node.parentElement;
+      acted = { fingerprint: alert.fingerprint, group: group?.id ?? null, index: group ? [...group.children].indexOf(node) : -1 };
+      node.focus();
+      reportCommand(ackResult, board.command({ type: "ack", alert: alert.fingerprint })).then(
+        () => announce(`${t("announce.ack")}: ${pick(alert, "title")}`),
+        () => {},
+      );
     });
     ask.addEventListener("click", () => {
       const value = box.value.trim();
@@ -73,15 +109,24 @@ function card(alert) {
         () => {},
       );
     });
-    parts = { node, head, title, meta, text, thread, ack, box, ask };
+    parts = { node, head, title, meta, text, thread, ack, box, ask, boxLabel, summary, explain, actions };
     cards.set(alert.fingerprint, parts);
   }
-  const { node, head, title, meta, text, thread, ack, box, ask } = parts;
-  node.className = `card sev-${alert.severity} state-${alert.state}${(alert.escalation ?? 0) > 0 ? " escalated" : ""}`;
+  const { node, head, title, meta, text, thread, ack, box, ask, boxLabel, summary, explain, actions } = parts;
+  const fresh = (answered.get(alert.fingerprint) ?? 0) > Date.now();
+  node.className = `card sev-${alert.severity} state-${alert.state}${(alert.escalation ?? 0) > 0 ? " escalated" : ""}${fresh ? " answer-new" : ""}`;
   const headBits = [severityBadge(alert), stateBadge(alert)];
   if ((alert.escalation ?? 0) > 0) headBits.push(el("span", { class: "badge escalation", text: `${t("escalation")} ${alert.escalation}` }));
   if (alert.silenced) headBits.push(el("span", { class: "badge silenced", text: t("silenced") }));
-  headBits.push(el("span", { class: "card-unit", text: `${pick(alert, "unit_name") || alert.unit} · ${alert.unit}` }));
+  if (fresh) headBits.push(el("span", { class: "badge state-resolved", text: t("explain.answered") }));
+  else if (awaitsAnswer(alert)) headBits.push(el("span", { class: "badge waiting", text: t("explain.waiting") }));
+  headBits.push(
+    el(
+      "span",
+      { class: "card-unit" },
+      el("a", { text: `${pick(alert, "unit_name") || alert.unit} · ${alert.unit}`, attrs: { href: `/unit/${encodeURIComponent(alert.unit ?? "")}` } }),
+    ),
+  );
   fill(head, headBits);
   setText(title, pick(alert, "title"));
   const metaBits = [`${t("alert.opened")}: ${fmtDateTime(alert.opened_at)}`];
@@ -90,8 +135,13 @@ function card(alert) {
   setText(meta, metaBits.join(" · "));
   setText(text, pick(alert, "text"));
   setText(ack, t("ack"));
-  ack.hidden = alert.state !== "firing";
+  const allowed = mayAct();
+  ack.hidden = alert.state !== "firing" || !allowed;
+  actions.hidden = !allowed;
+  explain.hidden = !allowed || alert.state === "resolved";
   box.placeholder = t("explain.request.placeholder");
+  setText(boxLabel, t("explain.label"));
+  setText(summary, t("explain.request"));
   setText(ask, t("explain.request"));
   const threadList = explanationThread(alert);
   fill(thread, threadList ? [el("h4", { text: t("explain.thread") }), threadList] : []);
@@ -99,9 +149,23 @@ function card(alert) {
 }
 
 function place(container, nodes) {
+  if (acted) {
+    // The card acted on stays where it was (no re-sort out of view while the person is on it).
+    const node = cards.get(acted.fingerprint)?.node;
+    const at = node ? nodes.indexOf(node) : -1;
+    if (at >= 0 && acted.group === container.id && acted.index >= 0) {
+      nodes.splice(at, 1);
+      nodes.splice(Math.min(acted.index, nodes.length), 0, node);
+    }
+  }
   const current = [...container.children];
   if (current.length === nodes.length && current.every((node, i) => node === nodes[i])) return;
+  const focused = container.contains(document.activeElement) ? document.activeElement : null;
   fill(container, nodes);
+  if (focused) {
+    if (focused.isConnected && !focused.hidden) focused.focus({ preventScroll: true });
+    else focused.closest?.(".card")?.focus({ preventScroll: true });
+  }
 }
 
 function renderAlerts() {
@@ -114,6 +178,9 @@ function renderAlerts() {
   place(byId("alerts-others"), rest.length ? rest : [el("p", { class: "empty", text: t("alerts.none") })]);
   setText(byId("count-priority"), fmtInt(first.length));
   setText(byId("count-others"), fmtInt(rest.length));
+  setText(byId("count-waiting"), fmtInt(all.filter(awaitsAnswer).length));
+  // A hidden ack button cannot hold focus: the card acted on takes it.
+  if (acted && document.activeElement === document.body) cards.get(acted.fingerprint)?.node.focus({ preventScroll: true });
 }
 
 function renderSummary() {
@@ -152,6 +219,13 @@ for (const control of Object.values(filters)) control.addEventListener("input", 
 board.on("reset", render);
 board.on("change", (change) => {
   if (becameCritical(change)) flash(change.value);
+  const before = change.previous?.explanations?.length ?? 0;
+  const entries = Array.isArray(change.value?.explanations) ? change.value.explanations : [];
+  if (change.kind === "alert" && change.previous && entries.length > before && entries[entries.length - 1]?.kind === "answer") {
+    answered.set(change.key, Date.now() + ANSWER_HIGHLIGHT_SECONDS * 1000);
+    window.setTimeout(render, ANSWER_HIGHLIGHT_SECONDS * 1000 + 50);
+    announce(`${t("announce.answer")} ${pick(change.value, "unit_name") || change.value.unit}: ${pick(change.value, "title")}`);
+  }
   if (change.kind === "alert" || change.kind === "unit") render();
 });
 onLangChange(() => {

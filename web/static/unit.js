@@ -7,6 +7,7 @@ import { mountUnitIndicators } from "./indicator-view.js";
 import { byId, el, fill, setText } from "./dom.js";
 import { fmtDateTime, fmtDuration, fmtInt, fmtLatency, fmtPct } from "./format.js";
 import { applyLabels, bindToggle, onLangChange, pick, t } from "./i18n.js";
+import { unitHealth } from "./health.js";
 import { categoryName, namesReady, unitName } from "./names.js";
 
 const code = decodeURIComponent(window.location.pathname.split("/").filter(Boolean)[1] ?? "");
@@ -26,6 +27,8 @@ function itemState(item, now) {
   return "open";
 }
 
+const COLUMN_LABEL = { id: "col.id", title: "col.title", category: "col.category", priority: "col.priority", due: "col.due", left: "col.left", status: "col.status" };
+
 function row(item) {
   let parts = rows.get(item.id);
   if (!parts) {
@@ -38,12 +41,14 @@ function row(item) {
       left: el("td", { class: "c-left" }),
       status: el("td", { class: "c-status" }),
     };
+    for (const [key, cell] of Object.entries(cells)) cell.dataset.col = key;
     const node = el("tr", { attrs: { "data-item": item.id } }, ...Object.values(cells));
     parts = { node, cells, item };
     rows.set(item.id, parts);
   }
   parts.item = item;
   const { cells } = parts;
+  for (const cell of Object.values(cells)) cell.dataset.label = t(COLUMN_LABEL[cell.dataset.col]);
   setText(cells.id, item.id);
   setText(cells.title, item.title ?? "");
   cells.title.title = item.title ?? "";
@@ -91,15 +96,19 @@ function renderUnit() {
   setText(byId("u-overdue"), fmtInt(gauges.overdue));
   setText(byId("u-due-soon"), fmtInt(gauges.due_soon));
   setText(byId("u-p90"), fmtLatency(day.latency?.p90));
-  const colour = ["green", "orange", "red", "grey"].includes(unit?.colour) ? unit.colour : "grey";
-  byId("unit-colour").className = `unit-colour colour-${colour}`;
-  setText(byId("unit-colour"), t(`colour.${colour}`));
+  const health = unitHealth(unit ?? null, [...board.alerts.values()].filter((a) => a.unit === code));
+  const chip = byId("unit-colour");
+  chip.className = `unit-colour health-chip health-${health.status}`;
+  setText(chip, t(`health.${health.status}`));
+  const reasons = health.reasons.map(([reason, count]) => `${fmtInt(count)} ${t(`health.reason.${reason}`)}`).join("; ");
+  chip.title = `${reasons ? `${reasons}. ` : ""}${t("health.rule")}`;
 }
 
 function answerForm(alert) {
   let parts = answers.get(alert.fingerprint);
   if (!parts) {
-    const box = el("textarea", { class: "explain-text", attrs: { rows: "3", maxlength: "2000" } });
+    const box = el("textarea", { class: "explain-text", attrs: { rows: "3", maxlength: "2000", id: `answer-${alert.fingerprint}` } });
+    const label = el("label", { attrs: { for: `answer-${alert.fingerprint}` } });
     const send = el("button", { class: "btn explain", attrs: { type: "button" } });
     const result = el("span", { class: "command-result" });
     send.addEventListener("click", () => {
@@ -115,10 +124,11 @@ function answerForm(alert) {
         () => {},
       );
     });
-    parts = { box, send, form: el("div", { class: "card-explain" }, box, el("div", { class: "row" }, send, result)) };
+    parts = { box, send, label, form: el("div", { class: "card-explain" }, label, box, el("div", { class: "row" }, send, result)) };
     answers.set(alert.fingerprint, parts);
   }
   parts.box.placeholder = t("explain.answer.placeholder");
+  setText(parts.label, t("explain.answer.label"));
   setText(parts.send, t("explain.answer"));
   return parts.form;
 }
