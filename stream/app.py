@@ -49,6 +49,7 @@ from runtime.settings import Settings
 from runtime.topics import Topics
 from stream import transport
 from stream.gauges import GaugeIndex
+from stream.metrics import WindowRecord
 from stream.outputs import Outputs, Send
 from stream.publish import Publisher, UnitPanels
 from stream.recovery import Indexes, Recovery, gated_sources
@@ -505,12 +506,11 @@ class Pipeline:
         at = self.clock.now()
         await self._send_all(self.outputs.unit_ticks(at, sorted(self.indexes.owned)), wait=False)
 
-    def _day_counts(self, node: str, start: float) -> tuple[dict[str, int], Any] | None:
-        """Counters and latency sketch of ``node``'s local day starting at ``start``."""
+    def _day_counts(self, node: str, start: float) -> WindowRecord | None:
+        """The window record of ``node``'s local day starting at ``start``."""
         if "1d" not in {spec.name for spec in self.units.store.specs}:
             return None
-        record = self.units.store.record(node, "1d", start)
-        return None if record is None else (record.counts, record.latency)
+        return self.units.store.record(node, "1d", start)
 
     def _derived_reports(self, nodes: Iterable[str], now: float) -> list[Send]:
         """Reports of the derived indicators of ``nodes`` that changed, for gov.indicators."""

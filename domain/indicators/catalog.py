@@ -49,7 +49,13 @@ LEVELS: Mapping[str, frozenset[str]] = {
     "department": frozenset({"department"}),
 }
 #: What govpulse computes itself from its counters (``source = "derived"``).
-DERIVED = ("on_time_rate", "handling_days", "overdue_at_end")
+DERIVED = (
+    "on_time_rate",
+    "feedback_on_time_rate",
+    "task_on_time_rate",
+    "handling_days",
+    "overdue_at_end",
+)
 CODE = re.compile(r"[A-Z][A-Z0-9.-]{1,31}\Z")
 
 
