@@ -142,7 +142,11 @@ class Pipeline:
             partitions=settings.partitions,
         )
         self.alerts = AlertProcessor(
-            rules=self.rules, catalog=self.catalog, calendar=self.calendar, load=self.alerts_table.data.get
+            rules=self.rules,
+            catalog=self.catalog,
+            calendar=self.calendar,
+            load=self.alerts_table.data.get,
+            indicators=self.indicator_catalog,
         )
         self.indicators = IndicatorProcessor(
             catalog=self.indicator_catalog,
