@@ -107,6 +107,7 @@ class Pipeline:
         self.calendar = WorkCalendar.from_file(settings.calendar_file)
         self.rules = RulesConfig.from_file(settings.rules_file)
         self.indicator_catalog = IndicatorCatalog.from_file(settings.indicators_file, self.catalog)
+        _check_daily_retention(settings, self.indicator_catalog)
         self.policy = ItemPolicy(
             calendar=self.calendar,
             sla=SlaPolicy.from_file(settings.sla_file),
@@ -621,3 +622,21 @@ class Pipeline:
         worker = faust.Worker(self.app, loglevel=loglevel, quiet=True)
         worker.execute_from_commandline()
         return 0
+
+
+def _check_daily_retention(settings: Settings, indicators: IndicatorCatalog) -> None:
+    """Warn when daily windows are not kept long enough for a derived indicator's period
+    (its value sums the days of the period so far; expired days would be missing)."""
+    needed = indicators.daily_retention_needed()
+    kept = settings.window_retention.get("1d", 0.0) if "1d" in settings.windows else 0.0
+    if needed is not None and kept < needed[1] * 86400.0:
+        code, days = needed
+        log.warning(
+            "daily windows (1d) are kept %.0f days, but derived indicator %s sums up to %d days: "
+            "its value will miss the first days of its period; set GOVPULSE_WINDOW_RETENTION "
+            "1d=%dd (and keep 1d in GOVPULSE_WINDOWS)",
+            kept / 86400.0,
+            code,
+            days - 1,
+            days,
+        )

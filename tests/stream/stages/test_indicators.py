@@ -16,7 +16,9 @@ from alerts.model import RuleName, Signal
 from domain.calendar import LOCAL_TZ, WorkCalendar
 from domain.catalog import Catalog
 from domain.indicators.catalog import IndicatorCatalog
-from stream.metrics import WindowRecord
+from domain.windows import window_specs
+from runtime.settings import load_settings
+from stream.metrics import MetricsStore, WindowRecord
 from stream.stages.indicators import (
     REPORT,
     TICK,
@@ -26,6 +28,7 @@ from stream.stages.indicators import (
     record_key,
 )
 from stream.stages.items import Message
+from stream.transitions import Entry
 from tests.support.strategies import json_scalars, json_values
 
 DATA = Path(__file__).resolve().parents[3] / "domain" / "data"
@@ -391,3 +394,27 @@ def test_a_tick_records_assignments_never_reported_once_overdue(
         True,
         False,
     ]
+
+
+@pytest.mark.parametrize(
+    ("retention", "first_day_counted"),
+    [(None, True), ("1d=62d", False)],
+    ids=["default-retention-keeps-the-quarter", "62-days-lose-its-first-days"],
+)
+def test_a_quarterly_derived_value_counts_the_quarters_first_day_at_its_last(
+    catalog: IndicatorCatalog, retention: str | None, first_day_counted: bool
+) -> None:
+    settings = load_settings({"GOVPULSE_WINDOW_RETENTION": retention} if retention else {})
+    store = MetricsStore(window_specs(settings.windows, settings.window_retention), grace=600.0, load={}.get)
+    first, last = local("2026-07-01T10:00"), local("2026-09-30T10:00")  # Q3: 92 days
+    for offset, at in enumerate((first, last)):
+        counts = tuple((at, c) for c in ("resolved", "resolved_task", "resolved_on_time_task"))
+        store.apply("P-BAN-CO", Entry("t0", offset, f"NV-{offset}", 2, ("resolved",), counts, event_at=at))
+    store.flush()
+    store.forget(store.expire(0, local("2026-09-30T23:00")))  # stream time at the quarter's end
+    reporter = DerivedReporter(catalog, day_counts=lambda node, start: store.record(node, "1d", start))
+
+    sent = reporter.reports("P-BAN-CO", local("2026-09-30T23:00"), overdue_now=0)
+
+    quarter = next(orjson.loads(v) for _, v in sent if orjson.loads(v)["indicator"] == "NV-DUNG-HAN-QUY")
+    assert quarter["denominator"] == (2 if first_day_counted else 1)
