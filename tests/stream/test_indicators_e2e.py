@@ -143,7 +143,14 @@ def test_records_are_exact_after_a_sigkill_mid_stream(stack: Stack) -> None:
     calendar = WorkCalendar.from_file(DATA / "calendar.toml")
     table: dict[bytes, bytes] = {}
     processor = IndicatorProcessor(catalog=catalog, calendar=calendar, load=table.get)
-    read = stack.read(stack.topics.indicators)
+    # The worker also reports derived indicators from its counters (overdue_at_end is 0 for
+    # every unit it ticks), each process anew: they are not what this test replays.
+    derived = {code for code, indicator in catalog.indicators.items() if indicator.source == "derived"}
+    read = [
+        r
+        for r in stack.read(stack.topics.indicators)
+        if orjson.loads(r.value or b"{}").get("indicator") not in derived
+    ]
     for record in sorted(read, key=lambda r: (r.partition, r.offset)):
         result = processor.process(
             [Message(REPORT_KIND, record.topic, record.partition, record.offset, record.key, record.value)],
@@ -159,7 +166,9 @@ def test_records_are_exact_after_a_sigkill_mid_stream(stack: Stack) -> None:
         same = set(expected) <= set(got) and all(
             got[k].reports == expected[k].reports and got[k].ids == expected[k].ids for k in expected
         )
-        same = same and all(not got[k].reports for k in set(got) - set(expected))
+        same = same and all(
+            not got[k].reports for k in set(got) - set(expected) if k.split("|")[0] not in derived
+        )
         return got if same else None
 
     wait_for(settled, timeout=90, interval=1.0, what="records equal to the replay")
