@@ -8,6 +8,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alerts.config import RulesConfig
 from alerts.errors import CommandRejected
@@ -215,3 +217,20 @@ def test_commands_out_of_scope_or_naming_nothing_are_refused_with_the_reason(
 def test_only_explanation_fingerprints_are_inquiries() -> None:
     assert is_inquiry(FP)
     assert not is_inquiry("indicator_at_risk:SO-1022-DUNG-HAN/P-BAN-CO/2026-04")
+
+
+@given(subject=st.text(max_size=80) | st.lists(st.text(max_size=20), max_size=4).map("/".join))
+@settings(max_examples=300)
+def test_any_fingerprint_names_an_indicator_or_is_refused_with_a_reason(
+    indicators: IndicatorCatalog, subject: str
+) -> None:
+    fingerprint = f"indicator_explanation:{subject}"
+    try:
+        target = inquiry_target(fingerprint, indicators)
+    except CommandRejected as refused:
+        assert refused.reason
+    else:
+        assert (
+            indicators.assignment(target.assignment.indicator.code, target.assignment.unit)
+            == target.assignment
+        )
