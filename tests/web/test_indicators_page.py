@@ -198,6 +198,14 @@ async def test_a_leader_requests_an_explanation_on_a_grey_indicator_and_its_unit
     await expect(row.locator(".thread li.thread-request .thread-text")).to_have_text(HOSTILE)
     assert await leader.evaluate("window.__pwned") is None
 
+    # The owner is told on its unit page, among the requests it has to answer.
+    unit_page = await browser.new_page(viewport={"width": 1400, "height": 900})
+    await unit_page.goto(f"{node.base}/unit/P-BAN-CO#token={token('unit:P-BAN-CO')}")
+    card = unit_page.locator(f"#requests article[data-fingerprint='{alert.fingerprint}']")
+    await expect(card.locator(".card-title")).to_contain_text("Yêu cầu giải trình chỉ số", timeout=10000)
+    await expect(card.locator(".thread-text")).to_have_text(HOSTILE)
+    await expect(card.locator("button.explain")).to_have_text("Gửi giải trình")
+
     # The owner sees the request in the same panel and answers; another ward sees no form.
     owner = await open_indicators(browser, node, "unit:P-BAN-CO")
     mine = owner.locator(f"#ind-list > li[data-key='{key}']")
