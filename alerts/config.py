@@ -37,11 +37,12 @@ SECTIONS: Mapping[RuleName, str] = {
     RuleName.UNIT_SURGE: "unit.surge",
     RuleName.INDICATOR_AT_RISK: "indicator.at_risk",
     RuleName.INDICATOR_STALE: "indicator.stale",
+    RuleName.INDICATOR_EXPLANATION: "indicator.explanation",
 }
 _KIND = "rules"
 _SECTIONS = ("due_soon", "overdue", "escalation", "reminders", "unit", "indicator", "colours", "retention")
 _UNIT_SECTIONS = tuple(SECTIONS[rule].removeprefix("unit.") for rule in UNIT_RULES)
-_INDICATOR_SECTIONS = ("at_risk", "stale")
+_INDICATOR_SECTIONS = ("at_risk", "stale", "explanation")
 _HOUR = 3600.0
 
 #: Colour names returned by the colour functions, best to worst; ``grey`` means no data.
@@ -199,6 +200,7 @@ class RulesConfig:
     surge: SurgeRule = SurgeRule()
     indicator_at_risk: IndicatorRule = IndicatorRule()
     indicator_stale: IndicatorRule = IndicatorRule(severity=Severity.INFO, audience=("unit",))
+    indicator_explanation: IndicatorRule = IndicatorRule(severity=Severity.INFO, audience=("unit", "leaders"))
     colours: Colours = Colours()
     retention: Retention = Retention()
 
@@ -316,7 +318,11 @@ class RulesConfig:
                 enabled=s.flag("enabled", default_surge.enabled),
             )
         indicator_rules: list[IndicatorRule] = []
-        for key, default_indicator in (("at_risk", base.indicator_at_risk), ("stale", base.indicator_stale)):
+        for key, default_indicator in (
+            ("at_risk", base.indicator_at_risk),
+            ("stale", base.indicator_stale),
+            ("explanation", base.indicator_explanation),
+        ):
             with section(f"indicator.{key}") as s:
                 indicator_rules.append(
                     IndicatorRule(
@@ -365,6 +371,7 @@ class RulesConfig:
             surge=surge,
             indicator_at_risk=indicator_rules[0],
             indicator_stale=indicator_rules[1],
+            indicator_explanation=indicator_rules[2],
             colours=colours,
             retention=retention,
         )
@@ -416,6 +423,7 @@ class RulesConfig:
             RuleName.UNIT_SURGE: self.surge,
             RuleName.INDICATOR_AT_RISK: self.indicator_at_risk,
             RuleName.INDICATOR_STALE: self.indicator_stale,
+            RuleName.INDICATOR_EXPLANATION: self.indicator_explanation,
         }
         try:
             return by_name[rule]

@@ -115,13 +115,16 @@ class RuleName(StrEnum):
     UNIT_SURGE = "unit_surge"
     INDICATOR_AT_RISK = "indicator_at_risk"
     INDICATOR_STALE = "indicator_stale"
+    #: A leader's request for an explanation on any indicator (opened by the request,
+    #: resolved by the owner unit's answer; :mod:`alerts.inquiries`).
+    INDICATOR_EXPLANATION = "indicator_explanation"
 
 
 #: Rules about one item, and about one unit (the order :func:`alerts.rules.unit_signals`
 #: gives its signals in).
 ITEM_RULES = (RuleName.ITEM_DUE_SOON, RuleName.ITEM_OVERDUE)
 #: Rules about one indicator of one unit in one period (subject ``CODE/UNIT/PERIOD``).
-INDICATOR_RULES = (RuleName.INDICATOR_AT_RISK, RuleName.INDICATOR_STALE)
+INDICATOR_RULES = (RuleName.INDICATOR_AT_RISK, RuleName.INDICATOR_STALE, RuleName.INDICATOR_EXPLANATION)
 UNIT_RULES = tuple(rule for rule in RuleName if rule not in ITEM_RULES and rule not in INDICATOR_RULES)
 
 #: Size bounds: explanation text (characters), command ids remembered per alert for

@@ -142,7 +142,7 @@ def render(
             f"{received} việc tiếp nhận {when_vi}, {more_vi}.",
             f"{received} items received {when_en}, {more_en}.",
         )
-    if rule in (RuleName.INDICATOR_AT_RISK, RuleName.INDICATOR_STALE):
+    if rule in (RuleName.INDICATOR_AT_RISK, RuleName.INDICATOR_STALE, RuleName.INDICATOR_EXPLANATION):
         return _indicator_texts(rule, vi, en, facts)
     raise ValueError(f"unknown rule {rule!r}")
 
@@ -160,6 +160,16 @@ def _indicator_texts(rule: RuleName, vi: str, en: str, facts: Mapping[str, Any])
             return "–"
         return f"{format_thousands(float(value), lang)} {measure}".strip()
 
+    if rule == RuleName.INDICATOR_EXPLANATION:
+        answered = bool(facts.get("answered"))
+        return Texts(
+            f"{'Đã giải trình' if answered else 'Yêu cầu giải trình'} chỉ số: {name_vi} – {vi}",
+            f"Indicator {'explained' if answered else 'explanation requested'}: {name_en} – {en}",
+            f"Kỳ {period}, chỉ tiêu {number('target', 'vi')}."
+            + ("" if answered else " Đơn vị trả lời trên hệ thống."),
+            f"Period {period}, target {number('target', 'en')}."
+            + ("" if answered else " The unit answers in the system."),
+        )
     if rule == RuleName.INDICATOR_STALE:
         when = format_local(facts["as_of"]) if isinstance(facts.get("as_of"), int | float) else "–"
         return Texts(

@@ -126,6 +126,13 @@ COUNTERS = (
     "closed",
 )
 
+#: Counters of a resolution per item kind, on time and late (index: late), so that the
+#: on-time rate of feedback (QĐ 766) and of tasks can be told apart:
+#: ``resolved_feedback``, ``resolved_on_time_feedback``, ``resolved_task`` …
+KIND_COUNTERS = tuple(
+    f"{counter}_{kind}" for kind in ("feedback", "task") for counter in ("resolved", "resolved_on_time")
+)
+
 #: The statuses of an open item (on a queue, its deadlines running or paused): the one
 #: definition of "open" (:attr:`Item.is_open`).
 OPEN_STATUSES = frozenset({Status.OPEN, Status.PAUSED})
@@ -225,8 +232,9 @@ class Transition:
     """One applied change of an item, consumed by the counters, alerts and the board.
 
     ``counts`` lists the (unit, counter) pairs it increments by one, in the window of
-    ``at``. ``latency`` (seconds, pauses excluded) and ``sla_used`` (share of the unit's
-    period) are set on ``resolved``.
+    ``at``. ``latency`` (seconds, pauses excluded), ``working_days`` (the same handling
+    time on the working calendar, in working days, see :func:`handling_working_days`) and
+    ``sla_used`` (share of the unit's period) are set on ``resolved``.
     """
 
     item_id: str
@@ -239,6 +247,7 @@ class Transition:
     latency: float | None = None
     sla_used: float | None = None
     escalation: int = 0
+    working_days: float | None = None
 
 
 @dataclass(slots=True)
@@ -663,10 +672,32 @@ def _resolve(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transit
             (unit, "resolved"),
             (unit, "resolved_late" if late else "resolved_on_time"),
             (unit, "closed"),
+            (unit, f"resolved_{item.kind.value}"),
+            *(() if late else ((unit, f"resolved_on_time_{item.kind.value}"),)),
         ),
         latency=latency,
         sla_used=max(0.0, used) / allowed if allowed > 0 else None,
+        working_days=handling_working_days(item, at, policy.calendar),
     )
+
+
+def handling_working_days(item: Item, at: float, calendar: WorkCalendar) -> float:
+    """How long ``item`` has been handled by its unit at ``at``, in working days.
+
+    The working time (office hours of working days, :class:`~domain.calendar.WorkCalendar`)
+    from ``unit_since`` to ``at``, pauses excluded, divided by the working seconds of a day.
+    On a working clock the pauses were measured in working time and are subtracted as
+    they are; on an elapsed clock (urgent items) only their clock length is known, so
+    the working time is reduced by the share of the clock time that was paused.
+    """
+    working = calendar.working_seconds_between(item.unit_since, at)
+    if item.clock == ClockKind.WORKING:
+        working -= item.unit_paused
+    else:
+        elapsed = at - item.unit_since
+        if elapsed > 0:
+            working *= 1.0 - min(1.0, item.unit_paused_elapsed / elapsed)
+    return max(0.0, working) / max(calendar.office_hours.seconds_per_day, 1.0)
 
 
 def _reopen(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transition:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 DEV_SECRET = "govpulse-dev-secret-not-for-production"
-WINDOW_DEFAULT_RETENTION = {"5m": "6h", "1h": "3d", "1d": "62d", "period": "400d"}
+WINDOW_DEFAULT_RETENTION = {"5m": "6h", "1h": "3d", "1d": "93d", "period": "400d"}
 
 #: A parser turns the (stripped) text of a variable into the field's value; it gets the
 #: variable's name for its error messages and raises :class:`ConfigError`.
@@ -521,7 +521,7 @@ class Settings:
     window_retention: Mapping[str, float] = field(
         metadata=setting(
             "GOVPULSE_WINDOW_RETENTION",
-            "5m=6h,1h=3d,1d=62d,period=400d",
+            "5m=6h,1h=3d,1d=93d,period=400d",
             "How long windows are kept, per window.",
             retention_map,
         )

@@ -49,6 +49,7 @@ from runtime.settings import Settings
 from runtime.topics import Topics
 from stream import transport
 from stream.gauges import GaugeIndex
+from stream.metrics import WindowRecord
 from stream.outputs import Outputs, Send
 from stream.publish import Publisher, UnitPanels
 from stream.recovery import Indexes, Recovery, gated_sources
@@ -106,6 +107,7 @@ class Pipeline:
         self.calendar = WorkCalendar.from_file(settings.calendar_file)
         self.rules = RulesConfig.from_file(settings.rules_file)
         self.indicator_catalog = IndicatorCatalog.from_file(settings.indicators_file, self.catalog)
+        _check_daily_retention(settings, self.indicator_catalog)
         self.policy = ItemPolicy(
             calendar=self.calendar,
             sla=SlaPolicy.from_file(settings.sla_file),
@@ -141,7 +143,11 @@ class Pipeline:
             partitions=settings.partitions,
         )
         self.alerts = AlertProcessor(
-            rules=self.rules, catalog=self.catalog, calendar=self.calendar, load=self.alerts_table.data.get
+            rules=self.rules,
+            catalog=self.catalog,
+            calendar=self.calendar,
+            load=self.alerts_table.data.get,
+            indicators=self.indicator_catalog,
         )
         self.indicators = IndicatorProcessor(
             catalog=self.indicator_catalog,
@@ -505,12 +511,11 @@ class Pipeline:
         at = self.clock.now()
         await self._send_all(self.outputs.unit_ticks(at, sorted(self.indexes.owned)), wait=False)
 
-    def _day_counts(self, node: str, start: float) -> tuple[dict[str, int], Any] | None:
-        """Counters and latency sketch of ``node``'s local day starting at ``start``."""
+    def _day_counts(self, node: str, start: float) -> WindowRecord | None:
+        """The window record of ``node``'s local day starting at ``start``."""
         if "1d" not in {spec.name for spec in self.units.store.specs}:
             return None
-        record = self.units.store.record(node, "1d", start)
-        return None if record is None else (record.counts, record.latency)
+        return self.units.store.record(node, "1d", start)
 
     def _derived_reports(self, nodes: Iterable[str], now: float) -> list[Send]:
         """Reports of the derived indicators of ``nodes`` that changed, for gov.indicators."""
@@ -617,3 +622,21 @@ class Pipeline:
         worker = faust.Worker(self.app, loglevel=loglevel, quiet=True)
         worker.execute_from_commandline()
         return 0
+
+
+def _check_daily_retention(settings: Settings, indicators: IndicatorCatalog) -> None:
+    """Warn when daily windows are not kept long enough for a derived indicator's period
+    (its value sums the days of the period so far; expired days would be missing)."""
+    needed = indicators.daily_retention_needed()
+    kept = settings.window_retention.get("1d", 0.0) if "1d" in settings.windows else 0.0
+    if needed is not None and kept < needed[1] * 86400.0:
+        code, days = needed
+        log.warning(
+            "daily windows (1d) are kept %.0f days, but derived indicator %s sums up to %d days: "
+            "its value will miss the first days of its period; set GOVPULSE_WINDOW_RETENTION "
+            "1d=%dd (and keep 1d in GOVPULSE_WINDOWS)",
+            kept / 86400.0,
+            code,
+            days - 1,
+            days,
+        )

@@ -67,6 +67,9 @@ class WindowRecord:
     late_events: int = 0
     marks: dict[str, int] = field(default_factory=dict)
     once: set[str] = field(default_factory=set)
+    #: Sum and number of the handling times (working days) of the items resolved here.
+    working_days: float = 0.0
+    working_samples: int = 0
 
     def encode(self) -> bytes:
         return dumps_kept(
@@ -77,6 +80,7 @@ class WindowRecord:
                 "x": self.late_events,
                 "m": self.marks,
                 "o": sorted(self.once),
+                "w": [self.working_days, self.working_samples],
             }
         )
 
@@ -90,6 +94,8 @@ class WindowRecord:
             late_events=int(data.get("x", 0)),
             marks=dict(data.get("m", {})),
             once=set(data.get("o", ())),
+            working_days=float(data.get("w", (0.0, 0))[0]),
+            working_samples=int(data.get("w", (0.0, 0))[1]),
         )
 
     def count(self, name: str) -> int:
@@ -247,6 +253,9 @@ class MetricsStore:
                     record.latency.add(entry.latency)
                 if entry.sla_used is not None:
                     record.sla_used.add(entry.sla_used)
+                if entry.working_days is not None:
+                    record.working_days += entry.working_days
+                    record.working_samples += 1
             if late:
                 record.late_events += late
                 self.late_events += late

@@ -48,6 +48,7 @@ class Entry:
             overdue). The same fact can be revealed by a tick in one run and by a later
             event in another (after a crash, batches split differently), so it is not
             tied to a source offset: a record counts each ``once_id`` once.
+        working_days: handling time in working days when resolved here (with ``latency``).
     """
 
     source: str
@@ -61,6 +62,7 @@ class Entry:
     sample_at: float = 0.0
     event_at: float | None = None
     derived: tuple[tuple[float, str, str], ...] = ()
+    working_days: float | None = None
 
     def to_json(self) -> tuple[Any, ...]:
         # orjson writes (nested) tuples as arrays: no copies on the hot path.
@@ -76,6 +78,7 @@ class Entry:
             self.sample_at,
             self.event_at,
             self.derived,
+            self.working_days,
         )
 
     @classmethod

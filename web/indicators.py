@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from alerts.errors import CommandRejected
+from alerts.inquiries import inquiry_target, is_inquiry
 from domain.indicators.catalog import GROUPS, IndicatorCatalog
 from domain.indicators.rows import complete_rows
 from domain.indicators.status import ORDER, Colour
@@ -75,3 +77,15 @@ def indicator_document(
         "owners": owners,
         "rows": shown,
     }
+
+
+def inquiry_owner(catalog: IndicatorCatalog, fingerprint: str) -> str | None:
+    """The unit a leader's explanation request on ``fingerprint`` would open its alert
+    for: the owner of the indicator it names (``indicator_explanation:CODE/UNIT/PERIOD``),
+    or None when it names no indicator of the catalog."""
+    if not is_inquiry(fingerprint):
+        return None
+    try:
+        return inquiry_target(fingerprint, catalog).owner
+    except CommandRejected:
+        return None

@@ -381,14 +381,20 @@ class Denied:
     message: str
 
 
-def authorize_command(scope: Scope, frame: AckFrame | ExplainFrame, alert_unit: str | None) -> str | Denied:
+def authorize_command(
+    scope: Scope, frame: AckFrame | ExplainFrame, alert_unit: str | None, *, opens_for: str | None = None
+) -> str | Denied:
     """The command type for ``frame`` from ``scope``, or why it is refused.
 
     ``alert_unit`` is the unit of the alert in board:alerts (``None``: not found). A unit
     scope gets ``forbidden`` for alerts of other units *and* for unknown ones, so it
-    cannot probe which fingerprints exist.
+    cannot probe which fingerprints exist. ``opens_for`` is the unit an explanation
+    request would open the alert for when it is not on the board yet (a leader's request
+    on any indicator, :mod:`alerts.inquiries`); only a leader's request uses it.
     """
     if scope.kind == "leader":
+        if alert_unit is None and isinstance(frame, ExplainFrame) and opens_for is not None:
+            return "explain_request"
         if alert_unit is None:
             return Denied("not_found", f"alert {frame.alert[:80]!r} is not on the board")
         return "ack" if isinstance(frame, AckFrame) else "explain_request"

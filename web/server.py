@@ -48,7 +48,7 @@ from web.auth import Claims, verify_token
 from web.commands import CommandSink
 from web.errors import AuthError, IndicatorScopeError, ProtocolError
 from web.feed import FeedHub
-from web.indicators import indicator_document
+from web.indicators import indicator_document, inquiry_owner
 from web.metrics import CONTENT_TYPE_LATEST, WebMetrics
 from web.protocol import AuthFrame
 from web.session import Session, SessionConfig, StoreUnavailable
@@ -165,6 +165,7 @@ class BoardServer:
             command_burst=settings.command_burst,
             now=now,
             vapid_key=notices.public_key(settings.vapid_private_key),
+            opens_for=lambda fingerprint: inquiry_owner(self.indicators, fingerprint),
         )
         self._ids = itertools.count(1)
 

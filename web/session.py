@@ -76,6 +76,9 @@ class SessionConfig:
     command_burst: int
     now: Callable[[], float] = time.time
     vapid_key: str | None = None
+    #: The unit an explanation request on a fingerprint not on the board would open its
+    #: alert for (an explanation on any indicator), or None.
+    opens_for: Callable[[str], str | None] = lambda fingerprint: None
 
 
 class StoreUnavailable(Exception):
@@ -523,7 +526,12 @@ class Session:
             )
             return
         unit = alert.get("unit") if alert is not None else None
-        decision = protocol.authorize_command(self.scope, frame, unit if isinstance(unit, str) else None)
+        decision = protocol.authorize_command(
+            self.scope,
+            frame,
+            unit if isinstance(unit, str) else None,
+            opens_for=self.config.opens_for(frame.alert) if alert is None else None,
+        )
         if isinstance(decision, Denied):
             metrics.commands.labels(name, decision.code).inc()
             log.info(

@@ -48,8 +48,16 @@ LEVELS: Mapping[str, frozenset[str]] = {
     "ward": frozenset({"ward", "commune", "special_zone"}),
     "department": frozenset({"department"}),
 }
+#: Days of the longest period of each kind (a leap year; July to September).
+LONGEST_PERIOD_DAYS: Mapping[str, int] = {"month": 31, "quarter": 92, "year": 366}
 #: What govpulse computes itself from its counters (``source = "derived"``).
-DERIVED = ("on_time_rate", "handling_days", "overdue_at_end")
+DERIVED = (
+    "on_time_rate",
+    "feedback_on_time_rate",
+    "task_on_time_rate",
+    "handling_days",
+    "overdue_at_end",
+)
 CODE = re.compile(r"[A-Z][A-Z0-9.-]{1,31}\Z")
 
 
@@ -209,6 +217,19 @@ class IndicatorCatalog:
     def of_unit(self, unit: str) -> list[Assignment]:
         """Assignments a unit answers for (its own targets, and the city's it owns)."""
         return [a for a in self._assignments.values() if a.owner == unit]
+
+    def daily_retention_needed(self) -> tuple[str, int] | None:
+        """The derived indicator with the longest period and the days of daily counter
+        windows (``1d``) it needs kept: its longest period (31, 92 or 366 days) plus one,
+        since its value sums the days of the period so far. None without derived ones."""
+        longest: tuple[str, int] | None = None
+        for indicator in self.indicators.values():
+            if indicator.source != "derived":
+                continue
+            days = LONGEST_PERIOD_DAYS[indicator.period] + 1
+            if longest is None or days > longest[1]:
+                longest = (indicator.code, days)
+        return longest
 
 
 # -- parsing ---------------------------------------------------------------------------------

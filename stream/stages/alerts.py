@@ -19,9 +19,11 @@ import orjson
 from alerts import lifecycle
 from alerts.config import RulesConfig
 from alerts.errors import CommandRejected
+from alerts.inquiries import is_inquiry, on_inquiry_command
 from alerts.model import Alert, AlertEvent, CommandType, Signal, Silence, parse_command
 from domain.calendar import WorkCalendar
 from domain.catalog import Catalog
+from domain.indicators.catalog import IndicatorCatalog
 from stream.stages.items import DeadLetter, Message
 
 log = logging.getLogger(__name__)
@@ -54,8 +56,11 @@ class AlertProcessor:
         catalog: Catalog,
         calendar: WorkCalendar,
         load: Callable[[bytes], bytes | None],
+        indicators: IndicatorCatalog | None = None,
     ) -> None:
         self.rules = rules
+        #: Explanation requests on any indicator (:mod:`alerts.inquiries`) need it.
+        self.indicators = indicators
         self.catalog = catalog
         self.calendar = calendar
         self.load = load
@@ -225,14 +230,26 @@ class AlertProcessor:
         if command.alert is None:
             raise CommandRejected(f"'{command.type.value}' needs the alert fingerprint")
         key = command.alert.encode()
-        step = lifecycle.on_command(
-            self._current(key, overlay),
-            command,
-            now,
-            config=self.rules,
-            catalog=self.catalog,
-            calendar=self.calendar,
-        )
+        if self.indicators is not None and is_inquiry(command.alert):
+            step = on_inquiry_command(
+                self._current(key, overlay),
+                command,
+                now,
+                indicators=self.indicators,
+                silences=list(self.silences.values()),
+                config=self.rules,
+                catalog=self.catalog,
+                calendar=self.calendar,
+            )
+        else:
+            step = lifecycle.on_command(
+                self._current(key, overlay),
+                command,
+                now,
+                config=self.rules,
+                catalog=self.catalog,
+                calendar=self.calendar,
+            )
         overlay[key] = step.alert
         result.events.extend(step.events)
         return [key]

@@ -43,7 +43,7 @@ from domain.indicators.projection import WorkingDays
 from domain.indicators.reports import InvalidReport, Report, parse_report
 from domain.indicators.rows import indicator_row, row_key, sort_rows
 from domain.indicators.status import Colour, Verdict, evaluate
-from domain.sketch import Sketch
+from stream.metrics import WindowRecord
 from stream.stages.items import DeadLetter, Message
 
 log = logging.getLogger(__name__)
@@ -450,18 +450,29 @@ def signal_facts(assignment: Assignment, label: str, verdict: Verdict) -> dict[s
 # -- derived indicators -----------------------------------------------------------------------
 
 
+#: Counters (numerator, denominator) of each derived on-time rate, summed over days.
+ON_TIME_COUNTERS: Mapping[str, tuple[str, str]] = {
+    "on_time_rate": ("resolved_on_time", "resolved"),
+    "feedback_on_time_rate": ("resolved_on_time_feedback", "resolved_feedback"),
+    "task_on_time_rate": ("resolved_on_time_task", "resolved_task"),
+}
+
+
 class DerivedReporter:
     """Reports of the catalog's derived indicators from the unit stage's daily counters.
 
-    ``day_counts(node, day_start)`` returns the counters and latency sketch of the local
-    day starting at ``day_start`` (None when that window is not kept). For each derived
-    indicator of a node the values of its current period are summed over the days so far
-    and sent as a report dated at the start of today: the first of the day is a new
-    report, later ones are corrections of the same ``as_of`` (they replace it). A value
-    is sent only when it changed since this process last sent it.
+    ``day_counts(node, day_start)`` returns the window record of the local day starting
+    at ``day_start`` (None when that window is not kept). For each derived indicator of a
+    node the values of its current period are summed over the days so far and sent as a
+    report dated at the start of today: the first of the day is a new report, later ones
+    are corrections of the same ``as_of`` (they replace it). A value is sent only when it
+    changed since this process last sent it.
 
-    * ``on_time_rate``: resolved on time ÷ resolved (QĐ 766), as numerator/denominator;
-    * ``handling_days``: the mean handling time of the items resolved, in days;
+    * ``on_time_rate``: resolved on time ÷ resolved (QĐ 766), feedback and tasks together,
+      as numerator/denominator; ``feedback_on_time_rate`` and ``task_on_time_rate`` the
+      same for one kind of item;
+    * ``handling_days``: the mean handling time of the items resolved, in working days
+      (the sum of their working-day durations ÷ their number);
     * ``overdue_at_end``: items overdue now; the last report of the period's last day
       stands as the count at the period's end.
     """
@@ -470,7 +481,7 @@ class DerivedReporter:
         self,
         catalog: IndicatorCatalog,
         *,
-        day_counts: Callable[[str, float], tuple[Mapping[str, int], Sketch | None] | None],
+        day_counts: Callable[[str, float], WindowRecord | None],
     ) -> None:
         self.catalog = catalog
         self.day_counts = day_counts
@@ -488,15 +499,15 @@ class DerivedReporter:
             indicator = assignment.indicator
             period = period_of(now, indicator.period)
             counts: dict[str, int] = {}
-            latency = Sketch()
+            working_days, working_samples = 0.0, 0
             day = period.start
             while day < now:
                 found = self.day_counts(node, day)
                 if found is not None:
-                    for name, value in found[0].items():
+                    for name, value in found.counts.items():
                         counts[name] = counts.get(name, 0) + value
-                    if found[1] is not None:
-                        latency.merge(found[1])
+                    working_days += found.working_days
+                    working_samples += found.working_samples
                 day = local_midnight(day + 36 * 3600.0)
             body: dict[str, Any] = {
                 "indicator": indicator.code,
@@ -505,16 +516,17 @@ class DerivedReporter:
                 "as_of": format_instant(max(today, period.start)),
                 "reported_by": "govpulse",
             }
-            if indicator.derived == "on_time_rate":
-                resolved = counts.get("resolved", 0)
+            rate = ON_TIME_COUNTERS.get(indicator.derived or "")
+            if rate is not None:
+                on_time, handled = rate
+                resolved = counts.get(handled, 0)
                 if resolved == 0:
                     continue
-                body |= {"numerator": counts.get("resolved_on_time", 0), "denominator": resolved}
+                body |= {"numerator": counts.get(on_time, 0), "denominator": resolved}
             elif indicator.derived == "handling_days":
-                mean = latency.mean()
-                if mean is None:
+                if working_samples == 0:
                     continue
-                body["value"] = round(mean / 86400.0, 3)
+                body["value"] = round(working_days / working_samples, 3)
             else:
                 body["value"] = overdue_now
             slot = record_key(indicator.code, node, period.label)

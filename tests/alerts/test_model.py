@@ -99,6 +99,7 @@ def test_rule_names_are_the_wire_strings_item_rules_first() -> None:
         "unit_surge",
         "indicator_at_risk",
         "indicator_stale",
+        "indicator_explanation",
     ]
     assert ITEM_RULES == (RuleName.ITEM_DUE_SOON, RuleName.ITEM_OVERDUE)
     assert (*ITEM_RULES, *UNIT_RULES, *INDICATOR_RULES) == tuple(RuleName)

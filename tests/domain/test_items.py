@@ -24,6 +24,7 @@ from domain.errors import InvalidTransition
 from domain.events import Event, EventType, Priority, Sla
 from domain.items import (
     COUNTERS,
+    KIND_COUNTERS,
     OPEN_STATUSES,
     Deadline,
     DeadlinePolicy,
@@ -156,7 +157,19 @@ def moved(source: str) -> tuple[tuple[str, str], ...]:
 
 
 def resolved_counts(unit: str) -> tuple[tuple[str, str], ...]:
-    return ((unit, "resolved"), (unit, "resolved_on_time"), (unit, "closed"))
+    return (
+        (unit, "resolved"),
+        (unit, "resolved_on_time"),
+        (unit, "closed"),
+        (unit, "resolved_feedback"),
+        (unit, "resolved_on_time_feedback"),
+    )
+
+
+def kind_counts(unit: str, verdict: str, kind: str = "feedback") -> tuple[tuple[str, str], ...]:
+    """The per-kind counters of a resolution (``resolved_feedback`` …)."""
+    on_time = ((unit, f"resolved_on_time_{kind}"),) if verdict == "resolved_on_time" else ()
+    return ((unit, f"resolved_{kind}"), *on_time)
 
 
 def cancelled_counts(unit: str) -> tuple[tuple[str, str], ...]:
@@ -286,7 +299,7 @@ def test_valid_event_changes_status_stage_and_counts(
     (transition,) = outcome.transitions
     assert (transition.seq, outcome.item.seq, transition.at) == (seq + 1, seq + 1, T)
     assert transition.unit == outcome.item.unit
-    assert all(counter in COUNTERS for _, counter in transition.counts)
+    assert all(counter in COUNTERS or counter in KIND_COUNTERS for _, counter in transition.counts)
     assert not outcome.duplicate and not outcome.purged
 
 
@@ -656,7 +669,12 @@ def test_event_at_the_deadline_is_on_time_strictly_after_is_late(
 ) -> None:
     item, transitions = run(receive(), ev("resolved", resolved_at))
     assert [t.kind.value for t in transitions] == kinds
-    assert transitions[-1].counts == ((BT, "resolved"), (BT, verdict), (BT, "closed"))
+    assert transitions[-1].counts == (
+        (BT, "resolved"),
+        (BT, verdict),
+        (BT, "closed"),
+        *kind_counts(BT, verdict),
+    )
     assert item.overdue_at == (DUE if "overdue" in kinds else None)
 
 
@@ -668,7 +686,12 @@ def test_stale_resolution_after_the_overdue_tick_stays_late() -> None:
         (Kind.OVERDUE, DUE),
         (Kind.RESOLVED, DUE - H),
     ]
-    assert transitions[-1].counts == ((BT, "resolved"), (BT, "resolved_late"), (BT, "closed"))
+    assert transitions[-1].counts == (
+        (BT, "resolved"),
+        (BT, "resolved_late"),
+        (BT, "closed"),
+        (BT, "resolved_feedback"),
+    )
     assert (item.resolved_at, item.last_at) == (DUE, DUE)
 
 
@@ -742,7 +765,13 @@ def test_restart_unit_is_judged_on_its_own_clock_while_the_citizen_overdue_fires
     assert item.overdue
     item, transitions = run(item, ev("resolved", at("2026-04-01 10:00")))
     assert [t.kind for t in transitions] == [Kind.ESCALATED] * 3 + [Kind.RESOLVED]
-    assert transitions[-1].counts == ((SG, "resolved"), (SG, "resolved_on_time"), (SG, "closed"))
+    assert transitions[-1].counts == (
+        (SG, "resolved"),
+        (SG, "resolved_on_time"),
+        (SG, "closed"),
+        (SG, "resolved_feedback"),
+        (SG, "resolved_on_time_feedback"),
+    )
     assert item.overdue_at == DAT_DAI_DUE  # the citizen's lateness is kept
 
 
@@ -752,7 +781,12 @@ def test_restart_unit_resolving_after_its_own_deadline_is_late() -> None:
         ev("transferred", TRANSFER_AT, unit=SG),
         ev("resolved", UNIT_DUE + 1),
     )
-    assert transitions[-1].counts == ((SG, "resolved"), (SG, "resolved_late"), (SG, "closed"))
+    assert transitions[-1].counts == (
+        (SG, "resolved"),
+        (SG, "resolved_late"),
+        (SG, "closed"),
+        (SG, "resolved_feedback"),
+    )
 
 
 def test_restart_never_gives_a_unit_less_than_the_citizen_deadline() -> None:
@@ -781,7 +815,12 @@ def test_assignment_under_restart_also_restarts_the_unit_clock() -> None:
 def test_transfer_after_overdue_under_continue_leaves_the_unit_no_time() -> None:
     item, transitions = run(receive(), DUE, ev("transferred", DUE + H, unit=SG), ev("resolved", DUE + 2 * H))
     assert item.unit_due == DUE
-    assert transitions[-1].counts == ((SG, "resolved"), (SG, "resolved_late"), (SG, "closed"))
+    assert transitions[-1].counts == (
+        (SG, "resolved"),
+        (SG, "resolved_late"),
+        (SG, "closed"),
+        (SG, "resolved_feedback"),
+    )
     assert transitions[-1].latency == H
     assert transitions[-1].sla_used is None
 
@@ -800,7 +839,13 @@ def test_extension_before_the_deadline_moves_current_due() -> None:
         (Kind.DUE_SOON, at("2026-03-11 11:30")),
         (Kind.RESOLVED, at("2026-03-12 10:00")),
     ]
-    assert transitions[-1].counts == ((BT, "resolved"), (BT, "resolved_on_time"), (BT, "closed"))
+    assert transitions[-1].counts == (
+        (BT, "resolved"),
+        (BT, "resolved_on_time"),
+        (BT, "closed"),
+        (BT, "resolved_feedback"),
+        (BT, "resolved_on_time_feedback"),
+    )
     assert item.overdue_at is None
 
 
@@ -825,7 +870,12 @@ def test_extension_after_overdue_only_sets_an_appointment() -> None:
     assert item.overdue  # the overdue gauge stays
     assert next_deadline(item, POLICY) == Deadline(ESCALATIONS[0], Kind.ESCALATED)
     item, transitions = run(item, ev("resolved", at("2026-03-10 10:00")))
-    assert transitions[-1].counts == ((BT, "resolved"), (BT, "resolved_late"), (BT, "closed"))
+    assert transitions[-1].counts == (
+        (BT, "resolved"),
+        (BT, "resolved_late"),
+        (BT, "closed"),
+        (BT, "resolved_feedback"),
+    )
     assert item.overdue_at == DUE
 
 
@@ -914,7 +964,13 @@ def test_pause_while_overdue_also_stops_a_restarted_unit_clock() -> None:
     )
     assert item.unit_due == at("2026-04-14 17:00")
     item, transitions = run(item, ev("resolved", at("2026-04-13 10:00")))
-    assert transitions[-1].counts == ((SG, "resolved"), (SG, "resolved_on_time"), (SG, "closed"))
+    assert transitions[-1].counts == (
+        (SG, "resolved"),
+        (SG, "resolved_on_time"),
+        (SG, "closed"),
+        (SG, "resolved_feedback"),
+        (SG, "resolved_on_time_feedback"),
+    )
 
 
 def test_resolved_while_paused_is_judged_with_the_pause_excluded() -> None:
@@ -922,7 +978,13 @@ def test_resolved_while_paused_is_judged_with_the_pause_excluded() -> None:
         receive(), ev("paused", at("2026-03-03 07:30")), ev("resolved", at("2026-03-11 10:00"))
     )
     resolved = transitions[-1]
-    assert resolved.counts == ((BT, "resolved"), (BT, "resolved_on_time"), (BT, "closed"))
+    assert resolved.counts == (
+        (BT, "resolved"),
+        (BT, "resolved_on_time"),
+        (BT, "closed"),
+        (BT, "resolved_feedback"),
+        (BT, "resolved_on_time_feedback"),
+    )
     assert resolved.latency == 24 * H  # Monday 07:30 to Tuesday 07:30, then paused
     assert resolved.sla_used == (8 * H) / (48 * H)
     assert (item.status, item.paused_at) == ("resolved", None)
@@ -1390,3 +1452,78 @@ def test_kind_for_id_routes_nv_ids_to_tasks(item_id: str, kind: ItemKind) -> Non
     from domain.items import kind_for_id
 
     assert kind_for_id(item_id) is kind
+
+
+# -- handling time in working days and counters per kind ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("steps", "working_days"),
+    [
+        ([ev("resolved", at("2026-03-04 11:30"))], 2.5),  # 8 + 8 + 4 office hours
+        (
+            [
+                ev("paused", at("2026-03-03 07:30")),
+                ev("resumed", at("2026-03-04 07:30")),
+                ev("resolved", at("2026-03-05 07:30")),
+            ],
+            2.0,
+        ),
+        ([ev("resolved", DUE)], 6.0),  # Monday to the next Monday 17:00, weekend excluded
+        ([ev("resolved", at("2026-03-10 17:00"))], 7.0),
+        ([ev("resolved", T0)], 0.0),
+        (
+            [
+                ev("transferred", at("2026-03-04 07:30"), unit=SG),
+                ev("resolved", at("2026-03-05 07:30")),
+            ],
+            1.0,
+        ),
+        ([ev("resolved", at("2026-03-07 10:00"))], 5.0),  # a Saturday adds no working time
+    ],
+    ids=["plain", "with-pause", "at-deadline", "late", "instant", "after-transfer", "on-saturday"],
+)
+def test_resolution_reports_handling_time_in_working_days(steps: list[Event], working_days: float) -> None:
+    _, transitions = run(receive(), *steps)
+    resolved = transitions[-1]
+    assert resolved.kind is Kind.RESOLVED
+    assert resolved.working_days == pytest.approx(working_days)
+
+
+def test_handling_time_on_an_elapsed_clock_excludes_the_paused_share() -> None:
+    item = receive(priority=Priority.URGENT)
+    assert item.clock == ClockKind.ELAPSED
+    _, transitions = run(
+        item,
+        ev("paused", at("2026-03-02 09:30")),
+        ev("resumed", at("2026-03-02 11:30")),
+        ev("resolved", at("2026-03-02 17:00")),
+    )
+    # 8 office hours in 9.5 clock hours, of which 2 paused: 8 x (1 - 2/9.5) hours.
+    assert transitions[-1].working_days == pytest.approx(8 * (1 - 2 / 9.5) / 8)
+
+
+@pytest.mark.parametrize(
+    ("kind", "category", "resolved_at", "extra"),
+    [
+        (
+            ItemKind.FEEDBACK,
+            "moi-truong",
+            at("2026-03-04 11:30"),
+            ("resolved_feedback", "resolved_on_time_feedback"),
+        ),
+        (ItemKind.FEEDBACK, "moi-truong", at("2026-03-10 17:00"), ("resolved_feedback",)),
+        (ItemKind.TASK, "nhiem-vu", at("2026-03-03 11:30"), ("resolved_task", "resolved_on_time_task")),
+        (ItemKind.TASK, "nhiem-vu", at("2026-06-30 17:00"), ("resolved_task",)),
+    ],
+    ids=["feedback-on-time", "feedback-late", "task-on-time", "task-late"],
+)
+def test_resolution_counts_its_item_kind_apart(
+    kind: ItemKind, category: str, resolved_at: float, extra: tuple[str, ...]
+) -> None:
+    outcome = apply_event(None, ev("received", T0, unit=BT, category=category), POLICY, kind=kind)
+    assert outcome.item is not None
+    _, transitions = run(outcome.item, ev("resolved", resolved_at))
+    counts = [counter for _, counter in transitions[-1].counts]
+    assert counts[3:] == list(extra)
+    assert set(extra) <= set(KIND_COUNTERS)

@@ -58,7 +58,7 @@ def test_defaults() -> None:
         windows=("5m", "1h", "1d"),
         reporting_period=(25, 12, 0),
         window_grace=600.0,
-        window_retention={"5m": 6 * 3600.0, "1h": 3 * DAY, "1d": 62 * DAY, "period": 400 * DAY},
+        window_retention={"5m": 6 * 3600.0, "1h": 3 * DAY, "1d": 93 * DAY, "period": 400 * DAY},
         max_event_bytes=65536,
         max_future_skew=DAY,
         closed_item_retention=35 * DAY,
@@ -201,7 +201,7 @@ def test_embedded_services_are_used_when_no_urls_are_given() -> None:
         ("15m", "", {"15m": DAY}),  # 72 windows is less than a day: at least a day
         ("2h", "", {"2h": 6 * DAY}),  # 72 windows
         ("5m,period", "5m=1h, period=800d", {"5m": 3600.0, "period": 800 * DAY}),
-        ("1d", "1h=2d", {"1h": 2 * DAY, "1d": 62 * DAY}),  # entries for unused windows are kept
+        ("1d", "1h=2d", {"1h": 2 * DAY, "1d": 93 * DAY}),  # entries for unused windows are kept
     ],
 )
 def test_window_retention_has_defaults_per_window(

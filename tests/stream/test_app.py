@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 import orjson
 import pytest
 
+from domain.catalog import Catalog
 from domain.events import format_instant
+from domain.indicators.catalog import IndicatorCatalog
 from domain.items import decode_item
+from runtime.settings import load_settings
+from stream.app import _check_daily_retention
 from tests.support.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
@@ -148,3 +153,24 @@ def test_input_read_in_chunks_is_applied_once_and_committed_to_the_end(stack: St
     )
     assert sum(item.seq for item in items.values()) == 800  # each event applied once
     assert worker.running, stack.log(worker)
+
+
+@pytest.mark.parametrize(
+    ("environ", "warned"),
+    [
+        ({}, False),
+        ({"GOVPULSE_WINDOW_RETENTION": "1d=62d"}, True),
+        ({"GOVPULSE_WINDOWS": "5m,1h"}, True),
+    ],
+    ids=["default-keeps-a-quarter", "62-days-are-short", "no-daily-windows"],
+)
+def test_worker_warns_at_start_when_daily_windows_are_kept_shorter_than_a_derived_period(
+    environ: dict[str, str], warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings(environ)
+    catalog = IndicatorCatalog.from_file(settings.indicators_file, Catalog.from_file(settings.units_file))
+    with caplog.at_level(logging.WARNING, logger="stream.app"):
+        _check_daily_retention(settings, catalog)
+    expected = ["but derived indicator SO-1022-DUNG-HAN-QUY sums up to 92 days"] if warned else []
+    assert [m for m in expected if m in caplog.text] == expected
+    assert ("GOVPULSE_WINDOW_RETENTION 1d=93d" in caplog.text) is warned

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pytest
 from ddsketch import DDSketch
 
@@ -62,6 +63,7 @@ def entry(
     latency: float | None = None,
     sla_used: float | None = None,
     derived: tuple[tuple[float, str, str], ...] = (),
+    working_days: float | None = None,
 ) -> Entry:
     """An event's entry: every counter +1 at ``at``, which is also its event time."""
     return Entry(
@@ -76,6 +78,7 @@ def entry(
         sample_at=at if latency is not None or sla_used is not None else 0.0,
         event_at=at,
         derived=derived,
+        working_days=working_days,
     )
 
 
@@ -135,6 +138,8 @@ def test_window_record_roundtrips_every_field() -> None:
         late_events=2,
         marks={"f0": 41, "t3": 7, "k0": 0},
         once={"PA-1#4", "NV-2#5"},
+        working_days=3.75,
+        working_samples=2,
     )
     decoded = WindowRecord.decode(original.encode())
     assert decoded == original
@@ -255,6 +260,27 @@ def test_redelivered_entry_writes_nothing_and_adds_no_sample() -> None:
     for window in ("5m", "1h", "1d"):
         found = record(store, window, E)
         assert found is not None and found.encode() == first[record_key(NODE, window, SPEC[window].start(E))]
+
+
+def test_handling_working_days_are_summed_once_per_record_under_redelivery() -> None:
+    table: dict[str, bytes] = {}
+    store = new_store(table)
+    first = entry(1, E, "resolved", latency=7200.0, working_days=0.25)
+    second = entry(2, E + 60, "resolved", latency=86400.0, working_days=1.5)
+    for item in (first, second, first):  # the first one redelivered
+        store.apply(NODE, item)
+    table.update(store.flush())
+    restarted = new_store(table)
+    restarted.apply(NODE, second)  # redelivered after a restart
+    assert restarted.flush() == {}
+    for window in ("5m", "1h", "1d"):
+        found = record(restarted, window, E)
+        assert found is not None and (found.working_days, found.working_samples) == (1.75, 2)
+
+
+def test_record_written_before_working_days_decodes_with_none() -> None:
+    old = orjson.dumps({"c": {"resolved": 2}, "m": {"f0": 5}})
+    assert (WindowRecord.decode(old).working_days, WindowRecord.decode(old).working_samples) == (0.0, 0)
 
 
 def test_redelivery_after_a_restart_from_the_table_changes_nothing() -> None:

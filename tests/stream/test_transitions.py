@@ -86,3 +86,10 @@ def test_older_single_node_messages_and_timer_messages_still_decode() -> None:
 def test_malformed_messages_raise(raw: bytes) -> None:
     with pytest.raises((ValueError, KeyError, TypeError, orjson.JSONDecodeError)):
         decode(raw)
+
+
+def test_an_entry_keeps_its_working_days_and_one_written_without_them_decodes() -> None:
+    resolved = Entry("f0", 7, "PA-7", 3, ("resolved",), ((1.0e9, "resolved"),), 600.0, working_days=0.4)
+    assert Entry.from_json(list(resolved.to_json())).working_days == 0.4
+    older = list(resolved.to_json())[:-1]  # written before the field existed
+    assert Entry.from_json(older).working_days is None

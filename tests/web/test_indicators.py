@@ -25,7 +25,7 @@ from runtime.board import INDICATORS_KEY, BoardStore
 from tests.support.webtools import WebNode, token
 from web.auth import Scope
 from web.errors import IndicatorScopeError
-from web.indicators import indicator_document
+from web.indicators import indicator_document, inquiry_owner
 
 DATA = Path(__file__).resolve().parents[2] / "domain" / "data"
 HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
@@ -171,3 +171,20 @@ def test_fuzzed_queries_answer_or_refuse_by_scope(
         else:
             owners = {r["owner"] for r in document["rows"]}
             assert scope.kind != "unit" or owners <= {unit}
+
+
+@pytest.mark.parametrize(
+    ("fingerprint", "owner"),
+    [
+        ("indicator_explanation:SO-1022-DUNG-HAN/P-BAN-CO/2026-04", "P-BAN-CO"),
+        ("indicator_explanation:DT-GIAI-NGAN/HCM/2026", "SO-TAI-CHINH"),  # the city's: its owner
+        ("indicator_explanation:SO-1022-DUNG-HAN/P-BAN-CO/2026", None),  # a year, not a month
+        ("indicator_explanation:NOPE/P-BAN-CO/2026-04", None),
+        ("indicator_at_risk:SO-1022-DUNG-HAN/P-BAN-CO/2026-04", None),  # an alert of a rule
+        ("item_overdue:PA-1", None),
+    ],
+)
+def test_an_explanation_request_opens_for_the_indicator_owner_only_when_it_names_one(
+    catalog: IndicatorCatalog, fingerprint: str, owner: str | None
+) -> None:
+    assert inquiry_owner(catalog, fingerprint) == owner

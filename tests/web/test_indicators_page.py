@@ -11,11 +11,19 @@ import orjson
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from alerts.config import RulesConfig
+from alerts.inquiries import on_inquiry_command
+from alerts.model import Alert, State, parse_command
+from domain.calendar import WorkCalendar
 from domain.catalog import Catalog
 from domain.indicators.catalog import IndicatorCatalog
-from runtime.board import INDICATORS_KEY, BoardStore
+from runtime import services
+from runtime.board import INDICATORS_KEY, BoardStore, Change
 from tests.support.webtools import WebNode, token
 from tests.web.test_indicators import HOSTILE, red_row
+from tests.web.test_server import command_node, read_commands
+
+__all__ = ["command_node"]  # a fixture of the web node with a real broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -140,3 +148,78 @@ async def test_the_unit_page_lists_its_indicators_and_the_wall_counts_them(
     counts = wall.locator(".topbar .ind-wall-counts")
     await expect(counts).to_have_attribute("href", "/indicators", timeout=10000)
     await expect(counts.locator(".ind-wall-count").first).to_have_text("2")
+
+
+# -- explanations on any indicator --------------------------------------------------------------
+
+
+async def lifecycle_to_board(
+    store: BoardStore, broker_address: str, topic: str, alert: Alert | None, *, count: int
+) -> Alert:
+    """Play the alert stage: apply the newest command produced to gov.commands with the
+    real lifecycle and publish the alert to the board, as the worker does."""
+    units = Catalog.from_file(DATA / "units.json")
+    records = await read_commands(broker_address, topic, count)
+    command = parse_command(orjson.dumps(records[count - 1][1]))
+    step = on_inquiry_command(
+        alert,
+        command,
+        time.time(),
+        indicators=IndicatorCatalog.from_file(DATA / "indicators.toml", units),
+        silences=(),
+        config=RulesConfig.from_file(Path(__file__).resolve().parents[2] / "alerts" / "data" / "rules.toml"),
+        catalog=units,
+        calendar=WorkCalendar.from_file(DATA / "calendar.toml"),
+    )
+    assert step.alert is not None
+    await store.publish(
+        [Change("alert", step.alert.fingerprint, step.alert.unit, orjson.dumps(step.alert.to_board(units)))]
+    )
+    return step.alert
+
+
+async def test_a_leader_requests_an_explanation_on_a_grey_indicator_and_its_unit_answers_there(
+    browser: Browser, command_node: tuple[WebNode, str], board: BoardStore, broker: services.Service
+) -> None:
+    node, topic = command_node
+    address = f"127.0.0.1:{broker.port}"
+    month = time.strftime("%Y-%m")
+    key = f"SO-1022-DUNG-HAN|P-BAN-CO|{month}"
+    leader = await open_indicators(browser, node, "leader")
+    row = leader.locator(f"#ind-list > li[data-key='{key}']")
+    await expect(row).to_have_attribute("data-status", "grey")  # no alert, not red
+    await row.locator("button.ind-toggle").click()
+    await row.locator(".ind-explain-text").fill(HOSTILE)
+    await row.locator(".ind-explain-send").click()
+    await expect(row.locator(".command-result")).to_have_text("Đã gửi", timeout=15000)
+
+    alert = await lifecycle_to_board(board, address, topic, None, count=1)
+    assert (alert.unit, alert.state) == ("P-BAN-CO", State.FIRING)
+    await expect(row.locator(".thread li.thread-request .thread-text")).to_have_text(HOSTILE)
+    assert await leader.evaluate("window.__pwned") is None
+
+    # The owner is told on its unit page, among the requests it has to answer.
+    unit_page = await browser.new_page(viewport={"width": 1400, "height": 900})
+    await unit_page.goto(f"{node.base}/unit/P-BAN-CO#token={token('unit:P-BAN-CO')}")
+    card = unit_page.locator(f"#requests article[data-fingerprint='{alert.fingerprint}']")
+    await expect(card.locator(".card-title")).to_contain_text("Yêu cầu giải trình chỉ số", timeout=10000)
+    await expect(card.locator(".thread-text")).to_have_text(HOSTILE)
+    await expect(card.locator("button.explain")).to_have_text("Gửi giải trình")
+
+    # The owner sees the request in the same panel and answers; another ward sees no form.
+    owner = await open_indicators(browser, node, "unit:P-BAN-CO")
+    mine = owner.locator(f"#ind-list > li[data-key='{key}']")
+    await mine.locator("button.ind-toggle").click()
+    await expect(mine.locator(".ind-explain-send")).to_have_text("Gửi giải trình")
+    await mine.locator(".ind-explain-text").fill("Thiếu nhân sự trong tháng")
+    await mine.locator(".ind-explain-send").click()
+    await expect(mine.locator(".command-result")).to_have_text("Đã gửi", timeout=15000)
+    other = await open_indicators(browser, node, "unit:P-TAN-DINH")
+    assert await other.locator(".ind-explain-send").count() == 0
+
+    answered = await lifecycle_to_board(board, address, topic, alert, count=2)
+    assert answered.state is State.RESOLVED
+    await expect(row.locator(".thread li.thread-answer .thread-text")).to_have_text(
+        "Thiếu nhân sự trong tháng"
+    )
+    await expect(mine.locator(".ind-explain-send")).to_have_count(0)  # nothing left to answer

@@ -262,6 +262,23 @@ def test_authorize_command(
     assert protocol.authorize_command(scope, frame, alert_unit) == outcome
 
 
+@pytest.mark.parametrize(
+    ("scope", "frame", "outcome"),
+    [
+        (LEADER, EXPLAIN, "explain_request"),
+        (LEADER, ACK, Denied("not_found", "alert 'fp' is not on the board")),
+        (UNIT_A, EXPLAIN, Denied("forbidden", "a unit answers explanation requests on its own alerts only")),
+        (WALL, EXPLAIN, Denied("forbidden", "scope wall is read-only")),
+    ],
+    ids=["leader-request-opens", "leader-cannot-ack-what-is-not-open", "unit-cannot-open", "wall-cannot"],
+)
+def test_only_a_leader_request_may_open_an_indicator_explanation_not_on_the_board(
+    scope: Scope, frame: AckFrame | ExplainFrame, outcome: object
+) -> None:
+    # The fingerprint names an indicator whose owner is P-A, and no alert is on the board.
+    assert protocol.authorize_command(scope, frame, None, opens_for="P-A") == outcome
+
+
 def test_command_body_is_the_gov_commands_contract() -> None:
     body = protocol.command_body(
         command_id="abc",

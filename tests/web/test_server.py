@@ -935,6 +935,47 @@ async def test_ack_and_explanations_are_produced_to_gov_commands(
     await unit.close()
 
 
+async def test_a_leader_requests_an_explanation_on_any_indicator_and_only_its_owner_may_answer(
+    command_node: tuple[WebNode, str], store: BoardStore, broker: services.Service
+) -> None:
+    node, topic = command_node
+    inquiry = "indicator_explanation:SO-1022-DUNG-HAN/P-BAN-CO/2026-04"  # not on the board
+    leader = await open_client(node, "leader")
+    wall = await open_client(node, "wall")
+    other = await open_client(node, "unit:P-TAN-DINH")
+    owner = await open_client(node, "unit:P-BAN-CO")
+    for ws in (leader, wall, other, owner):
+        await recv(ws)
+
+    frame = {"type": "explain", "alert": inquiry, "text": "Vì sao?", "ref": "q1"}
+    await leader.send(orjson.dumps(frame).decode())
+    (asked,) = await recv_data(leader, 1, timeout=15)
+    await wall.send(orjson.dumps(frame).decode())
+    await other.send(orjson.dumps(frame).decode())
+    await owner.send(orjson.dumps(frame).decode())  # nothing to answer before the alert is open
+    await leader.send(orjson.dumps({**frame, "alert": f"{inquiry[:-3]}-13", "ref": "q2"}).decode())
+
+    assert (asked["type"], asked["ref"]) == ("accepted", "q1")
+    assert [f["code"] for f in await recv_data(wall, 1)] == ["forbidden"]
+    assert [f["code"] for f in await recv_data(other, 1)] == ["forbidden"]
+    assert [f["code"] for f in await recv_data(owner, 1)] == ["forbidden"]
+    assert [f["code"] for f in await recv_data(leader, 1)] == ["not_found"]  # no such period
+    records = await read_commands(f"127.0.0.1:{broker.port}", topic, 1)
+    key, body = next((k, b) for k, b in records if b["command_id"] == asked["command_id"])
+    assert (key, body["type"], body["alert"]) == (inquiry.encode(), "explain_request", inquiry)
+
+    # Once the worker opened it (the owner's unit on the board), the owner answers.
+    await store.publish([alert_change(inquiry, "P-BAN-CO")])
+    await owner.send(orjson.dumps({**frame, "ref": "a1"}).decode())
+    await other.send(orjson.dumps({**frame, "ref": "a2"}).decode())
+    replies = ("accepted", "error")
+    answered, _ = await recv_until(owner, lambda f: f["type"] in replies and f.get("ref") == "a1", 15)
+    refused, _ = await recv_until(other, lambda f: f["type"] in replies and f.get("ref") == "a2")
+    assert (answered["type"], refused.get("code")) == ("accepted", "forbidden")
+    for ws in (leader, wall, other, owner):
+        await ws.close()
+
+
 def _parse_time(text: str) -> float:
     from datetime import datetime
 

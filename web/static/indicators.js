@@ -1,8 +1,11 @@
 // The /indicators page: every indicator the token may see, red first, then orange, green,
 // grey (each colour by gap); filters by group, owner unit and colour; a chart per row and
-// a "why" panel with the verdict's inputs. Polls /indicators.json; no websocket needed.
+// a "why" panel with the verdict's inputs. Polls /indicators.json. A board connection
+// (websocket) carries explanation requests on any indicator (leaders) and answers (the
+// owner unit), and brings their threads (alerts indicator_explanation:CODE/UNIT/PERIOD).
 
-import { takeToken } from "./board.js";
+import { awaitsAnswer, explanationThread, reportCommand } from "./alerts.js";
+import { Board, takeToken } from "./board.js";
 import { byId, el, fill, setText } from "./dom.js";
 import { fmtDateTime } from "./format.js";
 import { applyLabels, bindToggle, onLangChange, pick, t } from "./i18n.js";
@@ -16,6 +19,9 @@ const params = new URLSearchParams(window.location.search);
 const filters = { group: params.get("group") ?? "", unit: params.get("unit") ?? "", status: params.get("status") ?? "" };
 let last = null;
 let refusal = null; // the server's refusal of ?unit= for this token, kept on screen
+const drafts = new Map(); // row key -> explanation text being written (kept across renders)
+let deferred = false; // a render put off while an explanation is being typed
+const board = new Board();
 
 applyLabels(document);
 bindToggle(byId("lang"));
@@ -52,7 +58,44 @@ function why(row) {
       ? el("p", {}, el("a", { text: t(last?.scope === "leader" ? "ind.explain.leader" : "ind.explain.unit"),
         attrs: { href: last?.scope === "leader" ? "/leader" : `/unit/${encodeURIComponent(row.owner)}` } }))
       : null,
+    explanation(row),
     history);
+}
+
+/** The explanation thread of a row, and the form its reader may use: a leader requests on
+ * any indicator; the owner unit answers an open request. The server checks both. */
+function explanation(row) {
+  const fingerprint = `indicator_explanation:${row.code}/${row.unit}/${row.period}`;
+  const inquiry = board.alerts.get(fingerprint);
+  const thread = inquiry ? explanationThread(inquiry) : null;
+  const scope = last?.scope;
+  const kind = scope === "leader" ? "request" : scope === `unit:${row.owner}` && inquiry && awaitsAnswer(inquiry) ? "answer" : null;
+  if (!thread && !kind) return null;
+  const parts = [el("h4", { text: t("explain.thread") }), thread];
+  if (kind) {
+    const box = el("textarea", { class: "explain-text ind-explain-text", attrs: { rows: "2", maxlength: "2000", placeholder: t(`explain.${kind}.placeholder`), "aria-label": t(`explain.${kind}`) } });
+    box.value = drafts.get(row.key) ?? "";
+    box.addEventListener("input", () => drafts.set(row.key, box.value));
+    box.addEventListener("blur", () => { if (deferred) window.setTimeout(render, 0); });
+    const send = el("button", { class: "btn explain ind-explain-send", text: t(`explain.${kind}`), attrs: { type: "button" } });
+    const result = el("span", { class: "command-result", attrs: { role: "status" } });
+    send.addEventListener("click", () => {
+      const text = box.value.trim();
+      if (!text) {
+        box.focus();
+        return;
+      }
+      reportCommand(result, board.command({ type: "explain", alert: fingerprint, text })).then(
+        () => {
+          box.value = "";
+          drafts.delete(row.key);
+        },
+        () => {},
+      );
+    });
+    parts.push(el("div", { class: "card-explain" }, box, el("div", { class: "row" }, send, result)));
+  }
+  return el("div", { class: "ind-explain", attrs: { "data-fingerprint": fingerprint } }, ...parts);
 }
 
 function rowNode(row) {
@@ -91,6 +134,9 @@ function options(select, values, label) {
 
 function render() {
   if (!last) return;
+  // Rebuilding the list while someone types would take the text box from under them.
+  deferred = document.activeElement?.classList?.contains("ind-explain-text") ?? false;
+  if (deferred) return;
   for (const status of ["red", "orange", "green", "grey"]) setText(byId(`count-${status}`), last.counts[status] ?? 0);
   options(byId("f-group"), last.groups, (g) => t(`ind.group.${g}`));
   options(byId("f-owner"), last.owners, (code) => unitName(code));
@@ -147,6 +193,11 @@ for (const button of document.querySelectorAll(".ind-count")) {
 }
 onLangChange(render);
 namesReady().then(render);
+board.on("change", ({ kind, key }) => {
+  if (kind === "alert" && String(key).startsWith("indicator_explanation:")) render();
+});
+board.on("reset", render);
+board.start();
 
 // A unit token asking for another unit (?unit=X) is refused by the server, and shown so.
 if (filters.unit) {

@@ -12,6 +12,8 @@ from domain.errors import ConfigError
 from domain.indicators.catalog import GROUPS, IndicatorCatalog
 from tests.support.strategies import json_scalars, json_values
 
+DATA = Path(__file__).resolve().parents[3] / "domain" / "data"
+
 
 def entry(**changes: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
@@ -177,3 +179,14 @@ def test_fuzzed_catalog_entries_load_or_are_refused_with_a_config_error(
         assert str(exc).startswith("indicator catalog: ")
     else:
         assert len(catalog) == 1
+
+
+def test_daily_retention_needed_is_the_longest_derived_period_plus_a_day(
+    indicators: IndicatorCatalog, units: Catalog, tmp_path: Path
+) -> None:
+    assert indicators.daily_retention_needed() == ("SO-1022-DUNG-HAN-QUY", 93)  # a quarter: 92 days
+    reported_only = tmp_path / "reported.toml"
+    text = (DATA / "indicators.toml").read_text(encoding="utf-8")
+    kept = [block for block in text.split("[[indicator]]") if 'source = "derived"' not in block]
+    reported_only.write_text("[[indicator]]".join(kept), encoding="utf-8")
+    assert IndicatorCatalog.from_file(reported_only, units).daily_retention_needed() is None

@@ -15,10 +15,12 @@ import orjson
 import pytest
 
 from alerts.config import RulesConfig
+from alerts.inquiries import inquiry_fingerprint
 from alerts.model import Alert, AlertEventType, Explanation, Severity, Signal, Silence, State
 from domain.calendar import WorkCalendar
 from domain.catalog import Catalog
 from domain.events import format_instant, parse_instant
+from domain.indicators.catalog import IndicatorCatalog
 from stream.stages.alerts import COMMAND, SIGNAL, AlertBatchResult, AlertProcessor
 from stream.stages.items import DeadLetter, Message
 from stream.transitions import Tick
@@ -756,3 +758,41 @@ def test_rebuild_replaces_the_partitions_previous_index(firing: Stage) -> None:
     assert firing.processor.rebuild(P, [], now=DUE) == []
 
     assert firing.processor.active(P) == set()
+
+
+# -- explanation requests on any indicator ---------------------------------------------------------
+
+INDICATORS = IndicatorCatalog.from_file(DATA / "indicators.toml", CATALOG)
+INQUIRY = inquiry_fingerprint("SO-1022-DUNG-HAN", UNIT, "2026-12")
+
+
+def test_a_leader_request_on_any_indicator_opens_an_alert_for_the_owner_who_answers_it() -> None:
+    stage = Stage()
+    stage.processor = AlertProcessor(
+        rules=RULES, catalog=CATALOG, calendar=CALENDAR, load=stage.table.get, indicators=INDICATORS
+    )
+    request = command_body("explain_request", at=DUE, alert=INQUIRY, text="Vì sao?")
+    opened = stage.run(stage.command(request, key=INQUIRY), now=DUE)
+    assert types(opened) == ["opened", "explanation_requested"]
+    alert = stage.alert(INQUIRY)
+    assert (alert.rule, alert.unit, alert.state) == ("indicator_explanation", UNIT, State.FIRING)
+    assert opened.board[INQUIRY][0] == UNIT and f"unit:{UNIT}" in alert.audience
+
+    foreign = command_body("explain_answer", at=DUE + HOUR, scope=f"unit:{OTHER}", alert=INQUIRY, text="x")
+    refused = stage.run(stage.command(foreign, key=INQUIRY), now=DUE + HOUR)
+    assert [letter.reason for letter in refused.dead_letters] == [
+        f"only unit {UNIT} can answer on alert {INQUIRY} (sender scope is 'unit:{OTHER}')"
+    ]
+
+    answer = command_body("explain_answer", at=DUE + HOUR, scope=f"unit:{UNIT}", alert=INQUIRY, text="Đã rõ")
+    answered = stage.run(stage.command(answer, key=INQUIRY), now=DUE + HOUR)
+    assert types(answered) == ["explained", "resolved"]
+    assert stage.alert(INQUIRY).state is State.RESOLVED
+
+
+def test_without_the_indicator_catalog_an_inquiry_is_refused_as_unknown(stage: Stage) -> None:
+    request = command_body("explain_request", at=DUE, alert=INQUIRY, text="Vì sao?")
+    result = stage.run(stage.command(request, key=INQUIRY), now=DUE)
+    assert [letter.reason for letter in result.dead_letters] == [
+        f"no such alert {INQUIRY!r} (never opened, or resolved and removed)"
+    ]

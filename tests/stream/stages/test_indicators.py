@@ -16,7 +16,9 @@ from alerts.model import RuleName, Signal
 from domain.calendar import LOCAL_TZ, WorkCalendar
 from domain.catalog import Catalog
 from domain.indicators.catalog import IndicatorCatalog
-from domain.sketch import Sketch
+from domain.windows import window_specs
+from runtime.settings import load_settings
+from stream.metrics import MetricsStore, WindowRecord
 from stream.stages.indicators import (
     REPORT,
     TICK,
@@ -26,6 +28,7 @@ from stream.stages.indicators import (
     record_key,
 )
 from stream.stages.items import Message
+from stream.transitions import Entry
 from tests.support.strategies import json_scalars, json_values
 
 DATA = Path(__file__).resolve().parents[3] / "domain" / "data"
@@ -262,25 +265,43 @@ def test_rows_cover_every_assignment_red_first(catalog: IndicatorCatalog, calend
     assert rows[-1]["status"] == "grey"
 
 
+def day_record(feedback: tuple[int, int], tasks: tuple[int, int], working_days: float) -> WindowRecord:
+    """A day's counters: (on time, late) feedback and tasks, their working days in all."""
+    (f_on_time, f_late), (t_on_time, t_late) = feedback, tasks
+    resolved = f_on_time + f_late + t_on_time + t_late
+    return WindowRecord(
+        counts={
+            "resolved": resolved,
+            "resolved_on_time": f_on_time + t_on_time,
+            "resolved_late": f_late + t_late,
+            "resolved_feedback": f_on_time + f_late,
+            "resolved_on_time_feedback": f_on_time,
+            "resolved_task": t_on_time + t_late,
+            "resolved_on_time_task": t_on_time,
+        },
+        working_days=working_days,
+        working_samples=resolved,
+    )
+
+
 def test_derived_reports_equal_the_counters(catalog: IndicatorCatalog, calendar: WorkCalendar) -> None:
-    days: dict[float, tuple[dict[str, int], Sketch]] = {}
-    for day, (on_time, late, hours) in {"2026-04-01": (8, 2, 24.0), "2026-04-02": (9, 1, 48.0)}.items():
-        sketch = Sketch()
-        for _ in range(on_time + late):
-            sketch.add(hours * 3600)
-        days[local(f"{day}T00:00")] = (
-            {"resolved": on_time + late, "resolved_on_time": on_time, "resolved_late": late},
-            sketch,
-        )
+    days = {
+        local("2026-04-01T00:00"): day_record((8, 2), (3, 3), 16 * 2.0),
+        local("2026-04-02T00:00"): day_record((9, 1), (4, 0), 14 * 1.0),
+    }
     reporter = DerivedReporter(catalog, day_counts=lambda node, start: days.get(start))
 
     sent = reporter.reports("P-BAN-CO", local("2026-04-02T15:00"), overdue_now=4)
     again = reporter.reports("P-BAN-CO", local("2026-04-02T15:01"), overdue_now=4)
 
     bodies = {orjson.loads(value)["indicator"]: orjson.loads(value) for _, value in sent}
-    assert (bodies["SO-1022-DUNG-HAN"]["numerator"], bodies["SO-1022-DUNG-HAN"]["denominator"]) == (17, 20)
-    assert bodies["SO-1022-DUNG-HAN-QUY"]["period"] == "2026-Q2"
-    assert bodies["SO-1022-THOI-GIAN"]["value"] == pytest.approx(1.5, rel=0.01)  # days
+    ratios = {code: (body.get("numerator"), body.get("denominator")) for code, body in bodies.items()}
+    assert ratios["SO-1022-DUNG-HAN"] == (17, 20)  # feedback only
+    assert ratios["SO-1022-DUNG-HAN-QUY"] == (17, 20)
+    assert ratios["NV-DUNG-HAN"] == (7, 10)  # tasks only
+    assert ratios["NV-DUNG-HAN-QUY"] == (7, 10)
+    assert bodies["SO-1022-DUNG-HAN-QUY"]["period"] == bodies["NV-DUNG-HAN-QUY"]["period"] == "2026-Q2"
+    assert bodies["SO-1022-THOI-GIAN"]["value"] == round((32 + 14) / 30, 3)  # working days
     assert bodies["SO-1022-QUA-HAN"]["value"] == 4
     assert all(key == b"P-BAN-CO" for key, _ in sent)
     assert again == []  # unchanged values are not sent again
@@ -290,6 +311,28 @@ def test_derived_reports_equal_the_counters(catalog: IndicatorCatalog, calendar:
     stage.send(*[value for _, value in sent], now=local("2026-04-02T15:00"))
     assert stage.dead == []
     assert stage.record(record_key("SO-1022-DUNG-HAN", "P-BAN-CO", "2026-04")).reports[0].value == 85.0
+    assert stage.record(record_key("NV-DUNG-HAN", "P-BAN-CO", "2026-04")).reports[0].value == 70.0
+
+
+@pytest.mark.parametrize(
+    ("feedback", "tasks", "sent"),
+    [
+        ((5, 0), (0, 0), {"SO-1022-DUNG-HAN"}),
+        ((0, 0), (1, 1), {"NV-DUNG-HAN"}),
+        ((0, 0), (0, 0), set()),
+    ],
+    ids=["feedback-only", "tasks-only", "nothing-resolved"],
+)
+def test_an_on_time_rate_is_reported_only_once_its_kind_has_resolutions(
+    catalog: IndicatorCatalog, feedback: tuple[int, int], tasks: tuple[int, int], sent: set[str]
+) -> None:
+    record = day_record(feedback, tasks, 1.0)
+    reporter = DerivedReporter(catalog, day_counts=lambda node, start: record)
+    bodies = [
+        orjson.loads(v) for _, v in reporter.reports("P-BAN-CO", local("2026-04-02T15:00"), overdue_now=0)
+    ]
+    monthly_rates = {b["indicator"] for b in bodies if "numerator" in b and b["period"] == "2026-04"}
+    assert monthly_rates == sent
 
 
 REPORT_FIELDS = st.sampled_from(
@@ -351,3 +394,27 @@ def test_a_tick_records_assignments_never_reported_once_overdue(
         True,
         False,
     ]
+
+
+@pytest.mark.parametrize(
+    ("retention", "first_day_counted"),
+    [(None, True), ("1d=62d", False)],
+    ids=["default-retention-keeps-the-quarter", "62-days-lose-its-first-days"],
+)
+def test_a_quarterly_derived_value_counts_the_quarters_first_day_at_its_last(
+    catalog: IndicatorCatalog, retention: str | None, first_day_counted: bool
+) -> None:
+    settings = load_settings({"GOVPULSE_WINDOW_RETENTION": retention} if retention else {})
+    store = MetricsStore(window_specs(settings.windows, settings.window_retention), grace=600.0, load={}.get)
+    first, last = local("2026-07-01T10:00"), local("2026-09-30T10:00")  # Q3: 92 days
+    for offset, at in enumerate((first, last)):
+        counts = tuple((at, c) for c in ("resolved", "resolved_task", "resolved_on_time_task"))
+        store.apply("P-BAN-CO", Entry("t0", offset, f"NV-{offset}", 2, ("resolved",), counts, event_at=at))
+    store.flush()
+    store.forget(store.expire(0, local("2026-09-30T23:00")))  # stream time at the quarter's end
+    reporter = DerivedReporter(catalog, day_counts=lambda node, start: store.record(node, "1d", start))
+
+    sent = reporter.reports("P-BAN-CO", local("2026-09-30T23:00"), overdue_now=0)
+
+    quarter = next(orjson.loads(v) for _, v in sent if orjson.loads(v)["indicator"] == "NV-DUNG-HAN-QUY")
+    assert quarter["denominator"] == (2 if first_day_counted else 1)

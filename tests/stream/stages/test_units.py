@@ -321,8 +321,14 @@ def rolled_up_day() -> Chain:
     return chain
 
 
-ON_TIME = {"resolved": 1, "resolved_on_time": 1, "closed": 1}
-LATE = {"became_overdue": 1, "resolved": 1, "resolved_late": 1, "closed": 1}
+ON_TIME = {
+    "resolved": 1,
+    "resolved_on_time": 1,
+    "closed": 1,
+    "resolved_feedback": 1,
+    "resolved_on_time_feedback": 1,
+}
+LATE = {"became_overdue": 1, "resolved": 1, "resolved_late": 1, "closed": 1, "resolved_feedback": 1}
 
 
 @pytest.mark.parametrize(
@@ -343,6 +349,8 @@ LATE = {"became_overdue": 1, "resolved": 1, "resolved_late": 1, "closed": 1}
                 "resolved_on_time": 1,
                 "resolved_late": 1,
                 "closed": 2,
+                "resolved_feedback": 2,
+                "resolved_on_time_feedback": 1,
             },
         ),
     ],
@@ -372,6 +380,7 @@ def test_gauges_and_latency_samples_roll_up_too(node: str, gauges: Gauges, sampl
     assert chain.units.gauges(node) == gauges
     day = chain.units.store.record(node, "1d", SPEC["1d"].start(T0))
     assert day is not None and (day.latency.count, day.sla_used.count) == (samples, samples)
+    assert day.working_samples == samples  # handling times in working days, summed
 
 
 @pytest.mark.parametrize(
@@ -416,6 +425,7 @@ def test_overdue_counts_once_whether_a_tick_or_a_later_event_reveals_it() -> Non
             "resolved": 1,
             "resolved_late": 1,
             "closed": 1,
+            "resolved_feedback": 1,
         }
 
 
