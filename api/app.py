@@ -176,7 +176,8 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
     app = FastAPI(
         title="govpulse ingest API",
         version=API_VERSION,
-        summary="Send citizen feedback and task events over HTTP; read items and unit counters.",
+        summary="Send citizen feedback and task events, and indicator reports, over HTTP; read items and "
+        "unit counters.",
         description="Integrator guide: docs/api.md. Events follow the contract of docs/events.md.",
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
