@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import open311
+from api.docs import add_docs
 from api.ingest import Admitted, Refusal, admit, results, scope_refusals, sort_reservations, units_needed
 from api.keys import ApiKey, hash_secret
 from api.metrics import CONTENT_TYPE_LATEST, ApiMetrics
@@ -180,7 +181,7 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
         "unit counters.",
         description="Integrator guide: docs/api.md. Events follow the contract of docs/events.md.",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # api.docs serves the page with its own assets (no CDN)
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -753,6 +754,7 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the document
+    add_docs(app)
     return app
 
 
