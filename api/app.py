@@ -30,15 +30,20 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import open311
+from api.docs import add_docs
 from api.ingest import Admitted, Refusal, admit, results, scope_refusals, sort_reservations, units_needed
 from api.keys import ApiKey, hash_secret
 from api.metrics import CONTENT_TYPE_LATEST, ApiMetrics
 from api.problems import MEDIA_TYPE, problem
+from api.reports import admit_reports, report_results, report_scope_refusals, sort_report_reservations
 from api.schemas import (
     COMPONENT_MODELS,
     EVENT_SCHEMA,
     EVENTS_BODY,
+    REPORT_SCHEMA,
+    REPORTS_BODY,
     Accepted,
+    AcceptedReports,
     Created311,
     Health,
     ItemState,
@@ -50,6 +55,7 @@ from api.sender import Sender, Unavailable
 from api.store import ApiStore
 from domain.catalog import Catalog
 from domain.ids import valid_id
+from domain.indicators.catalog import IndicatorCatalog
 from domain.items import ItemKind
 from domain.rates import TokenBucket
 from domain.sla import SlaPolicy
@@ -97,6 +103,7 @@ class Context:
     clock: Clock
     store: ApiStore
     sender: Sender
+    indicators: IndicatorCatalog
     monotonic: Callable[[], float] = time.monotonic
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
@@ -170,10 +177,11 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
     app = FastAPI(
         title="govpulse ingest API",
         version=API_VERSION,
-        summary="Send citizen feedback and task events over HTTP; read items and unit counters.",
+        summary="Send citizen feedback and task events, and indicator reports, over HTTP; read items and "
+        "unit counters.",
         description="Integrator guide: docs/api.md. Events follow the contract of docs/events.md.",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # api.docs serves the page with its own assets (no CDN)
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -405,8 +413,96 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
             )
         return await ingest(context, key, admission.admitted)
 
-    # POST /api/v1/indicators belongs here once indicator reports have their topic and
-    # contract: admit with the indicator parser, then the same scope/reserve/send steps.
+    @app.post(
+        "/api/v1/indicators",
+        status_code=202,
+        response_model=AcceptedReports,
+        tags=["indicators"],
+        summary="Report one indicator value or a batch of up to 1,000",
+        description="Reports go to the indicators topic keyed by unit code (docs/events.md, "
+        "gov.indicators). Answers 202 once the broker acknowledged every report (acks=all). A batch "
+        "is accepted whole or refused whole. Idempotent by event_id per unit: a retried request "
+        "creates nothing new and reports each report as `duplicate`.",
+        openapi_extra={
+            "requestBody": {"required": True, "content": {"application/json": {"schema": REPORTS_BODY}}}
+        },
+        responses=_problem_responses(401, 403, 409, 413, 415, 422, 429, 503),
+    )
+    async def post_indicators(request: Request) -> Response:
+        context = ctx(request)
+        key = await authenticate(request)
+        raw = await read_body(request)
+        settings = context.settings
+        admission = admit_reports(
+            raw,
+            catalog=context.indicators,
+            now=context.clock.now(),
+            max_event_bytes=settings.max_event_bytes,
+            max_future_skew=settings.max_future_skew,
+        )
+        if admission.refusals:
+            body_level = len(admission.refusals) == 1 and admission.refusals[0].index is None
+            raise ApiProblem(
+                422,
+                admission.refusals[0].reason
+                if body_level
+                else f"{len(admission.refusals)} reports are invalid; nothing was accepted (fix them and "
+                f"send the batch again)",
+                errors=admission.refusals,
+                slug="invalid-reports",
+                title="The indicator reports are not valid",
+            )
+        admitted = admission.admitted
+        refused = report_scope_refusals(admitted, key, context.catalog)
+        if refused:
+            raise ApiProblem(
+                403,
+                f"{len(refused)} of {len(admitted)} reports are outside the units of key "
+                f"{key.name!r}; nothing was accepted",
+                errors=refused,
+            )
+        codes = await context.store.reserve_reports(admitted, pending_ttl=settings.api.send_timeout * 3 + 5)
+        batch = sort_report_reservations(admitted, codes)
+        fresh = batch.fresh
+        if batch.conflicts or batch.in_flight:
+            await context.store.release_reports(fresh)
+            if batch.conflicts:
+                raise ApiProblem(
+                    409,
+                    "event ids reused for different content; nothing was accepted",
+                    errors=batch.conflicts,
+                )
+            raise ApiProblem(
+                409,
+                "some reports are being produced by a concurrent request; nothing was accepted, "
+                "send the same request again",
+                errors=batch.in_flight,
+                retry_after=1,
+                slug="in-flight",
+                title="Events are being produced by another request",
+            )
+        try:
+            sent = time.monotonic()
+            placed = await context.sender.send_reports(fresh, key_name=key.name) if fresh else []
+            if fresh:
+                context.metrics.ack_seconds.observe(time.monotonic() - sent)
+        except Unavailable as exc:
+            await context.store.release_reports(fresh)
+            raise ApiProblem(503, exc.reason, retry_after=UNAVAILABLE_RETRY) from None
+        try:
+            await context.store.confirm_reports(fresh, ttl=settings.api.idempotency_ttl)
+        except (RedisError, OSError) as exc:
+            # On the broker already: 202. The worker applies each event_id once per record.
+            log.warning(
+                "key=%s: %d reports produced but not confirmed in Redis (%s)", key.name, len(fresh), exc
+            )
+        body = report_results(
+            admitted,
+            {entry.index: (p.topic, p.partition, p.offset) for entry, p in zip(fresh, placed, strict=True)},
+        )
+        log.debug("key=%s reports accepted=%d duplicates=%d", key.name, body["accepted"], body["duplicates"])
+        context.metrics.accepted(key.name, accepted=body["accepted"], duplicates=body["duplicates"])
+        return Response(orjson.dumps(body), status_code=202, media_type="application/json")
 
     @app.get(
         "/api/v1/items/{item_id}",
@@ -648,6 +744,7 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
                     schemas.setdefault(name, sub)
                 schemas[model.__name__] = schema
             schemas["Event"] = EVENT_SCHEMA
+            schemas["IndicatorReport"] = REPORT_SCHEMA
             document["components"]["securitySchemes"] = {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "an API key (gpk_…)"},
                 "header": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
@@ -657,6 +754,7 @@ def create_app(context_factory: Callable[[], Context]) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the document
+    add_docs(app)
     return app
 
 

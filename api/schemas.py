@@ -13,7 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.events import MAX_LENGTH, EventType
-from domain.ids import ID_PATTERN, UNIT_CODE_PATTERN
+from domain.ids import ID_MAX_LENGTH, ID_PATTERN, UNIT_CODE_PATTERN
+from domain.indicators.reports import MAX_NOTE
 
 _INSTANT = {
     "type": "string",
@@ -81,6 +82,56 @@ EVENTS_BODY: dict[str, Any] = {
 }
 
 
+_COUNT = {"type": ["integer", "null"], "minimum": 0, "description": "for ratio indicators"}
+
+REPORT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "One indicator report (docs/events.md, gov.indicators). Unknown fields are refused. "
+    "Ratio indicators take numerator and denominator, the others value.",
+    "required": ["event_id", "indicator", "unit", "period", "as_of"],
+    "additionalProperties": False,
+    "properties": {
+        "event_id": {"type": "string", "pattern": f"^{ID_PATTERN}$", "maxLength": ID_MAX_LENGTH},
+        "indicator": {
+            "type": "string",
+            "pattern": "^[A-Z][A-Z0-9.-]{1,31}$",
+            "examples": ["DT-GIAI-NGAN-PHUONG"],
+        },
+        "unit": {"type": "string", "pattern": f"^{UNIT_CODE_PATTERN}$", "examples": ["P-BAN-CO"]},
+        "period": {
+            "type": "string",
+            "pattern": "^[0-9]{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?$",
+            "description": "the indicator's period in local time: 2026, 2026-Q2 or 2026-05",
+        },
+        "value": {"type": ["number", "null"], "description": "for cumulative and level indicators"},
+        "numerator": _COUNT,
+        "denominator": {**_COUNT, "minimum": 1},
+        "as_of": _INSTANT,
+        "reported_by": {
+            "type": ["string", "null"],
+            "pattern": f"^{ID_PATTERN}$",
+            "maxLength": ID_MAX_LENGTH,
+        },
+        "note": {
+            "type": ["string", "null"],
+            "description": f"kept up to {MAX_NOTE} characters, shown as text",
+        },
+    },
+}
+
+REPORTS_BODY: dict[str, Any] = {
+    "oneOf": [
+        {"$ref": "#/components/schemas/IndicatorReport"},
+        {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 1000,
+            "items": {"$ref": "#/components/schemas/IndicatorReport"},
+        },
+    ]
+}
+
+
 class ProblemItem(BaseModel):
     """Why one event of the request was refused."""
 
@@ -122,6 +173,30 @@ class Accepted(BaseModel):
     accepted: int
     duplicates: int
     results: list[EventResult]
+
+
+class ReportResult(BaseModel):
+    """The outcome of one indicator report of an accepted request."""
+
+    index: int
+    event_id: str
+    indicator: str
+    unit: str
+    period: str
+    status: Literal["accepted", "duplicate"] = Field(
+        description="accepted: produced now; duplicate: accepted before (a retry), nothing new created"
+    )
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+
+class AcceptedReports(BaseModel):
+    """Every report is on the broker (acks=all), now or by an earlier request."""
+
+    accepted: int
+    duplicates: int
+    results: list[ReportResult]
 
 
 class ItemState(BaseModel):
@@ -194,6 +269,8 @@ COMPONENT_MODELS: tuple[type[BaseModel], ...] = (
     ProblemItem,
     EventResult,
     Accepted,
+    ReportResult,
+    AcceptedReports,
     ItemState,
     UnitStats,
     Health,

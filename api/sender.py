@@ -2,7 +2,8 @@
 
 One aiokafka producer per API process, ``acks="all"``: a send counts only once every
 in-sync replica has the message. Key = ``item_id`` (UTF-8) with the client's default
-partitioner (murmur2), like every other producer (docs/events.md). Every message carries
+partitioner (murmur2), like every other producer (docs/events.md); indicator reports go
+to ``gov.indicators`` keyed by their ``unit`` code. Every message carries
 the headers ``govpulse.api_key`` (the key's name) and ``govpulse.source`` (``api``).
 
 The producer starts lazily and is rebuilt after a failure, so the API keeps running (and
@@ -21,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from api.ingest import Admitted
+from api.reports import AdmittedReport
 from domain.items import ItemKind
 from runtime.settings import Settings
 from runtime.topics import Topics
@@ -106,9 +108,22 @@ class Sender:
                 within ``GOVPULSE_API_SEND_TIMEOUT``; some events may have been written
                 (the worker de-duplicates them by ``event_id`` when the client retries).
         """
+        messages = [(self.topic_for(e.kind), e.event.item_id.encode(), e.value) for e in admitted]
+        return await self._deliver(messages, key_name=key_name)
+
+    async def send_reports(self, admitted: Sequence[AdmittedReport], *, key_name: str) -> list[Placed]:
+        """Produce indicator reports to the indicators topic, keyed by unit code, like :meth:`send`.
+
+        Raises:
+            Unavailable: as :meth:`send`.
+        """
+        messages = [(self.topics.indicators, e.unit.encode(), e.value) for e in admitted]
+        return await self._deliver(messages, key_name=key_name)
+
+    async def _deliver(self, messages: Sequence[tuple[str, bytes, bytes]], *, key_name: str) -> list[Placed]:
         headers = [(KEY_HEADER, key_name.encode()), (SOURCE_HEADER, b"api")]
         try:
-            return await asyncio.wait_for(self._send(admitted, headers), timeout=self.timeout)
+            return await asyncio.wait_for(self._send(messages, headers), timeout=self.timeout)
         except TimeoutError:
             await self._reset()
             log.warning(
@@ -129,18 +144,13 @@ class Sender:
                 f"send the same request again"
             ) from None
 
-    async def _send(self, admitted: Sequence[Admitted], headers: list[tuple[str, bytes]]) -> list[Placed]:
+    async def _send(
+        self, messages: Sequence[tuple[str, bytes, bytes]], headers: list[tuple[str, bytes]]
+    ) -> list[Placed]:
         producer = await self._started()
         futures: list[asyncio.Future[Any]] = []
-        for entry in admitted:
-            futures.append(
-                await producer.send(
-                    self.topic_for(entry.kind),
-                    entry.value,
-                    key=entry.event.item_id.encode(),
-                    headers=headers,
-                )
-            )
+        for topic, key, value in messages:
+            futures.append(await producer.send(topic, value, key=key, headers=headers))
         metadata = await asyncio.gather(*futures)
         return [Placed(m.topic, m.partition, m.offset) for m in metadata]
 

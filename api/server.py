@@ -17,6 +17,7 @@ from api.app import Context, create_app
 from api.sender import Sender
 from api.store import ApiStore
 from domain.catalog import Catalog
+from domain.indicators.catalog import IndicatorCatalog
 from domain.sla import SlaPolicy
 from runtime.settings import Settings
 
@@ -33,13 +34,14 @@ def build_context(settings: Settings) -> Context:
         clock=settings.clock.build(),
         store=ApiStore.from_url(settings.redis_target, catalog),
         sender=Sender(settings),
+        indicators=IndicatorCatalog.from_file(settings.indicators_file, catalog),
     )
 
 
 def config(settings: Settings, *, port: int | None = None) -> uvicorn.Config:
     """The uvicorn configuration of the API (logging stays ours: runtime.logs)."""
     # Validate the data files before binding the port: a bad file fails at start.
-    Catalog.from_file(settings.units_file)
+    IndicatorCatalog.from_file(settings.indicators_file, Catalog.from_file(settings.units_file))
     SlaPolicy.from_file(settings.sla_file)
     return uvicorn.Config(
         create_app(lambda: build_context(settings)),

@@ -6,6 +6,7 @@ Keys (next to the board's, docs/api.md "Redis")::
     api:key-hashes             hash    hex SHA-256 of a key -> key name
     api:keys-epoch             string  set with the first key; missing = this Redis lost them
     api:event:<item> <event>   string  p:<digest> while being produced, a:<digest> once acked
+    api:report:<unit> <event>  string  the same, for an indicator report of the unit
     api:item:<item>            hash    unit, category, type, at, received_at, title of the
                                        last event the API accepted for the item, and when
                                        (accepted_at, the API's clock)
@@ -28,6 +29,7 @@ import redis.asyncio as aioredis
 from api.errors import ApiKeyError
 from api.ingest import Admitted, Reservation
 from api.keys import ApiKey
+from api.reports import AdmittedReport
 from domain.catalog import Catalog
 from domain.events import UNIT_REQUIRED, EventType
 from runtime.board import UNITS_KEY, queue_key
@@ -36,6 +38,7 @@ KEYS_KEY = "api:keys"
 HASHES_KEY = "api:key-hashes"
 KEYS_EPOCH_KEY = "api:keys-epoch"
 EVENT_PREFIX = "api:event:"
+REPORT_PREFIX = "api:report:"
 ITEM_PREFIX = "api:item:"
 
 
@@ -90,6 +93,24 @@ return 1
 """
 
 
+# KEYS: reservation keys. ARGV: ttl (s), then digests. Confirms the reservations this
+# request holds (indicator reports: no item record).
+_CONFIRM_KEYS_LUA = """
+local ttl = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == 'p:' .. ARGV[i + 1] then
+    redis.call('SET', key, 'a:' .. ARGV[i + 1], 'EX', ttl)
+  end
+end
+return #KEYS
+"""
+
+
+def report_reservation_key(unit: str, event_id: str) -> str:
+    """Redis key of an indicator report's reservation (ids and codes never contain a space)."""
+    return f"{REPORT_PREFIX}{unit} {event_id}"
+
+
 def reservation_key(item_id: str, event_id: str) -> str:
     """Redis key of an event's reservation (ids never contain a space)."""
     return f"{EVENT_PREFIX}{item_id} {event_id}"
@@ -117,6 +138,7 @@ class ApiStore:
         self._reserve = client.register_script(_RESERVE_LUA)
         self._release = client.register_script(_RELEASE_LUA)
         self._confirm = client.register_script(_CONFIRM_LUA)
+        self._confirm_keys = client.register_script(_CONFIRM_KEYS_LUA)
 
     @classmethod
     def from_url(cls, url: str, catalog: Catalog, *, timeout: float = 5.0) -> ApiStore:
@@ -222,6 +244,30 @@ class ApiStore:
             reservation = reservation_key(event.item_id, event.event_id)
             entries.append((reservation, entry.digest, f"{ITEM_PREFIX}{event.item_id}", fields))
         await self._confirm(keys=[], args=[max(1, int(ttl)), orjson.dumps(entries)])
+
+    async def reserve_reports(
+        self, admitted: Sequence[AdmittedReport], *, pending_ttl: float
+    ) -> list[Reservation]:
+        """Reserve each indicator report's event id (per unit), like :meth:`reserve`."""
+        if not admitted:
+            return []
+        keys = [report_reservation_key(a.unit, a.event_id) for a in admitted]
+        result = await self._reserve(
+            keys=keys, args=[max(1, int(pending_ttl)), *(a.digest for a in admitted)]
+        )
+        return [_text(code) for code in result]  # type: ignore[misc]  # Lua returns the four codes only
+
+    async def release_reports(self, admitted: Sequence[AdmittedReport]) -> None:
+        """Release this request's report reservations (they were not produced)."""
+        if admitted:
+            keys = [report_reservation_key(a.unit, a.event_id) for a in admitted]
+            await self._release(keys=keys, args=[a.digest for a in admitted])
+
+    async def confirm_reports(self, admitted: Sequence[AdmittedReport], *, ttl: float) -> None:
+        """Confirm the report reservations (acked by the broker) for ``ttl`` seconds."""
+        if admitted:
+            keys = [report_reservation_key(a.unit, a.event_id) for a in admitted]
+            await self._confirm_keys(keys=keys, args=[max(1, int(ttl)), *(a.digest for a in admitted)])
 
     async def item_record(self, item_id: str) -> dict[str, Any] | None:
         """The API's record of an item, decoded (instants as floats), or ``None``."""

@@ -186,7 +186,10 @@ def generate(deployment: Deployment, sizes: Sizes) -> tuple[list[Message], dict[
         weights=weights,
     )
     end = START + sizes.days * 86400
+    began = time.perf_counter()
     messages = list(traffic.messages(START, until=end))
+    encoded = sum(len(m.value) for m in messages)  # encoding is part of generating
+    generate_seconds = time.perf_counter() - began
     described = {
         "seed": SEED,
         "start": format_instant(START),
@@ -195,7 +198,10 @@ def generate(deployment: Deployment, sizes: Sizes) -> tuple[list[Message], dict[
         "items": len({m.item_id for m in messages}),
         "units": len({m.event.unit for m in messages if m.event is not None and m.event.unit}),
         "catalog_units": len(padded),
-        "bytes": sum(len(m.value) for m in messages),
+        "bytes": encoded,
+        # The simulator's own speed (generating and encoding the workload, this process).
+        "generate_seconds": round(generate_seconds, 2),
+        "generate_eps": round(len(messages) / generate_seconds) if generate_seconds > 0 else None,
     }
     return messages, described
 

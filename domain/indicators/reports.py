@@ -117,6 +117,22 @@ def parse_report(raw: bytes, catalog: IndicatorCatalog, *, max_bytes: int = 6553
     return report_from_dict(data, catalog)
 
 
+def check_report_skew(report: Report, *, now: float, limit: float) -> None:
+    """Refuse a report dated (``as_of``) more than ``limit`` seconds after ``now``.
+
+    The worker and the HTTP API apply it after :func:`parse_report` (a verdict evaluated
+    in the future would hold back every tick), so both refuse with the same reason.
+
+    Raises:
+        InvalidReport: ``as_of`` is beyond ``GOVPULSE_MAX_FUTURE_SKEW``.
+    """
+    if report.as_of > now + limit:
+        raise InvalidReport(
+            f"as_of is {(report.as_of - now) / 3600:.1f} h ahead of the clock "
+            "(limit GOVPULSE_MAX_FUTURE_SKEW)"
+        )
+
+
 def report_from_dict(data: Mapping[str, Any], catalog: IndicatorCatalog) -> tuple[Report, Period]:
     """Validate an already-decoded report object (see :func:`parse_report`)."""
     unknown = sorted(str(k) for k in set(data) - FIELDS)

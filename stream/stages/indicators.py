@@ -40,7 +40,7 @@ from domain.encoding import dumps_kept
 from domain.indicators.catalog import Assignment, IndicatorCatalog
 from domain.indicators.periods import Period, parse_period, period_of
 from domain.indicators.projection import WorkingDays
-from domain.indicators.reports import InvalidReport, Report, parse_report
+from domain.indicators.reports import InvalidReport, Report, check_report_skew, parse_report
 from domain.indicators.rows import indicator_row, row_key, sort_rows
 from domain.indicators.status import Colour, Verdict, evaluate
 from stream.metrics import WindowRecord
@@ -222,16 +222,10 @@ class IndicatorProcessor:
                 report, period = parse_report(
                     message.value or b"", self.catalog, max_bytes=self.max_event_bytes
                 )
+                check_report_skew(report, now=now, limit=self.max_future_skew)
             except InvalidReport as exc:
                 result.dead_letters.append(DeadLetter(message, exc.reason, stage="indicators"))
                 log.info("rejected topic=%s offset=%d: %s", message.topic, message.offset, exc.reason)
-                continue
-            if report.as_of > now + self.max_future_skew:
-                reason = (
-                    f"as_of is {(report.as_of - now) / 3600:.1f} h ahead of the clock "
-                    "(limit GOVPULSE_MAX_FUTURE_SKEW)"
-                )
-                result.dead_letters.append(DeadLetter(message, reason, stage="indicators"))
                 continue
             key = record_key(report.indicator, report.unit, report.period)
             record = self.record(key)

@@ -366,6 +366,7 @@ def test_openapi_31_document_and_docs_page_are_served(stack: Stack, api: ApiNode
     assert document["openapi"] == "3.1.0"
     assert {
         "/api/v1/events",
+        "/api/v1/indicators",
         "/api/v1/items/{item_id}",
         "/api/v1/units/{code}/stats",
         "/open311/v2/services.json",
@@ -377,6 +378,13 @@ def test_openapi_31_document_and_docs_page_are_served(stack: Stack, api: ApiNode
         "item_id",
         "type",
         "occurred_at",
+    ]
+    assert document["components"]["schemas"]["IndicatorReport"]["required"] == [
+        "event_id",
+        "indicator",
+        "unit",
+        "period",
+        "as_of",
     ]
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     assert orjson.loads(orjson.dumps(document))  # plain JSON

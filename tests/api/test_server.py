@@ -68,6 +68,7 @@ def test_every_operation_answers_as_its_openapi_document_says(contract_api: tupl
 
     assert len(tested) >= 7, tested
     assert statuses["POST /api/v1/events"] & {202, 422}, statuses  # generated bodies reached admission
+    assert statuses["POST /api/v1/indicators"] & {202, 422}, statuses
 
 
 def test_the_context_reads_the_configured_data_files(tmp_path: Path) -> None:

@@ -11,9 +11,11 @@ import pytest
 from api.errors import ApiKeyError
 from api.ingest import Admitted, admit
 from api.keys import ApiKey
-from api.store import ApiStore, reservation_key
+from api.reports import AdmittedReport, admit_reports
+from api.store import ApiStore, report_reservation_key, reservation_key
 from domain.catalog import Catalog
 from domain.events import format_instant
+from domain.indicators.catalog import IndicatorCatalog
 from runtime.board import BoardStore
 from runtime.settings import load_settings
 from tests.support.webtools import queue_change, unit_change
@@ -21,6 +23,7 @@ from tests.support.webtools import queue_change, unit_change
 pytestmark = pytest.mark.integration
 
 CATALOG = Catalog.from_file(load_settings({}).units_file)
+INDICATORS = IndicatorCatalog.from_file(load_settings({}).indicators_file, CATALOG)
 NOW = 1_800_000_000.0
 
 
@@ -75,6 +78,40 @@ async def test_reservations_tell_new_duplicate_in_flight_and_conflict(store: Api
     assert await store.reserve(first, pending_ttl=30) == ["duplicate", "new"]
     assert await store.reserve(changed, pending_ttl=30) == ["conflict"]
     assert 3500 < await store.client.ttl(reservation_key("PA-1", "e1")) <= 3600
+
+
+def reports(*values: tuple[str, str, float]) -> tuple[AdmittedReport, ...]:
+    body = [
+        {
+            "event_id": event_id,
+            "indicator": "DT-GIAI-NGAN-PHUONG",
+            "unit": unit,
+            "period": "2027",
+            "value": value,
+            "as_of": format_instant(NOW),
+        }
+        for event_id, unit, value in values
+    ]
+    admission = admit_reports(
+        orjson.dumps(body), catalog=INDICATORS, now=NOW, max_event_bytes=65536, max_future_skew=86400
+    )
+    assert admission.refusals == ()
+    return admission.admitted
+
+
+async def test_report_reservations_are_per_unit_and_apart_from_event_reservations(store: ApiStore) -> None:
+    first = reports(("r1", "P-BAN-CO", 1.0), ("r2", "P-BAN-CO", 2.0))
+    assert await store.reserve_reports(first, pending_ttl=30) == ["new", "new"]
+    assert await store.reserve_reports(first, pending_ttl=30) == ["in_flight", "in_flight"]
+
+    await store.confirm_reports(first[:1], ttl=3600)
+    await store.release_reports(first[1:])
+
+    assert await store.reserve_reports(first, pending_ttl=30) == ["duplicate", "new"]
+    assert await store.reserve_reports(reports(("r1", "P-BAN-CO", 9.0)), pending_ttl=30) == ["conflict"]
+    assert await store.reserve_reports(reports(("r1", "P-SAI-GON", 1.0)), pending_ttl=30) == ["new"]
+    assert await store.reserve(admitted(ev("P-BAN-CO", "r1")), pending_ttl=30) == ["new"]
+    assert 3500 < await store.client.ttl(report_reservation_key("P-BAN-CO", "r1")) <= 3600
 
 
 async def test_settling_never_touches_a_reservation_another_request_holds(store: ApiStore) -> None:

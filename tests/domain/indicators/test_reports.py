@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.indicators.catalog import IndicatorCatalog
-from domain.indicators.reports import InvalidReport, parse_report
+from domain.indicators.reports import InvalidReport, check_report_skew, parse_report
 from tests.support.strategies import json_scalars, json_values
 
 
@@ -132,3 +132,24 @@ def test_fuzzed_valid_reports_round_trip(
     )
 
     assert Report.from_json(orjson.loads(orjson.dumps(parsed.to_json()))) == parsed
+
+
+@pytest.mark.parametrize(
+    ("ahead", "reason"),
+    [
+        (0.0, None),
+        (86400.0, None),
+        (86400.0 + 1800, "as_of is 24.5 h ahead of the clock (limit GOVPULSE_MAX_FUTURE_SKEW)"),
+    ],
+)
+def test_a_report_dated_beyond_the_future_skew_is_refused(
+    indicators: IndicatorCatalog, ahead: float, reason: str | None
+) -> None:
+    parsed, _period = parse_report(report(), indicators)
+
+    if reason is None:
+        check_report_skew(parsed, now=parsed.as_of - ahead, limit=86400.0)
+    else:
+        with pytest.raises(InvalidReport) as refused:
+            check_report_skew(parsed, now=parsed.as_of - ahead, limit=86400.0)
+        assert refused.value.reason == reason
