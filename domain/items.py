@@ -86,6 +86,8 @@ class Kind(StrEnum):
 
 #: Counter names a transition can increment (per unit, per window). ``opened``/``closed``
 #: balance the queue (carried-over = open now - net change since the window started).
+#: ``late_closed``/``late_in``/``late_out`` balance the late open items the same way (an
+#: overdue item closed, or transferred in or out while overdue): reports chain them.
 COUNTERS = (
     "received",
     "resolved",
@@ -98,6 +100,9 @@ COUNTERS = (
     "cancelled",
     "opened",
     "closed",
+    "late_closed",
+    "late_in",
+    "late_out",
 )
 
 #: The statuses of an open item (on a queue, its deadlines running or paused): the one
@@ -533,6 +538,7 @@ def _move(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transition
             (source, "closed"),
             (target, "transferred_in"),
             (target, "opened"),
+            *(((source, "late_out"), (target, "late_in")) if item.overdue_at is not None else ()),
         ),
     )
 
@@ -614,6 +620,7 @@ def _end_pause(item: Item, at: float, policy: ItemPolicy) -> None:
 
 
 def _resolve(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transition:
+    was_overdue = item.overdue_at is not None
     if item.status == Status.PAUSED:
         _end_pause(item, at, policy)
     # Late when past the unit's deadline, or when the timer already found it overdue with
@@ -637,6 +644,7 @@ def _resolve(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transit
             (unit, "resolved"),
             (unit, "resolved_late" if late else "resolved_on_time"),
             (unit, "closed"),
+            *(((unit, "late_closed"),) if was_overdue else ()),
         ),
         latency=latency,
         sla_used=max(0.0, used) / allowed if allowed > 0 else None,
@@ -671,6 +679,7 @@ def _reopen(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transiti
 
 
 def _cancel(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transition:
+    was_overdue = item.overdue_at is not None
     item.status = Status.CANCELLED
     item.paused_at = None
     item.closed_at = at
@@ -681,7 +690,11 @@ def _cancel(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transiti
         Kind.CANCELLED,
         event.occurred_at,
         item.unit,
-        counts=((item.unit, "cancelled"), (item.unit, "closed")),
+        counts=(
+            (item.unit, "cancelled"),
+            (item.unit, "closed"),
+            *(((item.unit, "late_closed"),) if was_overdue else ()),
+        ),
     )
 
 

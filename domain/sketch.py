@@ -62,6 +62,11 @@ class Sketch:
                 return float(_MAPPING.value(key))
         return float(_MAPPING.value(max(self.bins)))
 
+    @staticmethod
+    def value_of(key: int) -> float:
+        """The representative value of bin ``key`` (within 1 % of every value in it)."""
+        return float(_MAPPING.value(key))
+
     def to_json(self) -> list[Any]:
         """``[zeros, key1, count1, key2, count2, …]``, keys ascending."""
         out: list[Any] = [self.zeros]

@@ -656,7 +656,8 @@ def test_event_at_the_deadline_is_on_time_strictly_after_is_late(
 ) -> None:
     item, transitions = run(receive(), ev("resolved", resolved_at))
     assert [t.kind.value for t in transitions] == kinds
-    assert transitions[-1].counts == ((BT, "resolved"), (BT, verdict), (BT, "closed"))
+    overdue = ((BT, "late_closed"),) if "overdue" in kinds else ()
+    assert transitions[-1].counts == ((BT, "resolved"), (BT, verdict), (BT, "closed"), *overdue)
     assert item.overdue_at == (DUE if "overdue" in kinds else None)
 
 
@@ -668,7 +669,12 @@ def test_stale_resolution_after_the_overdue_tick_stays_late() -> None:
         (Kind.OVERDUE, DUE),
         (Kind.RESOLVED, DUE - H),
     ]
-    assert transitions[-1].counts == ((BT, "resolved"), (BT, "resolved_late"), (BT, "closed"))
+    assert transitions[-1].counts == (
+        (BT, "resolved"),
+        (BT, "resolved_late"),
+        (BT, "closed"),
+        (BT, "late_closed"),
+    )
     assert (item.resolved_at, item.last_at) == (DUE, DUE)
 
 
@@ -742,7 +748,12 @@ def test_restart_unit_is_judged_on_its_own_clock_while_the_citizen_overdue_fires
     assert item.overdue
     item, transitions = run(item, ev("resolved", at("2026-04-01 10:00")))
     assert [t.kind for t in transitions] == [Kind.ESCALATED] * 3 + [Kind.RESOLVED]
-    assert transitions[-1].counts == ((SG, "resolved"), (SG, "resolved_on_time"), (SG, "closed"))
+    assert transitions[-1].counts == (
+        (SG, "resolved"),
+        (SG, "resolved_on_time"),
+        (SG, "closed"),
+        (SG, "late_closed"),
+    )
     assert item.overdue_at == DAT_DAI_DUE  # the citizen's lateness is kept
 
 
@@ -752,7 +763,12 @@ def test_restart_unit_resolving_after_its_own_deadline_is_late() -> None:
         ev("transferred", TRANSFER_AT, unit=SG),
         ev("resolved", UNIT_DUE + 1),
     )
-    assert transitions[-1].counts == ((SG, "resolved"), (SG, "resolved_late"), (SG, "closed"))
+    assert transitions[-1].counts == (
+        (SG, "resolved"),
+        (SG, "resolved_late"),
+        (SG, "closed"),
+        (SG, "late_closed"),
+    )
 
 
 def test_restart_never_gives_a_unit_less_than_the_citizen_deadline() -> None:
@@ -781,7 +797,12 @@ def test_assignment_under_restart_also_restarts_the_unit_clock() -> None:
 def test_transfer_after_overdue_under_continue_leaves_the_unit_no_time() -> None:
     item, transitions = run(receive(), DUE, ev("transferred", DUE + H, unit=SG), ev("resolved", DUE + 2 * H))
     assert item.unit_due == DUE
-    assert transitions[-1].counts == ((SG, "resolved"), (SG, "resolved_late"), (SG, "closed"))
+    assert transitions[-1].counts == (
+        (SG, "resolved"),
+        (SG, "resolved_late"),
+        (SG, "closed"),
+        (SG, "late_closed"),
+    )
     assert transitions[-1].latency == H
     assert transitions[-1].sla_used is None
 
@@ -825,7 +846,12 @@ def test_extension_after_overdue_only_sets_an_appointment() -> None:
     assert item.overdue  # the overdue gauge stays
     assert next_deadline(item, POLICY) == Deadline(ESCALATIONS[0], Kind.ESCALATED)
     item, transitions = run(item, ev("resolved", at("2026-03-10 10:00")))
-    assert transitions[-1].counts == ((BT, "resolved"), (BT, "resolved_late"), (BT, "closed"))
+    assert transitions[-1].counts == (
+        (BT, "resolved"),
+        (BT, "resolved_late"),
+        (BT, "closed"),
+        (BT, "late_closed"),
+    )
     assert item.overdue_at == DUE
 
 
@@ -914,7 +940,12 @@ def test_pause_while_overdue_also_stops_a_restarted_unit_clock() -> None:
     )
     assert item.unit_due == at("2026-04-14 17:00")
     item, transitions = run(item, ev("resolved", at("2026-04-13 10:00")))
-    assert transitions[-1].counts == ((SG, "resolved"), (SG, "resolved_on_time"), (SG, "closed"))
+    assert transitions[-1].counts == (
+        (SG, "resolved"),
+        (SG, "resolved_on_time"),
+        (SG, "closed"),
+        (SG, "late_closed"),
+    )
 
 
 def test_resolved_while_paused_is_judged_with_the_pause_excluded() -> None:
@@ -1339,3 +1370,21 @@ def test_a_received_item_keeps_its_kind_and_gets_the_kind_s_default_category(
     assert item is not None
     assert (type(item.kind), item.kind, item.category) == (ItemKind, kind, category)
     assert (type(item.status), type(item.stage), type(item.clock)) == (Status, Stage, ClockKind)
+
+
+# -- late open items balance (reports chain them) ------------------------------------------
+
+
+def test_transfer_of_an_overdue_item_moves_its_lateness_between_units() -> None:
+    _, transitions = run(receive(), DUE, ev("transferred", DUE + H, unit=SG))
+    assert transitions[-1].counts[-2:] == ((BT, "late_out"), (SG, "late_in"))
+
+
+def test_transfer_before_the_deadline_moves_no_lateness() -> None:
+    _, transitions = run(receive(), ev("transferred", DUE - H, unit=SG))
+    assert not {"late_in", "late_out"} & {counter for _, counter in transitions[-1].counts}
+
+
+def test_cancelling_an_overdue_item_closes_its_lateness() -> None:
+    _, transitions = run(receive(), DUE, ev("cancelled", DUE + H))
+    assert transitions[-1].counts == ((BT, "cancelled"), (BT, "closed"), (BT, "late_closed"))
