@@ -438,7 +438,7 @@ class Settings:
     windows: tuple[str, ...] = field(
         metadata=setting(
             "GOVPULSE_WINDOWS",
-            "5m,1h,1d",
+            "5m,1h,1d,period",
             "Counter windows: durations aligned to local time, `1d` = local day, "
             "`period` = reporting period.",
             window_list,
@@ -450,6 +450,23 @@ class Settings:
             "25T12:00",
             "Start of the monthly reporting period: day of month and local time (1022 portal: 25th 12:00).",
             day_and_time,
+        )
+    )
+    report_grace: float = field(
+        metadata=setting(
+            "GOVPULSE_REPORT_GRACE",
+            "7d",
+            "Events this late (stream time after a report month ends) are still counted in it, "
+            "as a new revision of its reports; later ones are listed as late events.",
+            duration,
+        )
+    )
+    classification_file: Path = field(
+        metadata=setting(
+            "GOVPULSE_CLASSIFICATION_FILE",
+            "",
+            "Quarterly classification bands TOML (docs/reports.md); empty = packaged default.",
+            data_file("classification.toml"),
         )
     )
     window_grace: float = field(

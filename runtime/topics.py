@@ -24,6 +24,10 @@ TASKS = "gov.tasks"
 ALERTS = "gov.alerts"
 DEADLETTER = "gov.deadletter"
 COMMANDS = "gov.commands"
+#: Closed-period reports, one record per revision, keyed ``UNIT|PERIOD`` (docs/reports.md).
+REPORTS = "gov.reports"
+#: Topics created compacted: only the latest record of a key must be kept.
+COMPACTED = frozenset({REPORTS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,7 @@ class Topics:
     item_ticks: str
     transitions: str
     signals: str
+    reports: str = ""
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Topics:
@@ -51,6 +56,7 @@ class Topics:
             item_ticks=settings.topic(internal + "item-ticks"),
             transitions=settings.topic(internal + "transitions"),
             signals=settings.topic(internal + "signals"),
+            reports=settings.topic(REPORTS),
         )
 
     def all(self) -> tuple[str, ...]:
@@ -63,6 +69,7 @@ class Topics:
             self.item_ticks,
             self.transitions,
             self.signals,
+            *((self.reports,) if self.reports else ()),
         )
 
 
@@ -74,6 +81,7 @@ async def create_topics(settings: Settings, *, timeout: float = 30.0) -> list[st
             existing topic has a different partition count.
     """
     topics = Topics.for_settings(settings)
+    compacted = {settings.topic(name) for name in COMPACTED}
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker_bootstrap, request_timeout_ms=10000)
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -93,7 +101,8 @@ async def create_topics(settings: Settings, *, timeout: float = 30.0) -> list[st
         missing = [name for name in topics.all() if name not in existing]
         for name in missing:
             try:
-                await admin.create_topics([NewTopic(name, settings.partitions, 1)])
+                configs = {"cleanup.policy": "compact"} if name in compacted else {}
+                await admin.create_topics([NewTopic(name, settings.partitions, 1, topic_configs=configs)])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass

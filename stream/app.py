@@ -33,6 +33,7 @@ import faust
 import orjson
 from aiokafka.errors import IllegalStateError
 from faust.types import TP
+from redis.exceptions import RedisError
 
 from alerts.config import RulesConfig
 from alerts.model import Signal
@@ -44,6 +45,7 @@ from domain.windows import window_specs
 from runtime.board import BoardStore
 from runtime.clock import Clock
 from runtime.memory import release_free_memory
+from runtime.reports import ReportStore
 from runtime.settings import Settings
 from runtime.topics import Topics
 from stream import transport
@@ -54,6 +56,7 @@ from stream.recovery import Indexes, Recovery, gated_sources
 from stream.sources import Source
 from stream.stages.alerts import COMMAND, SIGNAL, AlertProcessor
 from stream.stages.items import FEEDBACK, TASKS, TICKS, ItemProcessor, Message
+from stream.stages.reports import ReportProcessor
 from stream.stages.units import Pacer, UnitProcessor
 from stream.transitions import NodeBatch, NodeGroup, Progress, Tick
 from stream.transitions import decode as decode_internal
@@ -125,7 +128,10 @@ class Pipeline:
             rules=self.rules,
             calendar=self.calendar,
             specs=window_specs(
-                settings.windows, settings.window_retention, period_anchor=settings.reporting_period
+                settings.windows,
+                settings.window_retention,
+                period_anchor=settings.reporting_period,
+                period_grace=settings.report_grace,
             ),
             grace=settings.window_grace,
             load_metrics=self.metrics_table.data.get,
@@ -133,6 +139,11 @@ class Pipeline:
             metric_keys=lambda: list(self.metrics_table.data.keys()),
             partitions=settings.partitions,
         )
+        self.reports = ReportProcessor(
+            load=self.reports_table.data.get, grace=settings.window_grace, anchor=settings.reporting_period
+        )
+        self.report_store = ReportStore.from_url(settings.redis_target)
+        self._report_partitions: frozenset[int] = frozenset()
         self.alerts = AlertProcessor(
             rules=self.rules, catalog=self.catalog, calendar=self.calendar, load=self.alerts_table.data.get
         )
@@ -226,6 +237,7 @@ class Pipeline:
         self.gauges_table = table("gauges", "Per item-partition gauges by node.")
         self.alerts_table = table("alerts", "Alerts by fingerprint.")
         self.silences_table = table("silences", "Silences by ID@PARTITION.")
+        self.reports_table = table("reports", "Latest report revision by UNIT|PERIOD (domain.reports).")
         self.items_table.on_recover(self._on_recovered)
 
     def _register(self) -> None:
@@ -287,6 +299,7 @@ class Pipeline:
 
         async def stop_publisher(app: Any, *_: Any, **__: Any) -> None:
             await self.publisher.stop()
+            await self.report_store.close()
 
         self.app.task(start_publisher)
         # mode types handlers as a union of callables with a required keyword `signal` that
@@ -462,8 +475,49 @@ class Pipeline:
                 panels.publish(node, now)
             self._unit_pacer.ran(started, time.monotonic())
         await self._send_all((self.outputs.signal(s) for s in signals), wait=False)
+        # Reports before the metrics table: a crash in between redoes the batch, which
+        # rebuilds the same reports (no new revision) from the same records.
+        await self._make_reports(result.metrics_writes, now)
         await self._write(self.metrics_table, result.metrics_writes)
         await self._write(self.gauges_table, result.gauge_writes)
+
+    async def _make_reports(
+        self, metrics_writes: Mapping[int, Mapping[bytes, bytes | None]], now: float
+    ) -> None:
+        """Report revisions for closed months (stream.stages.reports): sent to gov.reports
+        and awaited, then the reports table, then Redis (best effort: a rebuild from the
+        topic repairs it)."""
+        owned = frozenset(self.indexes.owned)
+        if owned != self._report_partitions:
+            self.reports.reset()
+            self._report_partitions = owned
+        node_partition = self.outputs.node_partition
+        nodes: dict[int, list[str]] = {}
+        for node, partition in node_partition.items():
+            nodes.setdefault(partition, []).append(node)
+        result = self.reports.process(
+            self.units.store,
+            changed=[key.decode() for writes in metrics_writes.values() for key in writes],
+            horizons={p: self.units.expiry_horizon(p) for p in owned},
+            nodes_of=lambda partition: nodes.get(partition, ()),
+            partition_of=lambda node: p if (p := node_partition.get(node)) in owned else None,
+            now=now,
+        )
+        if not result.reports:
+            return
+        topic = self.topics.reports
+        sends = [
+            Send(topic, key, value, partition, None)
+            for partition, writes in result.writes.items()
+            for key, value in writes.items()
+        ]
+        await self._send_all(sends, wait=True)
+        await self._write(self.reports_table, result.writes)
+        try:
+            await self.report_store.put(result.reports)
+        except (RedisError, OSError) as exc:
+            log.warning("reports not written to Redis (%s); the web node rebuilds them from %s", exc, topic)
+        log.info("made %d report revisions", len(result.reports))
 
     async def fire_unit_ticks(self) -> None:
         """Tick every owned partition of the unit stage (windows roll, rules re-evaluate)."""

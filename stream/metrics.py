@@ -195,7 +195,8 @@ class MetricsStore:
         plan: dict[str, list[Any]] = {}
         for spec, prefix in zip(self.specs, prefixes, strict=True):
             start_of, end_of, retention = spec.start, spec.end, spec.retention
-            is_late = bool(event_at is not None and seen and end_of(start_of(event_at)) + grace < seen)
+            allowed = grace if spec.grace is None else spec.grace
+            is_late = bool(event_at is not None and seen and end_of(start_of(event_at)) + allowed < seen)
             last_at: float | None = None
             key = ""
             gone = False

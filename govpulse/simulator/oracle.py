@@ -46,6 +46,8 @@ from domain.items import (
     apply_event,
     apply_tick,
 )
+from domain.reports import DEFAULT_ANCHOR, Period, Report, build_month_reports
+from domain.sketch import Sketch
 from domain.sla import SlaPolicy
 from domain.windows import WindowSpec, window_specs
 from govpulse.simulator.model import Message
@@ -398,3 +400,28 @@ def run_oracle(
     for message in messages:
         oracle.feed_message(message)
     return oracle.finish(as_of)
+
+
+def truth_reports(
+    truth: Truth,
+    units: Iterable[str],
+    months: Sequence[Period],
+    *,
+    anchor: tuple[int, int, int] = DEFAULT_ANCHOR,
+) -> dict[str, Report]:
+    """The month reports the worker must make (key ``UNIT|MONTH``), from the truth's
+    ``period`` window counters and latencies (exact samples, put in sketches like the
+    worker's). Needs ``period`` among the counted windows."""
+    counters: dict[tuple[str, float], Mapping[str, int]] = {}
+    latency: dict[tuple[str, float], Sketch] = {}
+    for key, counts in truth.counters.items():
+        node, window, start = split_key(key)
+        if window == "period":
+            counters[(node, start)] = counts
+    for key, samples in truth.latency.items():
+        node, window, start = split_key(key)
+        if window == "period":
+            sketch = latency[(node, start)] = Sketch()
+            for value in samples:
+                sketch.add(value)
+    return build_month_reports(counters, latency, units=units, months=months, anchor=anchor)

@@ -32,6 +32,7 @@ def test_contract_topics_keep_their_names_and_internal_ones_carry_the_app_id() -
         "govpulse.item-ticks",
         "govpulse.transitions",
         "govpulse.signals",
+        "gov.reports",
     )
 
 
@@ -47,6 +48,7 @@ def test_the_prefix_applies_to_every_topic_and_the_app_id_to_internal_ones() -> 
         item_ticks="t1.city.item-ticks",
         transitions="t1.city.transitions",
         signals="t1.city.signals",
+        reports="t1.gov.reports",
     )
 
 

@@ -65,7 +65,7 @@ def test_late_item_counts_in_every_window_of_the_ward_and_the_city(oracle: Oracl
     truth = oracle.finish(at("2026-12-31T00:00:00"))
     opened = {"received": 1, "opened": 1}
     overdue = {"became_overdue": 1}
-    done = {"resolved": 1, "resolved_late": 1, "closed": 1}
+    done = {"resolved": 1, "resolved_late": 1, "closed": 1, "late_closed": 1}
     expected = {
         "5m|2026-11-26T09:00": opened,
         "1h|2026-11-26T09:00": opened,
