@@ -5,7 +5,8 @@
     GovpulseError
     └── WebError
         ├── AuthError        a token is missing, malformed, badly signed, expired or out of scope
-        └── ProtocolError    a client frame is not valid JSON or not a frame of the protocol
+        ├── ProtocolError    a client frame is not valid JSON or not a frame of the protocol
+        └── ReportRequestError  a /reports request is malformed, unknown or out of scope (HTTP status)
 
 Errors inside a websocket connection cannot reach a caller: the handler logs them with
 ``exc_info=True`` and closes the connection with 1011; other connections go on.
@@ -40,4 +41,19 @@ class ProtocolError(WebError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+        self.message = message
+
+
+class ReportRequestError(WebError):
+    """A ``/reports`` request that cannot be answered.
+
+    Args:
+        status: the HTTP status (400 malformed, 401 no or bad token, 403 out of scope,
+            404 unknown period or unit, 503 reports unavailable).
+        message: what is wrong and how to fix it (sent to the client).
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
         self.message = message

@@ -35,11 +35,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from domain.catalog import Catalog
+from domain.classification import Classification
 from domain.ids import UNIT_CODE_PATTERN
 from domain.sla import SlaPolicy
 from runtime.board import BoardStore
 from runtime.clock import Clock
+from runtime.reports import ReportStore
 from runtime.settings import Settings, load_settings, require_secret
+from runtime.topics import Topics
 from web import protocol
 from web.auth import Claims, verify_token
 from web.commands import CommandSink
@@ -47,6 +50,7 @@ from web.errors import AuthError, ProtocolError
 from web.feed import FeedHub
 from web.metrics import CONTENT_TYPE_LATEST, WebMetrics
 from web.protocol import AuthFrame
+from web.report_routes import ReportRoutes
 from web.session import Session, SessionConfig, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -158,6 +162,15 @@ class BoardServer:
             now=now,
         )
         self._ids = itertools.count(1)
+        self.reports = ReportRoutes(
+            store=ReportStore.from_url(settings.redis_target),
+            catalog=catalog,
+            classification=Classification.from_file(settings.classification_file),
+            secret=self.secret,
+            now=now,
+            bootstrap=settings.broker_bootstrap,
+            topic=Topics.for_settings(settings).reports,
+        )
 
     # -- HTTP -----------------------------------------------------------------------
 
@@ -179,6 +192,11 @@ class BoardServer:
             return _response(http.HTTPStatus.OK, self.metrics.render(), CONTENT_TYPE_LATEST)
         if path == "/catalog.json":
             return _response(http.HTTPStatus.OK, self.names, "application/json", _PAGE_HEADERS)
+        if path.startswith("/reports/") and path != "/reports/":
+            query = request.path.split("?", 1)[1].split("#", 1)[0] if "?" in request.path else ""
+            status, body, content_type, name = await self.reports.answer(path, query, request.headers)
+            extra = (("Content-Disposition", f'attachment; filename="{name}"'),) if name else ()
+            return _response(http.HTTPStatus(status), body, content_type, _PAGE_HEADERS + extra)
         page = self._page(path)
         if page is not None:
             return page
@@ -193,6 +211,8 @@ class BoardServer:
             name = "wall.html"
         elif path in ("/leader", "/leader/"):
             name = "leader.html"
+        elif path in ("/reports", "/reports/"):
+            name = "reports.html"
         else:
             match = _UNIT_PATH.match(path)
             if match is not None:
@@ -399,6 +419,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         await board.hub.stop()
         await sink.close()
         await store.close()
+        await board.reports.store.close()
 
 
 def run(settings: Settings) -> None:

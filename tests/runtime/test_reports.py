@@ -40,7 +40,10 @@ def test_redis_keeps_the_newest_revision_whatever_the_order_of_writes(redis_url:
             assert await store.put([report("A", "2026-11", 2, 6)]) == 1
             assert await store.put([report("A", "2026-11", 1, 5), report("B", "2026-11", 1, 1)]) == 1
             month = await store.month("2026-11")
-            assert {u: (r.revision, r.figures.received) for u, r in month.items()} == {"A": (2, 6), "B": (1, 1)}
+            assert {u: (r.revision, r.figures.received) for u, r in month.items()} == {
+                "A": (2, 6),
+                "B": (1, 1),
+            }
             assert await store.months() == ["2026-11"]
             await store.mark_ready()
             assert await store.ready()
