@@ -1,0 +1,120 @@
+"""The reports view (sans-I/O): request parsing, scope, ranking per level, classification, trend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from domain.catalog import Catalog
+from domain.classification import Classification
+from domain.reports import Period
+from tests.support.reports import CITY, DEPT, WARD_A, WARD_B, sample_reports
+from web.auth import Scope
+from web.errors import ReportRequestError
+from web.reports import check_scope, months_needed, parse_request, report_document, visible_units
+
+DATA = Path(__file__).resolve().parents[2] / "domain" / "data"
+CATALOG = Catalog.from_file(DATA / "units.json")
+BANDS = Classification.from_file(DATA / "classification.toml")
+
+
+def data() -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
+    for report in sample_reports():
+        out.setdefault(report.period, {})[report.unit] = report
+    return out
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "message"),
+    [
+        ("period=2026-13", 400, "period '2026-13' is not a report period; write a month as 2026-11"),
+        ("period=abc", 400, "is not a report period"),
+        ("period=2026-11&period=2026-10", 400, "'period' is given 2 times; give it once"),
+        ("unit=NOPE", 404, "unit 'NOPE' is not in the unit catalog; check the code"),
+    ],
+)
+def test_bad_requests_get_a_clear_error(query: str, status: int, message: str) -> None:
+    with pytest.raises(ReportRequestError) as error:
+        parse_request(query, catalog=CATALOG)
+    assert error.value.status == status
+    assert message in error.value.message
+
+
+def test_a_good_request_is_read() -> None:
+    request = parse_request("period=2026-Q4&unit=P-SAI-GON", catalog=CATALOG)
+    assert (request.period, request.unit) == (Period.parse("2026-Q4"), WARD_A)
+    assert parse_request("", catalog=CATALOG).period is None
+
+
+@pytest.mark.parametrize(
+    ("scope", "unit", "allowed"),
+    [
+        (Scope("leader"), WARD_A, True),
+        (Scope("wall"), WARD_B, True),
+        (Scope("unit", WARD_A), WARD_A, True),
+        (Scope("unit", WARD_A), WARD_B, False),
+        (Scope("unit", WARD_A), CITY, False),
+        (Scope("unit", CITY), WARD_A, True),
+    ],
+)
+def test_a_unit_token_sees_only_its_own_unit_and_those_under_it(
+    scope: Scope, unit: str, allowed: bool
+) -> None:
+    if allowed:
+        check_scope(scope, unit, CATALOG)
+    else:
+        with pytest.raises(ReportRequestError) as error:
+            check_scope(scope, unit, CATALOG)
+        assert error.value.status == 403
+        assert f"unit {unit} is outside this token's scope (unit:{WARD_A})" in error.value.message
+
+
+def test_visible_units() -> None:
+    assert visible_units(Scope("unit", WARD_A), CATALOG) == [WARD_A]
+    assert len(visible_units(Scope("leader"), CATALOG)) == len(CATALOG)
+
+
+def test_months_needed_cover_twelve_periods_back() -> None:
+    months = months_needed(Period.parse("2026-Q4"))
+    assert len(months) == 36 and months[0] == "2024-01" and months[-1] == "2026-12"
+
+
+def test_month_document_ranks_within_each_level_and_does_not_classify() -> None:
+    doc = report_document(
+        Period.parse("2026-11"), data(), catalog=CATALOG, classification=BANDS, scope=Scope("leader")
+    )
+    rows = {row["unit"]: row for row in doc["rows"]}
+    assert (rows[WARD_A]["rank"], rows[WARD_B]["rank"]) == (1, 2)  # 58/60 before 60/80
+    assert rows[CITY]["rank"] == 1  # the only city
+    assert rows[DEPT]["rank"] is None  # 3 handled, below the minimum volume of 10
+    assert rows[WARD_A]["change"] == 0 and rows[WARD_A]["previous_rank"] == 1
+    assert rows[WARD_A]["revision"] == 2
+    assert rows[WARD_A]["classification"] is None
+    assert rows["P-TAN-DINH"]["figures"]["received"] == 0 and rows["P-TAN-DINH"]["revision"] is None
+    assert doc["formulas"]["late_rate"]["en"].startswith("Late rate (QĐ 766) = (late still open")
+    assert doc["trend"]["units"] == {CITY: [None] * 10 + [0.9, 0.9]}
+
+
+def test_quarter_document_adds_months_and_classifies_with_the_rule() -> None:
+    doc = report_document(
+        Period.parse("2026-Q4"), data(), catalog=CATALOG, classification=BANDS, scope=Scope("leader")
+    )
+    rows = {row["unit"]: row for row in doc["rows"]}
+    ward = rows[WARD_A]
+    assert ward["figures"]["received"] == 40 + 80 + 120
+    assert ward["figures"]["resolved"] == 30 + 60 + 90
+    assert ward["revision"] == 2  # one revision after the close, in November
+    assert ward["classification"]["band"] == "tot"
+    assert ward["classification"]["rule_vi"].startswith("tỉ lệ đúng hạn 96.7 % ≥ 85.0 %")
+    assert rows[DEPT]["classification"]["band"] is None
+
+
+def test_unit_scope_document_holds_only_its_rows_and_its_trend() -> None:
+    doc = report_document(
+        Period.parse("2026-12"), data(), catalog=CATALOG, classification=BANDS, scope=Scope("unit", WARD_B)
+    )
+    assert [row["unit"] for row in doc["rows"]] == [WARD_B]
+    assert doc["rows"][0]["rank"] == 2  # ranked among every ward
+    assert list(doc["trend"]["units"]) == [WARD_B]
