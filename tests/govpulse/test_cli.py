@@ -20,7 +20,19 @@ from runtime.settings import DEV_SECRET, OPTIONS, load_settings
 from runtime.topics import Topics
 from web.auth import AUDIENCE, signing_key, verify_token
 
-COMMANDS = ["dev", "worker", "web", "simulate", "replay", "report", "token", "stats", "topics", "silence", "settings"]
+COMMANDS = [
+    "dev",
+    "worker",
+    "web",
+    "simulate",
+    "replay",
+    "report",
+    "token",
+    "stats",
+    "topics",
+    "silence",
+    "settings",
+]
 
 
 def test_without_a_command_the_help_lists_exactly_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
@@ -118,5 +130,6 @@ def test_topics_creates_every_topic_once(
     assert main(["topics"]) == 0
 
     assert (
-        capsys.readouterr().out == f"{len(names)} topics created: {', '.join(names)}\n0 topics created (all existed)\n"
+        capsys.readouterr().out
+        == f"{len(names)} topics created: {', '.join(names)}\n0 topics created (all existed)\n"
     )

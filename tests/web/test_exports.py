@@ -22,7 +22,10 @@ CATALOG = Catalog.from_file(DATA / "units.json")
 BANDS = Classification.from_file(DATA / "classification.toml")
 
 
-def document(period: str, scope: Scope = Scope("leader")) -> dict[str, object]:
+LEADER = Scope("leader")
+
+
+def document(period: str, scope: Scope = LEADER) -> dict[str, object]:
     data: dict[str, dict[str, object]] = {}
     for report in sample_reports():
         data.setdefault(report.period, {})[report.unit] = report

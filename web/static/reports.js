@@ -5,7 +5,7 @@
 
 import { takeToken } from "./board.js";
 import { byId, el, fill, setText, svg } from "./dom.js";
-import { fmtDateTime, fmtInt, fmtPct } from "./format.js";
+import { fmtInt, fmtPct } from "./format.js";
 import { applyLabels, bindToggle, lang, onLangChange, pick } from "./i18n.js";
 
 const LABELS = {
@@ -101,6 +101,13 @@ const LEVELS = {
 
 function r(key) {
   return LABELS[lang()][key] ?? LABELS.vi[key] ?? key;
+}
+
+/** Epoch seconds → "12:00 25/09/2026" in the city's time (UTC+7, no daylight saving). */
+function localStamp(at) {
+  const d = new Date((at + 7 * 3600) * 1000);
+  const two = (n) => String(n).padStart(2, "0");
+  return `${two(d.getUTCHours())}:${two(d.getUTCMinutes())} ${two(d.getUTCDate())}/${two(d.getUTCMonth() + 1)}/${d.getUTCFullYear()}`;
 }
 
 function days(value) {
@@ -220,7 +227,7 @@ function render() {
     setText(byId("period-info"), "");
     return;
   }
-  setText(byId("period-info"), `${periodLabel(doc.period)}: ${r("from")} ${fmtDateTime(doc.start)} ${r("to")} ${fmtDateTime(doc.end)}`);
+  setText(byId("period-info"), `${periodLabel(doc.period)}: ${r("from")} ${localStamp(doc.start)} ${r("to")} ${localStamp(doc.end)}`);
   const rows = doc.rows.filter((row) => state.level === "all" || row.kind === state.level);
   renderTable(doc, rows);
   renderBars(rows);
@@ -247,7 +254,7 @@ function renderTable(doc, rows) {
         cells.push(el("td", { text: pick(placed, "name"), title: pick(placed, "rule") }));
       }
       const revised = row.revision !== null && row.revision > 1;
-      const asOf = row.as_of === null ? "" : `${r("revision")} ${row.revision}, ${r("asof")} ${fmtDateTime(row.as_of)}`;
+      const asOf = row.as_of === null ? "" : `${r("revision")} ${row.revision}, ${r("asof")} ${localStamp(row.as_of)}`;
       const late = row.late_events ? `; ${row.late_events} ${r("late_events")}` : "";
       cells.push(el("td", { class: revised ? "revised" : "", text: row.revision ?? "—", title: asOf + late }));
       return el("tr", { attrs: { "data-unit": row.unit } }, ...cells);

@@ -1,0 +1,119 @@
+"""The /reports page in headless Chromium: table, charts, formulas on hover, downloads,
+the language toggle, one column at 390 px, and scope refusal."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+
+import pytest
+from openpyxl import load_workbook
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from runtime.reports import ReportStore
+from tests.support.reports import WARD_A, WARD_B, sample_reports
+from tests.support.webtools import WebNode, running_node, token, web_environ
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def node(redis_url: str) -> AsyncIterator[WebNode]:
+    store = ReportStore.from_url(redis_url)
+    keys = await store.client.keys("reports:*")
+    if keys:
+        await store.client.delete(*keys)
+    await store.put(sample_reports())
+    await store.mark_ready()
+    async with running_node(web_environ(redis_url)) as running:
+        yield running
+    await store.close()
+
+
+async def open_reports(
+    browser: Browser, node: WebNode, scope: str, query: str = "", *, width: int = 1400
+) -> Page:
+    page = await browser.new_page(viewport={"width": width, "height": 900}, accept_downloads=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    separator = "&" if query else ""
+    await page.goto(f"{node.base}/reports?{query}{separator}token={token(scope)}")
+    assert "token=" not in page.url  # the token leaves the address bar
+    page.errors = errors  # type: ignore[attr-defined]
+    return page
+
+
+async def test_leader_sees_the_quarter_with_ranks_classification_charts_and_formulas(
+    browser: Browser, node: WebNode
+) -> None:
+    page = await open_reports(browser, node, "leader", "period=2026-Q4")
+    row = page.locator(f'tr[data-unit="{WARD_A}"]')
+    await expect(row).to_contain_text("Phường Sài Gòn")
+    await expect(row).to_contain_text("Hoàn thành tốt nhiệm vụ")
+    await expect(page.locator("#period")).to_have_value("2026-Q4")
+    await expect(page.locator("#period-info")).to_have_text(
+        "Quý 4/2026: Từ 12:00 25/09/2026 đến trước 12:00 25/12/2026"
+    )
+    header = page.locator("#report-head th").nth(8)
+    await expect(header).to_have_text("Tỉ lệ đúng hạn")
+    assert (await header.get_attribute("title") or "").startswith(
+        "Tỉ lệ đúng hạn (QĐ 766) = số đã giải quyết"
+    )
+    await expect(page.locator("#bars svg rect.bar").first).to_be_visible()
+    await expect(page.locator("#trend svg circle")).to_have_count(1)  # one quarter of twelve has data
+    classification = row.locator("td").nth(17)
+    assert (await classification.get_attribute("title") or "").startswith("tỉ lệ đúng hạn 96.7 % ≥ 85.0 %")
+
+    await page.locator("#lang").click()
+    await expect(header).to_have_text("On-time rate")
+    assert (await header.get_attribute("title") or "").startswith("On-time rate (QĐ 766) = resolved on time")
+    await expect(row).to_contain_text("Good")
+
+    async with page.expect_download() as info:
+        await page.locator("#dl-xlsx").click()
+    download = await info.value
+    assert download.suggested_filename == "bao-cao-2026-Q4.xlsx"
+    path = await download.path()
+    book = load_workbook(io.BytesIO(path.read_bytes()))
+    assert book["Phường"]["A5"].value == WARD_A
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+async def test_a_unit_sees_only_its_own_row_and_is_refused_another_unit(
+    browser: Browser, node: WebNode
+) -> None:
+    page = await open_reports(browser, node, f"unit:{WARD_A}", "period=2026-11")
+    await expect(page.locator("#report-body tr")).to_have_count(1)
+    await expect(page.locator(f'tr[data-unit="{WARD_A}"]')).to_be_visible()
+
+    refused = await open_reports(browser, node, f"unit:{WARD_A}", f"period=2026-11&unit={WARD_B}")
+    await expect(refused.locator("#banner")).to_be_visible()
+    await expect(refused.locator("#banner")).to_contain_text(f"unit {WARD_B} is outside this token's scope")
+    await expect(refused.locator("#report-body tr")).to_have_count(0)
+
+
+async def test_a_malformed_period_is_explained(browser: Browser, node: WebNode) -> None:
+    page = await open_reports(browser, node, "leader", "period=2026-13")
+    await expect(page.locator("#banner")).to_contain_text("write a month as 2026-11")
+
+
+async def test_one_column_at_390_px(browser: Browser, node: WebNode) -> None:
+    page = await open_reports(browser, node, "leader", "period=2026-11", width=390)
+    await expect(page.locator(f'tr[data-unit="{WARD_A}"]')).to_be_attached()
+    bars = await page.locator(".report-charts figure").nth(0).bounding_box()
+    trend = await page.locator(".report-charts figure").nth(1).bounding_box()
+    assert bars is not None and trend is not None
+    assert trend["y"] > bars["y"] + bars["height"] - 1  # stacked, not side by side
+    assert bars["width"] <= 390
+    overflow = await page.evaluate("document.documentElement.scrollWidth")
+    assert overflow <= 390  # the table scrolls inside its own box
