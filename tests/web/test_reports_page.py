@@ -3,6 +3,8 @@ the language toggle, one column at 390 px, and scope refusal."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 from collections.abc import AsyncIterator
 
@@ -10,9 +12,10 @@ import pytest
 from openpyxl import load_workbook
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from runtime.board import BoardStore
 from runtime.reports import ReportStore
 from tests.support.reports import WARD_A, WARD_B, sample_reports
-from tests.support.webtools import WebNode, running_node, token, web_environ
+from tests.support.webtools import WebNode, beat_forever, running_node, token, unit_change, web_environ
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -117,3 +120,31 @@ async def test_one_column_at_390_px(browser: Browser, node: WebNode) -> None:
     assert bars["width"] <= 390
     overflow = await page.evaluate("document.documentElement.scrollWidth")
     assert overflow <= 390  # the table scrolls inside its own box
+
+
+async def test_the_wall_rates_tell_their_formula_and_numbers_on_hover(
+    browser: Browser, redis_url: str
+) -> None:
+    store = BoardStore.from_url(redis_url, feed_maxlen=100_000)
+    await store.publish([unit_change("HCM", kind="city", received=1500, resolved=1000, late=67, overdue=2)])
+    beating = asyncio.create_task(beat_forever(store, interval=0.3))
+    try:
+        async with running_node(web_environ(redis_url)) as node:
+            page = await browser.new_page(viewport={"width": 1600, "height": 1000})
+            await page.goto(f"{node.base}/?token={token('wall')}")
+            await expect(page.locator("#kpi-on-time")).to_have_text("93,3%")
+            on_time = await page.locator("#kpi-on-time").get_attribute("title")
+            late = await page.locator("#kpi-late").get_attribute("title")
+            assert on_time == (
+                "Tỉ lệ đúng hạn (QĐ 766) = đúng hạn hoặc trước hạn ÷ đã giải quyết = 933 ÷ 1.000 = 93,3%"
+            )
+            assert late is not None and late.startswith(
+                "Tỉ lệ trễ hạn (QĐ 766) = (trễ hạn còn tồn + đã giải quyết trễ hạn) "
+                "÷ (tiếp nhận + tồn kỳ trước)"
+                " = (2 + 67) ÷ (1.500 + 10) = "
+            )
+    finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
+        await store.close()

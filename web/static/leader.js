@@ -7,6 +7,7 @@ import {
 import { Board, bindStatus, throttle } from "./board.js";
 import { byId, el, fill, setText } from "./dom.js";
 import { fmtDateTime, fmtInt, fmtPct } from "./format.js";
+import { rateTitles } from "./formulas.js";
 import { applyLabels, bindToggle, onLangChange, pick, t } from "./i18n.js";
 import { beep, enableSound, soundEnabled } from "./sound.js";
 
@@ -120,6 +121,7 @@ function renderSummary() {
   const city = board.city();
   const day = city?.windows?.["1d"] ?? {};
   setText(byId("s-on-time"), fmtPct(day.on_time_rate));
+  byId("s-on-time").title = rateTitles(day, city?.gauges).on_time;
   setText(byId("s-overdue"), fmtInt(city?.gauges?.overdue));
   const firing = [...board.alerts.values()].filter((a) => a.state === "firing");
   setText(byId("s-critical"), fmtInt(firing.filter((a) => a.severity === "critical").length));

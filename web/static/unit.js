@@ -5,6 +5,7 @@ import { awaitsAnswer, compareAlerts, explanationThread, reportCommand, severity
 import { Board, bindStatus, throttle } from "./board.js";
 import { byId, el, fill, setText } from "./dom.js";
 import { fmtDateTime, fmtDuration, fmtInt, fmtLatency, fmtPct } from "./format.js";
+import { rateTitles } from "./formulas.js";
 import { applyLabels, bindToggle, onLangChange, pick, t } from "./i18n.js";
 import { categoryName, namesReady, unitName } from "./names.js";
 
@@ -86,6 +87,9 @@ function renderUnit() {
   setText(byId("u-resolved"), fmtInt(day.resolved));
   setText(byId("u-on-time"), fmtPct(day.on_time_rate));
   setText(byId("u-late"), fmtPct(day.late_rate));
+  const titles = rateTitles(day, gauges);
+  byId("u-on-time").title = titles.on_time;
+  byId("u-late").title = titles.late;
   setText(byId("u-open"), fmtInt(gauges.open));
   setText(byId("u-overdue"), fmtInt(gauges.overdue));
   setText(byId("u-due-soon"), fmtInt(gauges.due_soon));
