@@ -183,6 +183,62 @@ def _anchor_instant(year: int, month: int, anchor: tuple[int, int, int]) -> floa
     return datetime(year, month, day, hour, minute, tzinfo=LOCAL_TZ).timestamp()
 
 
+# -- splits ----------------------------------------------------------------------------
+
+#: Separates a counter from the dimension it is split by: ``resolved@m:home``.
+SPLIT = "@"
+#: Counters split by category (``c:``), work mode (``m:``) and assignee (``a:``). Only flow
+#: counters: the stock figures (carried over, late still open) belong to the unit, since an
+#: item's work mode or assignee may change during its life.
+SPLIT_COUNTERS = frozenset(
+    {
+        "received",
+        "resolved",
+        "resolved_on_time",
+        "resolved_late",
+        "became_overdue",
+        "reopened",
+        "transferred_in",
+        "transferred_out",
+        "cancelled",
+    }
+)
+DIMENSIONS = {"c": "category", "m": "work_mode", "a": "assignee"}
+
+
+def split_counters(counter: str, dims: Sequence[str], *, own: bool) -> tuple[str, ...]:
+    """The split counters one count adds to besides ``counter`` itself.
+
+    Args:
+        counter: the counter counted.
+        dims: the item's dimensions (:func:`domain.items.item_dims`).
+        own: whether the node is the item's own unit; assignees are counted only there
+            (a staff id never rolls up to the district or the city).
+    """
+    if counter not in SPLIT_COUNTERS:
+        return ()
+    return tuple(f"{counter}{SPLIT}{dim}" for dim in dims if own or not dim.startswith("a:"))
+
+
+def split_figures(counts: Mapping[str, int]) -> dict[str, dict[str, Figures]]:
+    """Flow figures per dimension from a report's counters:
+    ``{"work_mode": {"home": Figures, …}, "category": {…}, "assignee": {…}}``."""
+    grouped: dict[tuple[str, str], dict[str, int]] = {}
+    for name, value in counts.items():
+        counter, sep, dim = name.partition(SPLIT)
+        if not sep:
+            continue
+        prefix, _, label = dim.partition(":")
+        kind = DIMENSIONS.get(prefix)
+        if kind is None:
+            continue
+        grouped.setdefault((kind, label), {})[counter] = int(value)
+    out: dict[str, dict[str, Figures]] = {}
+    for (kind, label), cell in sorted(grouped.items()):
+        out.setdefault(kind, {})[label] = month_figures(cell, None, Chain())
+    return out
+
+
 # -- figures ---------------------------------------------------------------------------
 
 #: The counters a month's figures are made of (domain.items.COUNTERS that matter here).

@@ -46,6 +46,7 @@ import orjson
 
 from domain.encoding import dumps_kept
 from domain.items import COUNTERS
+from domain.reports import SPLIT
 from domain.sketch import Sketch
 from domain.windows import WindowSpec
 from stream.transitions import Entry, PartitionGauges
@@ -200,7 +201,12 @@ class MetricsStore:
             last_at: float | None = None
             key = ""
             gone = False
+            # Split counters (``resolved@m:home``, domain.reports) are kept in report
+            # months only: the fixed windows would multiply for nothing.
+            splits_here = spec.size is None
             for at, counter in entry.counts:
+                if not splits_here and SPLIT in counter:
+                    continue
                 if at != last_at:  # an entry's counts mostly share one instant
                     last_at = at
                     start = start_of(at)
@@ -225,6 +231,8 @@ class MetricsStore:
                     step = plan[key] = [[], False, 0]
                 step[1] = True
             for at, counter, once in entry.derived:
+                if not splits_here and SPLIT in counter:
+                    continue
                 start = start_of(at)
                 if end_of(start) + retention < expired_before:
                     self._gone(node, spec.name, start, entry)

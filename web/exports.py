@@ -118,6 +118,7 @@ def xlsx_bytes(document: Mapping[str, Any]) -> bytes:
                 if number_format is not None:
                     cell.number_format = number_format
         sheet.freeze_panes = sheet.cell(row=header_row + 1, column=3)
+    _split_sheets(workbook, document)
     sheet = workbook.create_sheet("Công thức")
     sheet["A1"], sheet["B1"], sheet["C1"] = "Chỉ tiêu", "Công thức", "Formula (English)"
     for cell in sheet[1]:
@@ -131,6 +132,59 @@ def xlsx_bytes(document: Mapping[str, Any]) -> bytes:
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
+
+
+#: Split sheets: (dimension, sheet title, header of the label column).
+SPLIT_SHEETS = (
+    ("work_mode", "Theo hình thức làm việc", "Hình thức làm việc"),
+    ("category", "Theo lĩnh vực", "Lĩnh vực"),
+    ("assignee", "Theo cán bộ", "Mã cán bộ"),
+)
+WORK_MODES = {"office": "Tại cơ quan", "home": "Tại nhà", "field": "Hiện trường", "unknown": "Chưa rõ"}
+#: (header, number format, figure) of the split sheets: flow figures only.
+SPLIT_COLUMNS = (
+    ("Tiếp nhận trong kỳ", INTEGER, "received"),
+    ("Đã giải quyết", INTEGER, "resolved"),
+    ("Đúng hạn hoặc trước hạn", INTEGER, "on_time"),
+    ("Giải quyết trễ hạn", INTEGER, "late"),
+    ("Tỉ lệ đúng hạn (QĐ 766)", PERCENT, "on_time_rate"),
+    ("Trở thành quá hạn", INTEGER, "became_overdue"),
+    ("Mở lại", INTEGER, "reopened"),
+)
+
+
+def _split_sheets(workbook: Workbook, document: Mapping[str, Any]) -> None:
+    """One sheet per split dimension present (assignee only when the document has it)."""
+    for dimension, title, label_header in SPLIT_SHEETS:
+        rows = [
+            (row, label, figures)
+            for row in document["rows"]
+            for label, figures in sorted(row.get("splits", {}).get(dimension, {}).items())
+        ]
+        if not rows:
+            continue
+        sheet = workbook.create_sheet(title)
+        sheet["A1"] = _title(document)
+        sheet["A1"].font = Font(bold=True, size=13)
+        sheet["A2"] = (
+            "Chỉ số dòng chảy theo cùng công thức QĐ 766; số tồn (tồn kỳ trước, trễ còn tồn) "
+            "chỉ tính theo đơn vị."
+        )
+        headers = ["Mã đơn vị", "Tên đơn vị", label_header, *(h for h, _, _ in SPLIT_COLUMNS)]
+        for column, header in enumerate(headers, start=1):
+            cell = sheet.cell(row=4, column=column, value=header)
+            cell.font = Font(bold=True)
+            cell.fill = _HEADER_FILL
+        for offset, (row, label, figures) in enumerate(rows, start=5):
+            shown = WORK_MODES.get(label, label) if dimension == "work_mode" else label
+            sheet.cell(row=offset, column=1, value=row["unit"])
+            sheet.cell(row=offset, column=2, value=row["name_vi"])
+            sheet.cell(row=offset, column=3, value=shown)
+            for column, (_, number_format, name) in enumerate(SPLIT_COLUMNS, start=4):
+                cell = sheet.cell(row=offset, column=column, value=figures.get(name))
+                cell.number_format = number_format
+        sheet.column_dimensions["B"].width = 36
+        sheet.column_dimensions["C"].width = 22
 
 
 def csv_bytes(document: Mapping[str, Any]) -> bytes:

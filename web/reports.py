@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 from domain.catalog import Catalog
 from domain.classification import Classification, rank
 from domain.errors import InvalidPeriod
-from domain.reports import FORMULAS, Figures, Period, PeriodKind, Report, aggregate
+from domain.reports import FORMULAS, Figures, Period, PeriodKind, Report, aggregate, split_figures
 from web.auth import Scope
 from web.errors import ReportRequestError
 
@@ -161,6 +161,7 @@ def report_document(
             "previous_rank": ranks.get(code, {}).get("previous_rank"),
             "change": ranks.get(code, {}).get("change"),
             "classification": classification.place(figures).to_json() if classify else None,
+            "splits": _splits(report, scope),
         }
         rows.append(row)
     start, end = period.bounds()
@@ -191,3 +192,17 @@ def report_document(
         "rows": rows,
         "trend": trend,
     }
+
+
+def _splits(report: Report | None, scope: Scope) -> dict[str, dict[str, dict[str, Any]]]:
+    """Flow figures by work mode and category; by assignee only for leaders and the
+    unit's own scope, never on the wall."""
+    if report is None:
+        return {}
+    out = {
+        kind: {label: figures.to_json() for label, figures in cells.items()}
+        for kind, cells in split_figures(report.counts).items()
+    }
+    if scope.kind == "wall":
+        out.pop("assignee", None)
+    return out

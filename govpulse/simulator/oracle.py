@@ -46,7 +46,7 @@ from domain.items import (
     apply_event,
     apply_tick,
 )
-from domain.reports import DEFAULT_ANCHOR, Period, Report, build_month_reports
+from domain.reports import DEFAULT_ANCHOR, Period, Report, build_month_reports, split_counters
 from domain.sketch import Sketch
 from domain.sla import SlaPolicy
 from domain.windows import WindowSpec, window_specs
@@ -325,6 +325,9 @@ class Oracle:
                 counts["due_soon"] += item.due_soon and not overdue
         return out
 
+    def _period_window(self, name: str) -> bool:
+        return any(spec.name == name and spec.size is None for spec in self.windows)
+
     def _reject(self, reason: str) -> None:
         self._rejected_by[reason] = self._rejected_by.get(reason, 0) + 1
 
@@ -339,6 +342,7 @@ class Oracle:
             return
         starts = [(spec.name, spec.start(transition.at)) for spec in self.windows]
         lineage = self.policy.catalog.lineage
+        periods = [(name, start) for name, start in starts if self._period_window(name)]
         for unit, counter in transition.counts:
             for node in lineage(unit):
                 total = self._totals.setdefault(node, {})
@@ -346,6 +350,11 @@ class Oracle:
                 for name, start in starts:
                     cell = self._counters.setdefault((node, name, start), {})
                     cell[counter] = cell.get(counter, 0) + 1
+                # Report splits: report months only (domain.reports.split_counters).
+                for split in split_counters(counter, transition.dims, own=node == unit):
+                    for name, start in periods:
+                        cell = self._counters[(node, name, start)]
+                        cell[split] = cell.get(split, 0) + 1
         for samples, value in (
             (self._latency, transition.latency),
             (self._sla_used, transition.sla_used),

@@ -38,6 +38,7 @@ from domain.items import (
     item_summary,
     next_deadline,
 )
+from domain.reports import SPLIT, split_counters
 from stream.gauges import GaugeIndex, QueueView, queue_view
 from stream.sources import Source
 from stream.transitions import Entry, NodeBatch
@@ -301,13 +302,22 @@ class ItemProcessor:
         for transition in transitions:
             kind: str = transition.kind  # a StrEnum member is its str value (no .value lookup)
             by_time = kind in TIME_KINDS
+            dims = transition.dims
             for unit, counter in transition.counts:
                 for node in lineage(unit):
+                    # Report splits (domain.reports.split_counters): period windows only.
+                    splits = split_counters(counter, dims, own=node == unit) if dims else ()
                     if by_time:
                         once = f"{transition.item_id}#{transition.seq}"
-                        derived.setdefault(node, []).append((transition.at, counter, once))
+                        node_derived = derived.setdefault(node, [])
+                        node_derived.append((transition.at, counter, once))
+                        for split in splits:
+                            node_derived.append((transition.at, split, f"{once}{SPLIT}{split}"))
                     else:
-                        counts.setdefault(node, []).append((transition.at, counter))
+                        node_counts = counts.setdefault(node, [])
+                        node_counts.append((transition.at, counter))
+                        for split in splits:
+                            node_counts.append((transition.at, split))
                     node_kinds = kinds.setdefault(node, [])
                     if not node_kinds or node_kinds[-1] != kind:
                         node_kinds.append(kind)

@@ -16,11 +16,11 @@ from domain.errors import InvalidEvent, Rejected
 from domain.events import (
     MAX_LENGTH,
     UNIT_REQUIRED,
-    WorkMode,
     Event,
     EventType,
     Priority,
     Sla,
+    WorkMode,
     event_from_dict,
     format_instant,
     parse_event,

@@ -244,3 +244,29 @@ def test_report_json_round_trip() -> None:
     )
     again = Report.from_json(report.to_json())
     assert again == report and again.content() == report.content()
+
+
+@pytest.mark.parametrize(
+    ("counter", "own", "expected"),
+    [
+        ("resolved", True, ("resolved@c:y-te", "resolved@m:home", "resolved@a:cb-1")),
+        ("resolved", False, ("resolved@c:y-te", "resolved@m:home")),  # a staff id never rolls up
+        ("opened", True, ()),  # stock counters are not split
+        ("late_closed", True, ()),
+    ],
+)
+def test_split_counters(counter: str, own: bool, expected: tuple[str, ...]) -> None:
+    from domain.reports import split_counters
+
+    assert split_counters(counter, ("c:y-te", "m:home", "a:cb-1"), own=own) == expected
+
+
+def test_split_figures_group_flow_counters_by_dimension() -> None:
+    from domain.reports import split_figures
+
+    found = split_figures(
+        {"resolved": 9, "resolved@m:home": 4, "resolved_on_time@m:home": 3, "received@c:y-te": 2, "x@z:q": 1}
+    )
+    assert set(found) == {"work_mode", "category"}
+    assert found["work_mode"]["home"].on_time_rate == 0.75
+    assert found["category"]["y-te"].received == 2

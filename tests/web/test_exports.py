@@ -63,7 +63,7 @@ HEADERS = [
 
 def test_xlsx_has_one_sheet_per_level_with_vietnamese_headers_and_number_formats() -> None:
     book = load_workbook(io.BytesIO(xlsx_bytes(document("2026-11"))))
-    assert book.sheetnames == ["Thành phố", "Sở, ban, ngành", "Phường", "Công thức"]
+    assert book.sheetnames[:3] == ["Thành phố", "Sở, ban, ngành", "Phường"]
     wards = book["Phường"]
     assert wards["A1"].value == "Báo cáo kỳ 2026-11: từ 12:00 ngày 25/10/2026 đến trước 12:00 ngày 25/11/2026"
     assert [cell.value for cell in wards[4]] == HEADERS
@@ -163,3 +163,29 @@ def test_csv_keeps_cells_that_look_like_formulas_as_text() -> None:
     doc["rows"][0]["name_vi"] = '=HYPERLINK("x")'  # type: ignore[index]
     body = csv_bytes(doc).decode("utf-8-sig")
     assert "'=HYPERLINK" in body
+
+
+def test_xlsx_has_sheets_by_work_mode_category_and_assignee() -> None:
+    book = load_workbook(io.BytesIO(xlsx_bytes(document("2026-11"))))
+    assert book.sheetnames[-4:] == ["Theo hình thức làm việc", "Theo lĩnh vực", "Theo cán bộ", "Công thức"]
+    modes = book["Theo hình thức làm việc"]
+    assert [c.value for c in modes[4]] == [
+        "Mã đơn vị",
+        "Tên đơn vị",
+        "Hình thức làm việc",
+        "Tiếp nhận trong kỳ",
+        "Đã giải quyết",
+        "Đúng hạn hoặc trước hạn",
+        "Giải quyết trễ hạn",
+        "Tỉ lệ đúng hạn (QĐ 766)",
+        "Trở thành quá hạn",
+        "Mở lại",
+    ]
+    assert [c.value for c in modes[5]] == [WARD_A, "Phường Sài Gòn", "Tại nhà", 12, 10, 9, 1, 0.9, 0, 0]
+    assert modes["H5"].number_format == "0.0%"
+    assert book["Theo cán bộ"]["C5"].value == "cb-0042"
+
+
+def test_wall_xlsx_has_no_assignee_sheet() -> None:
+    book = load_workbook(io.BytesIO(xlsx_bytes(document("2026-11", Scope("wall")))))
+    assert "Theo cán bộ" not in book.sheetnames

@@ -118,3 +118,24 @@ def test_unit_scope_document_holds_only_its_rows_and_its_trend() -> None:
     assert [row["unit"] for row in doc["rows"]] == [WARD_B]
     assert doc["rows"][0]["rank"] == 2  # ranked among every ward
     assert list(doc["trend"]["units"]) == [WARD_B]
+
+
+def test_rows_carry_figures_by_work_mode_and_category_and_by_assignee_except_on_the_wall() -> None:
+    leader = report_document(
+        Period.parse("2026-11"), data(), catalog=CATALOG, classification=BANDS, scope=Scope("leader")
+    )
+    splits = next(row for row in leader["rows"] if row["unit"] == WARD_A)["splits"]
+    home = splits["work_mode"]["home"]
+    assert (home["received"], home["resolved"], home["on_time"], home["late"]) == (12, 10, 9, 1)
+    assert home["on_time_rate"] == 0.9 and home["carried_over"] == 0
+    assert splits["category"]["moi-truong"]["received"] == 80
+    assert splits["assignee"]["cb-0042"]["on_time_rate"] == 1.0
+    own = report_document(
+        Period.parse("2026-11"), data(), catalog=CATALOG, classification=BANDS, scope=Scope("unit", WARD_A)
+    )
+    assert "assignee" in own["rows"][0]["splits"]
+    wall = report_document(
+        Period.parse("2026-11"), data(), catalog=CATALOG, classification=BANDS, scope=Scope("wall")
+    )
+    wall_splits = next(row for row in wall["rows"] if row["unit"] == WARD_A)["splits"]
+    assert set(wall_splits) == {"work_mode", "category"}

@@ -78,6 +78,12 @@ def test_late_item_counts_in_every_window_of_the_ward_and_the_city(oracle: Oracl
         "1d|2026-12-04T00:00": done,
         "period|2026-11-25T12:00": {**opened, **overdue, **done},
     }
+    # Report months also count the flow counters per category and work mode (none given).
+    period = dict(expected["period|2026-11-25T12:00"])
+    expected["period|2026-11-25T12:00"] = period
+    category = "moi-truong"
+    for counter in ("received", "became_overdue", "resolved", "resolved_late"):
+        period[f"{counter}@c:{category}"] = period[f"{counter}@m:unknown"] = 1
     assert cells(truth, "P-BEN-THANH") == expected
     assert cells(truth, "HCM") == expected
     assert len(truth.counters) == 20

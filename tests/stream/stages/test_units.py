@@ -322,7 +322,7 @@ def rolled_up_day() -> Chain:
 
 
 ON_TIME = {"resolved": 1, "resolved_on_time": 1, "closed": 1}
-LATE = {"became_overdue": 1, "resolved": 1, "resolved_late": 1, "closed": 1}
+LATE = {"became_overdue": 1, "resolved": 1, "resolved_late": 1, "closed": 1, "late_closed": 1}
 
 
 @pytest.mark.parametrize(
@@ -343,6 +343,7 @@ LATE = {"became_overdue": 1, "resolved": 1, "resolved_late": 1, "closed": 1}
                 "resolved_on_time": 1,
                 "resolved_late": 1,
                 "closed": 2,
+                "late_closed": 1,
             },
         ),
     ],
@@ -416,6 +417,7 @@ def test_overdue_counts_once_whether_a_tick_or_a_later_event_reveals_it() -> Non
             "resolved": 1,
             "resolved_late": 1,
             "closed": 1,
+            "late_closed": 1,
         }
 
 
