@@ -60,7 +60,7 @@ async def test_leader_sees_the_quarter_with_ranks_classification_charts_and_form
     browser: Browser, node: WebNode
 ) -> None:
     page = await open_reports(browser, node, "leader", "period=2026-Q4")
-    row = page.locator(f'tr[data-unit="{WARD_A}"]')
+    row = page.locator(f'#report-body tr[data-unit="{WARD_A}"]')
     await expect(row).to_contain_text("Phường Sài Gòn")
     await expect(row).to_contain_text("Hoàn thành tốt nhiệm vụ")
     await expect(page.locator("#period")).to_have_value("2026-Q4")
@@ -96,8 +96,11 @@ async def test_a_unit_sees_only_its_own_row_and_is_refused_another_unit(
     browser: Browser, node: WebNode
 ) -> None:
     page = await open_reports(browser, node, f"unit:{WARD_A}", "period=2026-11")
-    await expect(page.locator("#report-body tr")).to_have_count(1)
-    await expect(page.locator(f'tr[data-unit="{WARD_A}"]')).to_be_visible()
+    await expect(page.locator("#report-body tr")).to_have_count(1)  # its own row only
+    await expect(page.locator(f'#report-body tr[data-unit="{WARD_A}"]').first).to_be_visible()
+    home = page.locator(f'#split-body tr[data-unit="{WARD_A}"][data-mode="home"]')
+    await expect(home).to_contain_text("Tại nhà")
+    await expect(home).to_contain_text("90,0%")
 
     refused = await open_reports(browser, node, f"unit:{WARD_A}", f"period=2026-11&unit={WARD_B}")
     await expect(refused.locator("#banner")).to_be_visible()
@@ -112,7 +115,7 @@ async def test_a_malformed_period_is_explained(browser: Browser, node: WebNode) 
 
 async def test_one_column_at_390_px(browser: Browser, node: WebNode) -> None:
     page = await open_reports(browser, node, "leader", "period=2026-11", width=390)
-    await expect(page.locator(f'tr[data-unit="{WARD_A}"]')).to_be_attached()
+    await expect(page.locator(f'#report-body tr[data-unit="{WARD_A}"]')).to_be_attached()
     bars = await page.locator(".report-charts figure").nth(0).bounding_box()
     trend = await page.locator(".report-charts figure").nth(1).bounding_box()
     assert bars is not None and trend is not None

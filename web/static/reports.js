@@ -47,6 +47,12 @@ const LABELS = {
     "col.change": "± hạng",
     "col.class": "Xếp loại",
     "col.revision": "Lần sửa",
+    "splits.title": "Theo hình thức làm việc (thí điểm làm việc tại nhà)",
+    "col.mode": "Hình thức",
+    "mode.office": "Tại cơ quan",
+    "mode.home": "Tại nhà",
+    "mode.field": "Hiện trường",
+    "mode.unknown": "Chưa rõ",
   },
   en: {
     title: "Period reports",
@@ -86,6 +92,12 @@ const LABELS = {
     "col.change": "± rank",
     "col.class": "Classification",
     "col.revision": "Revision",
+    "splits.title": "By work mode (work-from-home pilot)",
+    "col.mode": "Work mode",
+    "mode.office": "Office",
+    "mode.home": "Home",
+    "mode.field": "Field",
+    "mode.unknown": "Unknown",
   },
 };
 
@@ -222,6 +234,8 @@ function render() {
   if (!doc) {
     fill(byId("report-head"), []);
     fill(byId("report-body"), []);
+    fill(byId("split-head"), []);
+    fill(byId("split-body"), []);
     fill(byId("bars"), []);
     fill(byId("trend"), []);
     setText(byId("period-info"), "");
@@ -230,6 +244,7 @@ function render() {
   setText(byId("period-info"), `${periodLabel(doc.period)}: ${r("from")} ${localStamp(doc.start)} ${r("to")} ${localStamp(doc.end)}`);
   const rows = doc.rows.filter((row) => state.level === "all" || row.kind === state.level);
   renderTable(doc, rows);
+  renderSplits(rows);
   renderBars(rows);
   renderTrend(doc);
 }
@@ -260,6 +275,31 @@ function renderTable(doc, rows) {
       return el("tr", { attrs: { "data-unit": row.unit } }, ...cells);
     }),
   );
+}
+
+function renderSplits(rows) {
+  const heads = ["col.code", "col.unit", "col.mode", "col.received", "col.resolved", "col.on_time", "col.late", "col.on_time_rate"];
+  fill(byId("split-head"), heads.map((key) => el("th", { text: r(key), title: key === "col.on_time_rate" ? formula("on_time_rate") : undefined, attrs: { scope: "col" } })));
+  const lines = [];
+  for (const row of rows) {
+    for (const [mode, f] of Object.entries(row.splits?.work_mode ?? {})) {
+      lines.push(
+        el(
+          "tr",
+          { attrs: { "data-unit": row.unit, "data-mode": mode } },
+          el("td", { text: row.unit }),
+          el("td", { text: pick(row, "name") }),
+          el("td", { text: r(`mode.${mode}`) }),
+          el("td", { text: fmtInt(f.received) }),
+          el("td", { text: fmtInt(f.resolved) }),
+          el("td", { text: fmtInt(f.on_time) }),
+          el("td", { text: fmtInt(f.late) }),
+          el("td", { text: fmtPct(f.on_time_rate), title: formula("on_time_rate") }),
+        ),
+      );
+    }
+  }
+  fill(byId("split-body"), lines);
 }
 
 function renderBars(rows) {
