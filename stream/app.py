@@ -47,6 +47,7 @@ from runtime.clock import Clock
 from runtime.memory import release_free_memory
 from runtime.reports import ReportStore
 from runtime.settings import Settings
+from runtime.timeline import TimelineStore
 from runtime.topics import Topics
 from stream import transport
 from stream.gauges import GaugeIndex
@@ -58,6 +59,7 @@ from stream.stages.alerts import COMMAND, SIGNAL, AlertProcessor
 from stream.stages.items import FEEDBACK, TASKS, TICKS, ItemProcessor, Message
 from stream.stages.reports import ReportProcessor
 from stream.stages.units import Pacer, UnitProcessor
+from stream.timelines import TimelineWriter, timeline_writes
 from stream.transitions import NodeBatch, NodeGroup, Progress, Tick
 from stream.transitions import decode as decode_internal
 
@@ -143,6 +145,9 @@ class Pipeline:
             load=self.reports_table.data.get, grace=settings.window_grace, anchor=settings.reporting_period
         )
         self.report_store = ReportStore.from_url(settings.redis_target)
+        self.timelines = TimelineWriter(
+            TimelineStore.from_url(settings.redis_target, retention=settings.closed_item_retention)
+        )
         self._report_partitions: frozenset[int] = frozenset()
         self.alerts = AlertProcessor(
             rules=self.rules, catalog=self.catalog, calendar=self.calendar, load=self.alerts_table.data.get
@@ -300,6 +305,7 @@ class Pipeline:
         async def stop_publisher(app: Any, *_: Any, **__: Any) -> None:
             await self.publisher.stop()
             await self.report_store.close()
+            await self.timelines.close()
 
         self.app.task(start_publisher)
         # mode types handlers as a union of callables with a required keyword `signal` that
@@ -388,6 +394,8 @@ class Pipeline:
         sends += self.outputs.dead_letters(result.dead_letters)
         self.stats["dead_letters"] += len(result.dead_letters)
         await self._send_all(sends)
+        # Before the table: a batch redone after a crash rewrites the same entries.
+        await self.timelines.write(timeline_writes(result.timeline))
         await self._write(self.items_table, result.writes)
         for partition, key, at in result.schedule:
             self.indexes.item_deadlines.schedule(partition, key, at)

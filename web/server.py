@@ -42,12 +42,14 @@ from runtime.board import BoardStore
 from runtime.clock import Clock
 from runtime.reports import ReportStore
 from runtime.settings import Settings, load_settings, require_secret
+from runtime.timeline import TimelineStore
 from runtime.topics import Topics
 from web import protocol
 from web.auth import Claims, verify_token
 from web.commands import CommandSink
 from web.errors import AuthError, ProtocolError
 from web.feed import FeedHub
+from web.item_routes import ItemRoutes
 from web.metrics import CONTENT_TYPE_LATEST, WebMetrics
 from web.protocol import AuthFrame
 from web.report_routes import ReportRoutes
@@ -56,6 +58,7 @@ from web.session import Session, SessionConfig, StoreUnavailable
 log = logging.getLogger(__name__)
 
 _UNIT_PATH = re.compile(rf"/unit/({UNIT_CODE_PATTERN})/?\Z")
+_ITEM_PAGE = re.compile(r"/item/[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}\Z")
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -171,6 +174,12 @@ class BoardServer:
             bootstrap=settings.broker_bootstrap,
             topic=Topics.for_settings(settings).reports,
         )
+        self.items = ItemRoutes(
+            store=TimelineStore.from_url(settings.redis_target, retention=settings.closed_item_retention),
+            catalog=catalog,
+            secret=self.secret,
+            now=now,
+        )
 
     # -- HTTP -----------------------------------------------------------------------
 
@@ -192,6 +201,9 @@ class BoardServer:
             return _response(http.HTTPStatus.OK, self.metrics.render(), CONTENT_TYPE_LATEST)
         if path == "/catalog.json":
             return _response(http.HTTPStatus.OK, self.names, "application/json", _PAGE_HEADERS)
+        if path.startswith("/items/"):
+            status, body = await self.items.answer(path, request.headers)
+            return _response(http.HTTPStatus(status), body, "application/json", _PAGE_HEADERS)
         if path.startswith("/reports/") and path != "/reports/":
             query = request.path.split("?", 1)[1].split("#", 1)[0] if "?" in request.path else ""
             status, body, content_type, name = await self.reports.answer(path, query, request.headers)
@@ -213,6 +225,8 @@ class BoardServer:
             name = "leader.html"
         elif path in ("/reports", "/reports/"):
             name = "reports.html"
+        elif _ITEM_PAGE.match(path):
+            name = "item.html"
         else:
             match = _UNIT_PATH.match(path)
             if match is not None:
@@ -420,6 +434,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         await sink.close()
         await store.close()
         await board.reports.store.close()
+        await board.items.store.close()
 
 
 def run(settings: Settings) -> None:

@@ -39,6 +39,7 @@ from domain.items import (
     next_deadline,
 )
 from domain.reports import SPLIT, split_counters
+from domain.timeline import timeline_entries
 from stream.gauges import GaugeIndex, QueueView, queue_view
 from stream.sources import Source
 from stream.transitions import Entry, NodeBatch
@@ -99,6 +100,9 @@ class ItemBatchResult:
     duplicates: int = 0
     #: every message processed: (source, offset, event time if it was a valid event)
     events: list[tuple[Source, int, float | None]] = field(default_factory=list)
+    #: item id → (timeline entries of this batch, item after it or None if purged);
+    #: domain.timeline, kept by runtime.timeline.
+    timeline: dict[str, tuple[list[tuple[int, dict[str, Any]]], Item | None]] = field(default_factory=dict)
 
 
 def encode_tick(item_id: str, at: float) -> bytes:
@@ -204,6 +208,9 @@ class ItemProcessor:
             result.applied += 1
             for node, entry in self._entries(tag, message, outcome.transitions, applied.event_time).items():
                 entries.setdefault(node, []).append(entry)
+            history = result.timeline.setdefault(key.decode(), ([], None))[0]
+            history += timeline_entries(outcome.item, outcome.transitions, applied.event)
+            result.timeline[key.decode()] = (history, outcome.item)
             for transition in outcome.transitions:
                 if transition.kind in SILENT_KINDS or outcome.item is None:
                     continue  # no item rule reacts to these (a purged item has no rules)
@@ -287,7 +294,7 @@ class ItemProcessor:
         old_unit = item.unit if item is not None else None
         kind = ItemKind.TASK if message.kind == TASKS else ItemKind.FEEDBACK
         outcome = apply_event(item, event, self.policy, kind=kind, partition=message.partition)
-        return _Applied(outcome, key, event.occurred_at, old_view, old_unit)
+        return _Applied(outcome, key, event.occurred_at, old_view, old_unit, event)
 
     def _entries(
         self, tag: str, message: Message, transitions: list[Transition], event_time: float | None
@@ -381,6 +388,7 @@ class _Applied:
     event_time: float | None
     old_view: QueueView | None
     old_unit: str | None
+    event: Event | None = None
 
 
 def _check_partition(item: Item, message: Message) -> None:

@@ -8,7 +8,7 @@ import { Board, bindStatus, throttle } from "./board.js";
 import { byId, el, fill, setText } from "./dom.js";
 import { fmtDateTime, fmtInt, fmtPct } from "./format.js";
 import { rateTitles } from "./formulas.js";
-import { applyLabels, bindToggle, onLangChange, pick, t } from "./i18n.js";
+import { applyLabels, bindToggle, lang, onLangChange, pick, t } from "./i18n.js";
 import { beep, enableSound, soundEnabled } from "./sound.js";
 
 const board = new Board();
@@ -89,6 +89,10 @@ function card(alert) {
   if (alert.item_id) metaBits.push(`${t("alert.item")}: ${alert.item_id}`);
   if (alert.acked_by) metaBits.push(`${t("alert.acked_by")}: ${alert.acked_by} (${fmtDateTime(alert.acked_at)})`);
   setText(meta, metaBits.join(" · "));
+  if (alert.item_id) {
+    // The item's timeline (/item/<id>): every event, both clocks, deadlines and alerts.
+    meta.append(" · ", el("a", { class: "item-link", attrs: { href: `/item/${alert.item_id}` }, text: lang() === "en" ? "timeline" : "dòng thời gian" }));
+  }
   setText(text, pick(alert, "text"));
   setText(ack, t("ack"));
   ack.hidden = alert.state !== "firing";

@@ -39,6 +39,8 @@ function row(item) {
       status: el("td", { class: "c-status" }),
     };
     const node = el("tr", { attrs: { "data-item": item.id } }, ...Object.values(cells));
+    // A click opens the item's timeline (/item/<id>; the token stays in sessionStorage).
+    node.addEventListener("click", () => window.location.assign(`/item/${parts.item.id}`));
     parts = { node, cells, item };
     rows.set(item.id, parts);
   }
