@@ -18,6 +18,7 @@ from domain.reports import Period, Report, aggregate, closed_months
 from govpulse.simulator.model import TASK, Traffic, TrafficConfig
 from govpulse.simulator.oracle import Oracle, truth_reports
 from runtime.reports import ReportStore, read_reports, rebuild
+from runtime.timeline import TimelineStore
 from tests.support.stack import Stack, wait_for
 
 pytestmark = pytest.mark.integration
@@ -133,4 +134,17 @@ def test_quarter_reports_equal_the_oracle_after_sigkill_and_redis_loss(stack: St
 
     assert asyncio.run(refill()) == len(on_topic)
     assert not figures_diff(expected, asyncio.run(in_redis()))
+
+    # Item timelines survived the kill too: every transition of every item, once.
+    async def sequences(items: list[str]) -> dict[str, list[int]]:
+        store = TimelineStore.from_url(load.redis_target, retention=3600.0)
+        try:
+            return {item: [e["seq"] for e in (await store.read(item))[1]] for item in items}
+        finally:
+            await store.close()
+
+    sample = sorted(oracle.items)[:: max(1, len(oracle.items) // 300)]
+    found = asyncio.run(sequences(sample))
+    wrong = {i: found[i] for i in sample if found[i] != list(range(1, oracle.items[i].seq + 1))}
+    assert not wrong, list(wrong.items())[:3]
     assert restarted.running, stack.log(restarted)
