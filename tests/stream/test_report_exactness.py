@@ -52,6 +52,8 @@ def figures_diff(expected: Mapping[str, Report], actual: Mapping[str, Report]) -
                 problems.append(
                     f"{key}: {name} expected {getattr(want.figures, name)}, got {getattr(got.figures, name)}"
                 )
+        if want.counts != got.counts:  # the splits by work mode, category and assignee too
+            problems.append(f"{key}: counts differ: {set(want.counts.items()) ^ set(got.counts.items())}")
         for name in ("avg_days", "p90_days"):
             a, b = getattr(want.figures, name), getattr(got.figures, name)
             if (a is None) != (b is None) or (a is not None and b != pytest.approx(a, rel=0.011, abs=1e-6)):
@@ -66,7 +68,7 @@ def test_quarter_reports_equal_the_oracle_after_sigkill_and_redis_loss(stack: St
         oracle.policy.catalog,
         oracle.policy.sla,
         oracle.policy.calendar,
-        config=TrafficConfig(seed=16, items_per_day=60, tasks_per_day=3),
+        config=TrafficConfig(seed=16, items_per_day=60, tasks_per_day=3, work_modes=True),
     )
     messages = list(traffic.messages(START, until=END))
     for message in messages:
@@ -76,6 +78,8 @@ def test_quarter_reports_equal_the_oracle_after_sigkill_and_redis_loss(stack: St
     assert [m.key for m in months] == ["2026-09", "2026-10", "2026-11", "2026-12"]
     expected = truth_reports(truth, oracle.policy.catalog.units, months)
     assert sum(r.figures.received for r in expected.values() if r.unit == "HCM") > 3000
+    staff = {m.event.assignee for m in messages if m.event is not None and m.event.assignee}
+    assert len(staff) > 100
 
     t = stack.topics
     stack.produce((t.tasks if m.kind == TASK else t.feedback, m.key, m.value) for m in messages)
@@ -147,4 +151,9 @@ def test_quarter_reports_equal_the_oracle_after_sigkill_and_redis_loss(stack: St
     found = asyncio.run(sequences(sample))
     wrong = {i: found[i] for i in sample if found[i] != list(range(1, oracle.items[i].seq + 1))}
     assert not wrong, list(wrong.items())[:3]
+    # No staff id in any line either worker logged.
+    for worker_service in (worker, restarted):
+        text = worker_service.log_path.read_text(errors="replace")
+        leaked = [name for name in staff if name in text]
+        assert not leaked, leaked[:3]
     assert restarted.running, stack.log(restarted)
