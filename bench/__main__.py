@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from bench import common
 from bench.common import PROFILES, Section
 
-BENCHMARKS = ("throughput", "latency", "fanout", "memory")
+BENCHMARKS = ("throughput", "latency", "fanout", "memory", "reports")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,11 +123,17 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], list[Section]]]
 
         return memory.run(args.profile, scale=args.scale, keep=args.keep)
 
+    def reports() -> list[Section]:
+        from bench import reports
+
+        return reports.run(args.profile, scale=args.scale, keep=args.keep)
+
     out: dict[str, Callable[[], list[Section]]] = {
         "throughput": throughput,
         "latency": latency,
         "fanout": fanout,
         "memory": memory,
+        "reports": reports,
     }
     return out
 

@@ -122,10 +122,11 @@ class ReportRoutes:
             available=available,
         )
         suffix = f"-{request.unit}" if request.unit else ""
+        # Files are built in a thread: the event loop keeps serving the boards meanwhile.
         if kind == "xlsx":
-            return xlsx_bytes(document), f"bao-cao-{period.key}{suffix}.xlsx"
+            return await asyncio.to_thread(xlsx_bytes, document), f"bao-cao-{period.key}{suffix}.xlsx"
         if kind == "csv":
-            return csv_bytes(document), f"bao-cao-{period.key}{suffix}.csv"
+            return await asyncio.to_thread(csv_bytes, document), f"bao-cao-{period.key}{suffix}.csv"
         return orjson.dumps(document), None
 
     def _scope(self, headers: Headers) -> Any:
