@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.catalog import Catalog
 from domain.classification import Classification
-from domain.reports import Period
+from domain.errors import ConfigError
+from domain.reports import Figures, Period
+from runtime.reports import latest
+from tests.support import strategies
+from tests.support.hypothesis_profile import FUZZ
 from tests.support.reports import CITY, DEPT, WARD_A, WARD_B, sample_reports
 from web.auth import Scope
 from web.errors import ReportRequestError
@@ -139,3 +147,56 @@ def test_rows_carry_figures_by_work_mode_and_category_and_by_assignee_except_on_
     )
     wall_splits = next(row for row in wall["rows"] if row["unit"] == WARD_A)["splits"]
     assert set(wall_splits) == {"work_mode", "category"}
+
+
+# -- fuzzed inputs: query strings, report records, classification files ----------------------
+
+QUERY_KEYS = st.sampled_from(["period", "unit", "x", "period[]", ""])
+QUERY_VALUES = st.sampled_from(["2026-11", "2026-Q4", "2026", "P-SAI-GON", "HCM"]) | st.text(max_size=30)
+
+
+@FUZZ
+@given(
+    st.lists(st.tuples(QUERY_KEYS, QUERY_VALUES), max_size=5) | st.text(max_size=200).map(lambda t: [("", t)])
+)
+def test_any_query_string_is_a_request_or_a_clear_400_or_404(pairs: list[tuple[str, str]]) -> None:
+    query = urlencode(pairs) if all(key for key, _ in pairs) else "".join(value for _, value in pairs)
+    try:
+        request = parse_request(query, catalog=CATALOG)
+    except ReportRequestError as error:
+        assert error.status in (400, 404) and error.message and len(error.message) < 300
+    else:
+        assert request.unit is None or request.unit in CATALOG
+
+
+@FUZZ
+@given(st.lists(strategies.json_values(strategies.json_scalars(text_size=20), max_leaves=30), max_size=6))
+def test_any_record_on_the_reports_topic_is_read_or_skipped(values: list[object]) -> None:
+    records = [(b"k", orjson.dumps(value)) for value in values] + [(b"k", b"\xff not json")]
+    for report in latest(records).values():
+        assert report.revision == int(report.revision)
+
+
+@FUZZ
+@given(
+    st.dictionaries(
+        st.sampled_from(["min_volume", "band", "x"]),
+        strategies.json_values(strategies.json_scalars(text_size=10), max_leaves=20)
+        | st.lists(
+            st.dictionaries(
+                st.sampled_from(
+                    ["code", "name_vi", "name_en", "min_on_time_rate", "max_late_rate", "min_resolved", "y"]
+                ),
+                strategies.json_scalars(text_size=10),
+            ),
+            max_size=4,
+        ),
+    )
+)
+def test_any_classification_mapping_is_bands_or_a_config_error(data: dict[str, object]) -> None:
+    try:
+        classification = Classification.from_mapping(data)
+    except ConfigError as error:
+        assert str(error).startswith("classification: ")
+    else:
+        assert classification.bands and classification.place(Figures(resolved=100, on_time=90)) is not None
