@@ -72,8 +72,8 @@ def run(profile: str, *, scale: float = 1.0, keep: bool = False) -> list[Section
     for key, counts in truth.counters.items():
         node, window, at = split_key(key)
         record = WindowRecord(counts=dict(counts))
-        for value in truth.latency.get(key, ()):
-            record.latency.add(value)
+        for value in truth.work_days.get(key, ()):
+            record.work.add(value)
         records[record_key(node, window, at)] = record.encode()
     units = [unit.code for unit in oracle.policy.catalog]
 

@@ -225,6 +225,10 @@ class Transition:
     #: The item's report dimensions when the counts were made (:func:`item_dims`); not
     #: part of equality (what happened is the rest; this says whose it was).
     dims: tuple[str, ...] = field(default=(), compare=False)
+    #: On ``resolved``: the unit's handling time in working days (working time of the city
+    #: calendar from the unit's receipt to resolution, pauses excluded, ÷ office hours of a
+    #: day). Reports take their average and p90 from it.
+    work_days: float | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -676,6 +680,10 @@ def _resolve(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transit
     latency = max(0.0, (at - item.unit_since) - item.unit_paused_elapsed)
     allowed = _measure(item, item.unit_since, item.unit_due, policy) - item.unit_paused
     used = _measure(item, item.unit_since, at, policy) - item.unit_paused
+    calendar = policy.calendar
+    paused = item.unit_paused if item.clock == ClockKind.WORKING else 0.0
+    working = max(0.0, calendar.working_seconds_between(item.unit_since, at) - paused)
+    work_days = working / calendar.office_hours.seconds_per_day
     item.status = Status.RESOLVED
     item.paused_at = None
     item.resolved_at = item.closed_at = at
@@ -695,6 +703,7 @@ def _resolve(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transit
         ),
         latency=latency,
         sla_used=max(0.0, used) / allowed if allowed > 0 else None,
+        work_days=work_days,
     )
 
 

@@ -280,14 +280,15 @@ FORMULAS: Mapping[str, Formula] = {
         "÷ (received in the period + carried over)",
     ),
     "avg_days": Formula(
-        vi="Thời gian xử lý trung bình (ngày) = trung bình thời gian từ khi đơn vị nhận đến khi giải quyết, "
-        "không tính thời gian tạm dừng, tính theo ngày lịch",
-        en="Average handling time (days) = mean time from the unit's receipt to resolution, pauses "
-        "excluded, in calendar days",
+        vi="Thời gian xử lý trung bình (ngày làm việc) = trung bình thời gian làm việc từ khi đơn vị nhận "
+        "đến khi giải quyết, không tính thời gian tạm dừng; 1 ngày = giờ hành chính của một ngày làm việc",
+        en="Average handling time (working days) = mean working time from the unit's receipt to "
+        "resolution, pauses excluded; 1 day = the office hours of a working day",
     ),
     "p90_days": Formula(
-        vi="Thời gian xử lý P90 (ngày) = 90 % hồ sơ được giải quyết trong thời gian này hoặc ngắn hơn",
-        en="Handling time P90 (days) = 90 % of resolved items took this long or less",
+        vi="Thời gian xử lý P90 (ngày làm việc) = 90 % hồ sơ được giải quyết trong số ngày làm việc này "
+        "hoặc ít hơn",
+        en="Handling time P90 (working days) = 90 % of resolved items took this many working days or fewer",
     ),
 }
 
@@ -342,13 +343,14 @@ class Chain:
     late_open: int = 0
 
 
-def month_figures(counts: Mapping[str, int], latency: Sketch | None, start: Chain) -> Figures:
-    """A month's figures from its counters, latency sketch and the chain it starts from."""
+def month_figures(counts: Mapping[str, int], work: Sketch | None, start: Chain) -> Figures:
+    """A month's figures from its counters, its handling times (a sketch of working days)
+    and the chain it starts from."""
 
     def c(name: str) -> int:
         return int(counts.get(name, 0))
 
-    avg, p90 = latency_days(latency)
+    avg, p90 = handling_days(work)
     return Figures(
         received=c("received"),
         carried_over=start.open,
@@ -367,12 +369,12 @@ def month_figures(counts: Mapping[str, int], latency: Sketch | None, start: Chai
     )
 
 
-def latency_days(latency: Sketch | None) -> tuple[float | None, float | None]:
-    """(mean, p90) of a latency sketch (seconds) in days, within the sketch's 1 %."""
-    if latency is None or latency.count == 0:
+def handling_days(work: Sketch | None) -> tuple[float | None, float | None]:
+    """(mean, p90) of a sketch of handling times in working days, within its 1 %."""
+    if work is None or work.count == 0:
         return None, None
-    total = sum(latency.value_of(key) * count for key, count in latency.bins.items())
-    return total / latency.count / DAY, (latency.quantile(0.9) or 0.0) / DAY
+    total = sum(work.value_of(key) * count for key, count in work.bins.items())
+    return total / work.count, work.quantile(0.9) or 0.0
 
 
 def combine(
@@ -419,7 +421,8 @@ class Report:
     as_of: float
     figures: Figures
     counts: Mapping[str, int] = field(default_factory=dict)
-    latency: Sketch = field(default_factory=Sketch)
+    #: Handling times in working days (a sketch: quarters and years merge their months').
+    work: Sketch = field(default_factory=Sketch)
     late_events: int = 0
 
     @property
@@ -431,7 +434,7 @@ class Report:
         return (
             self.figures,
             tuple(sorted((k, v) for k, v in self.counts.items() if v)),
-            self.latency.to_json(),
+            self.work.to_json(),
             self.late_events,
         )
 
@@ -445,7 +448,7 @@ class Report:
             "as_of": self.as_of,
             "figures": self.figures.to_json(),
             "counts": {k: v for k, v in sorted(self.counts.items()) if v},
-            "latency": self.latency.to_json(),
+            "work": self.work.to_json(),
             "late_events": self.late_events,
         }
 
@@ -465,7 +468,7 @@ class Report:
             as_of=float(data["as_of"]),
             figures=Figures.from_json(data["figures"]),
             counts={str(k): int(v) for k, v in dict(data.get("counts", {})).items()},
-            latency=Sketch.from_json(data.get("latency")),
+            work=Sketch.from_json(data.get("work")),
             late_events=int(data.get("late_events", 0)),
         )
 
@@ -493,7 +496,7 @@ def aggregate(period: Period, months: Sequence[Report]) -> Report | None:
     if period.kind is PeriodKind.MONTH:
         return months[0]
     ordered = sorted(months, key=lambda r: r.start)
-    counts, sketch, figures = combine([(r.counts, r.latency, r.figures) for r in ordered])
+    counts, sketch, figures = combine([(r.counts, r.work, r.figures) for r in ordered])
     return Report(
         unit=ordered[0].unit,
         period=period.key,
@@ -503,14 +506,14 @@ def aggregate(period: Period, months: Sequence[Report]) -> Report | None:
         as_of=max(r.as_of for r in ordered),
         figures=figures,
         counts=counts,
-        latency=sketch,
+        work=sketch,
         late_events=sum(r.late_events for r in ordered),
     )
 
 
 def build_month_reports(
     counters: Mapping[tuple[str, float], Mapping[str, int]],
-    latency: Mapping[tuple[str, float], Sketch],
+    work: Mapping[tuple[str, float], Sketch],
     *,
     units: Iterable[str],
     months: Sequence[Period],
@@ -518,14 +521,15 @@ def build_month_reports(
     as_of: float = 0.0,
 ) -> dict[str, Report]:
     """Reports of ``months`` (consecutive, oldest first) for ``units`` from period-window
-    counters keyed ``(unit, window start)``: the reference computation (oracle, CLI)."""
+    counters and handling-time sketches (working days) keyed ``(unit, window start)``: the
+    reference computation (the oracle)."""
     out: dict[str, Report] = {}
     for unit in units:
         previous: Report | None = None
         for month in months:
             start, end = month.bounds(anchor)
             counts = counters.get((unit, start), {})
-            sketch = latency.get((unit, start))
+            sketch = work.get((unit, start))
             figures = month_figures(counts, sketch, month_chain(previous))
             previous = Report(
                 unit, month.key, start, end, 1, as_of, figures, dict(counts), sketch or Sketch()

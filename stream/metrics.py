@@ -68,18 +68,21 @@ class WindowRecord:
     late_events: int = 0
     marks: dict[str, int] = field(default_factory=dict)
     once: set[str] = field(default_factory=set)
+    #: Handling times in working days (report months only; empty elsewhere).
+    work: Sketch = field(default_factory=Sketch)
 
     def encode(self) -> bytes:
-        return dumps_kept(
-            {
-                "c": self.counts,
-                "l": self.latency.to_json(),
-                "s": self.sla_used.to_json(),
-                "x": self.late_events,
-                "m": self.marks,
-                "o": sorted(self.once),
-            }
-        )
+        data: dict[str, Any] = {
+            "c": self.counts,
+            "l": self.latency.to_json(),
+            "s": self.sla_used.to_json(),
+            "x": self.late_events,
+            "m": self.marks,
+            "o": sorted(self.once),
+        }
+        if self.work.count:  # records of the fixed windows keep their bytes
+            data["w"] = self.work.to_json()
+        return dumps_kept(data)
 
     @classmethod
     def decode(cls, raw: bytes) -> WindowRecord:
@@ -91,6 +94,7 @@ class WindowRecord:
             late_events=int(data.get("x", 0)),
             marks=dict(data.get("m", {})),
             once=set(data.get("o", ())),
+            work=Sketch.from_json(data.get("w")),
         )
 
     def count(self, name: str) -> int:
@@ -229,7 +233,7 @@ class MetricsStore:
                 step = plan.get(key)
                 if step is None:
                     step = plan[key] = [[], False, 0]
-                step[1] = True
+                step[1] = 2 if splits_here else 1  # 2: a report month, which keeps work_days
             for at, counter, once in entry.derived:
                 if not splits_here and SPLIT in counter:
                     continue
@@ -256,6 +260,8 @@ class MetricsStore:
                     record.latency.add(entry.latency)
                 if entry.sla_used is not None:
                     record.sla_used.add(entry.sla_used)
+                if sample == 2 and entry.work_days is not None:
+                    record.work.add(entry.work_days)
             if late:
                 record.late_events += late
                 self.late_events += late

@@ -44,6 +44,7 @@ class Entry:
         sample_at: instant the latency sample belongs to.
         event_at: ``occurred_at`` of the source event (None for deadline ticks); lateness
             is judged on it, since counts derived from deadlines may lie further back.
+        work_days: handling time in working days when resolved here (period windows).
         derived: ``(at, counter, once_id)`` counts that time produced (an item becoming
             overdue). The same fact can be revealed by a tick in one run and by a later
             event in another (after a crash, batches split differently), so it is not
@@ -61,6 +62,8 @@ class Entry:
     sample_at: float = 0.0
     event_at: float | None = None
     derived: tuple[tuple[float, str, str], ...] = ()
+    #: Handling time in working days when resolved here (report months keep it).
+    work_days: float | None = None
 
     def to_json(self) -> tuple[Any, ...]:
         # orjson writes (nested) tuples as arrays: no copies on the hot path.
@@ -76,6 +79,7 @@ class Entry:
             self.sample_at,
             self.event_at,
             self.derived,
+            self.work_days,
         )
 
     @classmethod

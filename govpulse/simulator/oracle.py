@@ -102,6 +102,8 @@ class Truth:
     applied: int = 0
     duplicates: int = 0
     gauges: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    #: Report-month keys → handling times in working days of the items resolved there.
+    work_days: Mapping[str, Sequence[float]] = field(default_factory=dict)
 
     def counter(self, node: str, window: str, start: float, name: str) -> int:
         """One cell of the counters (0 when absent)."""
@@ -124,6 +126,7 @@ class Truth:
             "applied": self.applied,
             "duplicates": self.duplicates,
             "gauges": {key: dict(value) for key, value in self.gauges.items()},
+            "work_days": {key: list(value) for key, value in self.work_days.items()},
         }
 
     @classmethod
@@ -149,6 +152,7 @@ class Truth:
                 applied=int(data.get("applied", 0)),
                 duplicates=int(data.get("duplicates", 0)),
                 gauges={k: {c: int(n) for c, n in v.items()} for k, v in data.get("gauges", {}).items()},
+                work_days={k: [float(x) for x in v] for k, v in data.get("work_days", {}).items()},
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"not a truth document: {exc!r}") from None
@@ -226,6 +230,7 @@ class Oracle:
         self._counters: dict[tuple[str, str, float], dict[str, int]] = {}
         self._latency: dict[tuple[str, str, float], list[float]] = {}
         self._sla_used: dict[tuple[str, str, float], list[float]] = {}
+        self._work_days: dict[tuple[str, str, float], list[float]] = {}
         self._totals: dict[str, dict[str, int]] = {}
         self._breaches: set[str] = set()
         self._escalations: dict[str, int] = {}
@@ -310,6 +315,7 @@ class Oracle:
             applied=self.applied,
             duplicates=self.duplicates,
             gauges=self._gauges(),
+            work_days={truth_key(*key): list(value) for key, value in self._work_days.items()},
         )
 
     def _gauges(self) -> dict[str, dict[str, int]]:
@@ -364,6 +370,10 @@ class Oracle:
             for node in lineage(transition.unit):
                 for name, start in starts:
                     samples.setdefault((node, name, start), []).append(value)
+        if transition.work_days is not None:
+            for node in lineage(transition.unit):
+                for name, start in periods:
+                    self._work_days.setdefault((node, name, start), []).append(transition.work_days)
 
 
 def counter_windows(settings: Settings) -> tuple[WindowSpec, ...]:
@@ -419,18 +429,17 @@ def truth_reports(
     anchor: tuple[int, int, int] = DEFAULT_ANCHOR,
 ) -> dict[str, Report]:
     """The month reports the worker must make (key ``UNIT|MONTH``), from the truth's
-    ``period`` window counters and latencies (exact samples, put in sketches like the
-    worker's). Needs ``period`` among the counted windows."""
+    ``period`` window counters and handling times in working days (exact samples, put in
+    sketches like the worker's). Needs ``period`` among the counted windows."""
     counters: dict[tuple[str, float], Mapping[str, int]] = {}
-    latency: dict[tuple[str, float], Sketch] = {}
+    work: dict[tuple[str, float], Sketch] = {}
     for key, counts in truth.counters.items():
         node, window, start = split_key(key)
         if window == "period":
             counters[(node, start)] = counts
-    for key, samples in truth.latency.items():
+    for key, samples in truth.work_days.items():
         node, window, start = split_key(key)
-        if window == "period":
-            sketch = latency[(node, start)] = Sketch()
-            for value in samples:
-                sketch.add(value)
-    return build_month_reports(counters, latency, units=units, months=months, anchor=anchor)
+        sketch = work[(node, start)] = Sketch()
+        for value in samples:
+            sketch.add(value)
+    return build_month_reports(counters, work, units=units, months=months, anchor=anchor)

@@ -348,6 +348,7 @@ class ItemProcessor:
                 sample_at=sample.at if sample else 0.0,
                 event_at=event_time,
                 derived=tuple(derived.get(node, ())),
+                work_days=sample.work_days if sample else None,
             )
         return out
 

@@ -177,7 +177,7 @@ class ReportProcessor:
                 now,
                 report.figures,
                 report.counts,
-                report.latency,
+                report.work,
                 report.late_events,
             )
             self._pending[report.key] = report
@@ -213,8 +213,8 @@ class ReportProcessor:
         if record is None and previous is None and old is None:
             return None
         counts = {k: v for k, v in record.counts.items() if v} if record else {}
-        latency = record.latency if record else Sketch()
-        figures = month_figures(counts, latency, month_chain(previous))
+        work = record.work if record else Sketch()
+        figures = month_figures(counts, work, month_chain(previous))
         return Report(
             node,
             month.key,
@@ -224,6 +224,6 @@ class ReportProcessor:
             now,
             figures,
             counts,
-            Sketch.from_json(latency.to_json()),
+            Sketch.from_json(work.to_json()),
             record.late_events if record else 0,
         )

@@ -1388,3 +1388,20 @@ def test_transfer_before_the_deadline_moves_no_lateness() -> None:
 def test_cancelling_an_overdue_item_closes_its_lateness() -> None:
     _, transitions = run(receive(), DUE, ev("cancelled", DUE + H))
     assert transitions[-1].counts == ((BT, "cancelled"), (BT, "closed"), (BT, "late_closed"))
+
+
+def test_resolution_carries_the_handling_time_in_working_days() -> None:
+    # Received Monday 07:30, resolved Wednesday 11:30: two full days and half a day of office
+    # hours (8 h a day): 2.5 working days.
+    _, transitions = run(receive(), ev("resolved", at("2026-03-04 11:30")))
+    assert transitions[-1].work_days == pytest.approx(2.5)
+
+
+def test_a_pause_is_not_handling_time() -> None:
+    _, transitions = run(
+        receive(),
+        ev("paused", at("2026-03-02 07:30")),
+        ev("resumed", at("2026-03-03 07:30")),
+        ev("resolved", at("2026-03-04 11:30")),
+    )
+    assert transitions[-1].work_days == pytest.approx(1.5)
