@@ -101,6 +101,8 @@ async def test_a_unit_sees_only_its_own_row_and_is_refused_another_unit(
     home = page.locator(f'#split-body tr[data-unit="{WARD_A}"][data-mode="home"]')
     await expect(home).to_contain_text("Tại nhà")
     await expect(home).to_contain_text("90,0%")
+    await expect(page.locator("#staff-section")).to_be_visible()
+    await expect(page.locator('#staff-body tr[data-value="cb-0042"]')).to_contain_text("100,0%")
 
     refused = await open_reports(browser, node, f"unit:{WARD_A}", f"period=2026-11&unit={WARD_B}")
     await expect(refused.locator("#banner")).to_be_visible()
@@ -151,3 +153,10 @@ async def test_the_wall_rates_tell_their_formula_and_numbers_on_hover(
         with contextlib.suppress(asyncio.CancelledError):
             await beating
         await store.close()
+
+
+async def test_the_wall_sees_work_modes_but_never_a_staff_id(browser: Browser, node: WebNode) -> None:
+    page = await open_reports(browser, node, "wall", "period=2026-11")
+    await expect(page.locator('#split-body tr[data-mode="home"]')).to_have_count(1)
+    await expect(page.locator("#staff-section")).to_be_hidden()
+    assert "cb-0042" not in await page.content()

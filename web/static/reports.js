@@ -53,6 +53,8 @@ const LABELS = {
     "mode.home": "Tại nhà",
     "mode.field": "Hiện trường",
     "mode.unknown": "Chưa rõ",
+    "staff.title": "Theo cán bộ (mã cán bộ; chỉ đơn vị và lãnh đạo xem được)",
+    "col.staff": "Mã cán bộ",
   },
   en: {
     title: "Period reports",
@@ -98,6 +100,8 @@ const LABELS = {
     "mode.home": "Home",
     "mode.field": "Field",
     "mode.unknown": "Unknown",
+    "staff.title": "By assignee (staff ids; only the unit and leaders see this)",
+    "col.staff": "Staff id",
   },
 };
 
@@ -234,8 +238,8 @@ function render() {
   if (!doc) {
     fill(byId("report-head"), []);
     fill(byId("report-body"), []);
-    fill(byId("split-head"), []);
-    fill(byId("split-body"), []);
+    for (const id of ["split-head", "split-body", "staff-head", "staff-body"]) fill(byId(id), []);
+    byId("staff-section").hidden = true;
     fill(byId("bars"), []);
     fill(byId("trend"), []);
     setText(byId("period-info"), "");
@@ -278,18 +282,25 @@ function renderTable(doc, rows) {
 }
 
 function renderSplits(rows) {
-  const heads = ["col.code", "col.unit", "col.mode", "col.received", "col.resolved", "col.on_time", "col.late", "col.on_time_rate"];
-  fill(byId("split-head"), heads.map((key) => el("th", { text: r(key), title: key === "col.on_time_rate" ? formula("on_time_rate") : undefined, attrs: { scope: "col" } })));
+  fillSplit("split", "work_mode", "col.mode", rows, (mode) => r(`mode.${mode}`));
+  const staff = fillSplit("staff", "assignee", "col.staff", rows, (id) => id);
+  byId("staff-section").hidden = staff === 0;
+}
+
+/** One table of a split dimension; returns how many lines it has. */
+function fillSplit(prefix, dimension, labelKey, rows, label) {
+  const heads = ["col.code", "col.unit", labelKey, "col.received", "col.resolved", "col.on_time", "col.late", "col.on_time_rate"];
+  fill(byId(`${prefix}-head`), heads.map((key) => el("th", { text: r(key), title: key === "col.on_time_rate" ? formula("on_time_rate") : undefined, attrs: { scope: "col" } })));
   const lines = [];
   for (const row of rows) {
-    for (const [mode, f] of Object.entries(row.splits?.work_mode ?? {})) {
+    for (const [value, f] of Object.entries(row.splits?.[dimension] ?? {})) {
       lines.push(
         el(
           "tr",
-          { attrs: { "data-unit": row.unit, "data-mode": mode } },
+          { attrs: { "data-unit": row.unit, "data-value": value, ...(dimension === "work_mode" ? { "data-mode": value } : {}) } },
           el("td", { text: row.unit }),
           el("td", { text: pick(row, "name") }),
-          el("td", { text: r(`mode.${mode}`) }),
+          el("td", { text: label(value) }),
           el("td", { text: fmtInt(f.received) }),
           el("td", { text: fmtInt(f.resolved) }),
           el("td", { text: fmtInt(f.on_time) }),
@@ -299,7 +310,8 @@ function renderSplits(rows) {
       );
     }
   }
-  fill(byId("split-body"), lines);
+  fill(byId(`${prefix}-body`), lines);
+  return lines.length;
 }
 
 function renderBars(rows) {
