@@ -40,6 +40,7 @@ from alerts.model import Signal
 from domain.calendar import WorkCalendar
 from domain.catalog import Catalog
 from domain.items import ItemPolicy
+from domain.reports import Report
 from domain.sla import SlaPolicy
 from domain.windows import window_specs
 from runtime.board import BoardStore
@@ -149,6 +150,9 @@ class Pipeline:
             TimelineStore.from_url(settings.redis_target, retention=settings.closed_item_retention)
         )
         self._report_partitions: frozenset[int] = frozenset()
+        #: Revisions Redis did not take yet (retried with the next unit batches).
+        self._unpublished_reports: list[Report] = []
+        self._reports_retry_at = 0.0
         self.alerts = AlertProcessor(
             rules=self.rules, catalog=self.catalog, calendar=self.calendar, load=self.alerts_table.data.get
         )
@@ -511,9 +515,11 @@ class Pipeline:
             partition_of=lambda node: p if (p := node_partition.get(node)) in owned else None,
             now=now,
         )
-        if not result.reports:
-            return
         topic = self.topics.reports
+        if not result.reports:
+            if self._unpublished_reports:
+                await self._publish_reports([])
+            return
         sends = [
             Send(topic, key, value, partition, None)
             for partition, writes in result.writes.items()
@@ -521,11 +527,26 @@ class Pipeline:
         ]
         await self._send_all(sends, wait=True)
         await self._write(self.reports_table, result.writes)
-        try:
-            await self.report_store.put(result.reports)
-        except (RedisError, OSError) as exc:
-            log.warning("reports not written to Redis (%s); the web node rebuilds them from %s", exc, topic)
         log.info("made %d report revisions", len(result.reports))
+        await self._publish_reports(result.reports)
+
+    async def _publish_reports(self, reports: list[Report]) -> None:
+        """Put revisions in Redis for the web node; what Redis cannot take now is retried
+        with the next unit batches (a Redis that lost everything is refilled from
+        gov.reports by the web node)."""
+        pending = [*self._unpublished_reports, *reports]
+        if self._unpublished_reports and time.monotonic() < self._reports_retry_at:
+            self._unpublished_reports = pending[-100_000:]
+            return  # Redis failed moments ago: do not hold up the unit stage on it
+        try:
+            await asyncio.wait_for(self.report_store.put(pending), 5.0)
+        except (RedisError, OSError, TimeoutError) as exc:
+            if not self._unpublished_reports:
+                log.warning("%d report revisions not written to Redis yet (%s); retrying", len(pending), exc)
+            self._unpublished_reports = pending[-100_000:]
+            self._reports_retry_at = time.monotonic() + 10.0
+        else:
+            self._unpublished_reports = []
 
     async def fire_unit_ticks(self) -> None:
         """Tick every owned partition of the unit stage (windows roll, rules re-evaluate)."""
