@@ -11,8 +11,8 @@ for the web node; it is a cache that can always be rebuilt from the topic. Keys:
 
 Writes go through one Lua script that keeps a field only if its revision is not older
 than the stored one, so the worker and a rebuild may write at the same time in any order.
-Quarters and years are not stored: they are added up from their months when read
-(:func:`domain.reports.aggregate`).
+Quarters and years are on the topic too but not in Redis: the web node adds them up from
+their months when read (:func:`domain.reports.aggregate`), which gives the same figures.
 """
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ for _, entry in ipairs(cjson.decode(ARGV[2])) do
 end
 return written
 """
+
+
+def _is_month(period: str) -> bool:
+    return len(period) == 7 and period[4] == "-" and "Q" not in period
 
 
 def month_key(month: str) -> str:
@@ -189,8 +193,9 @@ async def rebuild(store: ReportStore, bootstrap: str, topic: str) -> int:
 
 
 def by_month(reports: Mapping[str, Report]) -> dict[str, dict[str, Report]]:
-    """Group reports keyed ``UNIT|PERIOD`` by month, then unit."""
+    """Group the month reports among ``reports`` (keyed ``UNIT|PERIOD``) by month, then unit."""
     out: dict[str, dict[str, Report]] = {}
     for report in reports.values():
-        out.setdefault(report.period, {})[report.unit] = report
+        if _is_month(report.period):
+            out.setdefault(report.period, {})[report.unit] = report
     return out

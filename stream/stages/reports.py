@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import orjson
 
 from domain.reports import (
     DEFAULT_ANCHOR,
     Period,
+    PeriodKind,
     Report,
+    aggregate,
     closed_months,
     month_chain,
     month_figures,
@@ -142,8 +144,38 @@ class ReportProcessor:
                     todo[(node, month)] = partition
         for (node, month), partition in sorted(todo.items(), key=lambda kv: (kv[0][1], kv[0][0])):
             self._rebuild(store, node, month, partition, now, result, horizons)
+        # A quarter or year whose last month has closed is written too, added up from its
+        # months' latest revisions, with its own revision number.
+        parents: dict[tuple[str, Period], int] = {}
+        for report in list(result.reports):
+            partition = partition_of(report.unit)
+            horizon = horizons.get(partition) if partition is not None else None
+            if partition is None or horizon is None:
+                continue
+            month = Period.parse(report.period)
+            for kind in (PeriodKind.QUARTER, PeriodKind.YEAR):
+                parent = month.parent(kind)
+                if self._is_closed(parent.months()[-1], horizon):
+                    parents[(report.unit, parent)] = partition
+        for (node, parent), partition in sorted(parents.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            self._aggregate(node, parent, partition, now, result)
         self._pending = {}
         return result
+
+    def _aggregate(
+        self, node: str, parent: Period, partition: int, now: float, result: ReportBatchResult
+    ) -> None:
+        months = [r for m in parent.months() if (r := self.stored(node, m.key)) is not None]
+        total = aggregate(parent, months)
+        if total is None:
+            return
+        old = self.stored(node, parent.key)
+        if old is not None and old.content() == total.content():
+            return
+        report = replace(total, revision=old.revision + 1 if old is not None else 1, as_of=now)
+        self._pending[report.key] = report
+        result.reports.append(report)
+        result.writes.setdefault(partition, {})[report.key.encode()] = orjson.dumps(report.to_json())
 
     def _is_closed(self, month: Period, horizon: float) -> bool:
         return month.bounds(self.anchor)[1] + self.grace <= horizon

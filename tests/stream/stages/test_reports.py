@@ -99,7 +99,12 @@ def test_months_chain_and_a_revision_of_november_revises_a_closed_december() -> 
     assert h.stored("A", "2026-12").figures.carried_over == 4
     key = h.put("A", NOV_START, received=7, opened=7, closed=1)
     made = h.run(DEC_END + GRACE + 1, changed=(key,))
-    assert [(r.period, r.revision) for r in made] == [("2026-11", 2), ("2026-12", 2)]
+    assert [(r.period, r.revision) for r in made] == [
+        ("2026-11", 2),
+        ("2026-12", 2),
+        ("2026-Q4", 2),
+        ("2026", 2),
+    ]
     assert h.stored("A", "2026-12").figures.carried_over == 6
 
 
@@ -116,3 +121,26 @@ def test_nothing_closes_before_every_item_partition_reported(horizon: float | No
         now=1.0,
     )
     assert result.reports == []
+
+
+def test_a_quarter_is_written_when_its_last_month_closes_and_revised_with_its_months() -> None:
+    h = Harness()
+    oct_start = Period.parse("2026-10").bounds()[0]
+    h.put("A", oct_start, received=2, opened=2)
+    h.put("A", NOV_START, received=3, opened=3)
+    made = h.run(NOV_END + GRACE)
+    assert [(r.period, r.revision) for r in made] == [("2026-10", 1), ("2026-11", 1)]  # Q4 still open
+    h.put("A", DEC_START, received=4, opened=4)
+    made = h.run(DEC_END + GRACE)
+    assert [(r.period, r.revision) for r in made] == [("2026-12", 1), ("2026-Q4", 1), ("2026", 1)]
+    quarter = h.stored("A", "2026-Q4")
+    assert (quarter.figures.received, quarter.start, quarter.end) == (9, *Period.parse("2026-Q4").bounds())
+    key = h.put("A", NOV_START, received=5, opened=5)  # a late event in November
+    made = h.run(DEC_END + GRACE + 60, changed=(key,))
+    assert [(r.period, r.revision) for r in made] == [
+        ("2026-11", 2),
+        ("2026-12", 2),  # carried over changed
+        ("2026-Q4", 2),
+        ("2026", 2),
+    ]
+    assert h.stored("A", "2026-Q4").figures.received == 11
