@@ -67,9 +67,7 @@ class TimelineStore:
                 if write.purged:
                     pipe.delete(key)
                     continue
-                mapping: dict[Any, Any] = {
-                    f"{seq:08d}": orjson.dumps(entry) for seq, entry in write.entries
-                }
+                mapping: dict[Any, Any] = {f"{seq:08d}": orjson.dumps(entry) for seq, entry in write.entries}
                 if write.summary is not None:
                     mapping[ITEM_FIELD] = orjson.dumps(write.summary)
                 if mapping:
