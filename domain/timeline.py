@@ -10,7 +10,7 @@ shows them on ``/item/<id>`` (docs/reports.md "Item timeline").
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from domain.events import Event
 from domain.items import Item, Transition
@@ -43,6 +43,23 @@ STATE_FIELDS = (
 EVENT_FIELDS = ("event_id", "note", "assigned_by", "channel", "title")
 
 
+class Captured(NamedTuple):
+    """What one message did to an item, captured cheaply while a batch is applied (the
+    item's state as a tuple of :data:`STATE_FIELDS`; the item object changes with later
+    messages of the batch). :func:`entries` turns it into timeline entries afterwards, so
+    the worker allocates the entries' dicts after the batch, not between its records."""
+
+    state: tuple[Any, ...] | None
+    transitions: Sequence[Transition]
+    event: Event | None
+
+
+def capture(item: Item | None, transitions: Sequence[Transition], event: Event | None) -> Captured:
+    """Capture one message's effect on an item (see :class:`Captured`)."""
+    state = None if item is None else tuple(_plain(getattr(item, name)) for name in STATE_FIELDS)
+    return Captured(state, transitions, event)
+
+
 def timeline_entries(
     item: Item | None, transitions: Sequence[Transition], event: Event | None
 ) -> list[tuple[int, dict[str, Any]]]:
@@ -53,6 +70,12 @@ def timeline_entries(
         transitions: what the message caused (time-driven ones first, then the event's).
         event: the event, or None for a deadline tick.
     """
+    return entries(capture(item, transitions, event))
+
+
+def entries(captured: Captured) -> list[tuple[int, dict[str, Any]]]:
+    """The timeline entries of a captured message."""
+    state, transitions, event = captured
     out: list[tuple[int, dict[str, Any]]] = []
     last = len(transitions) - 1
     for index, transition in enumerate(transitions):
@@ -74,8 +97,8 @@ def timeline_entries(
         entry["by"] = "event" if by_event else "time"
         if by_event and event is not None:
             entry["event"] = _event_fields(event)
-        if index == last and item is not None:
-            entry["state"] = {name: _plain(getattr(item, name)) for name in STATE_FIELDS}
+        if index == last and state is not None:
+            entry["state"] = dict(zip(STATE_FIELDS, state, strict=True))
         out.append((transition.seq, entry))
     return out
 

@@ -461,6 +461,15 @@ class Settings:
             duration,
         )
     )
+    item_timelines: str = field(
+        metadata=setting(
+            "GOVPULSE_ITEM_TIMELINES",
+            "on",
+            "`on`: the worker keeps every item's timeline in Redis for `/item/<id>` "
+            "(docs/reports.md); `off` saves its Redis writes and worker memory.",
+            choice("on", "off"),
+        )
+    )
     classification_file: Path = field(
         metadata=setting(
             "GOVPULSE_CLASSIFICATION_FILE",

@@ -399,7 +399,8 @@ class Pipeline:
         self.stats["dead_letters"] += len(result.dead_letters)
         await self._send_all(sends)
         # Before the table: a batch redone after a crash rewrites the same entries.
-        await self.timelines.write(timeline_writes(result.timeline))
+        if self.settings.item_timelines == "on":
+            await self.timelines.write(timeline_writes(result.timeline))
         await self._write(self.items_table, result.writes)
         for partition, key, at in result.schedule:
             self.indexes.item_deadlines.schedule(partition, key, at)

@@ -234,17 +234,26 @@ class MetricsStore:
                 if step is None:
                     step = plan[key] = [[], False, 0]
                 step[1] = 2 if splits_here else 1  # 2: a report month, which keeps work_days
+            # A split counter shares its base counter's once-id and follows it: it is
+            # counted exactly when the base was counted now (no once-id of its own to keep).
+            fresh: set[tuple[str, str]] = set()
             for at, counter, once in entry.derived:
-                if not splits_here and SPLIT in counter:
+                split = SPLIT in counter
+                if split and not splits_here:
                     continue
                 start = start_of(at)
                 if end_of(start) + retention < expired_before:
-                    self._gone(node, spec.name, start, entry)
+                    if not split:
+                        self._gone(node, spec.name, start, entry)
                     continue
                 key = prefix + str(int(start))
                 record = self._record(key)
-                if once not in record.once:
+                if split:
+                    if (key, once) in fresh:
+                        record.counts[counter] = record.counts.get(counter, 0) + 1
+                elif once not in record.once:
                     record.once.add(once)
+                    fresh.add((key, once))
                     record.counts[counter] = record.counts.get(counter, 0) + 1
                     self._dirty.add(key)
         for key, (counters, sample, late) in plan.items():

@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from domain.items import Item, item_summary
+from domain.timeline import Captured, entries
 from runtime.timeline import TimelineStore, TimelineWrite
 
 log = logging.getLogger(__name__)
@@ -30,16 +31,18 @@ TIMEOUT = 2.0
 BACKOFF = 5.0
 
 
-def timeline_writes(
-    timeline: Mapping[str, tuple[list[tuple[int, dict[str, Any]]], Item | None]],
-) -> list[TimelineWrite]:
-    """The Redis writes of one item batch's timeline changes."""
+def timeline_writes(timeline: Mapping[str, tuple[Sequence[Captured], Item | None]]) -> list[TimelineWrite]:
+    """The Redis writes of one item batch's timeline changes (entries built here, after
+    the batch: see :class:`domain.timeline.Captured`)."""
     out = []
-    for item_id, (entries, item) in timeline.items():
+    for item_id, (captured, item) in timeline.items():
         if item is None:
             out.append(TimelineWrite(item_id, purged=True))
-        else:
-            out.append(TimelineWrite(item_id, entries, item_summary(item), closed=not item.is_open))
+            continue
+        built: list[tuple[int, dict[str, Any]]] = []
+        for message in captured:
+            built += entries(message)
+        out.append(TimelineWrite(item_id, built, item_summary(item), closed=not item.is_open))
     return out
 
 

@@ -38,8 +38,8 @@ from domain.items import (
     item_summary,
     next_deadline,
 )
-from domain.reports import SPLIT, split_counters
-from domain.timeline import timeline_entries
+from domain.reports import split_counters
+from domain.timeline import Captured, capture
 from stream.gauges import GaugeIndex, QueueView, queue_view
 from stream.sources import Source
 from stream.transitions import Entry, NodeBatch
@@ -102,7 +102,7 @@ class ItemBatchResult:
     events: list[tuple[Source, int, float | None]] = field(default_factory=list)
     #: item id → (timeline entries of this batch, item after it or None if purged);
     #: domain.timeline, kept by runtime.timeline.
-    timeline: dict[str, tuple[list[tuple[int, dict[str, Any]]], Item | None]] = field(default_factory=dict)
+    timeline: dict[str, tuple[list[Captured], Item | None]] = field(default_factory=dict)
 
 
 def encode_tick(item_id: str, at: float) -> bytes:
@@ -208,9 +208,10 @@ class ItemProcessor:
             result.applied += 1
             for node, entry in self._entries(tag, message, outcome.transitions, applied.event_time).items():
                 entries.setdefault(node, []).append(entry)
-            history = result.timeline.setdefault(key.decode(), ([], None))[0]
-            history += timeline_entries(outcome.item, outcome.transitions, applied.event)
-            result.timeline[key.decode()] = (history, outcome.item)
+            item_id = key.decode()
+            history = result.timeline.get(item_id, ((), None))[0]
+            captured = capture(outcome.item, outcome.transitions, applied.event)
+            result.timeline[item_id] = ([*history, captured], outcome.item)
             for transition in outcome.transitions:
                 if transition.kind in SILENT_KINDS or outcome.item is None:
                     continue  # no item rule reacts to these (a purged item has no rules)
@@ -319,7 +320,7 @@ class ItemProcessor:
                         node_derived = derived.setdefault(node, [])
                         node_derived.append((transition.at, counter, once))
                         for split in splits:
-                            node_derived.append((transition.at, split, f"{once}{SPLIT}{split}"))
+                            node_derived.append((transition.at, split, once))  # follows the base
                     else:
                         node_counts = counts.setdefault(node, [])
                         node_counts.append((transition.at, counter))

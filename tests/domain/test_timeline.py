@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.support.timelines import BT, SG, at, history
+from domain.timeline import entries
+from tests.support.timelines import BT, SG, at, captured_history, history
 
 
 def test_every_transition_has_an_entry_keyed_by_its_sequence_number() -> None:
@@ -47,3 +48,9 @@ def test_state_keeps_both_clocks_original_and_current_due_pauses_and_lateness() 
     resolved = by_kind["resolved"]
     assert resolved["state"]["status"] == "resolved" and resolved["latency"] > 0
     assert resolved["state"]["assignee"] == "cb-0042" and resolved["state"]["work_mode"] == "home"
+
+
+def test_entries_of_a_captured_message_are_those_of_the_item_at_that_moment() -> None:
+    _, captured = captured_history()
+    received = entries(captured[0])
+    assert received[0][1]["state"]["unit"] == BT  # captured before the transfer changed it

@@ -56,6 +56,7 @@ def test_defaults() -> None:
         windows=("5m", "1h", "1d", "period"),
         reporting_period=(25, 12, 0),
         report_grace=7 * DAY,
+        item_timelines="on",
         classification_file=PACKAGED / "classification.toml",
         window_grace=600.0,
         window_retention={"5m": 6 * 3600.0, "1h": 3 * DAY, "1d": 62 * DAY, "period": 400 * DAY},

@@ -8,12 +8,13 @@ import time
 from runtime import services
 from runtime.timeline import TimelineStore, TimelineWrite
 from stream.timelines import TimelineWriter, timeline_writes
-from tests.support.timelines import ITEM, history
+from tests.support.timelines import ITEM, captured_history, history
 
 
 def test_a_batch_writes_entries_summary_and_whether_the_item_closed() -> None:
     item, entries = history()
-    (write,) = timeline_writes({ITEM: (entries, item)})
+    _, captured = captured_history()
+    (write,) = timeline_writes({ITEM: (captured, item)})
     assert (write.item_id, write.closed, write.purged) == (ITEM, True, False)
     assert write.summary is not None and write.summary["status"] == "resolved"
     assert write.entries == entries

@@ -12,7 +12,7 @@ from domain.catalog import Catalog
 from domain.events import Event, EventType, WorkMode
 from domain.items import Item, ItemPolicy, apply_event, apply_tick
 from domain.sla import SlaPolicy
-from domain.timeline import timeline_entries
+from domain.timeline import Captured, capture, entries
 
 DATA = Path(__file__).resolve().parents[2] / "domain" / "data"
 POLICY = ItemPolicy(
@@ -30,6 +30,12 @@ def at(text: str) -> float:
 
 def history() -> tuple[Item, list[tuple[int, dict[str, Any]]]]:
     """The item after its history, and every timeline entry, oldest first."""
+    item, captured = captured_history()
+    return item, [entry for message in captured for entry in entries(message)]
+
+
+def captured_history() -> tuple[Item, list[Captured]]:
+    """The item after its history, and what each message did to it (domain.timeline)."""
     steps: list[Event | float] = [
         Event(
             "e1",
@@ -57,14 +63,14 @@ def history() -> tuple[Item, list[tuple[int, dict[str, Any]]]]:
         Event("e6", ITEM, EventType.RESOLVED, at("2026-03-16 15:00")),
     ]
     item: Item | None = None
-    entries: list[tuple[int, dict[str, Any]]] = []
+    captured: list[Captured] = []
     for step in steps:
         if isinstance(step, Event):
             outcome = apply_event(item, step, POLICY)
-            entries += timeline_entries(outcome.item, outcome.transitions, step)
+            captured.append(capture(outcome.item, outcome.transitions, step))
         else:
             outcome = apply_tick(item, step, POLICY)
-            entries += timeline_entries(outcome.item, outcome.transitions, None)
+            captured.append(capture(outcome.item, outcome.transitions, None))
         item = outcome.item
     assert item is not None
-    return item, entries
+    return item, captured
