@@ -110,7 +110,8 @@ def run(profile: str, *, scale: float = 1.0, keep: bool = False) -> list[Section
     builds = [build() for _ in range(3)]
     stage_s = min(b[0] for b in builds)
     document_s = min(b[1] for b in builds)
-    reports = builds[0][2]
+    written = builds[0][2]  # the quarter's months, and the quarter and the year they close
+    reports = {k: v for k, v in written.items() if len(k.rsplit("|", 1)[1]) == 7 and "Q" not in k}
     t0 = time.perf_counter()
     for raw in records.values():
         WindowRecord.decode(raw)
@@ -129,9 +130,10 @@ def run(profile: str, *, scale: float = 1.0, keep: bool = False) -> list[Section
         "events": truth.events,
         "units": len(units),
         "unit_months": len(reports),
+        "reports_written": len(written),
         "build": {
             "report_stage_ms": round(stage_s * 1000, 1),
-            "report_stage_us_per_unit_month": round(stage_s / max(1, len(reports)) * 1e6, 1),
+            "report_stage_us_per_report": round(stage_s / max(1, len(written)) * 1e6, 1),
             "quarter_document_ms": round(document_s * 1000, 1),
             "baseline_decode_records_ms": round(decode_s * 1000, 1),
             "stage_over_decode": round(stage_s / decode_s, 2) if decode_s else None,
@@ -148,7 +150,8 @@ def run(profile: str, *, scale: float = 1.0, keep: bool = False) -> list[Section
     build_info = data["build"]
     print(
         f"quarter of {truth.events:,} events, {len(units)} units: report stage "
-        f"{build_info['report_stage_ms']} ms for {len(reports)} unit-months, quarter document "
+        f"{build_info['report_stage_ms']} ms for {len(written)} reports ({len(reports)} unit-months, "
+        f"the quarter and the year), quarter document "
         f"{build_info['quarter_document_ms']} ms; XLSX p50 {serve['xlsx_ms']['p50']} ms "
         f"({serve['xlsx_bytes']:,} B) vs JSON p50 {serve['json_ms']['p50']} ms; storage per unit-month: "
         f"topic {data['storage']['topic_bytes_per_unit_month']} B, Redis {storage_redis} B, "
