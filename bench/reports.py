@@ -32,7 +32,7 @@ import orjson
 
 from bench.common import Section, load_average, percentile, run_info
 from domain.classification import Classification
-from domain.reports import Period, Report
+from domain.reports import Period, PeriodKind, Report
 from govpulse.simulator.model import Traffic, TrafficConfig
 from govpulse.simulator.oracle import Oracle, split_key
 from runtime import services
@@ -111,7 +111,7 @@ def run(profile: str, *, scale: float = 1.0, keep: bool = False) -> list[Section
     stage_s = min(b[0] for b in builds)
     document_s = min(b[1] for b in builds)
     written = builds[0][2]  # the quarter's months, and the quarter and the year they close
-    reports = {k: v for k, v in written.items() if len(k.rsplit("|", 1)[1]) == 7 and "Q" not in k}
+    reports = {k: v for k, v in written.items() if Period.parse(k.rsplit("|", 1)[1]).kind is PeriodKind.MONTH}
     t0 = time.perf_counter()
     for raw in records.values():
         WindowRecord.decode(raw)
