@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from bench import common
 from bench.common import PROFILES, Section
 
-BENCHMARKS = ("throughput", "latency", "fanout", "memory", "indicators", "notify", "api")
+BENCHMARKS = ("throughput", "latency", "fanout", "memory", "indicators", "notify", "api", "reports")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +138,11 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], list[Section]]]
 
         return api.run(args.profile, scale=args.scale, keep=args.keep)
 
+    def reports() -> list[Section]:
+        from bench import reports
+
+        return reports.run(args.profile, scale=args.scale, keep=args.keep)
+
     out: dict[str, Callable[[], list[Section]]] = {
         "throughput": throughput,
         "latency": latency,
@@ -146,6 +151,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[], list[Section]]]
         "indicators": indicators,
         "notify": notify,
         "api": api,
+        "reports": reports,
     }
     return out
 

@@ -219,6 +219,22 @@ def rows(doc: Mapping[str, Any]) -> list[Row]:
                 "",
             )
         )
+    if "reports" in doc:
+        out.append(
+            (
+                f"reports: a quarter for {_fmt(_get(doc, 'reports.units'))} units "
+                f"({_fmt(_get(doc, 'reports.unit_months'))} unit-months)",
+                f"report stage {_fmt(_get(doc, 'reports.build.report_stage_ms'), ' ms', 1)}, "
+                f"quarter document "
+                f"{_fmt(_get(doc, 'reports.build.quarter_document_ms'), ' ms', 1)}; XLSX p50 "
+                f"{_fmt(_get(doc, 'reports.serve.xlsx_ms.p50'), ' ms', 1)} (JSON p50 "
+                f"{_fmt(_get(doc, 'reports.serve.json_ms.p50'), ' ms', 1)}); per unit-month: topic "
+                f"{_fmt(_get(doc, 'reports.storage.topic_bytes_per_unit_month'), ' B')}, Redis "
+                f"{_fmt(_get(doc, 'reports.storage.redis_bytes_per_unit_month'), ' B')}",
+                "",
+                "",
+            )
+        )
     return out
 
 

@@ -8,6 +8,7 @@ Every package adds its own branch under :class:`GovpulseError` in its own ``erro
     │                            (files: config_file_error's "<kind> file <path>: <entry>: <what>; <fix>")
     ├── ServiceError             a process govpulse starts or needs (broker, Redis) is not usable
     ├── InvalidId                not an id or a unit code (domain.ids); callers re-raise it as their own
+    ├── InvalidPeriod            not a report period (domain.reports): 2026-11, 2026-Q4, 2026
     ├── Rejected                 input that goes to gov.deadletter, with a reason
     │   ├── InvalidEvent         the message is not a valid event (bytes, JSON, fields)
     │   └── InvalidTransition    a valid event that cannot apply to the item's state
@@ -32,6 +33,10 @@ class ServiceError(GovpulseError):
 
 class InvalidId(GovpulseError, ValueError):
     """A text is not an id or a unit code (:mod:`domain.ids`); the message names the field."""
+
+
+class InvalidPeriod(GovpulseError, ValueError):
+    """A report period string that is not ``YYYY-MM``, ``YYYY-Qn`` or ``YYYY``."""
 
 
 class Rejected(GovpulseError):

@@ -42,6 +42,14 @@ class Priority(StrEnum):
     URGENT = "urgent"
 
 
+class WorkMode(StrEnum):
+    """Where the work on an item is done (the city's work-from-home pilot)."""
+
+    OFFICE = "office"
+    HOME = "home"
+    FIELD = "field"
+
+
 #: Event types that must name the unit handling the item afterwards.
 UNIT_REQUIRED = frozenset({EventType.RECEIVED, EventType.ASSIGNED, EventType.TRANSFERRED})
 
@@ -55,6 +63,7 @@ MAX_LENGTH: Mapping[str, int] = {
     "channel": 64,
     "assigned_by": 200,
     "note": 4000,
+    "assignee": 64,
 }
 
 _KNOWN = frozenset(
@@ -72,10 +81,13 @@ _KNOWN = frozenset(
         "channel",
         "assigned_by",
         "note",
+        "assignee",
+        "work_mode",
     )
 )
 _TYPES = {t.value: t for t in EventType}
 _PRIORITIES = {p.value: p for p in Priority}
+_WORK_MODES = {m.value: m for m in WorkMode}
 _EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
 
@@ -111,6 +123,9 @@ class Event:
     channel: str | None = None
     assigned_by: str | None = None
     note: str | None = None
+    #: Opaque staff id of the person the work is assigned to. Never logged (docs/events.md).
+    assignee: str | None = None
+    work_mode: WorkMode | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -128,6 +143,10 @@ class Event:
                 out[name] = value
         if self.priority is not None:
             out["priority"] = self.priority.value
+        if self.assignee is not None:
+            out["assignee"] = self.assignee
+        if self.work_mode is not None:
+            out["work_mode"] = self.work_mode.value
         if self.due_at is not None:
             out["due_at"] = format_instant(self.due_at)
         if self.sla is not None:
@@ -185,6 +204,14 @@ def event_from_dict(data: Mapping[str, Any]) -> Event:
         priority = _PRIORITIES.get(priority_text)
         if priority is None:
             raise InvalidEvent(f"priority {priority_text!r} must be 'normal' or 'urgent'")
+    work_mode: WorkMode | None = None
+    mode_text = _string(data, "work_mode")
+    if mode_text is not None:
+        work_mode = _WORK_MODES.get(mode_text)
+        if work_mode is None:
+            raise InvalidEvent(
+                f"field 'work_mode' = {str(mode_text)[:20]!r} must be 'office', 'home' or 'field'"
+            )
     due_at = _instant(data, "due_at") if data.get("due_at") is not None else None
     sla = data.get("sla")
     if event_type is EventType.EXTENDED and due_at is None and sla is None:
@@ -203,6 +230,8 @@ def event_from_dict(data: Mapping[str, Any]) -> Event:
         channel=_optional(data, "channel"),
         assigned_by=_optional(data, "assigned_by"),
         note=_optional(data, "note"),
+        assignee=_assignee(data),
+        work_mode=work_mode,
         extra={} if data.keys() <= _KNOWN else {k: v for k, v in data.items() if k not in _KNOWN},
     )
 
@@ -296,6 +325,26 @@ def _identifier(data: Mapping[str, Any], name: str) -> str:
         return check_id(value, field=name, max_length=MAX_LENGTH[name])
     except InvalidId as exc:
         raise InvalidEvent(str(exc)) from None
+
+
+def _assignee(data: Mapping[str, Any]) -> str | None:
+    """An opaque staff id. Its value is never repeated in a message (messages reach logs
+    and the dead-letter topic's headers)."""
+    value = data.get("assignee")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidEvent(f"field 'assignee' must be a string, got {_json_type(value)}")
+    limit = MAX_LENGTH["assignee"]
+    if len(value) > limit:
+        raise InvalidEvent(f"field 'assignee' is {len(value)} characters, over the limit of {limit}")
+    try:
+        return check_id(value, field="assignee", max_length=MAX_LENGTH["assignee"])
+    except InvalidId:
+        raise InvalidEvent(
+            f"field 'assignee' is not an opaque staff id: up to {MAX_LENGTH['assignee']} letters, "
+            f"digits and ._:/- (the value is not repeated here)"
+        ) from None
 
 
 def _instant(data: Mapping[str, Any], name: str, *, required: bool = False) -> float | None:

@@ -112,6 +112,8 @@ class Kind(StrEnum):
 
 #: Counter names a transition can increment (per unit, per window). ``opened``/``closed``
 #: balance the queue (carried-over = open now - net change since the window started).
+#: ``late_closed``/``late_in``/``late_out`` balance the late open items the same way (an
+#: overdue item closed, or transferred in or out while overdue): reports chain them.
 COUNTERS = (
     "received",
     "resolved",
@@ -124,6 +126,9 @@ COUNTERS = (
     "cancelled",
     "opened",
     "closed",
+    "late_closed",
+    "late_in",
+    "late_out",
 )
 
 #: Counters of a resolution per item kind, on time and late (index: late), so that the
@@ -215,6 +220,10 @@ class Item:
     seq: int = 0
     partition: int = 0
     event_ids: list[str] = field(default_factory=list)
+    #: ``office`` | ``home`` | ``field`` from the latest event that gave one ("" = never).
+    work_mode: str = ""
+    #: Opaque staff id from the latest event that gave one ("" = never). Never logged.
+    assignee: str = ""
 
     @property
     def is_open(self) -> bool:
@@ -248,6 +257,9 @@ class Transition:
     sla_used: float | None = None
     escalation: int = 0
     working_days: float | None = None
+    #: The item's report dimensions when the counts were made (:func:`item_dims`); not
+    #: part of equality (what happened is the rest; this says whose it was).
+    dims: tuple[str, ...] = field(default=(), compare=False)
 
 
 @dataclass(slots=True)
@@ -301,7 +313,9 @@ def apply_event(
                 f"'{event.type.value}' for unknown item {event.item_id}: "
                 f"the first event of an item must be 'received'"
             )
-        return _receive(event, policy, kind=kind, partition=partition)
+        outcome = _receive(event, policy, kind=kind, partition=partition)
+        _set_dims(outcome)
+        return outcome
 
     digest = event_digest(event.event_id)
     if digest in item.event_ids:
@@ -309,6 +323,13 @@ def apply_event(
     _check(item, event, policy)
 
     transitions = _advance(item, event.occurred_at, policy, inclusive=False)
+    dims = item_dims(item)
+    for earlier in transitions:
+        earlier.dims = dims
+    if event.work_mode is not None:
+        item.work_mode = event.work_mode.value
+    if event.assignee is not None:
+        item.assignee = event.assignee
     at = max(event.occurred_at, item.last_at)
     handler = _HANDLERS[event.type]
     transition = handler(item, event, at, policy)
@@ -317,6 +338,7 @@ def apply_event(
     if len(item.event_ids) > policy.deadlines.dedup_ids:
         del item.event_ids[0]
     if transition is not None:
+        transition.dims = item_dims(item)
         transitions.append(transition)
     return Outcome(item, transitions)
 
@@ -339,6 +361,9 @@ def apply_tick(item: Item | None, at: float, policy: ItemPolicy) -> Outcome:
             )
         return Outcome(item, [])
     transitions = _advance(item, at, policy, inclusive=True)
+    dims = item_dims(item)
+    for transition in transitions:
+        transition.dims = dims
     return Outcome(item, transitions)
 
 
@@ -360,6 +385,23 @@ def next_deadline(item: Item, policy: ItemPolicy) -> Deadline | None:
     return None
 
 
+def item_dims(item: Item) -> tuple[str, ...]:
+    """The dimensions reports split an item's counts by: ``c:<category>``,
+    ``m:<work mode>`` (``m:unknown`` when no event gave one) and, when known,
+    ``a:<assignee>`` (counted at the item's own unit only, never rolled up)."""
+    dims = (f"c:{item.category}", f"m:{item.work_mode or 'unknown'}")
+    return (*dims, f"a:{item.assignee}") if item.assignee else dims
+
+
+def _set_dims(outcome: Outcome) -> None:
+    item = outcome.item
+    if item is None:
+        return
+    dims = item_dims(item)
+    for transition in outcome.transitions:
+        transition.dims = dims
+
+
 def event_digest(event_id: str) -> str:
     """Short, stable digest of an event id, remembered for de-duplication."""
     return hashlib.blake2b(event_id.encode(), digest_size=8).hexdigest()
@@ -370,6 +412,8 @@ def event_digest(event_id: str) -> str:
 _FIELDS = tuple(Item.__dataclass_fields__)
 _VERSION = 1
 _VALUES = operator.attrgetter(*_FIELDS)
+#: Fields before work_mode and assignee were added (a record without them has these only).
+_OLD_LENGTH = _FIELDS.index("work_mode")
 #: The enum fields: name, position in the record (after the version), members by value.
 _ENUM_FIELDS: tuple[tuple[str, int, dict[str, StrEnum]], ...] = tuple(
     (name, 1 + _FIELDS.index(name), {member.value: member for member in enum})
@@ -391,7 +435,11 @@ def encode_item(item: Item) -> bytes:
     Enum fields are written as their string values (orjson writes a ``StrEnum`` member
     as its value), so the bytes are those of the same item with plain strings.
     """
-    return dumps_kept((_VERSION, *_VALUES(item)))
+    values = _VALUES(item)
+    if not item.work_mode and not item.assignee:
+        # Items without a work mode or assignee keep the record of before those existed.
+        values = values[:_OLD_LENGTH]
+    return dumps_kept((_VERSION, *values))
 
 
 def decode_item(raw: bytes) -> Item:
@@ -402,6 +450,8 @@ def decode_item(raw: bytes) -> Item:
             (or hold a kind, status, stage, priority or clock this version does not know).
     """
     values = orjson.loads(raw)
+    if isinstance(values, list) and len(values) == _OLD_LENGTH + 1:
+        values += ["", ""]
     if not isinstance(values, list) or len(values) != len(_FIELDS) + 1 or values[0] != _VERSION:
         raise ValueError(f"not an item record of version {_VERSION}")
     try:  # unrolled: decoding is on the path of every event
@@ -526,6 +576,8 @@ def _receive(event: Event, policy: ItemPolicy, *, kind: ItemKind, partition: int
         seq=1,
         partition=partition,
         event_ids=[event_digest(event.event_id)],
+        work_mode=event.work_mode.value if event.work_mode is not None else "",
+        assignee=event.assignee or "",
     )
     transition = Transition(
         item.item_id,
@@ -568,6 +620,7 @@ def _move(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transition
             (source, "closed"),
             (target, "transferred_in"),
             (target, "opened"),
+            *(((source, "late_out"), (target, "late_in")) if item.overdue_at is not None else ()),
         ),
     )
 
@@ -649,6 +702,7 @@ def _end_pause(item: Item, at: float, policy: ItemPolicy) -> None:
 
 
 def _resolve(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transition:
+    was_overdue = item.overdue_at is not None
     if item.status == Status.PAUSED:
         _end_pause(item, at, policy)
     # Late when past the unit's deadline, or when the timer already found it overdue with
@@ -674,6 +728,7 @@ def _resolve(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transit
             (unit, "closed"),
             (unit, f"resolved_{item.kind.value}"),
             *(() if late else ((unit, f"resolved_on_time_{item.kind.value}"),)),
+            *(((unit, "late_closed"),) if was_overdue else ()),
         ),
         latency=latency,
         sla_used=max(0.0, used) / allowed if allowed > 0 else None,
@@ -728,6 +783,7 @@ def _reopen(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transiti
 
 
 def _cancel(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transition:
+    was_overdue = item.overdue_at is not None
     item.status = Status.CANCELLED
     item.paused_at = None
     item.closed_at = at
@@ -738,7 +794,11 @@ def _cancel(item: Item, event: Event, at: float, policy: ItemPolicy) -> Transiti
         Kind.CANCELLED,
         event.occurred_at,
         item.unit,
-        counts=((item.unit, "cancelled"), (item.unit, "closed")),
+        counts=(
+            (item.unit, "cancelled"),
+            (item.unit, "closed"),
+            *(((item.unit, "late_closed"),) if was_overdue else ()),
+        ),
     )
 
 

@@ -69,6 +69,11 @@ class Sketch:
         total = sum(count * float(_MAPPING.value(key)) for key, count in self.bins.items())
         return total / self.count
 
+    @staticmethod
+    def value_of(key: int) -> float:
+        """The representative value of bin ``key`` (within 1 % of every value in it)."""
+        return float(_MAPPING.value(key))
+
     def to_json(self) -> list[Any]:
         """``[zeros, key1, count1, key2, count2, …]``, keys ascending."""
         out: list[Any] = [self.zeros]

@@ -33,12 +33,16 @@ class WindowSpec:
         size: length in seconds for fixed-size windows; ``None`` for ``period``.
         retention: windows that ended longer ago than this (stream time) are removed.
         period_anchor: (day of month, hour, minute) for ``period`` windows.
+        grace: how long after its end a window still takes events (stream time); None =
+            the store's default (``GOVPULSE_WINDOW_GRACE``). Report months use
+            ``GOVPULSE_REPORT_GRACE``: a late event revises the closed month's report.
     """
 
     name: str
     size: float | None
     retention: float
     period_anchor: tuple[int, int, int] = (25, 12, 0)
+    grace: float | None = None
 
     def start(self, at: float) -> float:
         """Start of the window of this kind that contains ``at``."""
@@ -64,6 +68,7 @@ def window_specs(
     retention: Mapping[str, float],
     *,
     period_anchor: tuple[int, int, int] = (25, 12, 0),
+    period_grace: float | None = None,
 ) -> tuple[WindowSpec, ...]:
     """Build window specs from setting values (``GOVPULSE_WINDOWS`` etc.).
 
@@ -83,7 +88,8 @@ def window_specs(
                     f"window {name!r} must divide a day evenly (e.g. 5m, 15m, 1h, 6h) "
                     f"so that windows align to local midnight"
                 )
-        specs.append(WindowSpec(name, size, retention.get(name, 30 * DAY), period_anchor))
+        grace = period_grace if name == "period" else None
+        specs.append(WindowSpec(name, size, retention.get(name, 30 * DAY), period_anchor, grace))
     return tuple(specs)
 
 

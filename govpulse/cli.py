@@ -41,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from govpulse import apikeys, replay
+    from govpulse import report as report_command
     from govpulse.simulator import command as simulate
 
     parser = argparse.ArgumentParser(
@@ -106,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_arguments(rep)
     rep.set_defaults(handler=lambda s, a: asyncio.run(replay.run(s, a)))
+
+    report = commands.add_parser(
+        "report",
+        help="a closed period's report (XLSX, CSV or JSON) from gov.reports",
+        description="Write the report of a closed 1022 month, quarter or year (docs/reports.md).",
+    )
+    report_command.add_arguments(report)
+    report.set_defaults(handler=lambda s, a: asyncio.run(report_command.run(s, a)))
 
     token = commands.add_parser(
         "token",

@@ -496,7 +496,7 @@ class Settings:
     windows: tuple[str, ...] = field(
         metadata=setting(
             "GOVPULSE_WINDOWS",
-            "5m,1h,1d",
+            "5m,1h,1d,period",
             "Counter windows: durations aligned to local time, `1d` = local day, "
             "`period` = reporting period.",
             window_list,
@@ -508,6 +508,32 @@ class Settings:
             "25T12:00",
             "Start of the monthly reporting period: day of month and local time (1022 portal: 25th 12:00).",
             day_and_time,
+        )
+    )
+    report_grace: float = field(
+        metadata=setting(
+            "GOVPULSE_REPORT_GRACE",
+            "7d",
+            "Events this late (stream time after a report month ends) are still counted in it, "
+            "as a new revision of its reports; later ones are listed as late events.",
+            duration,
+        )
+    )
+    item_timelines: str = field(
+        metadata=setting(
+            "GOVPULSE_ITEM_TIMELINES",
+            "on",
+            "`on`: the worker keeps every item's timeline in Redis for `/item/<id>` "
+            "(docs/reports.md); `off` saves its Redis writes and worker memory.",
+            choice("on", "off"),
+        )
+    )
+    classification_file: Path = field(
+        metadata=setting(
+            "GOVPULSE_CLASSIFICATION_FILE",
+            "",
+            "Quarterly classification bands TOML (docs/reports.md); empty = packaged default.",
+            data_file("classification.toml"),
         )
     )
     window_grace: float = field(

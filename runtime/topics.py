@@ -25,6 +25,10 @@ ALERTS = "gov.alerts"
 DEADLETTER = "gov.deadletter"
 COMMANDS = "gov.commands"
 INDICATORS = "gov.indicators"
+#: Closed-period reports, one record per revision, keyed ``UNIT|PERIOD`` (docs/reports.md).
+REPORTS = "gov.reports"
+#: Topics created compacted: only the latest record of a key must be kept.
+COMPACTED = frozenset({REPORTS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,7 @@ class Topics:
     #: Indicator reports (docs/events.md) and the indicator stage's ticks (co-partitioned).
     indicators: str = INDICATORS
     indicator_ticks: str = "govpulse.indicator-ticks"
+    reports: str = ""
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Topics:
@@ -57,6 +62,7 @@ class Topics:
             signals=settings.topic(internal + "signals"),
             indicators=settings.topic(INDICATORS),
             indicator_ticks=settings.topic(internal + "indicator-ticks"),
+            reports=settings.topic(REPORTS),
         )
 
     def all(self) -> tuple[str, ...]:
@@ -71,6 +77,7 @@ class Topics:
             self.signals,
             self.indicators,
             self.indicator_ticks,
+            *((self.reports,) if self.reports else ()),
         )
 
 
@@ -82,6 +89,7 @@ async def create_topics(settings: Settings, *, timeout: float = 30.0) -> list[st
             existing topic has a different partition count.
     """
     topics = Topics.for_settings(settings)
+    compacted = {settings.topic(name) for name in COMPACTED}
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.broker_bootstrap, request_timeout_ms=10000)
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -101,7 +109,8 @@ async def create_topics(settings: Settings, *, timeout: float = 30.0) -> list[st
         missing = [name for name in topics.all() if name not in existing]
         for name in missing:
             try:
-                await admin.create_topics([NewTopic(name, settings.partitions, 1)])
+                configs = {"cleanup.policy": "compact"} if name in compacted else {}
+                await admin.create_topics([NewTopic(name, settings.partitions, 1, topic_configs=configs)])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass

@@ -33,6 +33,7 @@ import faust
 import orjson
 from aiokafka.errors import IllegalStateError
 from faust.types import TP
+from redis.exceptions import RedisError
 
 from alerts.config import RulesConfig
 from alerts.model import Signal
@@ -40,12 +41,15 @@ from domain.calendar import WorkCalendar
 from domain.catalog import Catalog
 from domain.indicators.catalog import IndicatorCatalog
 from domain.items import ItemPolicy
+from domain.reports import Report
 from domain.sla import SlaPolicy
 from domain.windows import window_specs
 from runtime.board import BoardStore
 from runtime.clock import Clock
 from runtime.memory import release_free_memory
+from runtime.reports import ReportStore
 from runtime.settings import Settings
+from runtime.timeline import TimelineStore
 from runtime.topics import Topics
 from stream import transport
 from stream.gauges import GaugeIndex
@@ -57,7 +61,9 @@ from stream.sources import Source
 from stream.stages.alerts import COMMAND, SIGNAL, AlertProcessor
 from stream.stages.indicators import REPORT, TICK, DerivedReporter, IndicatorProcessor
 from stream.stages.items import FEEDBACK, TASKS, TICKS, ItemProcessor, Message
+from stream.stages.reports import ReportProcessor
 from stream.stages.units import Pacer, UnitProcessor
+from stream.timelines import TimelineWriter, timeline_writes
 from stream.transitions import NodeBatch, NodeGroup, Progress, Tick
 from stream.transitions import decode as decode_internal
 
@@ -134,7 +140,10 @@ class Pipeline:
             rules=self.rules,
             calendar=self.calendar,
             specs=window_specs(
-                settings.windows, settings.window_retention, period_anchor=settings.reporting_period
+                settings.windows,
+                settings.window_retention,
+                period_anchor=settings.reporting_period,
+                period_grace=settings.report_grace,
             ),
             grace=settings.window_grace,
             load_metrics=self.metrics_table.data.get,
@@ -142,6 +151,17 @@ class Pipeline:
             metric_keys=lambda: list(self.metrics_table.data.keys()),
             partitions=settings.partitions,
         )
+        self.reports = ReportProcessor(
+            load=self.reports_table.data.get, grace=settings.window_grace, anchor=settings.reporting_period
+        )
+        self.report_store = ReportStore.from_url(settings.redis_target)
+        self.timelines = TimelineWriter(
+            TimelineStore.from_url(settings.redis_target, retention=settings.closed_item_retention)
+        )
+        self._report_partitions: frozenset[int] = frozenset()
+        #: Revisions Redis did not take yet (retried with the next unit batches).
+        self._unpublished_reports: list[Report] = []
+        self._reports_retry_at = 0.0
         self.alerts = AlertProcessor(
             rules=self.rules,
             catalog=self.catalog,
@@ -252,6 +272,7 @@ class Pipeline:
         self.alerts_table = table("alerts", "Alerts by fingerprint.")
         self.silences_table = table("silences", "Silences by ID@PARTITION.")
         self.indicators_table = table("indicators", "Indicator records by CODE|UNIT|PERIOD.")
+        self.reports_table = table("reports", "Latest report revision by UNIT|PERIOD (domain.reports).")
         self.items_table.on_recover(self._on_recovered)
 
     def _register(self) -> None:
@@ -325,6 +346,8 @@ class Pipeline:
 
         async def stop_publisher(app: Any, *_: Any, **__: Any) -> None:
             await self.publisher.stop()
+            await self.report_store.close()
+            await self.timelines.close()
 
         self.app.task(start_publisher)
         # mode types handlers as a union of callables with a required keyword `signal` that
@@ -413,6 +436,9 @@ class Pipeline:
         sends += self.outputs.dead_letters(result.dead_letters)
         self.stats["dead_letters"] += len(result.dead_letters)
         await self._send_all(sends)
+        # Before the table: a batch redone after a crash rewrites the same entries.
+        if self.settings.item_timelines == "on":
+            await self.timelines.write(timeline_writes(result.timeline))
         await self._write(self.items_table, result.writes)
         for partition, key, at in result.schedule:
             self.indexes.item_deadlines.schedule(partition, key, at)
@@ -503,8 +529,66 @@ class Pipeline:
         else:
             reports = []
         await self._send_all([*(self.outputs.signal(s) for s in signals), *reports], wait=False)
+        # Reports before the metrics table: a crash in between redoes the batch, which
+        # rebuilds the same reports (no new revision) from the same records.
+        await self._make_reports(result.metrics_writes, now)
         await self._write(self.metrics_table, result.metrics_writes)
         await self._write(self.gauges_table, result.gauge_writes)
+
+    async def _make_reports(
+        self, metrics_writes: Mapping[int, Mapping[bytes, bytes | None]], now: float
+    ) -> None:
+        """Report revisions for closed months (stream.stages.reports): sent to gov.reports
+        and awaited, then the reports table, then Redis (best effort: a rebuild from the
+        topic repairs it)."""
+        owned = frozenset(self.indexes.owned)
+        if owned != self._report_partitions:
+            self.reports.reset()
+            self._report_partitions = owned
+        node_partition = self.outputs.node_partition
+        nodes: dict[int, list[str]] = {}
+        for node, partition in node_partition.items():
+            nodes.setdefault(partition, []).append(node)
+        result = self.reports.process(
+            self.units.store,
+            changed=[key.decode() for writes in metrics_writes.values() for key in writes],
+            horizons={p: self.units.expiry_horizon(p) for p in owned},
+            nodes_of=lambda partition: nodes.get(partition, ()),
+            partition_of=lambda node: p if (p := node_partition.get(node)) in owned else None,
+            now=now,
+        )
+        topic = self.topics.reports
+        if not result.reports:
+            if self._unpublished_reports:
+                await self._publish_reports([])
+            return
+        sends = [
+            Send(topic, key, value, partition, None)
+            for partition, writes in result.writes.items()
+            for key, value in writes.items()
+        ]
+        await self._send_all(sends, wait=True)
+        await self._write(self.reports_table, result.writes)
+        log.info("made %d report revisions", len(result.reports))
+        await self._publish_reports(result.reports)
+
+    async def _publish_reports(self, reports: list[Report]) -> None:
+        """Put revisions in Redis for the web node; what Redis cannot take now is retried
+        with the next unit batches (a Redis that lost everything is refilled from
+        gov.reports by the web node)."""
+        pending = [*self._unpublished_reports, *reports]
+        if self._unpublished_reports and time.monotonic() < self._reports_retry_at:
+            self._unpublished_reports = pending[-100_000:]
+            return  # Redis failed moments ago: do not hold up the unit stage on it
+        try:
+            await asyncio.wait_for(self.report_store.put(pending), 5.0)
+        except (RedisError, OSError, TimeoutError) as exc:
+            if not self._unpublished_reports:
+                log.warning("%d report revisions not written to Redis yet (%s); retrying", len(pending), exc)
+            self._unpublished_reports = pending[-100_000:]
+            self._reports_retry_at = time.monotonic() + 10.0
+        else:
+            self._unpublished_reports = []
 
     async def fire_unit_ticks(self) -> None:
         """Tick every owned partition of the unit stage (windows roll, rules re-evaluate)."""

@@ -46,6 +46,7 @@ import orjson
 
 from domain.encoding import dumps_kept
 from domain.items import COUNTERS
+from domain.reports import SPLIT
 from domain.sketch import Sketch
 from domain.windows import WindowSpec
 from stream.transitions import Entry, PartitionGauges
@@ -70,19 +71,23 @@ class WindowRecord:
     #: Sum and number of the handling times (working days) of the items resolved here.
     working_days: float = 0.0
     working_samples: int = 0
+    #: The same handling times as a sketch, for the reports' p90 (report months only;
+    #: empty elsewhere, so records of the fixed windows keep their bytes).
+    work: Sketch = field(default_factory=Sketch)
 
     def encode(self) -> bytes:
-        return dumps_kept(
-            {
-                "c": self.counts,
-                "l": self.latency.to_json(),
-                "s": self.sla_used.to_json(),
-                "x": self.late_events,
-                "m": self.marks,
-                "o": sorted(self.once),
-                "w": [self.working_days, self.working_samples],
-            }
-        )
+        data: dict[str, Any] = {
+            "c": self.counts,
+            "l": self.latency.to_json(),
+            "s": self.sla_used.to_json(),
+            "x": self.late_events,
+            "m": self.marks,
+            "o": sorted(self.once),
+            "w": [self.working_days, self.working_samples],
+        }
+        if self.work.count:
+            data["h"] = self.work.to_json()
+        return dumps_kept(data)
 
     @classmethod
     def decode(cls, raw: bytes) -> WindowRecord:
@@ -96,6 +101,7 @@ class WindowRecord:
             once=set(data.get("o", ())),
             working_days=float(data.get("w", (0.0, 0))[0]),
             working_samples=int(data.get("w", (0.0, 0))[1]),
+            work=Sketch.from_json(data.get("h")),
         )
 
     def count(self, name: str) -> int:
@@ -201,11 +207,17 @@ class MetricsStore:
         plan: dict[str, list[Any]] = {}
         for spec, prefix in zip(self.specs, prefixes, strict=True):
             start_of, end_of, retention = spec.start, spec.end, spec.retention
-            is_late = bool(event_at is not None and seen and end_of(start_of(event_at)) + grace < seen)
+            allowed = grace if spec.grace is None else spec.grace
+            is_late = bool(event_at is not None and seen and end_of(start_of(event_at)) + allowed < seen)
             last_at: float | None = None
             key = ""
             gone = False
+            # Split counters (``resolved@m:home``, domain.reports) are kept in report
+            # months only: the fixed windows would multiply for nothing.
+            splits_here = spec.size is None
             for at, counter in entry.counts:
+                if not splits_here and SPLIT in counter:
+                    continue
                 if at != last_at:  # an entry's counts mostly share one instant
                     last_at = at
                     start = start_of(at)
@@ -228,16 +240,27 @@ class MetricsStore:
                 step = plan.get(key)
                 if step is None:
                     step = plan[key] = [[], False, 0]
-                step[1] = True
+                step[1] = 2 if splits_here else 1  # 2: a report month, which keeps working_days
+            # A split counter shares its base counter's once-id and follows it: it is
+            # counted exactly when the base was counted now (no once-id of its own to keep).
+            fresh: set[tuple[str, str]] = set()
             for at, counter, once in entry.derived:
+                split = SPLIT in counter
+                if split and not splits_here:
+                    continue
                 start = start_of(at)
                 if end_of(start) + retention < expired_before:
-                    self._gone(node, spec.name, start, entry)
+                    if not split:
+                        self._gone(node, spec.name, start, entry)
                     continue
                 key = prefix + str(int(start))
                 record = self._record(key)
-                if once not in record.once:
+                if split:
+                    if (key, once) in fresh:
+                        record.counts[counter] = record.counts.get(counter, 0) + 1
+                elif once not in record.once:
                     record.once.add(once)
+                    fresh.add((key, once))
                     record.counts[counter] = record.counts.get(counter, 0) + 1
                     self._dirty.add(key)
         for key, (counters, sample, late) in plan.items():
@@ -256,6 +279,8 @@ class MetricsStore:
                 if entry.working_days is not None:
                     record.working_days += entry.working_days
                     record.working_samples += 1
+                    if sample == 2:
+                        record.work.add(entry.working_days)
             if late:
                 record.late_events += late
                 self.late_events += late

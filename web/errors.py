@@ -6,7 +6,8 @@
     └── WebError
         ├── AuthError        a token is missing, malformed, badly signed, expired or out of scope
         ├── ProtocolError    a client frame is not valid JSON or not a frame of the protocol
-        └── IndicatorScopeError  a unit token asked for another unit's indicators (403)
+        ├── IndicatorScopeError  a unit token asked for another unit's indicators (403)
+        └── ReportRequestError  a /reports request is malformed, unknown or out of scope (HTTP status)
 
 Errors inside a websocket connection cannot reach a caller: the handler logs them with
 ``exc_info=True`` and closes the connection with 1011; other connections go on.
@@ -46,3 +47,18 @@ class ProtocolError(WebError):
 
 class IndicatorScopeError(WebError):
     """A token's scope does not cover the indicators asked for; the message says what it covers."""
+
+
+class ReportRequestError(WebError):
+    """A ``/reports`` request that cannot be answered.
+
+    Args:
+        status: the HTTP status (400 malformed, 401 no or bad token, 403 out of scope,
+            404 unknown period or unit, 503 reports unavailable).
+        message: what is wrong and how to fix it (sent to the client).
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message

@@ -36,26 +36,33 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from domain.catalog import Catalog
+from domain.classification import Classification
 from domain.ids import UNIT_CODE_PATTERN
 from domain.indicators.catalog import IndicatorCatalog
 from domain.sla import SlaPolicy
 from runtime.board import BoardStore
 from runtime.clock import Clock
+from runtime.reports import ReportStore
 from runtime.revocations import Revocations, RevocationUnavailable
 from runtime.settings import Settings, load_settings, require_secret
+from runtime.timeline import TimelineStore
+from runtime.topics import Topics
 from web import notices, protocol
 from web.auth import Claims, verify_token
 from web.commands import CommandSink
 from web.errors import AuthError, IndicatorScopeError, ProtocolError
 from web.feed import FeedHub
 from web.indicators import indicator_document, inquiry_owner
+from web.item_routes import ItemRoutes
 from web.metrics import CONTENT_TYPE_LATEST, WebMetrics
 from web.protocol import AuthFrame
+from web.report_routes import ReportRoutes
 from web.session import Session, SessionConfig, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 _UNIT_PATH = re.compile(rf"/unit/({UNIT_CODE_PATTERN})/?\Z")
+_ITEM_PAGE = re.compile(r"/item/[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}\Z")
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -168,6 +175,21 @@ class BoardServer:
             opens_for=lambda fingerprint: inquiry_owner(self.indicators, fingerprint),
         )
         self._ids = itertools.count(1)
+        self.reports = ReportRoutes(
+            store=ReportStore.from_url(settings.redis_target),
+            catalog=catalog,
+            classification=Classification.from_file(settings.classification_file),
+            secret=self.secret,
+            now=now,
+            bootstrap=settings.broker_bootstrap,
+            topic=Topics.for_settings(settings).reports,
+        )
+        self.items = ItemRoutes(
+            store=TimelineStore.from_url(settings.redis_target, retention=settings.closed_item_retention),
+            catalog=catalog,
+            secret=self.secret,
+            now=now,
+        )
 
     # -- HTTP -----------------------------------------------------------------------
 
@@ -191,6 +213,14 @@ class BoardServer:
             return await self._indicators(request)
         if path == "/catalog.json":
             return _response(http.HTTPStatus.OK, self.names, "application/json", _PAGE_HEADERS)
+        if path.startswith("/items/"):
+            status, body = await self.items.answer(path, request.headers)
+            return _response(http.HTTPStatus(status), body, "application/json", _PAGE_HEADERS)
+        if path.startswith("/reports/") and path != "/reports/":
+            query = request.path.split("?", 1)[1].split("#", 1)[0] if "?" in request.path else ""
+            status, body, content_type, name = await self.reports.answer(path, query, request.headers)
+            extra = (("Content-Disposition", f'attachment; filename="{name}"'),) if name else ()
+            return _response(http.HTTPStatus(status), body, content_type, _PAGE_HEADERS + extra)
         page = self._page(path)
         if page is not None:
             return page
@@ -207,6 +237,10 @@ class BoardServer:
             name = "leader.html"
         elif path in ("/indicators", "/indicators/"):
             name = "indicators.html"
+        elif path in ("/reports", "/reports/"):
+            name = "reports.html"
+        elif _ITEM_PAGE.match(path):
+            name = "item.html"
         else:
             match = _UNIT_PATH.match(path)
             if match is not None:
@@ -444,6 +478,8 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         await board.hub.stop()
         await sink.close()
         await store.close()
+        await board.reports.store.close()
+        await board.items.store.close()
 
 
 def run(settings: Settings) -> None:

@@ -41,7 +41,7 @@ import orjson
 from domain.calendar import LOCAL_TZ, WorkCalendar
 from domain.catalog import Catalog, Unit
 from domain.errors import ConfigError
-from domain.events import Event, EventType, Priority
+from domain.events import Event, EventType, Priority, WorkMode
 from domain.items import ItemKind
 from domain.sla import ClockKind, SlaPolicy, UnitClock
 
@@ -303,6 +303,10 @@ class TrafficConfig:
     slow_unit_share: float = 0.10
     hostile_rate: float = 0.002
     invalid_rate: float = 0.0
+    #: Give received, assigned and transferred events a work mode and an assignee (the
+    #: work-from-home pilot). Drawn from their own random stream per item, so turning it
+    #: on changes no other draw.
+    work_modes: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -769,10 +773,18 @@ class Traffic:
                 },
             )
         )
+        pilot = random.Random(f"{config.seed}:{item_id}") if config.work_modes else None
+        if pilot is not None:
+            steps[-1][2].update(_work_mode(pilot, unit))
         allowed = timeline.span(t0, due)
         handler, unit_start, unit_due = unit, t0, due
         if rng.random() < config.assign_share:
-            timeline.add(allowed * rng.uniform(0.01, 0.06), EventType.ASSIGNED, unit=unit)
+            timeline.add(
+                allowed * rng.uniform(0.01, 0.06),
+                EventType.ASSIGNED,
+                unit=unit,
+                **(_work_mode(pilot, unit) if pilot is not None else {}),
+            )
         if rng.random() < config.transfer_share:
             target = self._transfer_target(rng, unit, category)
             if target is not None:
@@ -781,6 +793,7 @@ class Traffic:
                     EventType.TRANSFERRED,
                     unit=target,
                     note=_note(rng, EventType.TRANSFERRED),
+                    **(_work_mode(pilot, target) if pilot is not None else {}),
                 )
                 handler, unit_start = target, at
                 level = self.sla.for_category(category)
@@ -995,6 +1008,13 @@ class _Timeline:
 
     def add(self, seconds: float, kind: EventType, **fields: Any) -> float:
         return self.at(self.after(self.last, seconds), kind, **fields)
+
+
+def _work_mode(rng: random.Random, unit: str) -> dict[str, Any]:
+    """A work mode (office 60 %, home 30 %, field 10 %) and one of eight staff ids of ``unit``."""
+    draw = rng.random()
+    mode = WorkMode.OFFICE if draw < 0.6 else WorkMode.HOME if draw < 0.9 else WorkMode.FIELD
+    return {"work_mode": mode, "assignee": f"cb-{unit.lower()}-{rng.randrange(8)}"}
 
 
 class _ArrivalProcess:

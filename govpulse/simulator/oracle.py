@@ -46,6 +46,8 @@ from domain.items import (
     apply_event,
     apply_tick,
 )
+from domain.reports import DEFAULT_ANCHOR, Period, Report, build_month_reports, split_counters
+from domain.sketch import Sketch
 from domain.sla import SlaPolicy
 from domain.windows import WindowSpec, window_specs
 from govpulse.simulator.model import Message
@@ -100,6 +102,8 @@ class Truth:
     applied: int = 0
     duplicates: int = 0
     gauges: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    #: Report-month keys → handling times in working days of the items resolved there.
+    work_days: Mapping[str, Sequence[float]] = field(default_factory=dict)
 
     def counter(self, node: str, window: str, start: float, name: str) -> int:
         """One cell of the counters (0 when absent)."""
@@ -122,6 +126,7 @@ class Truth:
             "applied": self.applied,
             "duplicates": self.duplicates,
             "gauges": {key: dict(value) for key, value in self.gauges.items()},
+            "work_days": {key: list(value) for key, value in self.work_days.items()},
         }
 
     @classmethod
@@ -147,6 +152,7 @@ class Truth:
                 applied=int(data.get("applied", 0)),
                 duplicates=int(data.get("duplicates", 0)),
                 gauges={k: {c: int(n) for c, n in v.items()} for k, v in data.get("gauges", {}).items()},
+                work_days={k: [float(x) for x in v] for k, v in data.get("work_days", {}).items()},
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"not a truth document: {exc!r}") from None
@@ -224,6 +230,7 @@ class Oracle:
         self._counters: dict[tuple[str, str, float], dict[str, int]] = {}
         self._latency: dict[tuple[str, str, float], list[float]] = {}
         self._sla_used: dict[tuple[str, str, float], list[float]] = {}
+        self._work_days: dict[tuple[str, str, float], list[float]] = {}
         self._totals: dict[str, dict[str, int]] = {}
         self._breaches: set[str] = set()
         self._escalations: dict[str, int] = {}
@@ -308,6 +315,7 @@ class Oracle:
             applied=self.applied,
             duplicates=self.duplicates,
             gauges=self._gauges(),
+            work_days={truth_key(*key): list(value) for key, value in self._work_days.items()},
         )
 
     def _gauges(self) -> dict[str, dict[str, int]]:
@@ -323,6 +331,9 @@ class Oracle:
                 counts["due_soon"] += item.due_soon and not overdue
         return out
 
+    def _period_window(self, name: str) -> bool:
+        return any(spec.name == name and spec.size is None for spec in self.windows)
+
     def _reject(self, reason: str) -> None:
         self._rejected_by[reason] = self._rejected_by.get(reason, 0) + 1
 
@@ -337,6 +348,7 @@ class Oracle:
             return
         starts = [(spec.name, spec.start(transition.at)) for spec in self.windows]
         lineage = self.policy.catalog.lineage
+        periods = [(name, start) for name, start in starts if self._period_window(name)]
         for unit, counter in transition.counts:
             for node in lineage(unit):
                 total = self._totals.setdefault(node, {})
@@ -344,6 +356,11 @@ class Oracle:
                 for name, start in starts:
                     cell = self._counters.setdefault((node, name, start), {})
                     cell[counter] = cell.get(counter, 0) + 1
+                # Report splits: report months only (domain.reports.split_counters).
+                for split in split_counters(counter, transition.dims, own=node == unit):
+                    for name, start in periods:
+                        cell = self._counters[(node, name, start)]
+                        cell[split] = cell.get(split, 0) + 1
         for samples, value in (
             (self._latency, transition.latency),
             (self._sla_used, transition.sla_used),
@@ -353,6 +370,10 @@ class Oracle:
             for node in lineage(transition.unit):
                 for name, start in starts:
                     samples.setdefault((node, name, start), []).append(value)
+        if transition.working_days is not None:
+            for node in lineage(transition.unit):
+                for name, start in periods:
+                    self._work_days.setdefault((node, name, start), []).append(transition.working_days)
 
 
 def counter_windows(settings: Settings) -> tuple[WindowSpec, ...]:
@@ -398,3 +419,27 @@ def run_oracle(
     for message in messages:
         oracle.feed_message(message)
     return oracle.finish(as_of)
+
+
+def truth_reports(
+    truth: Truth,
+    units: Iterable[str],
+    months: Sequence[Period],
+    *,
+    anchor: tuple[int, int, int] = DEFAULT_ANCHOR,
+) -> dict[str, Report]:
+    """The month reports the worker must make (key ``UNIT|MONTH``), from the truth's
+    ``period`` window counters and handling times in working days (exact samples, put in
+    sketches like the worker's). Needs ``period`` among the counted windows."""
+    counters: dict[tuple[str, float], Mapping[str, int]] = {}
+    work: dict[tuple[str, float], Sketch] = {}
+    for key, counts in truth.counters.items():
+        node, window, start = split_key(key)
+        if window == "period":
+            counters[(node, start)] = counts
+    for key, samples in truth.work_days.items():
+        node, window, start = split_key(key)
+        sketch = work[(node, start)] = Sketch()
+        for value in samples:
+            sketch.add(value)
+    return build_month_reports(counters, work, units=units, months=months, anchor=anchor)

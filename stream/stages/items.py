@@ -38,6 +38,8 @@ from domain.items import (
     item_summary,
     next_deadline,
 )
+from domain.reports import split_counters
+from domain.timeline import Captured, capture
 from stream.gauges import GaugeIndex, QueueView, queue_view
 from stream.sources import Source
 from stream.transitions import Entry, NodeBatch
@@ -98,6 +100,9 @@ class ItemBatchResult:
     duplicates: int = 0
     #: every message processed: (source, offset, event time if it was a valid event)
     events: list[tuple[Source, int, float | None]] = field(default_factory=list)
+    #: item id → (timeline entries of this batch, item after it or None if purged);
+    #: domain.timeline, kept by runtime.timeline.
+    timeline: dict[str, tuple[list[Captured], Item | None]] = field(default_factory=dict)
 
 
 def encode_tick(item_id: str, at: float) -> bytes:
@@ -203,6 +208,10 @@ class ItemProcessor:
             result.applied += 1
             for node, entry in self._entries(tag, message, outcome.transitions, applied.event_time).items():
                 entries.setdefault(node, []).append(entry)
+            item_id = key.decode()
+            history = result.timeline.get(item_id, ((), None))[0]
+            captured = capture(outcome.item, outcome.transitions, applied.event)
+            result.timeline[item_id] = ([*history, captured], outcome.item)
             for transition in outcome.transitions:
                 if transition.kind in SILENT_KINDS or outcome.item is None:
                     continue  # no item rule reacts to these (a purged item has no rules)
@@ -282,7 +291,7 @@ class ItemProcessor:
         old_unit = item.unit if item is not None else None
         kind = ItemKind.TASK if message.kind == TASKS else ItemKind.FEEDBACK
         outcome = apply_event(item, event, self.policy, kind=kind, partition=message.partition)
-        return _Applied(outcome, key, event.occurred_at, old_view, old_unit)
+        return _Applied(outcome, key, event.occurred_at, old_view, old_unit, event)
 
     def _entries(
         self, tag: str, message: Message, transitions: list[Transition], event_time: float | None
@@ -297,13 +306,22 @@ class ItemProcessor:
         for transition in transitions:
             kind: str = transition.kind  # a StrEnum member is its str value (no .value lookup)
             by_time = kind in TIME_KINDS
+            dims = transition.dims
             for unit, counter in transition.counts:
                 for node in lineage(unit):
+                    # Report splits (domain.reports.split_counters): period windows only.
+                    splits = split_counters(counter, dims, own=node == unit) if dims else ()
                     if by_time:
                         once = f"{transition.item_id}#{transition.seq}"
-                        derived.setdefault(node, []).append((transition.at, counter, once))
+                        node_derived = derived.setdefault(node, [])
+                        node_derived.append((transition.at, counter, once))
+                        for split in splits:
+                            node_derived.append((transition.at, split, once))  # follows the base
                     else:
-                        counts.setdefault(node, []).append((transition.at, counter))
+                        node_counts = counts.setdefault(node, [])
+                        node_counts.append((transition.at, counter))
+                        for split in splits:
+                            node_counts.append((transition.at, split))
                     node_kinds = kinds.setdefault(node, [])
                     if not node_kinds or node_kinds[-1] != kind:
                         node_kinds.append(kind)
@@ -372,6 +390,7 @@ class _Applied:
     event_time: float | None
     old_view: QueueView | None
     old_unit: str | None
+    event: Event | None = None
 
 
 def _check_partition(item: Item, message: Message) -> None:

@@ -20,6 +20,7 @@ from domain.events import (
     EventType,
     Priority,
     Sla,
+    WorkMode,
     event_from_dict,
     format_instant,
     parse_event,
@@ -526,3 +527,37 @@ def test_check_skew_refuses_events_too_far_ahead_of_the_clock(ahead: float, refu
         with pytest.raises(InvalidEvent) as caught:
             check_skew(event, now=now, limit=86400.0)
         assert caught.value.reason == refused
+
+
+# -- work mode and assignee ----------------------------------------------------------------
+
+
+def test_old_events_without_work_mode_or_assignee_stay_valid() -> None:
+    event = parse_event(encoded())
+    assert (event.assignee, event.work_mode) == (None, None)
+
+
+@pytest.mark.parametrize("mode", ["office", "home", "field"])
+def test_work_mode_and_assignee_are_read_and_written_back(mode: str) -> None:
+    event = parse_event(encoded(assignee="cb-0042", work_mode=mode))
+    assert (event.assignee, event.work_mode) == ("cb-0042", WorkMode(mode))
+    assert parse_event(event.encode()) == event
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"work_mode": "remote"}, "field 'work_mode' = 'remote' must be 'office', 'home' or 'field'"),
+        ({"work_mode": 1}, "field 'work_mode' must be a string, got a number"),
+        ({"assignee": 42}, "field 'assignee' must be a string, got a number"),
+        (
+            {"assignee": "Nguyễn Văn A <a@b>"},
+            "field 'assignee' is not an opaque staff id: up to 64 letters, digits and ._:/- "
+            "(the value is not repeated here)",
+        ),
+    ],
+)
+def test_invalid_work_mode_or_assignee_is_refused_without_repeating_the_staff_id(
+    changes: dict[str, Any], reason: str
+) -> None:
+    assert reason_of(encoded(**changes)) == reason

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from domain.calendar import LOCAL_TZ
 from domain.errors import InvalidEvent
-from domain.events import MAX_LENGTH, UNIT_REQUIRED, Event, EventType, parse_event
+from domain.events import MAX_LENGTH, UNIT_REQUIRED, Event, EventType, WorkMode, parse_event
 from tests.support import strategies
 from tests.support.hypothesis_profile import FUZZ
 
@@ -39,6 +39,8 @@ BASE: dict[str, Any] = {
     "channel": "1022",
     "assigned_by": "UBND",
     "note": "ghi chú",
+    "assignee": "cb-0042",
+    "work_mode": "home",
 }
 STRING_FIELDS = (
     "event_id",
@@ -53,6 +55,8 @@ STRING_FIELDS = (
     "channel",
     "assigned_by",
     "note",
+    "assignee",
+    "work_mode",
 )
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC).timestamp()
 LATEST = datetime(2100, 1, 1, tzinfo=UTC).timestamp()
@@ -82,6 +86,8 @@ def assert_contract(event: Event) -> None:
     for name in ("unit", "category", "title", "channel", "assigned_by", "note"):
         value = getattr(event, name)
         assert value is None or (isinstance(value, str) and len(value) <= MAX_LENGTH[name])
+    assert event.assignee is None or (ID.match(event.assignee) and len(event.assignee) <= 64)
+    assert event.work_mode is None or isinstance(event.work_mode, WorkMode)
     for at in (event.occurred_at, event.due_at):
         assert at is None or (math.isfinite(at) and EARLIEST <= at < LATEST)
     if event.type in UNIT_REQUIRED:
@@ -430,3 +436,14 @@ def test_duplicate_keys_behave_as_the_last_value(field: str, value: Any, hostile
     raw = head + b"," + rest
 
     assert outcome(raw) == outcome(orjson.dumps({**BASE, field: last}))
+
+
+@FUZZ
+@given(st.text(min_size=4, max_size=80) | st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:/-]{3,70}", fullmatch=True))
+def test_a_refused_assignee_is_never_repeated_in_the_reason(value: str) -> None:
+    result = outcome(orjson.dumps({**BASE, "assignee": value}))
+    if isinstance(result, str):
+        assert value not in result
+        assert result.startswith("field 'assignee' ")
+    else:
+        assert result.assignee == value

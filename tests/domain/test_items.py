@@ -669,11 +669,13 @@ def test_event_at_the_deadline_is_on_time_strictly_after_is_late(
 ) -> None:
     item, transitions = run(receive(), ev("resolved", resolved_at))
     assert [t.kind.value for t in transitions] == kinds
+    overdue = ((BT, "late_closed"),) if "overdue" in kinds else ()
     assert transitions[-1].counts == (
         (BT, "resolved"),
         (BT, verdict),
         (BT, "closed"),
         *kind_counts(BT, verdict),
+        *overdue,
     )
     assert item.overdue_at == (DUE if "overdue" in kinds else None)
 
@@ -691,6 +693,7 @@ def test_stale_resolution_after_the_overdue_tick_stays_late() -> None:
         (BT, "resolved_late"),
         (BT, "closed"),
         (BT, "resolved_feedback"),
+        (BT, "late_closed"),
     )
     assert (item.resolved_at, item.last_at) == (DUE, DUE)
 
@@ -771,6 +774,7 @@ def test_restart_unit_is_judged_on_its_own_clock_while_the_citizen_overdue_fires
         (SG, "closed"),
         (SG, "resolved_feedback"),
         (SG, "resolved_on_time_feedback"),
+        (SG, "late_closed"),
     )
     assert item.overdue_at == DAT_DAI_DUE  # the citizen's lateness is kept
 
@@ -786,6 +790,7 @@ def test_restart_unit_resolving_after_its_own_deadline_is_late() -> None:
         (SG, "resolved_late"),
         (SG, "closed"),
         (SG, "resolved_feedback"),
+        (SG, "late_closed"),
     )
 
 
@@ -820,6 +825,7 @@ def test_transfer_after_overdue_under_continue_leaves_the_unit_no_time() -> None
         (SG, "resolved_late"),
         (SG, "closed"),
         (SG, "resolved_feedback"),
+        (SG, "late_closed"),
     )
     assert transitions[-1].latency == H
     assert transitions[-1].sla_used is None
@@ -875,6 +881,7 @@ def test_extension_after_overdue_only_sets_an_appointment() -> None:
         (BT, "resolved_late"),
         (BT, "closed"),
         (BT, "resolved_feedback"),
+        (BT, "late_closed"),
     )
     assert item.overdue_at == DUE
 
@@ -970,6 +977,7 @@ def test_pause_while_overdue_also_stops_a_restarted_unit_clock() -> None:
         (SG, "closed"),
         (SG, "resolved_feedback"),
         (SG, "resolved_on_time_feedback"),
+        (SG, "late_closed"),
     )
 
 
@@ -1524,6 +1532,24 @@ def test_resolution_counts_its_item_kind_apart(
     outcome = apply_event(None, ev("received", T0, unit=BT, category=category), POLICY, kind=kind)
     assert outcome.item is not None
     _, transitions = run(outcome.item, ev("resolved", resolved_at))
-    counts = [counter for _, counter in transitions[-1].counts]
+    counts = [counter for _, counter in transitions[-1].counts if counter != "late_closed"]
     assert counts[3:] == list(extra)
     assert set(extra) <= set(KIND_COUNTERS)
+
+
+# -- late open items balance (reports chain them) ------------------------------------------
+
+
+def test_transfer_of_an_overdue_item_moves_its_lateness_between_units() -> None:
+    _, transitions = run(receive(), DUE, ev("transferred", DUE + H, unit=SG))
+    assert transitions[-1].counts[-2:] == ((BT, "late_out"), (SG, "late_in"))
+
+
+def test_transfer_before_the_deadline_moves_no_lateness() -> None:
+    _, transitions = run(receive(), ev("transferred", DUE - H, unit=SG))
+    assert not {"late_in", "late_out"} & {counter for _, counter in transitions[-1].counts}
+
+
+def test_cancelling_an_overdue_item_closes_its_lateness() -> None:
+    _, transitions = run(receive(), DUE, ev("cancelled", DUE + H))
+    assert transitions[-1].counts == ((BT, "cancelled"), (BT, "closed"), (BT, "late_closed"))

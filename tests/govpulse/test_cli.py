@@ -27,6 +27,7 @@ COMMANDS = [
     "notify",
     "simulate",
     "replay",
+    "report",
     "token",
     "stats",
     "indicators",

@@ -305,12 +305,12 @@ def test_stats_json_prints_the_rows_as_json(board: str, capsys: pytest.CaptureFi
         ),
         pytest.param(
             ["--window", "2h"],
-            "unknown window '2h': configured windows are 5m, 1h, 1d",
+            "unknown window '2h': configured windows are 5m, 1h, 1d, period",
             id="unknown window",
         ),
         pytest.param(
             ["--unit", "P-PHU-LOI", "--window", "week"],
-            "unknown window 'week': configured windows are 5m, 1h, 1d",
+            "unknown window 'week': configured windows are 5m, 1h, 1d, period",
             id="unknown window of a known unit",
         ),
     ],

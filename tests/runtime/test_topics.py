@@ -34,6 +34,7 @@ def test_contract_topics_keep_their_names_and_internal_ones_carry_the_app_id() -
         "govpulse.signals",
         "gov.indicators",
         "govpulse.indicator-ticks",
+        "gov.reports",
     )
 
 
@@ -51,6 +52,7 @@ def test_the_prefix_applies_to_every_topic_and_the_app_id_to_internal_ones() -> 
         signals="t1.city.signals",
         indicators="t1.gov.indicators",
         indicator_ticks="t1.city.indicator-ticks",
+        reports="t1.gov.reports",
     )
 
 

@@ -641,6 +641,9 @@ def test_window_summary_has_every_counter_rate_and_percentile() -> None:
         "end": start + DAY,
         **counts,
         "cancelled": 0,
+        "late_closed": 0,
+        "late_in": 0,
+        "late_out": 0,
         "late_events": 2,
         "latency": {
             "p50": library_quantile(latencies, 0.5),

@@ -40,7 +40,9 @@ def produce_hours(stack: Stack, start: float, hours: float, seed: int, *, prefix
 
 
 def expired_keys(stack: Stack, horizon: float) -> list[str]:
-    specs = {spec.name: spec for spec in window_specs(["5m", "1h", "1d"], RETENTION)}
+    # The default windows include the report month (kept 400 days).
+    retention = {**RETENTION, "period": 400 * 86400.0}
+    specs = {spec.name: spec for spec in window_specs(["5m", "1h", "1d", "period"], retention)}
     out = []
     for key in stack.table("metrics"):
         _, window, start = parse_record_key(key.decode())

@@ -108,3 +108,43 @@ def test_alert_titles_and_texts_never_contain_the_item_title(title: str) -> None
         assert alert.facts["item_title"] == title[:300]  # kept verbatim, as data
         board: dict[str, Any] = alert.to_board()
         assert [key for key, value in board.items() if isinstance(value, str) and title[:12] in value] == []
+
+
+STAFF = "cb-secret-4711"
+
+
+def test_a_staff_id_is_never_in_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    """Valid, refused and impossible events carrying an assignee, at DEBUG level: the staff
+    id reaches the item (and the reports) but no log record of the item stage."""
+    settings = load_settings({})
+    policy = item_policy(settings)
+    items: dict[bytes, bytes] = {}
+    processor = ItemProcessor(
+        policy,
+        RulesConfig.from_file(settings.rules_file),
+        load=items.get,
+        gauges=GaugeIndex(policy.catalog),
+        max_event_bytes=settings.max_event_bytes,
+        max_future_skew=settings.max_future_skew,
+    )
+    at = format_instant(parse_instant("2026-12-01T09:00:00+07:00"))
+    base = {"item_id": "PA-2026-000778", "occurred_at": at, "assignee": STAFF, "work_mode": "home"}
+    events = [
+        {**base, "event_id": "a1", "type": "received", "unit": "P-BEN-THANH"},
+        {**base, "event_id": "a2", "type": "received", "unit": "P-BEN-THANH"},  # impossible: again
+        {**base, "event_id": "a3", "type": "assigned", "unit": "P-BEN-THANH", "assignee": STAFF + " <x>"},
+        {**base, "event_id": "a4", "type": "progress", "work_mode": "remote"},
+        {**base, "event_id": "a5", "type": "resolved", "item_id": "PA-2026-000779"},  # unknown item
+    ]
+    messages = [
+        Message(FEEDBACK, "gov.feedback", 0, offset, e["item_id"].encode(), orjson.dumps(e))
+        for offset, e in enumerate(events)
+    ]
+    with caplog.at_level("DEBUG"):
+        result = processor.process(messages, now=parse_instant("2026-12-01T10:00:00+07:00"))
+    assert len(result.dead_letters) == 4
+    assert all(STAFF not in letter.reason for letter in result.dead_letters)
+    assert caplog.records  # the refusals were logged...
+    assert STAFF not in caplog.text  # ...without the staff id
+    assert result.timeline["PA-2026-000778"][1] is not None
+    assert result.timeline["PA-2026-000778"][1].assignee == STAFF  # kept where it belongs

@@ -7,7 +7,8 @@ import {
 import { Board, bindStatus, throttle } from "./board.js";
 import { byId, el, fill, setText } from "./dom.js";
 import { fmtDateTime, fmtInt, fmtPct } from "./format.js";
-import { applyLabels, bindToggle, onLangChange, pick, t } from "./i18n.js";
+import { rateTitles } from "./formulas.js";
+import { applyLabels, bindToggle, lang, onLangChange, pick, t } from "./i18n.js";
 import { beep, enableSound, soundEnabled } from "./sound.js";
 
 const board = new Board();
@@ -133,6 +134,10 @@ function card(alert) {
   if (alert.item_id) metaBits.push(`${t("alert.item")}: ${alert.item_id}`);
   if (alert.acked_by) metaBits.push(`${t("alert.acked_by")}: ${alert.acked_by} (${fmtDateTime(alert.acked_at)})`);
   setText(meta, metaBits.join(" · "));
+  if (alert.item_id) {
+    // The item's timeline (/item/<id>): every event, both clocks, deadlines and alerts.
+    meta.append(" · ", el("a", { class: "item-link", attrs: { href: `/item/${alert.item_id}` }, text: lang() === "en" ? "timeline" : "dòng thời gian" }));
+  }
   setText(text, pick(alert, "text"));
   setText(ack, t("ack"));
   const allowed = mayAct();
@@ -187,6 +192,7 @@ function renderSummary() {
   const city = board.city();
   const day = city?.windows?.["1d"] ?? {};
   setText(byId("s-on-time"), fmtPct(day.on_time_rate));
+  byId("s-on-time").title = rateTitles(day, city?.gauges).on_time;
   setText(byId("s-overdue"), fmtInt(city?.gauges?.overdue));
   const firing = [...board.alerts.values()].filter((a) => a.state === "firing");
   setText(byId("s-critical"), fmtInt(firing.filter((a) => a.severity === "critical").length));

@@ -6,6 +6,7 @@ import { Board, bindStatus, takeToken, throttle } from "./board.js";
 import { mountUnitIndicators } from "./indicator-view.js";
 import { byId, el, fill, setText } from "./dom.js";
 import { fmtDateTime, fmtDuration, fmtInt, fmtLatency, fmtPct } from "./format.js";
+import { rateTitles } from "./formulas.js";
 import { applyLabels, bindToggle, onLangChange, pick, t } from "./i18n.js";
 import { unitHealth } from "./health.js";
 import { categoryName, namesReady, unitName } from "./names.js";
@@ -43,6 +44,8 @@ function row(item) {
     };
     for (const [key, cell] of Object.entries(cells)) cell.dataset.col = key;
     const node = el("tr", { attrs: { "data-item": item.id } }, ...Object.values(cells));
+    // A click opens the item's timeline (/item/<id>; the token stays in sessionStorage).
+    node.addEventListener("click", () => window.location.assign(`/item/${parts.item.id}`));
     parts = { node, cells, item };
     rows.set(item.id, parts);
   }
@@ -92,6 +95,9 @@ function renderUnit() {
   setText(byId("u-resolved"), fmtInt(day.resolved));
   setText(byId("u-on-time"), fmtPct(day.on_time_rate));
   setText(byId("u-late"), fmtPct(day.late_rate));
+  const titles = rateTitles(day, gauges);
+  byId("u-on-time").title = titles.on_time;
+  byId("u-late").title = titles.late;
   setText(byId("u-open"), fmtInt(gauges.open));
   setText(byId("u-overdue"), fmtInt(gauges.overdue));
   setText(byId("u-due-soon"), fmtInt(gauges.due_soon));

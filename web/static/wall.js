@@ -6,6 +6,7 @@ import { Board, bindStatus, takeToken, throttle } from "./board.js";
 import { mountCounts } from "./indicator-view.js";
 import { byId, el, fill, setText, svg } from "./dom.js";
 import { fmtDateTime, fmtDuration, fmtInt, fmtLatency, fmtPct, fmtTime, shortName } from "./format.js";
+import { rateTitles } from "./formulas.js";
 import { alertsByUnit, STATUSES, unitHealth } from "./health.js";
 import { applyLabels, bindToggle, onLangChange, pick, t } from "./i18n.js";
 
@@ -36,6 +37,9 @@ function renderKpis() {
   setText(byId("kpi-resolved"), fmtInt(day.resolved));
   setText(byId("kpi-on-time"), fmtPct(day.on_time_rate));
   setText(byId("kpi-late"), fmtPct(day.late_rate));
+  const titles = rateTitles(day, gauges);
+  byId("kpi-on-time").title = titles.on_time;
+  byId("kpi-late").title = titles.late;
   setText(byId("kpi-open"), fmtInt(gauges.open));
   setText(byId("kpi-overdue"), fmtInt(gauges.overdue));
   setText(byId("kpi-due-soon"), fmtInt(gauges.due_soon));

@@ -65,7 +65,7 @@ def test_late_item_counts_in_every_window_of_the_ward_and_the_city(oracle: Oracl
     truth = oracle.finish(at("2026-12-31T00:00:00"))
     opened = {"received": 1, "opened": 1}
     overdue = {"became_overdue": 1}
-    done = {"resolved": 1, "resolved_late": 1, "closed": 1}
+    done = {"resolved": 1, "resolved_late": 1, "closed": 1, "resolved_feedback": 1, "late_closed": 1}
     expected = {
         "5m|2026-11-26T09:00": opened,
         "1h|2026-11-26T09:00": opened,
@@ -78,6 +78,12 @@ def test_late_item_counts_in_every_window_of_the_ward_and_the_city(oracle: Oracl
         "1d|2026-12-04T00:00": done,
         "period|2026-11-25T12:00": {**opened, **overdue, **done},
     }
+    # Report months also count the flow counters per category and work mode (none given).
+    period = dict(expected["period|2026-11-25T12:00"])
+    expected["period|2026-11-25T12:00"] = period
+    category = "moi-truong"
+    for counter in ("received", "became_overdue", "resolved", "resolved_late"):
+        period[f"{counter}@c:{category}"] = period[f"{counter}@m:unknown"] = 1
     assert cells(truth, "P-BEN-THANH") == expected
     assert cells(truth, "HCM") == expected
     assert len(truth.counters) == 20
@@ -116,7 +122,13 @@ def test_transfer_moves_the_item_between_units_and_the_city_sees_both(oracle: Or
     }
     department = cells(truth, "SO-NONG-NGHIEP-VA-MOI-TRUONG")
     assert department["1h|2026-11-26T14:00"] == {"transferred_in": 1, "opened": 1}
-    assert department["1d|2026-11-27T00:00"] == {"resolved": 1, "resolved_on_time": 1, "closed": 1}
+    assert department["1d|2026-11-27T00:00"] == {
+        "resolved": 1,
+        "resolved_on_time": 1,
+        "closed": 1,
+        "resolved_feedback": 1,
+        "resolved_on_time_feedback": 1,
+    }
     city = cells(truth, "HCM")
     assert city["1d|2026-11-26T00:00"] == {
         "received": 1,
@@ -133,6 +145,8 @@ def test_transfer_moves_the_item_between_units_and_the_city_sees_both(oracle: Or
         "closed": 2,
         "resolved": 1,
         "resolved_on_time": 1,
+        "resolved_feedback": 1,
+        "resolved_on_time_feedback": 1,
     }
     # The department is judged on its own time: 20 hours since the transfer.
     key = truth_key("SO-NONG-NGHIEP-VA-MOI-TRUONG", "1d", at("2026-11-27T00:00:00"))

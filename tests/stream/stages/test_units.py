@@ -328,7 +328,14 @@ ON_TIME = {
     "resolved_feedback": 1,
     "resolved_on_time_feedback": 1,
 }
-LATE = {"became_overdue": 1, "resolved": 1, "resolved_late": 1, "closed": 1, "resolved_feedback": 1}
+LATE = {
+    "became_overdue": 1,
+    "resolved": 1,
+    "resolved_late": 1,
+    "closed": 1,
+    "resolved_feedback": 1,
+    "late_closed": 1,
+}
 
 
 @pytest.mark.parametrize(
@@ -351,6 +358,7 @@ LATE = {"became_overdue": 1, "resolved": 1, "resolved_late": 1, "closed": 1, "re
                 "closed": 2,
                 "resolved_feedback": 2,
                 "resolved_on_time_feedback": 1,
+                "late_closed": 1,
             },
         ),
     ],
@@ -426,6 +434,7 @@ def test_overdue_counts_once_whether_a_tick_or_a_later_event_reveals_it() -> Non
             "resolved_late": 1,
             "closed": 1,
             "resolved_feedback": 1,
+            "late_closed": 1,
         }
 
 
