@@ -51,6 +51,7 @@ from web.feed import FeedHub
 from web.indicators import indicator_document
 from web.metrics import CONTENT_TYPE_LATEST, WebMetrics
 from web.protocol import AuthFrame
+from web.revocation_watch import RevocationWatch
 from web.session import Session, SessionConfig, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ class BoardServer:
         self.secret = require_secret(settings)
         self.store = store
         self.revocations = Revocations(store.client)
+        self.revocation_watch = RevocationWatch(self.revocations, interval=settings.ws_revocation_check)
         self.catalog = catalog
         sla = sla or SlaPolicy.from_file(settings.sla_file)
         self.names = protocol.names_document(catalog, sla.categories, sla.default)
@@ -346,6 +348,8 @@ class BoardServer:
         )
         gauge = self.metrics.connections.labels(scope.kind)
         self.hub.register(session)
+        if claims.token_id is not None:
+            self.revocation_watch.add(claims.token_id, ws, ident)
         gauge.inc()
         log.info(
             "session #%d: %s (%s) view=%s%s",
@@ -359,6 +363,8 @@ class BoardServer:
             await session.run()
         finally:
             self.hub.unregister(session)
+            if claims.token_id is not None:
+                self.revocation_watch.discard(claims.token_id, ws)
             gauge.dec()
 
 
@@ -416,6 +422,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         settings, store=store, catalog=catalog, clock=settings.clock.build(), sink=sink, sla=sla
     )
     await board.hub.start()
+    await board.revocation_watch.start()
     try:
         async with ws_serve(
             board.handler,
@@ -440,6 +447,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
                 ready.set()
             await server.serve_forever()
     finally:
+        await board.revocation_watch.stop()
         await board.hub.stop()
         await sink.close()
         await store.close()
