@@ -22,6 +22,7 @@ from typing import Protocol
 
 from runtime.revocations import Revocations, RevocationUnavailable
 from web import protocol
+from web.metrics import WebMetrics
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +41,13 @@ class RevocationWatch:
     Args:
         revocations: the revoked list.
         interval: seconds between checks; 0 or less never starts the task.
+        metrics: the node's metrics (sessions cut, checks Redis did not answer).
     """
 
-    def __init__(self, revocations: Revocations, *, interval: float) -> None:
+    def __init__(self, revocations: Revocations, *, interval: float, metrics: WebMetrics) -> None:
         self.revocations = revocations
         self.interval = interval
+        self.metrics = metrics
         self._open: dict[str, dict[Closable, int]] = {}
         self._task: asyncio.Task[None] | None = None
         self._failing = False
@@ -80,6 +83,7 @@ class RevocationWatch:
                 closing.append((connection, ident, token_id))
         for _, ident, token_id in closing:
             log.info("session #%d: token %s was revoked; closing 4401", ident, token_id)
+        self.metrics.revoked_sessions.inc(len(closing))
         await asyncio.gather(
             *(connection.close(protocol.CLOSE_UNAUTHORIZED, REVOKED_REASON) for connection, _, _ in closing),
             return_exceptions=True,
@@ -107,6 +111,7 @@ class RevocationWatch:
             try:
                 await self.check()
             except RevocationUnavailable as exc:
+                self.metrics.revocation_check_failures.inc()
                 if not self._failing:
                     log.warning("cannot check open sessions for revoked tokens; keeping them (%s)", exc)
                 self._failing = True

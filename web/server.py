@@ -133,7 +133,6 @@ class BoardServer:
         self.secret = require_secret(settings)
         self.store = store
         self.revocations = Revocations(store.client)
-        self.revocation_watch = RevocationWatch(self.revocations, interval=settings.ws_revocation_check)
         self.catalog = catalog
         sla = sla or SlaPolicy.from_file(settings.sla_file)
         self.names = protocol.names_document(catalog, sla.categories, sla.default)
@@ -141,6 +140,9 @@ class BoardServer:
         self.clock = clock
         self.now = now
         self.metrics = WebMetrics()
+        self.revocation_watch = RevocationWatch(
+            self.revocations, interval=settings.ws_revocation_check, metrics=self.metrics
+        )
         self.hub = FeedHub(
             store,
             metrics=self.metrics,

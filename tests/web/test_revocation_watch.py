@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,11 @@ async def revoke_with_the_cli(redis_url: str, wall_token: str) -> str:
     return out.decode()
 
 
+def read_metrics(base: str) -> str:
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+        return str(response.read().decode())
+
+
 async def closed_with(ws: ClientConnection, timeout: float) -> tuple[int | None, str | None]:
     """Read until the server closes (within ``timeout`` seconds); return (code, reason)."""
     async with asyncio.timeout(timeout):
@@ -83,6 +90,7 @@ async def test_revoking_a_token_closes_its_open_sessions_4401_and_the_others_sta
         (seen_by_leader,) = await recv_data(leader, 1)
         again = await open_client(node, revoked_token, raw_token=True)
         refused = await closed_with(again, timeout=5)
+        metrics = await asyncio.to_thread(read_metrics, node.base)
         await other.close()
         await leader.close()
 
@@ -92,6 +100,7 @@ async def test_revoking_a_token_closes_its_open_sessions_4401_and_the_others_sta
     assert took < 5
     assert (seen_by_other["key"], seen_by_leader["key"]) == (UNIT_B, UNIT_B)
     assert refused == (4401, "unauthorized: revoked")
+    assert "govpulse_web_revoked_sessions_total 2.0" in metrics
 
 
 async def test_sessions_stay_open_while_redis_cannot_be_asked_and_are_cut_once_it_can(
@@ -120,5 +129,8 @@ async def test_sessions_stay_open_while_redis_cannot_be_asked_and_are_cut_once_i
             finally:
                 await store.close()
             assert await closed_with(ws, timeout=10) == (4401, "unauthorized: revoked")
+            metrics = await asyncio.to_thread(read_metrics, node.base)
+        failures = re.search(r"^govpulse_web_revocation_check_failures_total (\S+)$", metrics, re.M)
+        assert failures is not None and float(failures.group(1)) >= 1
     finally:
         redis_service.kill()
