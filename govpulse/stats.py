@@ -1,4 +1,9 @@
-"""``govpulse stats``: the board's current counters as a readable table (or JSON)."""
+"""``govpulse stats``: the board's current counters as a readable table (or JSON).
+
+The HEALTH column is the unit's status as its wall tile shows it (:func:`alerts.health.unit_health`:
+act / watch / ok / none, from its active alerts and the day's rates, whatever ``--window``
+asks for), and WHY lists the reasons that set it (``alert.critical=2``, ``rate.red=60`` …).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,9 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
+from alerts.health import unit_health
 from domain.errors import ServiceError
-from runtime.board import UNITS_KEY
+from runtime.board import ALERTS_KEY, UNITS_KEY
 from runtime.settings import Settings
 
 COLUMNS = (
@@ -27,40 +33,59 @@ COLUMNS = (
     ("p90", "P90"),
     ("open", "OPEN"),
     ("overdue", "OVERDUE"),
-    ("colour", "COLOUR"),
+    ("health", "HEALTH"),
+    ("reasons", "WHY"),
 )
 
 
-async def load_units(settings: Settings) -> dict[str, dict[str, Any]]:
-    """All unit boards published in Redis, by code.
+async def load_board(settings: Settings) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """All unit boards published in Redis by code, and the board's alert records by unit.
 
     Raises:
         ServiceError: Redis is unreachable.
     """
     client = aioredis.Redis.from_url(settings.redis_target, socket_timeout=5)
     try:
-        raw = await client.hgetall(UNITS_KEY)
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.hgetall(UNITS_KEY)
+            pipe.hgetall(ALERTS_KEY)
+            raw_units, raw_alerts = await pipe.execute()
     except (OSError, aioredis.RedisError) as exc:
         raise ServiceError(
             f"Redis {settings.redis_target} unreachable: {exc}; check GOVPULSE_REDIS_URL"
         ) from None
     finally:
         await client.aclose()
-    return {
-        (key.decode() if isinstance(key, bytes) else key): orjson.loads(value) for key, value in raw.items()
+    units = {
+        (key.decode() if isinstance(key, bytes) else key): orjson.loads(value)
+        for key, value in raw_units.items()
     }
+    alerts: dict[str, list[dict[str, Any]]] = {}
+    for value in raw_alerts.values():
+        alert = orjson.loads(value)
+        if isinstance(alert, dict) and isinstance(alert.get("unit"), str):
+            alerts.setdefault(alert["unit"], []).append(alert)
+    return units, alerts
 
 
-def rows(units: Mapping[str, Mapping[str, Any]], window: str) -> list[dict[str, Any]]:
-    """One row per unit for ``window`` (plain values)."""
+def rows(
+    units: Mapping[str, Mapping[str, Any]],
+    window: str,
+    alerts: Mapping[str, list[dict[str, Any]]] | None = None,
+) -> list[dict[str, Any]]:
+    """One row per unit for ``window`` (plain values), with the unit's health from its
+    panel and its alert records in ``alerts`` (by unit)."""
     out = []
     for code in sorted(units):
         board = units[code]
-        stats = board.get("windows", {}).get(window)
-        if stats is None:
+        windows = board.get("windows")
+        stats = windows.get(window) if isinstance(windows, Mapping) else None
+        if not isinstance(stats, Mapping):
             continue
-        gauges = board.get("gauges", {})
+        gauges = board.get("gauges")
+        gauges = gauges if isinstance(gauges, Mapping) else {}
         p90 = (stats.get("latency") or {}).get("p90")
+        health = unit_health(board, (alerts or {}).get(code, ()))
         out.append(
             {
                 "unit": code,
@@ -69,7 +94,8 @@ def rows(units: Mapping[str, Mapping[str, Any]], window: str) -> list[dict[str, 
                 "p90": p90,
                 "open": gauges.get("open", 0),
                 "overdue": gauges.get("overdue", 0),
-                "colour": board.get("colour", ""),
+                "health": health.status,
+                "reasons": dict(health.reasons),
             }
         )
     return out
@@ -83,6 +109,8 @@ def format_table(table: list[dict[str, Any]]) -> str:
             return f"{value * 100:.1f}"
         if name == "p90":
             return f"{value / 3600:.1f}h"
+        if name == "reasons":
+            return ",".join(f"{code}={count}" for code, count in value.items()) or "-"
         return str(value)
 
     cells = [[header for _, header in COLUMNS]]
@@ -90,9 +118,9 @@ def format_table(table: list[dict[str, Any]]) -> str:
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
     return "\n".join(
         "  ".join(
-            value.ljust(width) if i == 0 else value.rjust(width)
+            value.ljust(width) if i in (0, len(COLUMNS) - 1) else value.rjust(width)
             for i, (value, width) in enumerate(zip(line, widths, strict=True))
-        )
+        ).rstrip()
         for line in cells
     )
 
@@ -103,13 +131,13 @@ async def print_stats(settings: Settings, *, unit: str | None, window: str, as_j
         configured = ", ".join(settings.windows)
         print(f"unknown window {window!r}: configured windows are {configured}", file=sys.stderr)
         return 1
-    units = await load_units(settings)
+    units, alerts = await load_board(settings)
     if unit is not None:
         if unit not in units:
             print(f"no counters for unit {unit!r} on the board (is the worker running?)", file=sys.stderr)
             return 1
         units = {unit: units[unit]}
-    table = rows(units, window)
+    table = rows(units, window, alerts)
     if as_json:
         print(orjson.dumps(table, option=orjson.OPT_INDENT_2).decode())
     elif not table:

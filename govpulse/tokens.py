@@ -4,8 +4,9 @@ People sign what they do: leader and unit tokens need ``--subject`` (the person'
 the thread and the acknowledgement show it, e.g. ``"Nguyễn Văn A"``); a wall token defaults
 to ``"Màn hình phòng điều hành"``. The token is printed on stdout, its id and expiry on stderr (keep
 them to revoke it later). ``--revoke TOKEN`` (or ``--revoke-id JTI --until EPOCH``) puts the
-token's id on the revoked list in Redis until it expires: the web node then refuses it when
-a page connects (docs/operations.md "Kiosk walls").
+token's id on the revoked list in Redis until it expires: the web nodes then refuse it when
+a page connects and close the sessions already open with it within
+``GOVPULSE_WS_REVOCATION_CHECK`` (docs/operations.md "Kiosk walls").
 """
 
 from __future__ import annotations

@@ -2,14 +2,15 @@
 
 One key per revoked token id (``jti``), ``board:revoked:<jti>``, that expires with the token
 itself (a revoked token that has expired anyway needs no entry), so the set never grows
-past the tokens still alive. The web node checks it when a page authenticates; a page
-already connected with the token keeps its session until it reconnects (docs/operations.md
-"Kiosk walls").
+past the tokens still alive. The web node checks it when a page authenticates, and every
+``GOVPULSE_WS_REVOCATION_CHECK`` for the tokens of its open sessions (one ``MGET``), which
+it then closes with 4401 (``web/revocation_watch.py``, docs/operations.md "Kiosk walls").
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -57,3 +58,18 @@ class Revocations:
             return bool(await self.client.exists(KEY_PREFIX + token_id))
         except RedisError as exc:
             raise RevocationUnavailable(f"cannot check revoked tokens: Redis failed ({exc})") from exc
+
+    async def revoked_among(self, token_ids: Collection[str]) -> set[str]:
+        """The ids in ``token_ids`` that were revoked (one round trip, whatever their number).
+
+        Raises:
+            RevocationUnavailable: Redis is down.
+        """
+        if not token_ids:
+            return set()
+        ids = list(token_ids)
+        try:
+            found = await self.client.mget([KEY_PREFIX + token_id for token_id in ids])
+        except RedisError as exc:
+            raise RevocationUnavailable(f"cannot check revoked tokens: Redis failed ({exc})") from exc
+        return {token_id for token_id, value in zip(ids, found, strict=True) if value is not None}

@@ -692,6 +692,15 @@ class Settings:
             "GOVPULSE_WS_HEARTBEAT", "5s", "Interval of heartbeat frames and protocol pings.", duration
         )
     )
+    ws_revocation_check: float = field(
+        metadata=setting(
+            "GOVPULSE_WS_REVOCATION_CHECK",
+            "2s",
+            "How often a web node looks up the tokens of its open sessions on the revoked list "
+            "and closes those revoked (4401); `0` checks only when a page connects.",
+            duration,
+        )
+    )
     command_rate: float = field(
         metadata=setting(
             "GOVPULSE_COMMAND_RATE",

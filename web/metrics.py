@@ -57,6 +57,16 @@ class WebMetrics:
             ["reason"],
             registry=r,
         )
+        self.revoked_sessions = Counter(
+            "govpulse_web_revoked_sessions",
+            "Open sessions closed because their token was revoked.",
+            registry=r,
+        )
+        self.revocation_check_failures = Counter(
+            "govpulse_web_revocation_check_failures",
+            "Checks of the open sessions' tokens that Redis did not answer (sessions kept).",
+            registry=r,
+        )
         self.commands = Counter(
             "govpulse_web_commands",
             "Client commands by type and outcome.",

@@ -57,6 +57,7 @@ from web.item_routes import ItemRoutes
 from web.metrics import CONTENT_TYPE_LATEST, WebMetrics
 from web.protocol import AuthFrame
 from web.report_routes import ReportRoutes
+from web.revocation_watch import RevocationWatch
 from web.session import Session, SessionConfig, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,9 @@ class BoardServer:
         self.clock = clock
         self.now = now
         self.metrics = WebMetrics()
+        self.revocation_watch = RevocationWatch(
+            self.revocations, interval=settings.ws_revocation_check, metrics=self.metrics
+        )
         self.hub = FeedHub(
             store,
             metrics=self.metrics,
@@ -381,6 +385,8 @@ class BoardServer:
         )
         gauge = self.metrics.connections.labels(scope.kind)
         self.hub.register(session)
+        if claims.token_id is not None:
+            self.revocation_watch.add(claims.token_id, ws, ident)
         gauge.inc()
         log.info(
             "session #%d: %s (%s) view=%s%s",
@@ -394,6 +400,8 @@ class BoardServer:
             await session.run()
         finally:
             self.hub.unregister(session)
+            if claims.token_id is not None:
+                self.revocation_watch.discard(claims.token_id, ws)
             gauge.dec()
 
 
@@ -451,6 +459,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         settings, store=store, catalog=catalog, clock=settings.clock.build(), sink=sink, sla=sla
     )
     await board.hub.start()
+    await board.revocation_watch.start()
     try:
         async with ws_serve(
             board.handler,
@@ -475,6 +484,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
                 ready.set()
             await server.serve_forever()
     finally:
+        await board.revocation_watch.stop()
         await board.hub.stop()
         await sink.close()
         await store.close()

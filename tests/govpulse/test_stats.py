@@ -1,8 +1,10 @@
-"""``govpulse stats``: the board's unit counters from Redis as a table or JSON.
+"""``govpulse stats``: the board's unit counters from Redis as a table or JSON, with each
+unit's health as its wall tile shows it (alerts/health.py).
 
 The unit entries are written the way the worker's publisher writes them: the unit board
 JSON (``stream.stages.units.UnitProcessor.board``: gauges, one summary per window from
-:func:`stream.metrics.window_summary`, colour) through :meth:`runtime.board.BoardStore.publish`.
+:func:`stream.metrics.window_summary`, colour) and the alert records, through
+:meth:`runtime.board.BoardStore.publish`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,13 +27,14 @@ from govpulse.stats import COLUMNS, format_table, rows
 from runtime import services
 from runtime.board import BoardStore, Change
 from stream.metrics import Gauges, WindowRecord, window_summary
+from tests.support.webtools import alert_json
 
 NOW = parse_instant("2026-12-08T10:20:00+07:00")
 HOUR = 3600.0
 SPECS = window_specs(("5m", "1h", "1d", "period"), {})
 HEADER = (
     "UNIT       RECV  RESOLVED  ON-TIME  LATE  OVERDUE+  IN  OUT  REOPEN"
-    "  ON-TIME%   P90  OPEN  OVERDUE  COLOUR"
+    "  ON-TIME%   P90  OPEN  OVERDUE  HEALTH  WHY"
 )
 
 
@@ -96,17 +100,27 @@ BEN_THANH = unit_board(
 HCM = unit_board(
     "HCM", {"1d": record(43, 30, 6, [1.5] * 36, became_overdue=5)}, Gauges(open=8, overdue=2), "orange"
 )
+# P-BEN-THANH: grey rates but a critical alert still firing; the resolved one and the
+# due-soon heads-up leave the status alone. P-PHU-LOI: orange day rates only.
+ALERTS = [
+    alert_json("fp-ben-thanh-1", "P-BEN-THANH", severity="critical"),
+    alert_json("fp-ben-thanh-2", "P-BEN-THANH", severity="critical", state="resolved", escalation=2),
+    {**alert_json("fp-phu-loi-1", "P-PHU-LOI", severity="info"), "rule": "item_due_soon"},
+]
 PHU_LOI_1H_ROW = (
     "P-PHU-LOI    12         8        7     1         2   1    3       1"
-    "      87.5  6.1h     5        2  orange"
+    "      87.5  6.1h     5        2   watch  rate.orange=36"
 )
 
 
-def publish(redis_url: str, boards: list[dict[str, Any]]) -> None:
+def publish(redis_url: str, boards: list[dict[str, Any]], alerts: list[dict[str, Any]] = ALERTS) -> None:
     async def run() -> None:
         store = BoardStore.from_url(redis_url)
         try:
-            await store.publish([Change("unit", b["code"], b["code"], orjson.dumps(b)) for b in boards])
+            await store.publish(
+                [Change("unit", b["code"], b["code"], orjson.dumps(b)) for b in boards]
+                + [Change("alert", a["fingerprint"], a["unit"], orjson.dumps(a)) for a in alerts]
+            )
         finally:
             await store.close()
 
@@ -118,7 +132,15 @@ def publish(redis_url: str, boards: list[dict[str, Any]]) -> None:
 
 def row(**values: Any) -> dict[str, Any]:
     base: dict[str, Any] = {name: 0 for name, _ in COLUMNS}
-    return {**base, "unit": "P-X", "on_time_rate": None, "p90": None, "colour": "grey", **values}
+    return {
+        **base,
+        "unit": "P-X",
+        "on_time_rate": None,
+        "p90": None,
+        "health": "none",
+        "reasons": {},
+        **values,
+    }
 
 
 @pytest.mark.parametrize(
@@ -133,7 +155,11 @@ def row(**values: Any) -> dict[str, Any]:
         pytest.param("p90", 0.0, "0.0h", id="p90 zero"),
         pytest.param("p90", None, "-", id="no p90"),
         pytest.param("received", 1234, "1234", id="count"),
-        pytest.param("colour", "red", "red", id="colour"),
+        pytest.param("health", "act", "act", id="health"),
+        pytest.param("reasons", {}, "-", id="no reasons"),
+        pytest.param(
+            "reasons", {"alert.critical": 2, "rate.red": 60}, "alert.critical=2,rate.red=60", id="reasons"
+        ),
     ],
 )
 def test_format_table_renders_each_cell_readably(name: str, value: Any, text: str) -> None:
@@ -146,18 +172,26 @@ def test_format_table_renders_each_cell_readably(name: str, value: Any, text: st
 
 def test_format_table_left_aligns_units_and_right_aligns_numbers_under_their_headers() -> None:
     table = [
-        row(unit="P-PHU-LOI", received=12, on_time_rate=0.5, p90=7200.0, open=5, colour="red"),
-        row(unit="HCM", received=1043, open=120, overdue=17, colour="orange"),
+        row(
+            unit="P-PHU-LOI",
+            received=12,
+            on_time_rate=0.5,
+            p90=7200.0,
+            open=5,
+            health="act",
+            reasons={"alert.escalated": 1, "rate.red": 12},
+        ),
+        row(unit="HCM", received=1043, open=120, overdue=17, health="watch", reasons={"rate.orange": 2}),
     ]
 
     assert format_table(table) == "\n".join(
         [
             "UNIT       RECV  RESOLVED  ON-TIME  LATE  OVERDUE+  IN  OUT  REOPEN"
-            "  ON-TIME%   P90  OPEN  OVERDUE  COLOUR",
+            "  ON-TIME%   P90  OPEN  OVERDUE  HEALTH  WHY",
             "P-PHU-LOI    12         0        0     0         0   0    0       0"
-            "      50.0  2.0h     5        0     red",
+            "      50.0  2.0h     5        0     act  alert.escalated=1,rate.red=12",
             "HCM        1043         0        0     0         0   0    0       0"
-            "         -     -   120       17  orange",
+            "         -     -   120       17   watch  rate.orange=2",
         ]
     )
 
@@ -167,7 +201,8 @@ def test_format_table_of_no_rows_is_the_header() -> None:
 
 
 def test_rows_take_the_window_and_gauges_of_each_unit_sorted_by_code() -> None:
-    table = rows({"P-PHU-LOI": PHU_LOI, "HCM": HCM, "P-BEN-THANH": BEN_THANH}, "1d")
+    alerts = {"P-BEN-THANH": ALERTS[:2], "P-PHU-LOI": ALERTS[2:]}
+    table = rows({"P-PHU-LOI": PHU_LOI, "HCM": HCM, "P-BEN-THANH": BEN_THANH}, "1d", alerts)
 
     assert [r["unit"] for r in table] == ["HCM", "P-BEN-THANH", "P-PHU-LOI"]
     assert table[2] == {
@@ -184,9 +219,27 @@ def test_rows_take_the_window_and_gauges_of_each_unit_sorted_by_code() -> None:
         "p90": PHU_LOI["windows"]["1d"]["latency"]["p90"],
         "open": 5,
         "overdue": 2,
-        "colour": "orange",
+        "health": "watch",
+        "reasons": {"rate.orange": 36},
     }
     assert (table[1]["on_time_rate"], table[1]["p90"]) == (None, None)  # nothing resolved yet
+    assert (table[1]["health"], table[1]["reasons"]) == ("act", {"alert.critical": 1})
+    assert (table[0]["health"], table[0]["reasons"]) == ("watch", {"rate.orange": 36})
+
+
+HEALTH_FILE = Path(__file__).parents[1] / "alerts" / "health_cases.json"
+HEALTH_CASES = [
+    case
+    for case in orjson.loads(HEALTH_FILE.read_bytes())["cases"]
+    if isinstance(((case["unit"] or {}).get("windows") or {}).get("1d"), dict)  # a row needs the window
+]
+
+
+@pytest.mark.parametrize("case", HEALTH_CASES, ids=lambda case: case["name"])
+def test_the_health_column_is_the_wall_tiles_rule(case: dict[str, Any]) -> None:
+    (line,) = rows({"P-X": case["unit"]}, "1d", {"P-X": case["alerts"]})
+
+    assert (line["health"], line["reasons"]) == (case["status"], dict(map(tuple, case["reasons"])))
 
 
 @pytest.mark.parametrize(
@@ -194,9 +247,15 @@ def test_rows_take_the_window_and_gauges_of_each_unit_sorted_by_code() -> None:
     [
         pytest.param({"code": "P-X"}, [], id="no windows at all"),
         pytest.param({"code": "P-X", "windows": {"1h": {}}}, [], id="only another window"),
+        pytest.param({"code": "P-X", "windows": "x"}, [], id="garbage windows"),
+        pytest.param(
+            {"code": "P-X", "windows": {"1d": {}}, "gauges": None},
+            [row(unit="P-X")],
+            id="null gauges: zeros",
+        ),
         pytest.param(
             {"code": "P-X", "windows": {"1d": {}}},
-            [row(unit="P-X", colour="")],
+            [row(unit="P-X")],
             id="empty window, no gauges: zeros",
         ),
     ],
@@ -252,7 +311,8 @@ def test_stats_without_a_unit_lists_every_unit_of_the_window(
         "-",
         "3",
         "0",
-        "grey",
+        "act",
+        "alert.critical=1",
     ]
     assert lines[3].split()[:10] == ["P-PHU-LOI", "40", "36", "30", "6", "5", "0", "0", "0", "83.3"]
 
@@ -284,7 +344,8 @@ def test_stats_json_prints_the_rows_as_json(board: str, capsys: pytest.CaptureFi
             "p90": PHU_LOI["windows"]["1h"]["latency"]["p90"],
             "open": 5,
             "overdue": 2,
-            "colour": "orange",
+            "health": "watch",
+            "reasons": {"rate.orange": 36},
         }
     ]
 

@@ -33,6 +33,16 @@ async def test_a_revoked_id_is_reported_until_the_token_expires(client: aioredis
     assert now + 3600 < expire_at <= now + 3602
 
 
+async def test_the_revoked_ids_among_many_are_found_in_one_call(client: aioredis.Redis) -> None:
+    now = time.time()
+    revocations = Revocations(client)
+    await revocations.revoke("wall-c", expires_at=now + 60, now=now)
+    await revocations.revoke("wall-d", expires_at=now + 60, now=now)
+
+    assert await revocations.revoked_among(["wall-c", "leader-x", "wall-d", "wall-e"]) == {"wall-c", "wall-d"}
+    assert await revocations.revoked_among([]) == set()
+
+
 async def test_an_expired_token_needs_no_entry(client: aioredis.Redis) -> None:
     now = time.time()
 
@@ -46,6 +56,8 @@ async def test_redis_down_is_a_clear_error() -> None:
     try:
         with pytest.raises(RevocationUnavailable, match="cannot check revoked tokens: Redis failed"):
             await Revocations(redis).revoked("x")
+        with pytest.raises(RevocationUnavailable, match="cannot check revoked tokens: Redis failed"):
+            await Revocations(redis).revoked_among(["x"])
         with pytest.raises(RevocationUnavailable, match="cannot revoke the token: Redis failed"):
             await Revocations(redis).revoke("x", expires_at=time.time() + 60, now=time.time())
     finally:

@@ -81,6 +81,7 @@ def test_defaults() -> None:
         ws_flush_interval=0.1,
         ws_max_frame=65536,
         ws_heartbeat=5.0,
+        ws_revocation_check=2.0,
         command_rate=2.0,
         command_burst=10,
         log_level="info",

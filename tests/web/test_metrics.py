@@ -13,6 +13,8 @@ NAMES = {
     "govpulse_web_deltas_dispatched",
     "govpulse_web_slow_client_drops",
     "govpulse_web_auth_failures",
+    "govpulse_web_revoked_sessions",
+    "govpulse_web_revocation_check_failures",
     "govpulse_web_commands",
     "govpulse_web_snapshots",
     "govpulse_web_replayed_deltas",
