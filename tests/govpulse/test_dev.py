@@ -237,8 +237,8 @@ def test_dev_starts_the_stack_serves_the_board_and_ctrl_c_stops_every_process(
 
     children = descendants(dev.process.pid)
     assert sorted(proc.label for proc in children) == [
-        "govpulse notify",
         "govpulse api",
+        "govpulse notify",
         "govpulse simulate",
         "govpulse simulate",  # feedback and tasks, and the indicator reports
         "govpulse web",
