@@ -288,7 +288,7 @@ def test_stats_refuse_unknown_units_and_windows(stack: Stack, api: ApiNode) -> N
     )
     assert (window.status_code, window.json()["detail"]) == (
         422,
-        "window '2w' is not counted; use one of 5m, 1h, 1d",
+        "window '2w' is not counted; use one of 5m, 1h, 1d, period",
     )
     assert (empty.status_code, empty.json()["counters"], empty.json()["gauges"]) == (200, {}, {})
 
