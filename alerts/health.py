@@ -9,7 +9,10 @@ of:
 1. active alerts (firing or acknowledged; resolved ones do not count): a critical or escalated
    alert → ``act``; a warning → ``watch``; an info alert → ``watch`` too (e.g. the backlog
    rule ``unit_queue_depth``), except a due-soon heads-up (``item_due_soon``), which is the
-   normal life of a queue and leaves the status alone;
+   normal life of a queue and leaves the status alone. Alerts that belong to other
+   boards leave it alone too: the indicator set's (``indicator_*``, coloured on
+   ``/indicators`` and counted in the wall's top bar) and the notifier's receiver health
+   (``notify_*``), since a tile tells about the unit's queue;
 2. the day's rates, as the unit panel's ``colour`` (``alerts.config.Rules.colour``): red →
    ``act`` only once at least :data:`MIN_VOLUME` items were resolved today, below that
    ``watch``; orange → ``watch``.
@@ -39,6 +42,9 @@ _ACTIVE = ("firing", "acknowledged")
 
 #: Info alerts that announce rather than report a problem: they leave the status alone.
 HEADS_UP = frozenset({"item_due_soon"})
+
+#: Rule prefixes of alerts that are not about a unit's queue (see the module docstring).
+OTHER_BOARDS = ("indicator_", "notify_")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +78,7 @@ def unit_health(
     """
     critical = escalated = warning = notice = 0
     for alert in alerts:
-        if alert.get("state") not in _ACTIVE:
+        if alert.get("state") not in _ACTIVE or str(alert.get("rule", "")).startswith(OTHER_BOARDS):
             continue
         if _number(alert.get("escalation")) > 0:
             escalated += 1

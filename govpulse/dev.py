@@ -221,7 +221,7 @@ def _ready_line(settings: Settings, elapsed: float) -> str:
     unit = next((u.code for u in leaves if u.kind == "ward"), leaves[0].code)
     return (
         f"govpulse ready in {elapsed:.1f}s — wall {link('/', 'wall')} | leader {link('/leader', 'leader')} "
-        f"| indicators {link('/indicators', 'leader')} "
+        f"| indicators {link('/indicators', 'leader')} | reports {link('/reports', 'leader')} "
         f"| unit {link('/unit/' + unit, 'unit:' + unit)} | broker {settings.broker_bootstrap} "
         f"| redis {settings.redis_target}"
     )

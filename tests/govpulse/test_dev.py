@@ -34,7 +34,7 @@ READY_TIMEOUT = 60.0  # what this test tolerates on a loaded CI machine
 EXIT_TIMEOUT = 30.0
 READY = re.compile(
     r"govpulse ready in (?P<elapsed>[\d.]+)s — "
-    r"wall (?P<wall>\S+) \| leader (?P<leader>\S+) \| indicators (?P<indicators>\S+) \| unit (?P<unit>\S+) "
+    r"wall (?P<wall>\S+) \| leader (?P<leader>\S+) \| indicators (?P<indicators>\S+) \| reports (?P<reports>\S+) \| unit (?P<unit>\S+) "
     r"\| broker (?P<broker>\S+) \| redis (?P<redis>\S+)$"
 )
 
@@ -208,6 +208,8 @@ def test_dev_starts_the_stack_serves_the_board_and_ctrl_c_stops_every_process(
 
     assert ready["wall"].startswith(f"{web}/#token=")
     assert ready["leader"].startswith(f"{web}/leader#token=")
+    assert ready["indicators"].startswith(f"{web}/indicators#token=")
+    assert ready["reports"].startswith(f"{web}/reports#token=")
     assert re.fullmatch(rf"{re.escape(web)}/unit/[A-Z0-9-]+#token=\S+", ready["unit"])
     assert ready["broker"] == f"127.0.0.1:{dev_env['GOVPULSE_BROKER_PORT']}"
     assert ready["redis"] == f"redis://127.0.0.1:{dev_env['GOVPULSE_REDIS_PORT']}/0"

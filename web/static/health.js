@@ -8,6 +8,9 @@ export const MIN_VOLUME = 10;
 const ACTIVE = new Set(["firing", "acknowledged"]);
 // Info alerts that announce rather than report a problem: they leave the status alone.
 const HEADS_UP = new Set(["item_due_soon"]);
+// Alerts of other boards (the indicator set, the notifier's receivers) are not about the
+// unit's queue: they leave the status alone.
+const OTHER_BOARDS = ["indicator_", "notify_"];
 
 function number(value) {
   return typeof value === "number" && Number.isFinite(value) ? Math.trunc(value) : 0;
@@ -26,6 +29,7 @@ export function unitHealth(unit, alerts, minVolume = MIN_VOLUME) {
   let notice = 0;
   for (const alert of alerts) {
     if (!alert || !ACTIVE.has(alert.state)) continue;
+    if (OTHER_BOARDS.some((prefix) => String(alert.rule ?? "").startsWith(prefix))) continue;
     if (number(alert.escalation) > 0) escalated += 1;
     else if (alert.severity === "critical") critical += 1;
     else if (alert.severity === "warning") warning += 1;

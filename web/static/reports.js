@@ -20,7 +20,7 @@ const LABELS = {
     "chart.trend": "Xu hướng 12 kỳ gần nhất",
     from: "Từ",
     to: "đến trước",
-    none: "Chưa có kỳ báo cáo nào đã khóa sổ",
+    none: "Chưa có kỳ báo cáo nào đã khóa sổ; báo cáo có sau 12:00 ngày 25",
     notoken: "Thiếu mã truy cập (token): mở trang với ?token=…",
     revision: "Lần sửa",
     asof: "số liệu tính đến",
@@ -67,7 +67,7 @@ const LABELS = {
     "chart.trend": "Trend over the last 12 periods",
     from: "From",
     to: "to before",
-    none: "No report period has closed yet",
+    none: "No report period has closed yet; reports appear after 12:00 on the 25th",
     notoken: "Missing access token: open the page with ?token=…",
     revision: "Revision",
     asof: "figures as of",
@@ -213,7 +213,10 @@ async function load() {
     render();
   } catch (error) {
     state.doc = null;
-    showError(error.message);
+    // With no period or unit asked for, a 404 can only mean that no month has closed yet:
+    // say so in the page's language (the server's messages are English).
+    const nothingClosed = error.status === 404 && !query().toString();
+    showError(nothingClosed ? r("none") : error.message);
     render();
   }
 }
