@@ -34,7 +34,8 @@ READY_TIMEOUT = 60.0  # what this test tolerates on a loaded CI machine
 EXIT_TIMEOUT = 30.0
 READY = re.compile(
     r"govpulse ready in (?P<elapsed>[\d.]+)s — "
-    r"wall (?P<wall>\S+) \| leader (?P<leader>\S+) \| indicators (?P<indicators>\S+) \| reports (?P<reports>\S+) \| unit (?P<unit>\S+) "
+    r"wall (?P<wall>\S+) \| leader (?P<leader>\S+) \| indicators (?P<indicators>\S+) "
+    r"\| reports (?P<reports>\S+) \| unit (?P<unit>\S+) "
     r"\| broker (?P<broker>\S+) \| redis (?P<redis>\S+)$"
 )
 
