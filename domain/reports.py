@@ -29,6 +29,7 @@ from typing import Any
 
 from domain.calendar import LOCAL_TZ
 from domain.errors import InvalidPeriod
+from domain.items import COUNTERS
 from domain.sketch import Sketch
 
 DAY = 86400.0
@@ -241,23 +242,8 @@ def split_figures(counts: Mapping[str, int]) -> dict[str, dict[str, Figures]]:
 
 # -- figures ---------------------------------------------------------------------------
 
-#: The counters a month's figures are made of (domain.items.COUNTERS that matter here).
-REPORT_COUNTERS = (
-    "received",
-    "resolved",
-    "resolved_on_time",
-    "resolved_late",
-    "became_overdue",
-    "transferred_in",
-    "transferred_out",
-    "reopened",
-    "cancelled",
-    "opened",
-    "closed",
-    "late_closed",
-    "late_in",
-    "late_out",
-)
+#: The counters a month's figures are made of: all of an item's (domain.items.COUNTERS).
+REPORT_COUNTERS = COUNTERS
 
 
 @dataclass(frozen=True, slots=True)
