@@ -21,8 +21,9 @@ from domain.catalog import Catalog
 from runtime.board import ALERTS_KEY
 from runtime.timeline import TimelineStore
 from web import protocol
-from web.auth import Scope, verify_token
-from web.errors import AuthError, ReportRequestError
+from web.auth import Scope
+from web.errors import ReportRequestError
+from web.report_routes import bearer_scope
 
 log = logging.getLogger(__name__)
 
@@ -82,17 +83,7 @@ class ItemRoutes:
         return {"item": summary, "timeline": entries, "alerts": alerts, "scope": scope.text}
 
     def _scope(self, headers: Headers) -> Scope:
-        value = headers.get("Authorization", "")
-        scheme, _, token = value.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise ReportRequestError(401, "send the board token as 'Authorization: Bearer <token>'")
-        try:
-            claims = verify_token(
-                self.secret, token.strip(), now=self.now(), unit_exists=self.catalog.__contains__
-            )
-        except AuthError as exc:
-            raise ReportRequestError(401, f"token refused: {exc.reason}") from None
-        return claims.scope
+        return bearer_scope(headers, secret=self.secret, now=self.now(), catalog=self.catalog)
 
 
 def _without_assignee(entry: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,6 @@ import asyncio
 import http
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import orjson
 from redis.exceptions import RedisError
@@ -27,7 +26,7 @@ from domain.catalog import Catalog
 from domain.classification import Classification
 from domain.errors import ServiceError
 from runtime.reports import ReportStore, rebuild
-from web.auth import verify_token
+from web.auth import Scope, verify_token
 from web.errors import AuthError, ReportRequestError
 from web.exports import csv_bytes, xlsx_bytes
 from web.reports import check_scope, default_period, months_needed, parse_request, report_document
@@ -129,18 +128,8 @@ class ReportRoutes:
             return await asyncio.to_thread(csv_bytes, document), f"bao-cao-{period.key}{suffix}.csv"
         return orjson.dumps(document), None
 
-    def _scope(self, headers: Headers) -> Any:
-        value = headers.get("Authorization", "")
-        scheme, _, token = value.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise ReportRequestError(401, "send the board token as 'Authorization: Bearer <token>'")
-        try:
-            claims = verify_token(
-                self.secret, token.strip(), now=self.now(), unit_exists=self.catalog.__contains__
-            )
-        except AuthError as exc:
-            raise ReportRequestError(401, f"token refused: {exc.reason}") from None
-        return claims.scope
+    def _scope(self, headers: Headers) -> Scope:
+        return bearer_scope(headers, secret=self.secret, now=self.now(), catalog=self.catalog)
 
     async def _ensure_ready(self) -> None:
         if await self.store.ready():
@@ -153,6 +142,23 @@ class ReportRoutes:
             except ServiceError as exc:
                 log.warning("reports not rebuilt from %s: %s", self.topic, exc)
                 raise ReportRequestError(503, "reports are being restored; try again shortly") from None
+
+
+def bearer_scope(headers: Headers, *, secret: str, now: float, catalog: Catalog) -> Scope:
+    """The scope of the board token in ``Authorization: Bearer <token>`` (the report and
+    item routes read it the same way).
+
+    Raises:
+        ReportRequestError: 401 when the header is missing or the token is refused.
+    """
+    scheme, _, token = headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ReportRequestError(401, "send the board token as 'Authorization: Bearer <token>'")
+    try:
+        claims = verify_token(secret, token.strip(), now=now, unit_exists=catalog.__contains__)
+    except AuthError as exc:
+        raise ReportRequestError(401, f"token refused: {exc.reason}") from None
+    return claims.scope
 
 
 def _error(status: int, message: str) -> tuple[int, bytes, str, str | None]:
