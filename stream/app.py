@@ -46,7 +46,7 @@ from domain.sla import SlaPolicy
 from domain.windows import window_specs
 from runtime.board import BoardStore
 from runtime.clock import Clock
-from runtime.memory import release_free_memory
+from runtime.memory import AfterBurst, release_free_memory
 from runtime.reports import ReportStore
 from runtime.settings import Settings
 from runtime.timeline import TimelineStore
@@ -74,6 +74,10 @@ UNIT_REFRESH = 1.0
 #: ...and at most this share of the worker's time: evaluating and rendering every node of
 #: a 250-unit catalog takes ~30 ms, which every 0.5 s was ~6% of a worker under load.
 UNIT_REFRESH_BUDGET = 0.05
+
+
+#: How often the worker checks whether its item stage went quiet after a burst (seconds).
+IDLE_CHECK = 1.0
 
 
 #: Indicator records are re-evaluated (time passes without reports) this often (seconds).
@@ -207,6 +211,7 @@ class Pipeline:
         self.publisher.on_republish(self._republish_indicators)
         self.publisher.set_info(self._info)
         self.publisher.on_bulk_flushed(release_free_memory)
+        self._after_burst = AfterBurst()
         self._progress_sent = 0.0
         self._unit_pacer = Pacer(UNIT_REFRESH, budget=UNIT_REFRESH_BUDGET)
         self.stats = {"events": 0, "dead_letters": 0, "alert_events": 0, "batches": 0}
@@ -338,6 +343,7 @@ class Pipeline:
         self.app.timer(max(1.0, self.settings.tick_interval), name="unit-timer")(self.fire_unit_ticks)
         self.app.timer(self.settings.tick_interval, name="alert-timer")(self.fire_alert_ticks)
         self.app.timer(60.0, name="cache-trim")(self._trim)
+        self.app.timer(IDLE_CHECK, name="memory-release")(self._release_after_burst)
 
         async def start_publisher() -> None:
             await self.publisher.start()
@@ -676,6 +682,15 @@ class Pipeline:
 
     async def _trim(self) -> None:
         self.units.store.trim_cache(self.clock.now())
+
+    async def _release_after_burst(self) -> None:
+        """Once the item stage is quiet after a burst of events, give the heap pages its
+        transients used back to the OS (runtime.memory.AfterBurst)."""
+        events = self.stats["events"]
+        if self._after_burst.due(events):
+            started = time.monotonic()
+            release_free_memory()
+            log.debug("released free memory after %d events in %.3fs", events, time.monotonic() - started)
 
     def _dump_tasks(self) -> None:
         for task in asyncio.all_tasks():
