@@ -2,8 +2,8 @@
 
 For the partitions a worker owns, :class:`DeadlineIndex` keeps one pending instant per
 key (an item's next due-soon / overdue / escalation / purge instant, or an alert's next
-reminder) in a min-heap per partition, with lazy invalidation: rescheduling a key just
-pushes a new entry, and stale entries are skipped when popped.
+reminder) in time buckets per partition, with lazy invalidation: rescheduling a key just
+adds it to its new bucket, and stale references are skipped when a bucket is read.
 
 Keys handed out by :meth:`pop_due` are *in flight* until the stage applies the tick and
 reschedules them; if that does not happen within ``retry_after`` seconds (the tick was
@@ -22,7 +22,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from stream.sources import Source
 
@@ -34,13 +34,20 @@ class DeadlineIndex(Generic[K]):
     """Pending instants per key, grouped by partition.
 
     Memory matters here (one entry per open item): a key's pending instant is kept in
-    its partition's map (key → instant, no tuple per key). A key is pending in one
-    partition at a time; scheduling it in another moves it.
+    its partition's map (key → instant), and the key once more in the list of its
+    instant's *bucket* (``bucket`` seconds of the instant's clock); a small heap of
+    bucket numbers gives their time order. That is a dict entry and a list slot per
+    key, not a heap tuple per key (about 64 bytes less per open item). A key is pending
+    in one partition at a time; scheduling it in another moves it.
     """
 
-    def __init__(self, *, retry_after: float = 5.0) -> None:
+    def __init__(self, *, retry_after: float = 5.0, bucket: float = 600.0) -> None:
         self.retry_after = retry_after
-        self._heaps: dict[int, list[tuple[float, Any]]] = {}
+        self.bucket = bucket
+        #: Per partition: bucket number → keys scheduled in it (stale references included).
+        self._buckets: dict[int, dict[int, list[K]]] = {}
+        #: Per partition: min-heap of the numbers of its buckets.
+        self._order: dict[int, list[int]] = {}
         self._pending: dict[int, dict[K, float]] = {}
         self._inflight: dict[K, tuple[int, float, float]] = {}
 
@@ -58,7 +65,11 @@ class DeadlineIndex(Generic[K]):
         return None
 
     def schedule(self, partition: int, key: K, at: float | None) -> None:
-        """Set (or clear, with ``at=None``) the next instant of ``key``."""
+        """Set (or clear, with ``at=None``) the next instant of ``key``.
+
+        Rescheduling only adds the key to its new bucket: the reference left in the old
+        one is stale (the key's pending instant is elsewhere) and skipped when read.
+        """
         self._inflight.pop(key, None)
         for other, elsewhere in self._pending.items():
             if other != partition and key in elsewhere:
@@ -73,18 +84,25 @@ class DeadlineIndex(Generic[K]):
         elif pending.get(key) == at:
             return
         pending[key] = at
-        heapq.heappush(self._heaps.setdefault(partition, []), (at, key))
+        buckets = self._buckets.get(partition)
+        if buckets is None:
+            buckets = self._buckets[partition] = {}
+            self._order[partition] = []
+        number = int(at // self.bucket)  # self._number(at), inline: once per event and per item rebuilt
+        keys = buckets.get(number)
+        if keys is None:
+            buckets[number] = [key]
+            heapq.heappush(self._order[partition], number)
+        else:
+            keys.append(key)
 
     def next_at(self, partition: int) -> float | None:
         """Earliest valid instant pending in ``partition``."""
-        heap = self._heaps.get(partition)
-        pending = self._pending.get(partition, {})
-        while heap:
-            at, key = heap[0]
-            if pending.get(key) == at:
-                return at
-            heapq.heappop(heap)
-        return None
+        front = self._front(partition)
+        if front is None:
+            return None
+        pending = self._pending[partition]
+        return min(pending[key] for key in front[1])
 
     def earliest(self, partition: int) -> float | None:
         """Earliest instant still to be applied in ``partition`` (pending or in flight)."""
@@ -94,17 +112,23 @@ class DeadlineIndex(Generic[K]):
         return min(candidates, default=None)
 
     def pop_due(self, partition: int, until: float, *, real_now: float) -> list[tuple[K, float]]:
-        """Remove and return the keys of ``partition`` due at or before ``until``."""
-        heap = self._heaps.get(partition)
-        pending = self._pending.get(partition, {})
+        """Remove and return the keys of ``partition`` due at or before ``until``, in time
+        order (ties by key)."""
         out: list[tuple[K, float]] = []
-        while heap and heap[0][0] <= until:
-            at, key = heapq.heappop(heap)
-            if pending.get(key) != at:
-                continue
-            del pending[key]
-            self._inflight[key] = (partition, at, real_now)
-            out.append((key, at))
+        while (front := self._front(partition)) is not None:
+            number, live = front
+            if number * self.bucket > until:
+                break
+            pending = self._pending[partition]
+            due = sorted((pending[key], key) for key in live if pending[key] <= until)
+            for at, key in due:
+                del pending[key]
+                self._inflight[key] = (partition, at, real_now)
+                out.append((key, at))
+            if len(due) < len(live):
+                break  # the rest of this bucket is later than until
+            del self._buckets[partition][number]
+            heapq.heappop(self._order[partition])
         return out
 
     def retry(self, *, real_now: float) -> list[tuple[int, K, float]]:
@@ -117,14 +141,41 @@ class DeadlineIndex(Generic[K]):
         return out
 
     def partitions(self) -> list[int]:
-        return list(self._heaps)
+        return list(self._buckets)
 
     def drop_partition(self, partition: int) -> None:
         """Forget everything about ``partition`` (revoked from this worker)."""
-        self._heaps.pop(partition, None)
+        self._buckets.pop(partition, None)
+        self._order.pop(partition, None)
         self._pending.pop(partition, None)
         for key in [k for k, v in self._inflight.items() if v[0] == partition]:
             del self._inflight[key]
+
+    def _number(self, at: float) -> int:
+        return int(at // self.bucket)
+
+    def _in_bucket(self, at: float | None, number: int) -> bool:
+        return at is not None and self._number(at) == number
+
+    def _front(self, partition: int) -> tuple[int, list[K]] | None:
+        """The earliest bucket of ``partition`` that still holds a pending key: its number
+        and those keys (each once; the bucket is compacted to them). Buckets left with
+        stale references only are dropped on the way."""
+        order = self._order.get(partition)
+        if not order:
+            return None
+        buckets, pending = self._buckets[partition], self._pending[partition]
+        while order:
+            number = order[0]
+            keys = buckets[number]
+            live = [key for key in dict.fromkeys(keys) if self._in_bucket(pending.get(key), number)]
+            if live:
+                if len(live) != len(keys):
+                    buckets[number] = live
+                return number, live
+            del buckets[number]
+            heapq.heappop(order)
+        return None
 
 
 @dataclass(slots=True)

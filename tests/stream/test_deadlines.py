@@ -159,6 +159,53 @@ def test_pop_due_returns_the_due_keys_of_the_partition_in_time_order_up_to_the_l
     assert len(index) == len(left) + 1
 
 
+@pytest.mark.parametrize(
+    ("entries", "until", "popped", "next_at"),
+    [
+        pytest.param(
+            [(0, "PA-1", T + 25), (0, "PA-2", T + 5), (0, "PA-3", T + 15)],
+            T + 20,
+            [("PA-2", T + 5), ("PA-3", T + 15)],
+            T + 25,
+            id="across buckets in time order",
+        ),
+        pytest.param(
+            [(0, "PA-1", T + 5), (0, "PA-1", T + 35), (0, "PA-1", T + 6)],
+            T + 40,
+            [("PA-1", T + 6)],
+            None,
+            id="moved to a later bucket and back",
+        ),
+        pytest.param(
+            [(0, "PA-1", T + 5), (0, "PA-2", T + 8), (0, "PA-1", T + 35)],
+            T + 6,
+            [],
+            T + 8,
+            id="a bucket left with a stale reference",
+        ),
+        pytest.param(
+            [(0, "PA-1", T + 35), (0, "PA-2", T - 5)],
+            T + 40,
+            [("PA-2", T - 5), ("PA-1", T + 35)],
+            None,
+            id="an earlier bucket added later",
+        ),
+    ],
+)
+def test_keys_in_several_buckets_are_popped_in_time_order(
+    entries: list[tuple[int, str, float | None]],
+    until: float,
+    popped: list[tuple[str, float]],
+    next_at: float | None,
+) -> None:
+    index = DeadlineIndex(bucket=10.0)
+    for partition, key, at in entries:
+        index.schedule(partition, key, at)
+
+    assert index.pop_due(0, until, real_now=REAL) == popped
+    assert index.next_at(0) == next_at
+
+
 def test_pop_due_of_an_unknown_partition_is_empty() -> None:
     assert index_with([(0, "PA-1", T)]).pop_due(7, T + 1, real_now=REAL) == []
 
