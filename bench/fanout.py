@@ -11,12 +11,17 @@ values, so the client reads them back out of the delta frame.
 The clients run in a separate process (``python -m bench.fanout clients SPEC.json``) so
 that their CPU never counts as the web node's. To keep thousands of connections in one
 process, a client is a small ``asyncio.Protocol`` on uvloop speaking just enough
-RFC 6455 (handshake, masked client frames, unmasked server frames, ping → pong) instead
-of the ``websockets`` client: a delta costs it a header walk and two ``bytes.find``.
+RFC 6455 (handshake offering permessage-deflate as browsers do, masked client frames,
+unmasked server frames, ping → pong) instead of the ``websockets`` client. The members of
+a fan-out group get the same bytes, so a process parses (and inflates) each distinct frame
+once (:class:`Seen`): a frame costs a client a header walk, a dictionary lookup, a byte
+comparison with the frame parsed before, and one appended timestamp.
 Latency = arrival (the ``data_received`` call that completed the frame) − the instant
 before the publish call, so it includes Redis, the web node's feed reader, its
 per-connection outboxes and senders, and the kernel. Each measured delivery goes into a
-0.1 ms histogram; the percentiles are over every (client, delta) delivery.
+0.1 ms histogram (computed after the window from each frame's arrivals); the percentiles
+are over every (client, delta) delivery. The web node runs on a core of its own
+(:func:`_isolated`).
 
 Scenarios (sizes per profile in :data:`SIZES`):
 
@@ -54,7 +59,9 @@ import socket
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping, Sequence
+import zlib
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -104,6 +111,7 @@ class Scenario:
     warmup: float  # seconds of deltas before the measured window
     seconds: float  # measured window
     batch: bool = True  # clients accept batch frames, as the board pages do
+    deflate: bool = True  # clients offer permessage-deflate, as browsers do
     leaders: int = 0
     units: int = 0
 
@@ -165,9 +173,12 @@ SIZES = {
             ),
             Scenario("slow", clients=1000, slow=100, warmup=5.0, seconds=60.0),
             Scenario("1000_unbatched", clients=1000, slow=0, warmup=5.0, seconds=60.0, batch=False),
+            Scenario("10000_plain", clients=10000, slow=0, warmup=5.0, seconds=60.0, deflate=False),
         ),
     ),
 }
+#: Run the web node on a core of its own (see :func:`_isolated`).
+ISOLATE = True
 #: Connections per client process: the clients are spread over enough processes that
 #: none of them limits the figures (each reports its own CPU).
 CLIENTS_PER_PROCESS = 2500
@@ -233,6 +244,20 @@ def hist_summary(hist: Mapping[int, int]) -> dict[str, Any]:
 # -- the client process -------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class Seen:
+    """One distinct delta or batch frame a process received: its bytes, what it carries
+    for the connections that share its key, and when each of them received it."""
+
+    payload: bytes  # as received (compressed or not)
+    batch: bool  # a batch frame
+    sents: list[float]  # publish instants of the measured deltas it carries
+    count: int  # measured deltas it carries (of the receiving connection's scope)
+    foreign: int  # deltas it carries that the receiving connection's scope must not see
+    numbers: frozenset[int]  # every delta number it carries
+    arrivals: array[float] = field(default_factory=lambda: array("d"))
+
+
 @dataclass
 class Group:
     """What one kind of client (normal or slow) saw, summed over its connections."""
@@ -242,16 +267,53 @@ class Group:
     failed: int = 0
     closed: int = 0
     close_codes: dict[str, int] = field(default_factory=dict)
-    hist: dict[int, int] = field(default_factory=dict)
     delivered: int = 0
     complete: int = 0  # connections that received the last measured delta
     resnapshots: int = 0  # snapshots after the initial one ("slow client", "epoch changed")
     frames: int = 0
     batches: int = 0  # frames that carried several deltas
+    wire_bytes: int = 0  # payload bytes of the text frames received
     last_arrival: float = 0.0  # of a measured delta
     batch: bool = True  # sent "batch": true in auth
+    deflate: bool = True  # offered permessage-deflate, as browsers do
     expected: int = 0  # measured deliveries its connections should get
     foreign: int = 0  # deltas received that the connection's scope must not see
+    seen: dict[tuple[bytes, int, int], Seen] = field(default_factory=dict)  # distinct frames
+    parsed: list[Seen] = field(default_factory=list)  # every parsed frame, with its arrivals
+
+    @property
+    def offer(self) -> str:
+        """The handshake's extension offer line (a browser's, when it offers deflate)."""
+        offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+        return offer if self.deflate else ""
+
+    def frame(self, data: bytes, start: int, end: int, key: tuple[bytes, int, int]) -> Seen | None:
+        """The parse of the frame ``data[start:end]`` if an identical frame (compared byte
+        for byte) was parsed before under ``key``; the members of a fan-out group receive
+        the same bytes, so each distinct frame is parsed once per process."""
+        seen = self.seen.get(key)
+        if seen is not None and end - start == len(seen.payload) and data.startswith(seen.payload, start):
+            return seen
+        return None
+
+    def histogram(self) -> dict[int, int]:
+        """Every (arrival, delta) latency in 0.1 ms buckets: each parsed frame's arrivals
+        (bucketed first: thousands of clients receive a frame within a few ms) against the
+        publish instants of the measured deltas it carried."""
+        hist: dict[int, int] = {}
+        for seen in self.parsed:
+            if not seen.arrivals or not seen.sents:
+                continue
+            arrivals: dict[int, int] = {}
+            for arrival in seen.arrivals:
+                bucket = int(arrival * BUCKETS_PER_SECOND)
+                arrivals[bucket] = arrivals.get(bucket, 0) + 1
+            for sent in seen.sents:
+                base = sent * BUCKETS_PER_SECOND
+                for bucket, n in arrivals.items():
+                    latency = int(bucket - base)
+                    hist[latency] = hist.get(latency, 0) + n
+        return hist
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -265,11 +327,12 @@ class Group:
             "resnapshots": self.resnapshots,
             "frames": self.frames,
             "batches": self.batches,
+            "wire_bytes": self.wire_bytes,
             "batch": self.batch,
             "last_arrival": self.last_arrival,
             "expected": self.expected,
             "foreign": self.foreign,
-            "hist": sorted(self.hist.items()),
+            "hist": sorted(self.histogram().items()),
         }
 
 
@@ -278,6 +341,12 @@ _BATCH = b'{"type":"batch"'
 _SNAPSHOT = b'{"type":"snapshot"'
 _N_FIELD = b'"bench_n":'
 _SENT_FIELD = b'"bench_sent":'
+_DEFLATE_TAIL = b"\x00\x00\xff\xff"
+
+
+def _inflate(payload: bytes) -> bytes:
+    """A permessage-deflate message without context takeover (RFC 7692), decompressed."""
+    return zlib.decompressobj(-15).decompress(payload + _DEFLATE_TAIL)
 
 
 def _masked(opcode: Opcode, payload: bytes) -> bytes:
@@ -326,7 +395,7 @@ class BoardConnection(asyncio.Protocol):
         self.transport.write(
             (
                 f"GET /ws HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{self.group.offer}\r\n"
             ).encode()
         )
 
@@ -385,25 +454,18 @@ class BoardConnection(asyncio.Protocol):
             if end - pos < head + length:
                 break
             opcode = data[pos] & 0x0F
+            compressed = data[pos] & 0x40  # RSV1: permessage-deflate
             start = pos + head
             pos = start + length
             group.frames += 1
             if opcode == 1:
-                if data.startswith(_DELTA, start):
-                    self._delta(data, start, pos, now)
-                elif data.startswith(_BATCH, start):
-                    group.batches += 1
-                    at = data.find(_N_FIELD, start, pos)
-                    while at >= 0:
-                        self._delta(data, at, pos, now)
-                        at = data.find(_N_FIELD, at + len(_N_FIELD), pos)
-                elif data.startswith(_SNAPSHOT, start):
-                    self._snapshots += 1
-                    if self._snapshots == 1:
-                        if not self.ready.done():
-                            self.ready.set_result(None)
-                    else:
-                        group.resnapshots += 1
+                group.wire_bytes += length
+                if compressed:
+                    self._compressed(data, start, pos, now)
+                elif data.startswith(_BATCH, start) or data.startswith(_DELTA, start):
+                    self._deltas(data, start, pos, now)
+                else:
+                    self._message(data[start:pos])
             elif opcode == 9 and self.transport is not None:
                 self.transport.write(_masked(Opcode.PONG, data[start:pos]))
             elif opcode == 8:
@@ -414,27 +476,77 @@ class BoardConnection(asyncio.Protocol):
                 return
         self._pending = data[pos:]
 
-    def _delta(self, data: bytes, start: int, end: int, now: float) -> None:
+    def _message(self, message: bytes) -> None:
+        """A text message other than deltas: the first snapshot makes the connection ready."""
+        if message.startswith(_SNAPSHOT):
+            self._snapshots += 1
+            if self._snapshots == 1:
+                if not self.ready.done():
+                    self.ready.set_result(None)
+            else:
+                self.group.resnapshots += 1
+
+    def _deltas(self, data: bytes, start: int, end: int, now: float) -> None:
+        """Account a plain delta or batch frame ``data[start:end]`` that arrived at ``now``;
+        identical frames are recognised by their first delta number and length."""
         at = data.find(_N_FIELD, start, end)
         if at < 0:
             return
-        comma = data.find(b",", at, end)
-        number = int(data[at + len(_N_FIELD) : comma])
-        if self.modulus and number % self.modulus != self.residue:
-            self.group.foreign += 1  # another unit's delta: a scope leak
-            return
-        if number < self.first or number > self.last:
-            return
-        at = comma + 1 + len(_SENT_FIELD)
-        sent = float(data[at : data.find(b",", at, end)])
-        bucket = int((now - sent) * BUCKETS_PER_SECOND)
-        hist = self.group.hist
-        hist[bucket] = hist.get(bucket, 0) + 1
-        self.group.delivered += 1
-        if now > self.group.last_arrival:
-            self.group.last_arrival = now
-        if number == self.last:
-            self.group.complete += 1
+        group = self.group
+        key = (data[at + len(_N_FIELD) : data.find(b",", at, end)], end - start, self.residue)
+        seen = group.frame(data, start, end, key)
+        if seen is None:
+            seen = self._parse(data[start:end], data[start:end])
+            group.parsed.append(seen)
+            group.seen.setdefault(key, seen)
+        self._account(seen, now)
+
+    def _compressed(self, data: bytes, start: int, end: int, now: float) -> None:
+        """Account a compressed message ``data[start:end]``; identical compressed bytes
+        (the fan-out group's shared frame) are recognised by their ends and length."""
+        group = self.group
+        key = (data[start : start + 16] + data[end - 16 : end], end - start, self.residue)
+        seen = group.frame(data, start, end, key)
+        if seen is None:
+            message = _inflate(data[start:end])
+            if not (message.startswith(_BATCH) or message.startswith(_DELTA)):
+                self._message(message)
+                return
+            seen = self._parse(message, data[start:end])
+            group.parsed.append(seen)
+            group.seen.setdefault(key, seen)
+        self._account(seen, now)
+
+    def _account(self, seen: Seen, now: float) -> None:
+        group = self.group
+        group.batches += seen.batch
+        group.foreign += seen.foreign
+        if seen.count:
+            seen.arrivals.append(now)
+            group.delivered += seen.count
+            if now > group.last_arrival:
+                group.last_arrival = now
+        if self.last in seen.numbers:
+            group.complete += 1
+
+    def _parse(self, payload: bytes, wire: bytes) -> Seen:
+        """The deltas of one frame (``payload``, received as ``wire``), as this connection's
+        scope and measured window see them."""
+        sents: list[float] = []
+        numbers: list[int] = []
+        foreign = 0
+        at = payload.find(_N_FIELD)
+        while at >= 0:
+            comma = payload.find(b",", at)
+            number = int(payload[at + len(_N_FIELD) : comma])
+            numbers.append(number)
+            if self.modulus and number % self.modulus != self.residue:
+                foreign += 1  # another unit's delta: a scope leak
+            elif self.first <= number <= self.last:
+                at = comma + 1 + len(_SENT_FIELD)
+                sents.append(float(payload[at : payload.find(b",", at)]))
+            at = payload.find(_N_FIELD, at + len(_N_FIELD))
+        return Seen(wire, payload.startswith(_BATCH), sents, len(sents), foreign, frozenset(numbers))
 
 
 async def _connect(
@@ -483,10 +595,11 @@ async def _clients(spec: Mapping[str, Any]) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     batch = bool(spec.get("batch", True))
+    deflate = bool(spec.get("deflate", True))
     roles: dict[str, Group] = {}
     slow = spec.get("slow") or {"never": 0, "trickle": 0, "token": ""}
-    never = Group(clients=slow["never"], batch=batch)
-    trickle = Group(clients=slow["trickle"], batch=batch)
+    never = Group(clients=slow["never"], batch=batch, deflate=deflate)
+    trickle = Group(clients=slow["trickle"], batch=batch, deflate=deflate)
     gate = asyncio.Semaphore(spec.get("concurrency", CONNECT_CONCURRENCY))
     started = time.monotonic()
     # Slow clients first: normal ones then connect while the slow ones already hold on.
@@ -494,7 +607,7 @@ async def _clients(spec: Mapping[str, Any]) -> None:
     plan += [(never, "never", slow)] * never.clients
     plan += [(trickle, "trickle", slow)] * trickle.clients
     for role in spec["roles"]:
-        group = roles.setdefault(role["role"], Group(batch=batch))
+        group = roles.setdefault(role["role"], Group(batch=batch, deflate=deflate))
         group.clients += role["count"]
         plan += [(group, None, role)] * role["count"]
     connections = await asyncio.gather(*(_connect(loop, spec, g, kind, gate, r) for g, kind, r in plan))
@@ -648,6 +761,62 @@ def _metrics(port: int) -> dict[str, float]:
 # -- the benchmark --------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class Isolation:
+    """Where the processes of a run are placed (see :func:`_isolated`)."""
+
+    web_cpus: set[int] = field(default_factory=set)  # empty: not isolated
+    other_cpus: set[int] = field(default_factory=set)
+
+    def place_web(self, pid: int) -> None:
+        """Move every thread of the web node onto its own core."""
+        if not self.web_cpus:
+            return
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError):  # a thread that just ended
+                os.sched_setaffinity(int(tid), self.web_cpus)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"web_cpus": sorted(self.web_cpus), "other_cpus": sorted(self.other_cpus)}
+
+
+@contextlib.contextmanager
+def _isolated() -> Iterator[Isolation]:
+    """Give the web node a core of its own, so that the client processes cannot take its
+    time: this process, and so Redis and the client processes it starts, runs on the other
+    cores, and :meth:`Isolation.place_web` moves the web node onto the first one. (The
+    receiving side of loopback TCP still runs on the web node's core, in its ``write``
+    calls: on a network the clients' machines would do that work.) Nothing happens on a
+    machine with one core or without ``sched_setaffinity``."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else []
+    if len(cpus) < 2:
+        yield Isolation()
+        return
+    isolation = Isolation(web_cpus={cpus[0]}, other_cpus=set(cpus[1:]))
+    os.sched_setaffinity(0, isolation.other_cpus)
+    try:
+        yield isolation
+    finally:
+        os.sched_setaffinity(0, set(cpus))
+
+
+def _machine_times() -> tuple[int, int] | None:
+    """Idle and total CPU time of the machine so far (jiffies; ``None`` off Linux)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+    except OSError:
+        return None
+    return values[3] + values[4], sum(values)  # idle + iowait
+
+
+def _machine_idle(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The machine's idle share (%) between two :func:`_machine_times`."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round((after[0] - before[0]) / (after[1] - before[1]) * 100, 1)
+
+
 def _spread(count: int, parts: int) -> list[int]:
     """``count`` split into ``parts`` near-equal shares."""
     return [count // parts + (1 if i < count % parts else 0) for i in range(parts)]
@@ -710,11 +879,17 @@ def _merge(groups: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _run_scenario(
-    deployment: Deployment, scenario: Scenario, sizes: Sizes, index: int, units: Sequence[str]
+    deployment: Deployment,
+    scenario: Scenario,
+    sizes: Sizes,
+    index: int,
+    units: Sequence[str],
+    isolation: Isolation,
 ) -> dict[str, Any]:
     asyncio.run(_reset_board(deployment.redis_url))
     port = services.free_port()
     web = deployment.govpulse(f"web-{scenario.name}", "web", env={"GOVPULSE_WEB_PORT": str(port)})
+    isolation.place_web(web.process.pid)
     processes = max(1, min(MAX_CLIENT_PROCESSES, -(-(scenario.total + scenario.slow) // CLIENTS_PER_PROCESS)))
     clients: list[Any] = []
     try:
@@ -742,6 +917,7 @@ def _run_scenario(
                 if number == 0 and scenario.slow
                 else None,
                 "batch": scenario.batch,
+                "deflate": scenario.deflate,
                 # The node's listen backlog (100) is shared by every client process.
                 "concurrency": max(10, CONNECT_CONCURRENCY // processes),
                 "first": warmup,
@@ -794,6 +970,7 @@ def _run_scenario(
                 total,
                 sizes.rate,
             )
+            machine_before = _machine_times()
             start, end, late, durations = asyncio.run(
                 _publish(
                     deployment.redis_url,
@@ -804,6 +981,7 @@ def _run_scenario(
                 )
             )
             published = time.time()
+            machine = _machine_idle(machine_before, _machine_times())
             outs = [out for _, _, out in paths]
             wait_until(
                 lambda: (
@@ -853,7 +1031,10 @@ def _run_scenario(
     data: dict[str, Any] = {
         "clients": scenario.total,
         "batch": scenario.batch,
+        "deflate": scenario.deflate,
         "frames_per_client": round(normal["frames"] / max(1, normal["connected"]), 1),
+        # Mean payload of the text frames a client received (compressed when deflate).
+        "mean_frame_bytes": round(normal["wire_bytes"] / max(1, normal["frames"])),
         **figures,
         "cpu_pct": round(web_cpu / seconds * 100, 1),
         # Web CPU per delivered delta (µs), up to the last measured arrival: the node's
@@ -870,6 +1051,9 @@ def _run_scenario(
         "web_rss_bytes": {"before_clients": web_rss_before, "connected": web_rss_connected},
         "client_processes": len(clients),
         "client_process_cpu_pct": [round(c / seconds * 100, 1) for c in client_cpu],
+        # Idle share of the whole machine while publishing: well above 0, nobody (clients,
+        # web node, Redis) waited for a core.
+        "machine_idle_pct": machine,
         "deltas": measured,
         "warmup_deltas": warmup,
         "seconds": round(seconds, 2),
@@ -927,13 +1111,16 @@ def run(profile: str, *, scale: float = 1.0, keep: bool = False) -> list[Section
     sizes = scaled(SIZES[profile], scale)
     started, load_before = time.monotonic(), load_average()
     results: dict[str, Any] = {}
-    with Deployment(
-        "fanout",
-        broker=False,
-        keep=keep,
-        # No worker: the board is "stale" to the clients, which changes nothing here.
-        env={"GOVPULSE_CLOCK": "wall"},
-    ) as deployment:
+    with (
+        _isolated() if ISOLATE else contextlib.nullcontext(Isolation()) as isolation,
+        Deployment(
+            "fanout",
+            broker=False,
+            keep=keep,
+            # No worker: the board is "stale" to the clients, which changes nothing here.
+            env={"GOVPULSE_CLOCK": "wall"},
+        ) as deployment,
+    ):
         settings = deployment.settings()
         units = [unit.code for unit in Catalog.from_file(settings.units_file)]
         for index, scenario in enumerate(sizes.scenarios):
@@ -945,7 +1132,7 @@ def run(profile: str, *, scale: float = 1.0, keep: bool = False) -> list[Section
                 scenario.warmup,
                 scenario.seconds,
             )
-            results[scenario.name] = _run_scenario(deployment, scenario, sizes, index, units)
+            results[scenario.name] = _run_scenario(deployment, scenario, sizes, index, units, isolation)
             _print(scenario.name, results[scenario.name])
     baseline = next((s for s in sizes.scenarios if not s.slow), None)
     if "slow" in results and baseline is not None and baseline.name in results:
@@ -971,6 +1158,7 @@ def run(profile: str, *, scale: float = 1.0, keep: bool = False) -> list[Section
         "clients_per_process": CLIENTS_PER_PROCESS,
         "max_client_processes": MAX_CLIENT_PROCESSES,
         "cpus": os.cpu_count(),
+        "isolation": isolation.to_json(),
     }
     return [Section("fanout", results, run_info(profile, started=started, load_before=load_before))]
 
@@ -985,7 +1173,8 @@ def _print(name: str, figures: Mapping[str, Any]) -> None:
         f"({figures['web_cpu_us_per_delivery']} µs/delivery)  "
         f"delivered {figures['delivered_share']} ({figures['deliveries_per_s']:,}/s)  "
         f"{figures['memory_per_connection_bytes'] / 1024:.1f} KB/connection  "
-        f"(client processes' cpu {figures['client_process_cpu_pct']} %)",
+        f"(client processes' cpu {figures['client_process_cpu_pct']} %, "
+        f"machine idle {figures['machine_idle_pct']} %, {figures['mean_frame_bytes']:,} B/frame)",
         flush=True,
     )
     for role, numbers in figures.get("roles", {}).items():

@@ -67,8 +67,7 @@ def unit_refusal(event: Event, catalog: Catalog) -> str | None:
     if event.type is EventType.RECEIVED:
         return f"'received' for item {event.item_id}: unknown unit {event.unit!r} (not in the unit catalog)"
     return (
-        f"'{event.type.value}' on item {event.item_id}: unknown unit {event.unit!r} "
-        f"(not in the unit catalog)"
+        f"'{event.type.value}' on item {event.item_id}: unknown unit {event.unit!r} (not in the unit catalog)"
     )
 
 

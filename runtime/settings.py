@@ -679,6 +679,16 @@ class Settings:
             duration,
         )
     )
+    ws_compression: str = field(
+        metadata=setting(
+            "GOVPULSE_WS_COMPRESSION",
+            "deflate",
+            "Websocket compression: `deflate` (permessage-deflate without context takeover, "
+            "so each group frame is compressed once for all its connections; every browser "
+            "accepts it) or `off`.",
+            choice("deflate", "off"),
+        )
+    )
     ws_max_frame: int = field(
         metadata=setting(
             "GOVPULSE_WS_MAX_FRAME",

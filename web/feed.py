@@ -4,9 +4,9 @@
 
 * the reader: ``XREAD BLOCK`` from the last id, then writes what it read to the
   connections (:meth:`FeedHub.dispatch`). Connections that see the same deltas (the same
-  :data:`~web.protocol.GroupKey`: scope, view, batch) form a :class:`Group`: per read the
-  group's frames are built and framed once, and the same bytes are written to the socket
-  of every member, without waiting. A connection is a *member* only while it stands
+  :data:`~web.protocol.GroupKey`: scope, view, batch, compression) form a :class:`Group`:
+  per read the group's frames are built, compressed and framed once, and the same bytes
+  are written to the socket of every member, without waiting. A connection is a *member* only while it stands
   exactly at the reader's position; until then (while it syncs or replays) it is
   *pending*: it gets each entry offered in its own bounded :class:`Outbox`, which its own
   sender task drains with backpressure and its slow-client policy, as before; once that
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 
 from redis.exceptions import RedisError
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 
 from runtime.board import ORIGIN_ID, BoardStore, FeedEntry, stream_id_key
@@ -68,6 +69,11 @@ BACKOFF_MAX = 5.0
 #: outbox (about two seconds of 100 deltas/s of 1.3 KB: a client that pauses briefly is
 #: not moved out; a healthy socket sends everything at once).
 LAG_LIMIT = 256 * 1024
+
+
+#: After a write pass of t seconds the reader pauses at least ``IDLE_SHARE * t``: when passes
+#: run longer than the flush interval, a quarter of the loop stays free for everything else.
+IDLE_SHARE = 1 / 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,10 +193,18 @@ def group_backlog(items: list[Outgoing], frames: list[bytes], *, batch: bool) ->
     return out
 
 
-def wire_text(payload: bytes) -> bytes:
-    """``payload`` framed as one unmasked websocket text message (server to client, no
-    extension: the node runs without compression), ready to write to any socket."""
-    return Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+def wire_text(payload: bytes, deflate: int = 0) -> bytes:
+    """``payload`` framed as one unmasked websocket text message (server to client), ready
+    to write to the socket of every connection of a group: compressed once with
+    permessage-deflate and a window of ``deflate`` bits when they negotiated it (no context
+    takeover, so the bytes suit each of them; see :func:`web.protocol.shared_deflate`),
+    plain when ``deflate`` is 0."""
+    frame = Frame(Opcode.TEXT, payload)
+    if not deflate:
+        return frame.serialize(mask=False, extensions=[])
+    # No context takeover on both sides: the extension keeps no compressor between calls.
+    encoder = PerMessageDeflate(True, True, 15, deflate)
+    return frame.serialize(mask=False, extensions=[encoder])
 
 
 class Group:
@@ -206,8 +220,8 @@ class Group:
         self.tick: list[Outgoing] = []  # this read's deltas for the group
 
     def __repr__(self) -> str:
-        keys, batch = self.key
-        return f"Group({sorted(keys)}, batch={batch}, members={len(self.members)})"
+        keys, batch, deflate = self.key
+        return f"Group({sorted(keys)}, batch={batch}, deflate={deflate}, members={len(self.members)})"
 
 
 class FeedHub:
@@ -268,6 +282,8 @@ class FeedHub:
         self._check_epoch = True
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
+        # A heartbeat the members have yet to get (with the reader's next write).
+        self._due: Heartbeat | None = None
 
     # -- subscriptions --------------------------------------------------------------
 
@@ -324,8 +340,8 @@ class FeedHub:
                 self._joining.discard(member)
             return False
         self._joining.discard(member)
-        keys, _ = key = member.group
-        assert keys == member.keys, f"{member!r} would join the group of other route keys"
+        key = member.group
+        assert key[0] == member.keys, f"{member!r} would join the group of other route keys"
         group = self._lagging.pop(member, None)
         if group is not None:
             del group.laggards[member]  # caught up with its group's frames
@@ -333,7 +349,7 @@ class FeedHub:
             group = self._groups.get(key)
             if group is None:
                 group = self._groups[key] = Group(key)
-                for route in keys:
+                for route in key[0]:
                     self._group_routes[route].append(group)
             self._unindex(member)
         group.members[member] = None
@@ -474,9 +490,9 @@ class FeedHub:
                 took = loop.time() - started
                 self.metrics.write_pass.set(took)
                 # Let deltas accumulate so that one write per group carries all of them;
-                # and leave the loop at least as long as the writes took (sessions,
-                # pings, new connections), however many connections there are.
-                pause = max(self.flush_interval, 2 * took) - took
+                # and leave the loop a share of the time however many connections there
+                # are (sessions, pings, new connections).
+                pause = max(self.flush_interval - took, took * IDLE_SHARE)
                 if pause > 0:
                     await asyncio.sleep(pause)
             else:
@@ -556,8 +572,13 @@ class FeedHub:
                     elif group.tick[-1] is item:
                         continue  # reached through two of its route keys
                     group.tick.append(item)
+        last = entries[-1]
+        beat = self._take_beat(last.id)
         for group in touched:
-            offered += self._write_group(group)
+            offered += self._write_group(group, beat)
+        if beat is not None:
+            written = set(touched)
+            self._beat_members([g for g in self._groups.values() if g not in written], beat)
         self.metrics.deltas_dispatched.inc(offered)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
@@ -567,7 +588,6 @@ class FeedHub:
                 sum(len(g.members) for g in touched),
                 offered,
             )
-        last = entries[-1]
         self._set_position(last.id)
         self.metrics.feed_entries.inc(len(entries))
         lag = max(0.0, self.now() - self._position_key[0] / 1000.0)
@@ -575,33 +595,78 @@ class FeedHub:
         for member in list(self._joining):
             self.try_join(member)
 
-    def _write_group(self, group: Group) -> int:
-        """Write the group's deltas of this read to its members; a member whose socket
-        is full falls behind first. Members that fell behind get the same frames in their
-        outboxes. Returns the deltas written or queued."""
+    def _write_group(self, group: Group, beat: tuple[bytes, Outgoing] | None = None) -> int:
+        """Write the group's deltas of this read (and ``beat``, a due heartbeat) to its
+        members, in one write per member; a member whose socket is full falls behind
+        first. Members that fell behind get the same frames in their outboxes. Returns the
+        deltas written or queued."""
         items, group.tick = group.tick, []
-        batch = group.key[1]
+        _, batch, deflate = group.key
         frames = group_payloads([item.data for item in items], batch=batch)
-        wires = [wire_text(frame) for frame in frames]
+        wires = [wire_text(frame, deflate) for frame in frames]
+        if beat is not None:
+            wires.append(beat[0])
+        wire = wires[0] if len(wires) == 1 else b"".join(wires)
         lag_limit = self.lag_limit
         written = 0
         for member in list(group.members):
             if member.buffered() > lag_limit:
                 self._fall_behind(member, group)
                 continue
-            for wire in wires:
-                member.push(wire)
+            member.push(wire)
             written += 1
         if written:
             kind = "batch" if batch and len(items) > 1 else "delta"
             self.metrics.sent(kind).inc(written * len(frames))
+            if beat is not None:
+                self.metrics.sent("heartbeat").inc(written)
         laggards = list(group.laggards)
         if laggards:
             backlog = group_backlog(items, frames, batch=batch)
+            if beat is not None:
+                backlog.append(beat[1])
             for member in laggards:
                 for item in backlog:
                     member.offer(item)
         return (written + len(laggards)) * len(items)
+
+    def _take_beat(self, seq: str) -> tuple[bytes, Outgoing] | None:
+        """The heartbeat due to the members, if any (taken: it is written once), as a frame
+        and as an outbox item, standing at ``seq``: where every member stands once the
+        reader's current write is done."""
+        heartbeat, self._due = self._due, None
+        if heartbeat is None:
+            return None
+        epoch = self.epoch or ""
+        item = Outgoing("heartbeat", seq, stream_id_key(seq), epoch, heartbeat=heartbeat)
+        frame = heartbeat_frame(
+            ts=heartbeat.ts,
+            clock_now=heartbeat.clock_now,
+            speed=heartbeat.speed,
+            seq=seq,
+            stale=heartbeat.stale,
+            redis_up=heartbeat.redis_up,
+            age=heartbeat.age,
+            epoch=self.epoch,
+        )
+        return wire_text(frame), item
+
+    def _beat_members(self, groups: Iterable[Group], beat: tuple[bytes, Outgoing]) -> None:
+        """Write a heartbeat alone to the members of ``groups`` (one whose socket is full
+        becomes pending and gets it in its outbox), and offer it to their laggards."""
+        wire, item = beat
+        written = 0
+        for group in list(groups):
+            for member in list(group.members):
+                if member.buffered() <= self.lag_limit:
+                    member.push(wire)
+                    written += 1
+                    continue
+                self.leave(member, "slow")
+                member.offer(item)
+            for member in list(group.laggards):
+                member.offer(item)
+        self.metrics.sent("heartbeat").inc(written)
 
     # -- monitor --------------------------------------------------------------------
 
@@ -629,40 +694,30 @@ class FeedHub:
         self.metrics.worker_age.set(-1 if age is None else age)
 
     async def beat(self) -> None:
-        """Refresh the worker age and give every connection a heartbeat: one frame
-        written to every member, an outbox item offered to each pending connection."""
+        """Refresh the worker age and give every connection a heartbeat: offered to each
+        pending connection now, and to the members with the reader's next write, or
+        written alone after one flush interval if the reader wrote nothing meanwhile."""
         await self.refresh()
+        self.announce_heartbeat()
+        if self.flush_interval > 0:
+            await asyncio.sleep(self.flush_interval)
+        self.write_due_heartbeat()
+
+    def announce_heartbeat(self) -> None:
+        """Offer a heartbeat to every pending connection, and make one due to the members:
+        the reader's next write carries it (in the same write as a group's deltas)."""
         heartbeat = self.current_heartbeat()
-        item = Outgoing(
-            "heartbeat",
-            self.position,
-            self._position_key,
-            self.epoch or "",
-            heartbeat=heartbeat,
-        )
-        wire = wire_text(
-            heartbeat_frame(
-                ts=heartbeat.ts,
-                clock_now=heartbeat.clock_now,
-                speed=heartbeat.speed,
-                seq=self.position,
-                stale=heartbeat.stale,
-                redis_up=heartbeat.redis_up,
-                age=heartbeat.age,
-                epoch=self.epoch,
-            )
-        )
-        written = 0
+        item = Outgoing("heartbeat", self.position, self._position_key, self.epoch or "", heartbeat=heartbeat)
         for sub in list(self._all):
-            member = cast("Member", sub)
-            if member in self._live:
-                if member.buffered() <= self.lag_limit:
-                    member.push(wire)
-                    written += 1
-                    continue
-                self.leave(member, "slow")
-            sub.offer(item)
-        self.metrics.sent("heartbeat").inc(written)
+            if cast("Member", sub) not in self._live and sub not in self._lagging:
+                sub.offer(item)
+        self._due = heartbeat
+
+    def write_due_heartbeat(self) -> None:
+        """Write the due heartbeat, if the reader has not, alone to every member."""
+        beat = self._take_beat(self.position)
+        if beat is not None:
+            self._beat_members(list(self._groups.values()), beat)
 
     def _set_up(self, up: bool, exc: BaseException | None = None) -> None:
         if up != self.redis_up:

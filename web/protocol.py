@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
+from websockets.exceptions import InvalidHeader
+from websockets.headers import parse_extension
 
 from domain.calendar import format_instant
 from domain.catalog import Catalog
@@ -237,17 +239,43 @@ def default_view(scope: Scope, requested: str | None) -> str | None:
 
 # -- fan-out groups -----------------------------------------------------------------
 
-#: What a connection receives: its route keys and whether it takes ``batch`` frames.
-#: Connections with equal keys receive the same bytes (see :func:`group_payloads`).
-GroupKey = tuple[frozenset[RouteKey], bool]
+#: What a connection receives: its route keys, whether it takes ``batch`` frames, and the
+#: LZ77 window (bits) its messages may be compressed with (0: sent uncompressed; see
+#: :func:`shared_deflate`). Connections with equal keys receive the same bytes.
+GroupKey = tuple[frozenset[RouteKey], bool, int]
 #: Most deltas one ``batch`` frame carries (about 1 KB each: a frame stays far below a MB).
 BATCH_MAX: Final = 500
 
 
-def group_key(scope: Scope, view: str | None, *, batch: bool) -> GroupKey:
+def group_key(scope: Scope, view: str | None, *, batch: bool, deflate: int = 0) -> GroupKey:
     """The fan-out group of a connection: wall and leader connections with the same view
-    (and batch choice) share one, a unit scope has its own per unit."""
-    return (subscriptions(scope, view), batch)
+    (and batch and compression choice) share one, a unit scope has its own per unit."""
+    return (subscriptions(scope, view), batch, deflate)
+
+
+def shared_deflate(extensions: str | None) -> int:
+    """The LZ77 window (bits, 9 to 15) with which one compressed copy of a message suits
+    this connection and every other connection with the same window; 0 if none does.
+
+    ``extensions`` is the ``Sec-WebSocket-Extensions`` header of the node's handshake
+    response. Only permessage-deflate accepted with ``server_no_context_takeover`` (RFC
+    7692: every message compressed on its own, no state carried between messages) lets a
+    group's frame be compressed once and written to all its members."""
+    if not extensions:
+        return 0
+    try:
+        offers = parse_extension(extensions)
+    except InvalidHeader:
+        return 0
+    for name, params in offers:
+        if name != "permessage-deflate":
+            continue
+        values = dict(params)
+        if "server_no_context_takeover" not in values:
+            return 0
+        bits = values.get("server_max_window_bits") or "15"
+        return int(bits) if bits.isdigit() and 9 <= int(bits) <= 15 else 0
+    return 0
 
 
 def group_payloads(deltas: Sequence[bytes], *, batch: bool) -> list[bytes]:

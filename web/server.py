@@ -33,6 +33,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.http11 import Request, Response
 
 from domain.catalog import Catalog
@@ -380,8 +381,16 @@ class BoardServer:
             await ws.send(protocol.error_frame("not_found", f"unit {view} is not in the catalog"), text=True)
             await ws.close(protocol.CLOSE_FORBIDDEN, "unknown unit")
             return
+        extensions = ws.response.headers.get("Sec-WebSocket-Extensions") if ws.response else None
         session = Session(
-            ws, claims, view=view, resume=frame.resume, config=self.sessions, ident=ident, batch=frame.batch
+            ws,
+            claims,
+            view=view,
+            resume=frame.resume,
+            config=self.sessions,
+            ident=ident,
+            batch=frame.batch,
+            deflate=protocol.shared_deflate(extensions),
         )
         gauge = self.metrics.connections.labels(scope.kind)
         self.hub.register(session)
@@ -437,6 +446,23 @@ def _response(
     return Response(status.value, status.phrase, headers, body)
 
 
+def deflate_extensions(compression: str) -> list[ServerPerMessageDeflateFactory]:
+    """The websocket extensions the node accepts: permessage-deflate without context
+    takeover on either side (the library's default windows and memory level otherwise),
+    or none when ``compression`` is ``off``."""
+    if compression == "off":
+        return []
+    return [
+        ServerPerMessageDeflateFactory(
+            server_no_context_takeover=True,
+            client_no_context_takeover=True,
+            server_max_window_bits=12,
+            client_max_window_bits=12,
+            compress_settings={"memLevel": 5},
+        )
+    ]
+
+
 async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
     """Run a web node until cancelled.
 
@@ -469,8 +495,10 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             max_size=settings.ws_max_frame,
             ping_interval=settings.ws_heartbeat,
             ping_timeout=max(20.0, 3 * settings.ws_heartbeat),
-            # Frames are shared by every connection; per-connection deflate would undo that.
+            # No context takeover: a group's frame is compressed once for all its members
+            # (web.feed.wire_text), and no connection keeps a compressor between messages.
             compression=None,
+            extensions=deflate_extensions(settings.ws_compression),
         ) as server:
             ports = sorted({sock.getsockname()[1] for sock in server.sockets})
             log.info(

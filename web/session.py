@@ -98,6 +98,7 @@ class Session:
         config: SessionConfig,
         ident: int,
         batch: bool = False,
+        deflate: int = 0,
     ) -> None:
         self.ws = ws
         self.batch = batch
@@ -119,6 +120,7 @@ class Session:
         self._done = False
         self._close_task: asyncio.Task[None] | None = None
         self._keys = protocol.subscriptions(self.scope, self.view)
+        self.deflate = deflate  # the window its group's frames are compressed with (0: plain)
         self.live = False  # a member of its fan-out group (set by the hub)
         self._idle = False  # the sender waits for its outbox
 
@@ -173,7 +175,7 @@ class Session:
 
     @property
     def group(self) -> GroupKey:
-        return (self._keys, self.batch)
+        return (self._keys, self.batch, self.deflate)
 
     def standing(self) -> Standing:
         return Standing(

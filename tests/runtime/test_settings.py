@@ -79,6 +79,7 @@ def test_defaults() -> None:
         ws_queue=2000,
         ws_slow_policy="snapshot",
         ws_flush_interval=0.1,
+        ws_compression="deflate",
         ws_max_frame=65536,
         ws_heartbeat=5.0,
         ws_revocation_check=2.0,

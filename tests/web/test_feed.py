@@ -211,18 +211,37 @@ def test_the_heartbeat_carries_the_board_clock() -> None:
 # -- groups -------------------------------------------------------------------------------
 
 
+def payloads(wire: bytes) -> list[bytes]:
+    """The payloads of the unmasked server text frames one write carries (headers checked)."""
+    out = []
+    while wire:
+        assert wire[0] == 0x81  # FIN + text
+        length = wire[1] & 0x7F
+        start = 2 if length < 126 else 4 if length == 126 else 10
+        if length >= 126:
+            length = int.from_bytes(wire[2:start], "big")
+        out.append(wire[start : start + length])
+        wire = wire[start + length :]
+    return out
+
+
 def payload(wire: bytes) -> bytes:
-    """The payload of an unmasked server text frame (the header checked)."""
-    assert wire[0] == 0x81  # FIN + text
-    length = wire[1] & 0x7F
-    start = 2 if length < 126 else 4 if length == 126 else 10
-    return wire[start:]
+    """The payload of a write that carries one frame."""
+    (only,) = payloads(wire)
+    return only
 
 
 def seqs_of(wire: bytes) -> list[str]:
-    frame = orjson.loads(payload(wire))
-    inner = frame["frames"] if frame["type"] == "batch" else [frame]
-    return [d["seq"] for d in inner if d["type"] == "delta"]
+    """The delta seqs a write carries, and ``beat@<seq>`` for a heartbeat."""
+    out = []
+    for data in payloads(wire):
+        frame = orjson.loads(data)
+        if frame["type"] == "heartbeat":
+            out.append(f"beat@{frame['seq']}")
+            continue
+        inner = frame["frames"] if frame["type"] == "batch" else [frame]
+        out += [d["seq"] for d in inner if d["type"] == "delta"]
+    return out
 
 
 @dataclass(eq=False)
@@ -247,7 +266,7 @@ class Connection:
 
     @property
     def group(self) -> GroupKey:
-        return (self.keys, self.batch)
+        return (self.keys, self.batch, 0)
 
     def standing(self) -> Standing:
         return Standing(
@@ -461,3 +480,50 @@ def test_joining_and_leaving_groups_never_loses_or_repeats_a_delta(
     for conn in conns:
         after, arrived = conn.after_last_snapshot()
         assert arrived == expected(conn.keys, feed[:read], after)
+
+
+def test_a_due_heartbeat_rides_in_each_members_next_write_at_the_readers_new_position(hub: FeedHub) -> None:
+    walls = [Connection(hub, WALL_KEYS) for _ in range(2)]
+    unit_a = Connection(hub, UNIT_A_KEYS)
+    pending = Connection(hub, WALL_KEYS, syncing=True)
+    for conn in [*walls, unit_a, pending]:
+        hub.register(conn)
+        conn.drain()
+    hub.announce_heartbeat()
+    assert [item.kind for item in pending.outbox] == ["heartbeat"]  # pending: offered now
+
+    hub.dispatch([entry(1, "alert", "B"), entry(2, "alert", "B")])  # not unit A's
+    hub.write_due_heartbeat()  # nothing left: the reader's write carried it
+
+    for wall in walls:
+        assert (wall.wires, wall.arrived) == (
+            1,
+            [entry(1, "alert", "B").id, entry(2, "alert", "B").id, "beat@" + entry(2, "alert", "B").id],
+        )
+    assert (unit_a.wires, unit_a.arrived) == (1, ["beat@" + entry(2, "alert", "B").id])
+
+
+def test_a_due_heartbeat_goes_alone_when_the_reader_has_nothing_to_write(hub: FeedHub) -> None:
+    walls = [Connection(hub, WALL_KEYS) for _ in range(2)]
+    for conn in walls:
+        hub.register(conn)
+        conn.drain()
+    hub.announce_heartbeat()
+    hub.write_due_heartbeat()
+    hub.write_due_heartbeat()  # written once
+
+    assert [(wall.wires, wall.arrived) for wall in walls] == [(1, [f"beat@{hub.position}"])] * 2
+
+
+def test_a_member_behind_on_its_socket_gets_the_heartbeat_in_its_outbox(hub: FeedHub) -> None:
+    wall, slow = Connection(hub, WALL_KEYS), Connection(hub, WALL_KEYS)
+    for conn in (wall, slow):
+        hub.register(conn)
+        conn.drain()
+    slow.lag = hub.lag_limit + 1
+    hub.announce_heartbeat()
+    hub.dispatch([entry(1, "alert", "B")])
+
+    assert wall.arrived == [entry(1, "alert", "B").id, "beat@" + entry(1, "alert", "B").id]
+    assert [item.kind for item in slow.outbox] == ["delta", "heartbeat"]
+    assert slow.outbox[-1].seq == entry(1, "alert", "B").id

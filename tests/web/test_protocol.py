@@ -6,6 +6,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.catalog import Catalog, Unit
 from domain.sla import CategorySla, UnitClock
@@ -612,3 +614,31 @@ def test_a_connection_joins_its_group_only_where_the_groups_next_frame_starts(
 
 def test_only_waiting_for_the_reader_or_the_socket_is_retried_by_the_hub() -> None:
     assert {"ahead", "lagging"} == protocol.JOIN_LATER
+
+
+@pytest.mark.parametrize(
+    ("header", "bits"),
+    [
+        (None, 0),
+        ("", 0),
+        (
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+            "server_max_window_bits=12",
+            12,
+        ),
+        ("permessage-deflate; server_no_context_takeover", 15),
+        ("permessage-deflate; server_max_window_bits=12", 0),  # context kept: per connection
+        ("permessage-deflate; server_no_context_takeover; server_max_window_bits=8", 0),
+        ("permessage-deflate; server_no_context_takeover; server_max_window_bits=x", 0),
+        ("x-other; a=1, permessage-deflate; server_no_context_takeover; server_max_window_bits=10", 10),
+        ("x-other", 0),
+        (";;;", 0),
+    ],
+)
+def test_group_frames_are_deflated_once_only_without_context_takeover(header: str | None, bits: int) -> None:
+    assert protocol.shared_deflate(header) == bits
+
+
+@given(st.text(max_size=200))
+def test_any_extensions_header_gives_a_window_or_nothing(header: str) -> None:
+    assert protocol.shared_deflate(header) in {0, *range(9, 16)}

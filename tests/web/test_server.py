@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import random
 import time
 import urllib.error
 import urllib.request
@@ -443,7 +445,8 @@ async def test_epoch_change_sends_every_client_a_fresh_snapshot(
 
 # -- slow clients ----------------------------------------------------------------------
 
-BIG = "x" * 20_000
+# 20,000 characters that deflate cannot shrink much: the backlog must fill real buffers.
+BIG = base64.b64encode(random.Random(7).randbytes(15_000)).decode()
 
 
 async def flood(store: BoardStore, count: int) -> list[str]:
@@ -515,8 +518,9 @@ async def test_slow_client_is_closed_1008_under_the_close_policy(redis_url: str)
             slow = await open_client(node, "wall", max_queue=1)
             fast = await open_client(node, "wall")
             await recv(fast)
-            reading = asyncio.create_task(recv_data(fast, 300, timeout=20))
-            ids = await flood(store, 300)
+            # Enough to pass the kernel's socket buffers (autotuned to a few MB) even deflated.
+            reading = asyncio.create_task(recv_data(fast, 600, timeout=20))
+            ids = await flood(store, 600)
             frames = await reading
 
             assert [f["seq"] for f in frames] == ids

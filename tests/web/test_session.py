@@ -24,6 +24,7 @@ from web.commands import CommandSink
 from web.feed import FeedHub, Outgoing, wire_text
 from web.metrics import WebMetrics
 from web.protocol import ALL
+from web.server import deflate_extensions
 from web.session import Session, SessionConfig
 
 NOW = 1_800_000_000.0
@@ -134,7 +135,7 @@ async def test_a_group_writes_framed_messages_straight_to_a_real_connections_soc
 
     async def handler(ws: ServerConnection) -> None:
         made, _ = session(Scope("wall"), ws=ws)
-        pushed.append((made.buffered(), made.group == (frozenset({ALL}), False)))
+        pushed.append((made.buffered(), made.group == (frozenset({ALL}), False, 0)))
         made.push(wire_text(b'{"type":"delta","seq":"1-1"}'))
         made.push(wire_text(b"x" * 70_000))  # a 64-bit length header
         await ws.wait_closed()
@@ -148,3 +149,35 @@ async def test_a_group_writes_framed_messages_straight_to_a_real_connections_soc
     assert pushed == [(0, True)]
     assert first == '{"type":"delta","seq":"1-1"}'
     assert second == "x" * 70_000
+
+
+@pytest.mark.parametrize(
+    "payload", [b'{"type":"delta","seq":"1-1"}', b'{"type":"batch","d":"' + b"x" * 70_000 + b'"}']
+)
+async def test_a_group_frame_compressed_once_is_read_by_a_real_deflate_client(payload: bytes) -> None:
+    """Members that negotiated permessage-deflate get the group's frame compressed once
+    (RSV1 set, no context takeover); plain frames (heartbeats) still reach them; a
+    websockets client decompresses both. This fails if the extension is not negotiated as
+    web.server configures it or the shared frame is not what a client inflates."""
+    made_deflate: list[int] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        deflate = protocol.shared_deflate(ws.response.headers.get("Sec-WebSocket-Extensions"))
+        made, _ = session(Scope("wall"), ws=ws)
+        made_deflate.append(deflate)
+        compressed = wire_text(payload, deflate)
+        made.push(compressed)
+        made.push(compressed)  # the same bytes twice: no state carried between messages
+        made.push(wire_text(b'{"type":"heartbeat"}'))
+        await ws.wait_closed()
+
+    extensions = deflate_extensions("deflate")
+    async with serve(handler, "127.0.0.1", 0, compression=None, extensions=extensions) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}", max_size=None) as client:
+            received = [await asyncio.wait_for(client.recv(), 5) for _ in range(3)]
+
+    assert made_deflate == [12]
+    assert wire_text(payload, 12)[0] & 0x40  # RSV1: compressed
+    assert len(payload) < 1000 or len(wire_text(payload, 12)) < len(wire_text(payload)) / 100
+    assert received == [payload.decode(), payload.decode(), '{"type":"heartbeat"}']
