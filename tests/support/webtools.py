@@ -308,11 +308,16 @@ def queue_change(item_id: str, unit: str, **kwargs: Any) -> Change:
     return Change("queue", item_id, unit, orjson.dumps(queue_json(item_id, unit, **kwargs)))
 
 
-async def beat_forever(store: BoardStore, *, interval: float = 0.5) -> None:
-    """Pretend a worker is alive (for pages that show STALE without one)."""
-    while True:
+async def beat_forever(
+    store: BoardStore, *, interval: float = 0.5, stop: asyncio.Event | None = None
+) -> None:
+    """Pretend a worker is alive (for pages that show STALE without one), until ``stop`` is
+    set: stopping that way never leaves a Redis command half done, as a cancel can."""
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
         await store.beat("test-worker", now=time.time(), info={"clock": time.time(), "partitions": [0]})
-        await asyncio.sleep(interval)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
 
 
 # -- a realistic board (screenshots, page tests) --------------------------------------

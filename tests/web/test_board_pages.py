@@ -63,11 +63,13 @@ async def browser() -> AsyncIterator[Browser]:
 async def live(node: WebNode, redis_url: str) -> AsyncIterator[WebNode]:
     """The node, with a worker beating (on its own connection) so the board is not stale."""
     beats = BoardStore.from_url(redis_url)
-    beating = asyncio.create_task(beat_forever(beats, interval=0.3))
+    stop = asyncio.Event()
+    beating = asyncio.create_task(beat_forever(beats, interval=0.3, stop=stop))
     yield node
+    # Stopped, not cancelled: a beat cancelled mid-command leaves its socket unclosed.
+    stop.set()
+    await asyncio.wait([beating], timeout=5)
     beating.cancel()
-    # A beat cancelled mid-command can leave its connection waiting: do not wait on it.
-    await asyncio.wait([beating], timeout=2)
     await beats.close()
 
 
