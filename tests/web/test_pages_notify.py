@@ -117,29 +117,25 @@ async def test_the_service_worker_shows_a_pushed_critical_alert_while_the_page_i
         "body_en": HOSTILE,
         "url": f"{push_node.base}/leader",
     }
+    await cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {
+            "origin": push_node.base,
+            "registrationId": registration["registrationId"],
+            "data": json.dumps(payload),
+        },
+    )
     shown: list[dict[str, Any]] = []
-    # On a loaded machine (the whole suite on two cores) a push can go unhandled for
-    # seconds: deliver it again (same id, same tag: it replaces itself) up to three times.
-    for _ in range(3):
-        await cdp.send(
-            "ServiceWorker.deliverPushMessage",
-            {
-                "origin": push_node.base,
-                "registrationId": registration["registrationId"],
-                "data": json.dumps(payload),
-            },
+    # Up to 15 s: under the whole suite on two cores the worker took longer than 5 s once.
+    for _ in range(150):
+        shown = await page.evaluate(
+            """navigator.serviceWorker.getRegistration('/static/').then(r => r.getNotifications()).then(
+                 ns => ns.map(n => ({
+                   title: n.title, body: n.body, tag: n.tag, sticky: n.requireInteraction})))"""
         )
-        for _ in range(50):
-            shown = await page.evaluate(
-                """navigator.serviceWorker.getRegistration('/static/').then(r => r.getNotifications()).then(
-                     ns => ns.map(n => ({
-                       title: n.title, body: n.body, tag: n.tag, sticky: n.requireInteraction})))"""
-            )
-            if shown:
-                break
-            await asyncio.sleep(0.1)
         if shown:
             break
+        await asyncio.sleep(0.1)
     assert shown == [
         {"title": "Quá hạn nghiêm trọng: NV-1", "body": HOSTILE, "tag": "ntf_abc", "sticky": True}
     ]
